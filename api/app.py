@@ -1,0 +1,67 @@
+"""``create_app`` — the only composition root of the HTTP service.
+
+It builds the engine, session factory, clock and Celery app from one :class:`Settings`, installs the
+problem+json handlers and the body-size limit, mounts the routers, and refuses to start if any route
+lacks an access rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from api import permissions, problems
+from api.deps import authorize
+from api.limits import BodySizeLimit
+from api.routers import audit, auth, projects, system
+from api.tasks import router as tasks_router
+from api.worker import create_celery
+from core.clock import Clock, SystemClock
+from core.db import make_engine, make_session_factory
+from core.settings import Settings, get_settings
+
+API_DESCRIPTION = """
+Shanhai (山海) — cross-province carbon-sink trading and GEP accounting for the Fujian–Ningxia cooperation.
+
+Log in with `POST /api/v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer <token>`;
+machine clients of enterprises may send `X-API-Key`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+ROUTERS: tuple[APIRouter, ...] = (system.router, auth.router, projects.router, audit.router, tasks_router)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the FastAPI application for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    session_factory = make_session_factory(engine)
+
+    app = FastAPI(
+        title="Shanhai",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        dependencies=[Depends(authorize)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.clock = clock
+    app.state.celery = create_celery(settings, session_factory, clock)
+
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    for router in ROUTERS:
+        app.include_router(router)
+    permissions.check_rules(route_names(ROUTERS))
+    return app
+
+
+def route_names(routers: Sequence[APIRouter]) -> list[str]:
+    """Return the names of every API route of ``routers`` (the keys of the permissions table)."""
+    return [route.name for router in routers for route in router.routes if isinstance(route, APIRoute)]

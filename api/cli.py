@@ -1,0 +1,146 @@
+"""The ``shanhai`` command line: database, demo data, server, worker and audit verification.
+
+::
+
+    shanhai db upgrade            migrate the configured database to the latest schema
+    shanhai seed                  load the demo organisations, users, project and plots
+    shanhai run [--host --port]   upgrade, seed and serve (what ``make run`` does)
+    shanhai serve [--host --port] serve the API
+    shanhai worker                run a Celery worker (needs SHANHAI_BROKER_URL)
+    shanhai audit verify          recompute the audit hash chain; exit 1 on the first broken entry
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.audit import verify_chain
+from core.clock import SystemClock
+from core.db import make_engine, make_session_factory, session_scope
+from core.migrate import upgrade
+from core.settings import Settings, get_settings
+
+
+def _prepare(settings: Settings) -> None:
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    """Migrate the database to the latest revision."""
+    _prepare(settings)
+    upgrade(settings.resolved_database_url)
+    print(f"database at {settings.resolved_database_url} is at the latest revision")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """Load the demo data (idempotent) and print the demo credentials."""
+    from api.seed import credentials_text, seed_demo
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            created = seed_demo(session, Path(args.samples), clock=SystemClock())
+    finally:
+        engine.dispose()
+    print("demo data loaded" if created else "demo data already present")
+    print(credentials_text())
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Upgrade, seed and serve."""
+    cmd_db_upgrade(settings, args)
+    cmd_seed(settings, args)
+    print(f"serving on http://{args.host}:{args.port} (OpenAPI docs at /docs)")
+    return cmd_serve(settings, args)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a Celery worker against the configured broker and database."""
+    from api.worker import create_celery
+
+    if settings.broker_url is None:
+        print("SHANHAI_BROKER_URL is not set: without a broker, tasks run inside the API process", file=sys.stderr)
+        return 2
+    from celery.signals import worker_process_init
+
+    engine = make_engine(settings.resolved_database_url)
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_pool(**_kwargs: object) -> None:
+        # Connections must not be shared across fork: each worker process opens its own.
+        engine.dispose(close=False)
+
+    celery = create_celery(settings, make_session_factory(engine), SystemClock())
+    celery.worker_main(
+        ["worker", f"--loglevel={args.loglevel}", f"--pool={args.pool}", f"--concurrency={args.concurrency}"]
+    )
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    """Verify the audit chain; print the report as JSON; exit 1 when broken."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            report = verify_chain(session)
+    finally:
+        engine.dispose()
+    print(json.dumps(report.as_dict(), indent=2))
+    if not report.ok:
+        print(f"audit chain broken at entry {report.first_broken_seq}: {report.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shanhai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate to the latest revision").set_defaults(func=cmd_db_upgrade)
+    seed = commands.add_parser("seed", help="load the demo data")
+    seed.add_argument("--samples", default="samples", help="folder holding demo_plots.geojson")
+    seed.set_defaults(func=cmd_seed)
+    for name, func in (("run", cmd_run), ("serve", cmd_serve)):
+        sub = commands.add_parser(name, help=func.__doc__)
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--port", type=int, default=8000)
+        sub.add_argument("--samples", default="samples")
+        sub.set_defaults(func=func)
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.set_defaults(func=cmd_worker)
+    audit = commands.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify", help="verify the hash chain").set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shanhai`` console script."""
+    args = _parser().parse_args(argv)
+    code: int = args.func(get_settings(), args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

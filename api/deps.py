@@ -1,0 +1,113 @@
+"""FastAPI dependencies as typed aliases: session, clock, settings, and the caller.
+
+Authorisation runs once per request as an application-wide dependency (:func:`authorize`) that looks
+the route up in ``api/permissions.py``; routes that need the caller declare :data:`CurrentUser`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.orm import Session
+
+from api import permissions
+from core.auth import Principal, decode_token, principal_of, user_for_api_key, user_for_token
+from core.clock import Clock
+from core.db import session_scope
+from core.errors import AuthenticationFailed, PermissionDenied
+from core.settings import Settings
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """Return the application's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield a database session, rolled back on error and closed after the response."""
+    with session_scope(request.app.state.session_factory) as session:
+        yield session
+
+
+def get_clock(request: Request) -> Clock:
+    """Return the application's clock."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_celery(request: Request) -> Celery:
+    """Return the application's Celery app."""
+    celery: Celery = request.app.state.celery
+    return celery
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+CeleryDep = Annotated[Celery, Depends(get_celery)]
+
+
+def _resolve_principal(
+    request: Request, session: Session, settings: Settings, clock: Clock, api_key: str | None
+) -> Principal | None:
+    """Return the caller from a bearer token or an API key, ``None`` when anonymous.
+
+    Raises:
+        AuthenticationFailed: Credentials were presented but are not valid.
+    """
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if token and scheme.lower() == "bearer":
+        claims = decode_token(token, token_type="access", key=settings.signing_key(), clock=clock)
+        return principal_of(user_for_token(session, claims), "token")
+    if scheme:
+        raise AuthenticationFailed("only Bearer tokens are accepted in the Authorization header")
+    if api_key:
+        return principal_of(user_for_api_key(session, api_key), "api_key")
+    return None
+
+
+def authorize(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    _token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal | None:
+    """Apply the route's rule from ``api/permissions.py``: 401 when anonymous, 403 for a wrong role.
+
+    Public routes ignore credentials that do not verify (an expired access token sent along with a
+    refresh request must not block the refresh).
+    """
+    route = request.scope.get("route")
+    rule = permissions.rule_for(getattr(route, "name", ""))
+    if rule == permissions.PUBLIC:
+        try:
+            return _resolve_principal(request, session, settings, clock, api_key)
+        except AuthenticationFailed:
+            return None
+    principal = _resolve_principal(request, session, settings, clock, api_key)
+    if principal is None:
+        raise AuthenticationFailed("this endpoint needs a bearer token or an API key")
+    if rule is None or principal.role not in rule:
+        raise PermissionDenied(f"the role {principal.role.value!r} may not call this endpoint")
+    return principal
+
+
+def require_principal(principal: Annotated[Principal | None, Depends(authorize)]) -> Principal:
+    """Return the authorised caller (routes with a role rule always have one)."""
+    if principal is None:
+        raise AuthenticationFailed("this endpoint needs a bearer token or an API key")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(require_principal)]

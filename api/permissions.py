@@ -1,0 +1,60 @@
+"""Who may call what: the one table of access rules, keyed by route name.
+
+Every route of the API has exactly one entry. ``PUBLIC`` routes need no credentials; every other entry
+is the set of roles (organisation kinds) allowed. A route missing from the table is refused at
+start-up (:func:`check_rules`) and, should one slip through, denied at run time (fail closed).
+Finer rules — "only the proponent's own organisation", "never your own work" — are the services'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, Literal
+
+from core.auth import OrgKind
+
+PUBLIC: Final = "public"
+Rule = frozenset[OrgKind] | Literal["public"]
+
+ALL_ROLES: Final = frozenset(OrgKind)
+PROPONENTS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.FOREST_OWNER})
+AUDIT_READERS: Final = frozenset({OrgKind.AUDITOR, OrgKind.REGISTRY})
+
+RULES: Final[dict[str, Rule]] = {
+    # system
+    "health": PUBLIC,
+    # auth
+    "login_for_token": PUBLIC,
+    "refresh_access_token": PUBLIC,
+    "read_me": ALL_ROLES,
+    "create_api_key": frozenset({OrgKind.ENTERPRISE}),
+    "list_organisations": ALL_ROLES,
+    # projects and plots
+    "create_project": PROPONENTS,
+    "list_projects": ALL_ROLES,
+    "read_project": ALL_ROLES,
+    "upload_plots": PROPONENTS,
+    "list_project_plots": ALL_ROLES,
+    "read_plot": ALL_ROLES,
+    "remeasure_plot": PROPONENTS | {OrgKind.REGISTRY},
+    "read_task": PROPONENTS | {OrgKind.REGISTRY},
+    # audit
+    "list_audit_entries": AUDIT_READERS,
+    "verify_audit_log": AUDIT_READERS,
+}
+
+
+class MissingRule(RuntimeError):
+    """A route has no access rule; the application refuses to start."""
+
+
+def rule_for(route_name: str) -> Rule | None:
+    """Return the rule of a route, or ``None`` when it has none."""
+    return RULES.get(route_name)
+
+
+def check_rules(route_names: Iterable[str]) -> None:
+    """Raise :class:`MissingRule` naming every route without a rule."""
+    missing = sorted(name for name in route_names if name not in RULES)
+    if missing:
+        raise MissingRule(f"routes without an access rule in api/permissions.py: {', '.join(missing)}")

@@ -1,0 +1,92 @@
+"""Projects and their plots (GeoJSON in, GeoJSON with geodesic areas out)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.schemas import ProjectOut, plot_collection, plot_feature
+from api.tasks import TaskRef, enqueue_remeasure
+from carbon.plots import get_plot, list_plots, register_plots, request_remeasure
+from carbon.projects import CreateProject, create_project, get_project, list_projects
+
+router = APIRouter(prefix="/api/v1", tags=["projects"])
+
+GEOJSON_EXAMPLE = {
+    "type": "Feature",
+    "properties": {"code": "NX-JY-001", "name": "Haicang carbon forest"},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[106.32, 35.49], [106.34, 35.49], [106.34, 35.51], [106.32, 35.51], [106.32, 35.49]]],
+    },
+}
+
+
+@router.post("/projects", status_code=201, name="create_project")
+def create_project_route(
+    body: CreateProject, principal: CurrentUser, session: SessionDep, clock: ClockDep
+) -> ProjectOut:
+    """Create a draft project for the caller's own organisation."""
+    return ProjectOut.of(create_project(session, body, actor=principal, clock=clock))
+
+
+@router.get("/projects", name="list_projects")
+def list_projects_route(
+    session: SessionDep,
+    _principal: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ProjectOut]:
+    """List projects."""
+    return [ProjectOut.of(p) for p in list_projects(session, limit=limit, offset=offset)]
+
+
+@router.get("/projects/{project_id}")
+def read_project(project_id: int, session: SessionDep, _principal: CurrentUser) -> ProjectOut:
+    """Return one project."""
+    return ProjectOut.of(get_project(session, project_id))
+
+
+@router.post("/projects/{project_id}/plots", status_code=201)
+def upload_plots(
+    project_id: int,
+    document: Annotated[dict[str, Any], Body(examples=[GEOJSON_EXAMPLE])],
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """Register a GeoJSON Feature or FeatureCollection (EPSG:4326/4490 lon/lat) as plots of the project.
+
+    Every feature is validated first; any defect refuses the whole upload with a 422 problem naming
+    each feature, reason and location, and nothing is stored.
+    """
+    plots = register_plots(
+        session,
+        project_id,
+        document,
+        actor=principal,
+        clock=clock,
+        max_features=settings.max_features_per_upload,
+    )
+    return plot_collection(plots)
+
+
+@router.get("/projects/{project_id}/plots")
+def list_project_plots(project_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+    """Return the project's plots as a GeoJSON FeatureCollection with areas in m², ha and mu."""
+    return plot_collection(list_plots(session, project_id))
+
+
+@router.get("/plots/{plot_id}")
+def read_plot(plot_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+    """Return one plot as a GeoJSON Feature with its geodesic area in m², ha and mu."""
+    return plot_feature(get_plot(session, plot_id))
+
+
+@router.post("/plots/{plot_id}/remeasure", status_code=202)
+def remeasure_plot(plot_id: int, session: SessionDep, _principal: CurrentUser, celery: CeleryDep) -> TaskRef:
+    """Queue a re-validation and re-measurement of the plot (runs in-process without a broker)."""
+    return request_remeasure(session, plot_id, lambda pid: enqueue_remeasure(celery, pid))

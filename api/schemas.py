@@ -1,0 +1,157 @@
+"""HTTP-only response shapes; domain commands live beside their services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from carbon.models import Plot, Project
+from core.auth import Organisation, Principal
+from geodata.area import Measurement
+from geodata.geometry import to_geojson_geometry
+
+
+class TokenPair(BaseModel):
+    """OAuth2 token response with a refresh token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+class RefreshRequest(BaseModel):
+    """Exchange a refresh token for a new token pair."""
+
+    refresh_token: str = Field(min_length=10)
+
+
+class Me(BaseModel):
+    """The caller."""
+
+    user_id: int
+    username: str
+    organisation_id: int
+    role: str
+    authenticated_via: str
+
+    @classmethod
+    def of(cls, principal: Principal) -> Me:
+        """Build from a principal."""
+        return cls(
+            user_id=principal.user_id,
+            username=principal.username,
+            organisation_id=principal.organisation_id,
+            role=principal.role.value,
+            authenticated_via=principal.via,
+        )
+
+
+class ApiKeyRequest(BaseModel):
+    """Create an API key for a machine client."""
+
+    label: str = Field(min_length=1, max_length=100)
+
+
+class ApiKeyCreated(BaseModel):
+    """A new API key; ``api_key`` is shown this once and never again."""
+
+    id: int
+    label: str
+    prefix: str
+    api_key: str
+    created_at: datetime
+
+
+class OrganisationOut(BaseModel):
+    """An organisation."""
+
+    id: int
+    name: str
+    kind: str
+    province_code: str
+    county_code: str | None
+
+    @classmethod
+    def of(cls, org: Organisation) -> OrganisationOut:
+        """Build from the ORM row."""
+        return cls(
+            id=org.id, name=org.name, kind=org.kind.value, province_code=org.province_code, county_code=org.county_code
+        )
+
+
+class ProjectOut(BaseModel):
+    """A project."""
+
+    id: int
+    code: str
+    name: str
+    description: str
+    scheme: str
+    status: str
+    organisation_id: int
+    organisation_name: str
+    province_code: str
+    county_code: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectOut:
+        """Build from the ORM row."""
+        return cls(
+            id=project.id,
+            code=project.code,
+            name=project.name,
+            description=project.description,
+            scheme=project.scheme.value,
+            status=project.status.value,
+            organisation_id=project.organisation_id,
+            organisation_name=project.organisation.name,
+            province_code=project.province_code,
+            county_code=project.county_code,
+            created_at=project.created_at,
+        )
+
+
+def plot_feature(plot: Plot) -> dict[str, Any]:
+    """Return a plot as an RFC 7946 Feature with its geodesic measurements."""
+    measurement = Measurement(plot.area_m2, plot.perimeter_m)
+    return {
+        "type": "Feature",
+        "id": plot.id,
+        "geometry": to_geojson_geometry(plot.geometry),
+        "properties": {
+            "plot_id": plot.id,
+            "project_id": plot.project_id,
+            "plot_code": plot.plot_code,
+            "name": plot.name,
+            "area_m2": round(measurement.area_m2, 2),
+            "area_ha": round(measurement.area_ha, 4),
+            "area_mu": round(measurement.area_mu, 3),
+            "perimeter_m": round(measurement.perimeter_m, 2),
+            "geometry_sha256": plot.geometry_sha256,
+            "crs": "EPSG:4490",
+            "area_method": "geodesic, GRS80 ellipsoid (CGCS2000), pyproj.Geod",
+            "measured_at": plot.measured_at.isoformat(),
+            "attributes": plot.properties,
+        },
+    }
+
+
+def plot_collection(plots: list[Plot]) -> dict[str, Any]:
+    """Return plots as a FeatureCollection with area totals."""
+    total_m2 = sum(p.area_m2 for p in plots)
+    totals = Measurement(total_m2, 0.0)
+    return {
+        "type": "FeatureCollection",
+        "features": [plot_feature(p) for p in plots],
+        "totals": {
+            "count": len(plots),
+            "area_m2": round(total_m2, 2),
+            "area_ha": round(totals.area_ha, 4),
+            "area_mu": round(totals.area_mu, 3),
+        },
+    }

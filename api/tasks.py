@@ -1,0 +1,41 @@
+"""Enqueueing tasks from the API and reading their state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.result import AsyncResult, EagerResult
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import CeleryDep, CurrentUser
+from api.worker import REMEASURE_PLOT
+
+
+class TaskRef(BaseModel):
+    """A queued (or, without a broker, already finished) task."""
+
+    task_id: str
+    state: str
+    result: dict[str, Any] | None = None
+
+
+def _ref(result: AsyncResult[Any] | EagerResult[Any]) -> TaskRef:
+    ready = result.ready()
+    value = result.result if ready and result.successful() else None
+    return TaskRef(task_id=result.id, state=result.state, result=value if isinstance(value, dict) else None)
+
+
+def enqueue_remeasure(celery: Celery, plot_id: int) -> TaskRef:
+    """Queue the re-measurement of a plot."""
+    return _ref(celery.tasks[REMEASURE_PLOT].delay(plot_id))
+
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+
+@router.get("/tasks/{task_id}")
+def read_task(task_id: str, celery: CeleryDep, _principal: CurrentUser) -> TaskRef:
+    """Return a task's state and, once it succeeded, its result."""
+    return _ref(AsyncResult(task_id, app=celery))

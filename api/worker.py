@@ -1,0 +1,51 @@
+"""The Celery application: Redis (or any broker) when configured, in-process otherwise.
+
+Without ``SHANHAI_BROKER_URL`` tasks run eagerly in the calling process, so the embedded default needs
+no broker. With a broker, tasks are acknowledged late and rejected if the worker dies, so a task is
+retried rather than lost; every task is idempotent and takes ids, not objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from carbon.plots import remeasure_plot
+from core.clock import Clock
+from core.db import session_scope
+from core.settings import Settings
+
+REMEASURE_PLOT = "shanhai.plots.remeasure"
+
+
+def create_celery(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Celery:
+    """Return a Celery app wired to the settings' broker and the given database."""
+    eager = settings.broker_url is None
+    celery = Celery(
+        "shanhai",
+        broker=settings.broker_url or "memory://",
+        backend=settings.resolved_result_backend or "cache+memory://",
+    )
+    celery.conf.update(
+        task_always_eager=eager,
+        task_store_eager_result=eager,
+        task_eager_propagates=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=24 * 3600,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+
+    @celery.task(name=REMEASURE_PLOT, shared=False)
+    def remeasure(plot_id: int) -> dict[str, Any]:
+        with session_scope(session_factory) as session:
+            return remeasure_plot(session, plot_id, actor="system:worker", clock=clock)
+
+    return celery

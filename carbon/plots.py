@@ -1,0 +1,173 @@
+"""Service: register plot polygons in a project, read them, and re-measure them.
+
+Registration validates every feature first (``geodata.validation``), measures each on the CGCS2000
+ellipsoid, and writes all plots and one audit entry per plot in a single transaction: an upload is
+stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carbon.models import Plot, Project
+from carbon.projects import get_project
+from core import audit
+from core.auth import Principal
+from core.clock import Clock
+from core.errors import Conflict, InvalidGeometry, NotFound, PermissionDenied
+from geodata.area import measure
+from geodata.geometry import geometry_sha256
+from geodata.validation import PlotFeature, parse_features
+
+T = TypeVar("T")
+
+
+def _check_may_upload(project: Project, actor: Principal) -> None:
+    if project.organisation_id != actor.organisation_id:
+        raise PermissionDenied("plots can only be uploaded to a project of the caller's own organisation")
+
+
+def _check_codes(session: Session, project: Project, features: list[PlotFeature]) -> None:
+    codes = [f.plot_code for f in features if f.plot_code is not None]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    existing = {
+        code
+        for code in session.scalars(
+            select(Plot.plot_code).where(Plot.project_id == project.id, Plot.plot_code.in_(codes))
+        )
+        if code is not None
+    }
+    clashes = sorted(set(duplicates) | existing)
+    if clashes:
+        raise Conflict(f"plot codes already used in project {project.code}: {', '.join(clashes)}")
+
+
+def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: Clock) -> Plot:
+    measurement = measure(feature.geometry)
+    min_lon, min_lat, max_lon, max_lat = feature.geometry.bounds
+    now = clock.now()
+    return Plot(
+        project_id=project.id,
+        plot_code=feature.plot_code,
+        name=feature.name,
+        properties=feature.properties,
+        geometry=feature.geometry,
+        geometry_sha256=geometry_sha256(feature.geometry),
+        min_lon=min_lon,
+        min_lat=min_lat,
+        max_lon=max_lon,
+        max_lat=max_lat,
+        area_m2=measurement.area_m2,
+        perimeter_m=measurement.perimeter_m,
+        created_at=now,
+        created_by_user_id=actor.user_id,
+        measured_at=now,
+    )
+
+
+def register_plots(
+    session: Session,
+    project_id: int,
+    document: Any,
+    *,
+    actor: Principal,
+    clock: Clock,
+    max_features: int = 10_000,
+) -> list[Plot]:
+    """Register every feature of a GeoJSON Feature/FeatureCollection as a plot of the project.
+
+    Raises:
+        NotFound: No such project.
+        PermissionDenied: The project is not the actor's organisation's.
+        InvalidGeometry: Any feature is invalid; ``problems`` lists each defect and nothing is stored.
+        Conflict: A plot code is repeated or already used in the project.
+    """
+    project = get_project(session, project_id)
+    _check_may_upload(project, actor)
+    features, problems = parse_features(document, max_features=max_features)
+    if problems:
+        raise InvalidGeometry(
+            f"{len(problems)} geometry problem(s); nothing was stored", [p.as_dict() for p in problems]
+        )
+    _check_codes(session, project, features)
+    plots = [_new_plot(project, feature, actor, clock) for feature in features]
+    session.add_all(plots)
+    session.flush()
+    for plot in plots:
+        audit.append(
+            session,
+            actor=actor.actor,
+            action="plot.registered",
+            subject=f"plot:{plot.id}",
+            payload={
+                "project": project.code,
+                "plot_code": plot.plot_code,
+                "geometry_sha256": plot.geometry_sha256,
+                "area_m2": round(plot.area_m2, 4),
+            },
+            clock=clock,
+        )
+    session.commit()
+    return plots
+
+
+def get_plot(session: Session, plot_id: int) -> Plot:
+    """Return a plot or raise :class:`NotFound`."""
+    plot = session.get(Plot, plot_id)
+    if plot is None:
+        raise NotFound(f"plot {plot_id} does not exist")
+    return plot
+
+
+def list_plots(session: Session, project_id: int) -> list[Plot]:
+    """Return the plots of a project (which must exist) in registration order."""
+    get_project(session, project_id)
+    return list(session.scalars(select(Plot).where(Plot.project_id == project_id).order_by(Plot.id)))
+
+
+def request_remeasure(session: Session, plot_id: int, enqueue: Callable[[int], T]) -> T:
+    """Check that the plot exists, end the read, and hand its id to ``enqueue``.
+
+    The read transaction is closed before enqueueing so that a task running in-process (no broker)
+    can open its own write transaction on an embedded database.
+    """
+    get_plot(session, plot_id)
+    session.rollback()
+    return enqueue(plot_id)
+
+
+def remeasure_plot(session: Session, plot_id: int, *, actor: str, clock: Clock) -> dict[str, Any]:
+    """Re-validate and re-measure a stored plot; record a change in the audit log.
+
+    Idempotent: running it twice changes nothing the second time. Returns what was found.
+    """
+    plot = get_plot(session, plot_id)
+    measurement = measure(plot.geometry)
+    reason_ok = plot.geometry.is_valid
+    changed = abs(measurement.area_m2 - plot.area_m2) > 1e-6 or abs(measurement.perimeter_m - plot.perimeter_m) > 1e-6
+    if changed:
+        previous = plot.area_m2
+        plot.area_m2 = measurement.area_m2
+        plot.perimeter_m = measurement.perimeter_m
+        plot.measured_at = clock.now()
+        audit.append(
+            session,
+            actor=actor,
+            action="plot.remeasured",
+            subject=f"plot:{plot.id}",
+            payload={"previous_area_m2": round(previous, 4), "area_m2": round(plot.area_m2, 4)},
+            clock=clock,
+        )
+    session.commit()
+    return {
+        "plot_id": plot.id,
+        "valid": reason_ok,
+        "area_m2": plot.area_m2,
+        "area_ha": measurement.area_ha,
+        "area_mu": measurement.area_mu,
+        "changed": changed,
+    }

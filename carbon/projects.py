@@ -1,0 +1,100 @@
+"""Service: create projects and read them.
+
+Stateless checks (shape, lengths) live in :class:`CreateProject`; stateful checks (the actor's
+organisation, division codes) here. Each command commits once with its audit entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carbon.models import Project, ProjectStatus, Scheme
+from core import audit
+from core.auth import Principal
+from core.clock import Clock
+from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.regions import validate_division
+
+PROPONENT_ROLES = frozenset({"forestry_bureau", "forest_owner"})
+
+
+class CreateProject(BaseModel):
+    """Command: a proponent creates a project in draft."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    scheme: Scheme
+    province_code: str = Field(pattern=r"^\d{2}$", examples=["64"])
+    county_code: str | None = Field(default=None, pattern=r"^\d{6}$", examples=["640424"])
+    description: str = Field(default="", max_length=10_000)
+    organisation_id: int | None = Field(
+        default=None, description="The proponent organisation; defaults to the caller's own."
+    )
+
+
+def project_code(province_code: str, project_id: int) -> str:
+    """Return the public code of a project, derived from its province and id.
+
+    >>> project_code("64", 7)
+    'SH-64-000007'
+    """
+    return f"SH-{province_code}-{project_id:06d}"
+
+
+def create_project(session: Session, cmd: CreateProject, *, actor: Principal, clock: Clock) -> Project:
+    """Create a draft project for the actor's organisation.
+
+    Raises:
+        PermissionDenied: The actor asks for another organisation, or cannot propose projects.
+        InvalidInput: Unknown province/county codes.
+    """
+    if actor.role.value not in PROPONENT_ROLES:
+        raise PermissionDenied("only forestry bureaus and forest owners propose projects")
+    if cmd.organisation_id is not None and cmd.organisation_id != actor.organisation_id:
+        raise PermissionDenied("a project can only be created for the caller's own organisation")
+    problems = validate_division(cmd.province_code, cmd.county_code)
+    if problems:
+        raise InvalidInput("invalid administrative division", [{"reason": p} for p in problems])
+    project = Project(
+        code=f"pending:{uuid.uuid4()}",  # replaced by the id-derived code below, in the same transaction
+        name=cmd.name,
+        description=cmd.description,
+        organisation_id=actor.organisation_id,
+        scheme=cmd.scheme,
+        status=ProjectStatus.DRAFT,
+        province_code=cmd.province_code,
+        county_code=cmd.county_code,
+        created_at=clock.now(),
+        created_by_user_id=actor.user_id,
+    )
+    session.add(project)
+    session.flush()
+    project.code = project_code(project.province_code, project.id)
+    audit.append(
+        session,
+        actor=actor.actor,
+        action="project.created",
+        subject=f"project:{project.id}",
+        payload={"code": project.code, **cmd.model_dump(mode="json"), "organisation_id": actor.organisation_id},
+        clock=clock,
+    )
+    session.commit()
+    return project
+
+
+def get_project(session: Session, project_id: int) -> Project:
+    """Return a project or raise :class:`NotFound`."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    return project
+
+
+def list_projects(session: Session, *, limit: int = 100, offset: int = 0) -> list[Project]:
+    """Return projects in creation order."""
+    return list(session.scalars(select(Project).order_by(Project.id).limit(limit).offset(offset)))

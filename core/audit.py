@@ -1,0 +1,214 @@
+"""Append-only, hash-chained audit log.
+
+Invariants:
+
+* Entries are only ever inserted; sequence numbers are 1, 2, 3, … with no gap.
+* ``entry_hash = SHA-256(canonical_json({seq, recorded_at, actor, action, subject, payload, prev_hash}))``
+  and each entry's ``prev_hash`` is the previous entry's ``entry_hash`` (the genesis value for entry 1).
+* ``audit_head`` holds the last sequence number and hash. :func:`append` locks that row
+  (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so
+  concurrent transactions queue on the head and never fork the chain. ``UNIQUE(prev_hash)`` makes a fork
+  impossible even if the lock were bypassed.
+* An entry is written in the same transaction as the change it records: :func:`append` never commits.
+
+:func:`verify_chain` recomputes every hash and reports the first entry that does not verify.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.canonical import canonical_hash, canonical_json
+from core.clock import Clock
+from core.db import Base
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+
+class AuditEntry(Base):
+    """One audit-log entry. Never updated or deleted."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recorded_at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    def payload_value(self) -> Any:
+        """Return the decoded payload."""
+        return json.loads(self.payload)
+
+
+class AuditHead(Base):
+    """The chain head: one row (id = 1) with the last sequence number and hash."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+def entry_hash(
+    *, seq: int, recorded_at: str, actor: str, action: str, subject: str, payload: Any, prev_hash: str
+) -> str:
+    """Return the hash of one entry's content.
+
+    >>> entry_hash(seq=1, recorded_at="2026-01-01T00:00:00+00:00", actor="u:1", action="a",
+    ...            subject="s", payload={}, prev_hash=GENESIS_HASH)[:12]
+    'bd9559d432e8'
+    """
+    return canonical_hash(
+        {
+            "seq": seq,
+            "recorded_at": recorded_at,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def _lock_head(session: Session) -> AuditHead:
+    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def append(session: Session, *, actor: str, action: str, subject: str, payload: Any, clock: Clock) -> AuditEntry:
+    """Append one entry in the caller's transaction (the caller commits).
+
+    Args:
+        session: The caller's session; its transaction gets the entry.
+        actor: Who did it, e.g. ``"user:12"`` or ``"system:worker"``.
+        action: Dotted verb, e.g. ``"plot.registered"``.
+        subject: What it was done to, e.g. ``"plot:7"``.
+        payload: JSON-serialisable detail; stored in canonical form.
+        clock: Source of the entry's timestamp.
+    """
+    head = _lock_head(session)
+    payload_text = canonical_json(payload).decode("utf-8")
+    recorded_at = clock.now().isoformat()
+    seq = head.seq + 1
+    digest = entry_hash(
+        seq=seq,
+        recorded_at=recorded_at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=json.loads(payload_text),
+        prev_hash=head.entry_hash,
+    )
+    entry = AuditEntry(
+        seq=seq,
+        recorded_at=recorded_at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=payload_text,
+        prev_hash=head.entry_hash,
+        entry_hash=digest,
+    )
+    session.add(entry)
+    head.seq = seq
+    head.entry_hash = digest
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of :func:`verify_chain`."""
+
+    ok: bool
+    entries: int
+    head_hash: str
+    first_broken_seq: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready mapping."""
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_hash": self.head_hash,
+            "first_broken_seq": self.first_broken_seq,
+            "reason": self.reason,
+        }
+
+
+def _iter_entries(session: Session, batch_size: int = 1000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def _check_entry(entry: AuditEntry, expected_seq: int, prev_hash: str) -> str | None:
+    if entry.seq != expected_seq:
+        return f"sequence gap: expected {expected_seq}, found {entry.seq}"
+    if entry.prev_hash != prev_hash:
+        return "prev_hash does not match the previous entry's hash"
+    try:
+        payload = json.loads(entry.payload)
+        datetime.fromisoformat(entry.recorded_at)
+    except ValueError:
+        return "payload or timestamp is not readable"
+    recomputed = entry_hash(
+        seq=entry.seq,
+        recorded_at=entry.recorded_at,
+        actor=entry.actor,
+        action=entry.action,
+        subject=entry.subject,
+        payload=payload,
+        prev_hash=entry.prev_hash,
+    )
+    if recomputed != entry.entry_hash:
+        return "entry_hash does not match the entry's content"
+    return None
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Recompute the whole chain; report the first entry that does not verify."""
+    prev_hash = GENESIS_HASH
+    count = 0
+    for entry in _iter_entries(session):
+        reason = _check_entry(entry, count + 1, prev_hash)
+        if reason is not None:
+            return ChainReport(False, count, prev_hash, entry.seq, reason)
+        prev_hash = entry.entry_hash
+        count += 1
+    head = session.get(AuditHead, HEAD_ID)
+    head_seq, head_hash = (head.seq, head.entry_hash) if head else (0, GENESIS_HASH)
+    if head_seq != count or head_hash != prev_hash:
+        return ChainReport(
+            False, count, prev_hash, min(head_seq, count) + 1, "chain head does not match the last entry"
+        )
+    return ChainReport(True, count, prev_hash)

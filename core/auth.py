@@ -1,0 +1,247 @@
+"""Organisations, users, API keys, and the password/token primitives.
+
+A user's role is the kind of its organisation (:class:`OrgKind`): a verifier's staff act as verifiers,
+a registry's staff as the registry, and so on. Separation of duties is enforced by the services, which
+compare organisations and users; access per endpoint is the table in ``api/permissions.py``.
+
+Credentials:
+
+* Passwords are hashed with Argon2id (a slow, memory-hard KDF).
+* Access and refresh tokens are HS256 JWTs carrying ``sub`` (user id), ``org``, ``role``, ``typ``.
+* API keys (enterprises' machine clients) are 256-bit random strings shown once; only their SHA-256 is
+  stored and looked up, because a slow KDF on every request would cap throughput and a 256-bit secret
+  does not need key stretching.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import DateTime, Enum, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from core import audit
+from core.clock import Clock
+from core.db import Base
+from core.errors import AuthenticationFailed
+
+API_KEY_PREFIX = "shk_"
+JWT_ALGORITHM = "HS256"
+_HASHER = PasswordHasher()
+
+
+class OrgKind(enum.StrEnum):
+    """Kinds of organisation; a user's role is its organisation's kind."""
+
+    FORESTRY_BUREAU = "forestry_bureau"
+    FOREST_OWNER = "forest_owner"
+    ECOLOGY_BUREAU = "ecology_bureau"
+    VERIFIER = "verifier"
+    REGISTRY = "registry"
+    OPERATOR = "operator"
+    ENTERPRISE = "enterprise"
+    BANK = "bank"
+    AUDITOR = "auditor"
+
+
+def _enum_values(kind: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in kind]
+
+
+class Organisation(Base):
+    """An organisation with its province and (optionally) county, GB/T 2260 codes."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[OrgKind] = mapped_column(
+        Enum(OrgKind, name="org_kind", native_enum=False, length=32, values_callable=_enum_values)
+    )
+    province_code: Mapped[str] = mapped_column(String(2))
+    county_code: Mapped[str | None] = mapped_column(String(6))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    users: Mapped[list[User]] = relationship(back_populates="organisation")
+
+
+class User(Base):
+    """A person who logs in for one organisation."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    organisation: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
+
+
+class ApiKey(Base):
+    """A machine credential of a user; only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+def hash_password(password: str) -> str:
+    """Return the Argon2id hash of ``password``."""
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Return whether ``password`` matches ``password_hash``."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_key() -> tuple[str, str]:
+    """Return a fresh ``(plaintext, sha256)`` pair; the plaintext is shown to the user once."""
+    plaintext = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return plaintext, api_key_digest(plaintext)
+
+
+def api_key_digest(plaintext: str) -> str:
+    """Return the stored digest of an API key.
+
+    >>> api_key_digest("shk_x")[:16]
+    'b06c0860ca1f9e9a'
+    """
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, its organisation and role, and how it authenticated."""
+
+    user_id: int
+    username: str
+    organisation_id: int
+    role: OrgKind
+    via: str  # "token" | "api_key"
+
+    @property
+    def actor(self) -> str:
+        """Return the audit-log actor string."""
+        return f"user:{self.user_id}"
+
+
+def issue_token(user: User, *, token_type: str, lifetime: timedelta, key: str, clock: Clock) -> tuple[str, datetime]:
+    """Return a signed JWT for ``user`` and its expiry time."""
+    issued_at = clock.now()
+    expires_at = issued_at + lifetime
+    claims: dict[str, Any] = {
+        "sub": str(user.id),
+        "org": user.organisation_id,
+        "role": user.organisation.kind.value,
+        "typ": token_type,
+        "iat": int(issued_at.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, key, algorithm=JWT_ALGORITHM), expires_at
+
+
+def decode_token(token: str, *, token_type: str, key: str, clock: Clock) -> dict[str, Any]:
+    """Return the verified claims of ``token``.
+
+    Raises:
+        AuthenticationFailed: Bad signature, wrong type, or expired at ``clock.now()``.
+    """
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=[JWT_ALGORITHM], options={"verify_exp": False, "require": ["exp", "sub", "typ"]}
+        )
+    except jwt.PyJWTError as error:
+        raise AuthenticationFailed("the token is not valid") from error
+    if claims.get("typ") != token_type:
+        raise AuthenticationFailed(f"a {token_type} token is required")
+    if int(claims["exp"]) <= int(clock.now().timestamp()):
+        raise AuthenticationFailed("the token has expired")
+    return claims
+
+
+def principal_of(user: User, via: str) -> Principal:
+    """Return the principal acting as ``user``."""
+    return Principal(user.id, user.username, user.organisation_id, user.organisation.kind, via)
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User:
+    """Return the active user with these credentials.
+
+    Raises:
+        AuthenticationFailed: Unknown user, wrong password or inactive user (one message for all).
+    """
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        # Spend the same time as a real check, so the response time does not reveal user names.
+        verify_password(_dummy_hash(), password)
+        raise AuthenticationFailed("incorrect user name or password")
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        raise AuthenticationFailed("incorrect user name or password")
+    return user
+
+
+def user_for_token(session: Session, claims: dict[str, Any]) -> User:
+    """Return the active user named by verified token claims."""
+    user = session.get(User, int(claims["sub"]))
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("the token's user no longer exists or is inactive")
+    return user
+
+
+def user_for_api_key(session: Session, plaintext: str) -> User:
+    """Return the active user owning an unrevoked API key."""
+    key = session.scalars(select(ApiKey).where(ApiKey.key_sha256 == api_key_digest(plaintext))).one_or_none()
+    if key is None or key.revoked_at is not None or not key.user.is_active:
+        raise AuthenticationFailed("the API key is not valid")
+    return key.user
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _HASHER.hash("timing-equaliser")
+
+
+def create_api_key(session: Session, *, principal: Principal, label: str, clock: Clock) -> tuple[ApiKey, str]:
+    """Create an API key for the principal's user; return the row and the plaintext (shown once)."""
+    plaintext, digest = new_api_key()
+    key = ApiKey(
+        user_id=principal.user_id, label=label, prefix=plaintext[:10], key_sha256=digest, created_at=clock.now()
+    )
+    session.add(key)
+    session.flush()
+    audit.append(
+        session,
+        actor=principal.actor,
+        action="api_key.created",
+        subject=f"api_key:{key.id}",
+        payload={"label": key.label, "prefix": key.prefix},
+        clock=clock,
+    )
+    session.commit()
+    return key, plaintext

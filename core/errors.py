@@ -1,0 +1,131 @@
+"""Domain errors: a small tree with no HTTP in it.
+
+The API maps each class once to an RFC 9457 problem+json response (``api/problems.py``). Every class
+has a stable ``slug``; the problem ``type`` URI is built from it, so clients can switch on it.
+
+::
+
+    ShanhaiError                      core/error
+    ├── NotFound                      core/not-found
+    ├── Conflict                      core/conflict
+    │   └── IdempotencyConflict       core/idempotency-conflict
+    ├── AuthenticationFailed          auth/authentication-failed
+    ├── PermissionDenied              auth/permission-denied
+    ├── InvalidInput                  core/invalid-input        (problems=[...])
+    │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
+    │   └── PayloadTooLarge           core/payload-too-large
+    └── AuditChainBroken              core/audit-chain-broken
+
+Errors carry *extension members* (``extensions()``) that the problem renderer copies verbatim;
+they must be JSON-serialisable and never contain stack traces or internal state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+
+class ShanhaiError(Exception):
+    """Base of every domain error.
+
+    Attributes:
+        slug: Stable identifier ``domain/name``; never change a published slug.
+        title: Short human summary, the same for every occurrence of the class.
+        detail: Human explanation of this occurrence.
+    """
+
+    slug: ClassVar[str] = "core/error"
+    title: ClassVar[str] = "Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the problem extension members of this occurrence."""
+        return {}
+
+
+class NotFound(ShanhaiError):
+    """A named resource does not exist (or is not visible to the caller)."""
+
+    slug = "core/not-found"
+    title = "Not found"
+
+
+class Conflict(ShanhaiError):
+    """The request conflicts with the current state (duplicate, wrong lifecycle state)."""
+
+    slug = "core/conflict"
+    title = "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key was reused with a different request body."""
+
+    slug = "core/idempotency-conflict"
+    title = "Idempotency key reused with a different request"
+
+
+class AuthenticationFailed(ShanhaiError):
+    """Missing, invalid or expired credentials."""
+
+    slug = "auth/authentication-failed"
+    title = "Authentication required"
+
+
+class PermissionDenied(ShanhaiError):
+    """The caller is authenticated but its role or organisation may not do this."""
+
+    slug = "auth/permission-denied"
+    title = "Permission denied"
+
+
+class InvalidInput(ShanhaiError):
+    """The input is well-formed JSON but violates the domain's rules.
+
+    Args:
+        detail: Summary of what is wrong.
+        problems: One mapping per defect, each naming where it is (``pointer`` or ``location``).
+    """
+
+    slug = "core/invalid-input"
+    title = "Invalid input"
+
+    def __init__(self, detail: str, problems: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(detail)
+        self.problems = [dict(p) for p in problems]
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``errors`` extension member."""
+        return {"errors": self.problems}
+
+
+class InvalidGeometry(InvalidInput):
+    """One or more features have invalid geometry; ``problems`` names each defect and its location."""
+
+    slug = "geodata/invalid-geometry"
+    title = "Invalid geometry"
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body exceeds the configured upload limit."""
+
+    slug = "core/payload-too-large"
+    title = "Payload too large"
+
+
+class AuditChainBroken(ShanhaiError):
+    """The audit log's hash chain does not verify; ``sequence`` is the first broken entry."""
+
+    slug = "core/audit-chain-broken"
+    title = "Audit chain broken"
+
+    def __init__(self, detail: str, sequence: int) -> None:
+        super().__init__(detail)
+        self.sequence = sequence
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``sequence`` extension member."""
+        return {"sequence": self.sequence}

@@ -1,0 +1,81 @@
+"""The one settings object, read from ``SHANHAI_*`` environment variables.
+
+Built by :func:`get_settings` (cached) or passed explicitly to ``api.app.create_app`` — never created
+at import time. The embedded default needs no configuration: SQLite in ``data_dir``, tasks in-process,
+and a secret key generated once and kept in ``data_dir/secret_key``. Outside development the
+validators refuse the insecure defaults.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Typed configuration of one Shanhai deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="SHANHAI_", extra="forbid", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded database and key live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite file.")
+    broker_url: str | None = Field(default=None, description="Celery broker; none = tasks in-process.")
+    result_backend: str | None = Field(default=None, description="Celery results; default = broker.")
+    secret_key: SecretStr | None = Field(default=None, description="JWT signing key.")
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_features_per_upload: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _enforce_secure_defaults(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key is None:
+                raise ValueError("SHANHAI_SECRET_KEY must be set in production")
+            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(f"SHANHAI_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters")
+            if self.database_url is None or self.database_url.startswith("sqlite"):
+                raise ValueError("production needs SHANHAI_DATABASE_URL on PostgreSQL")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to ``sqlite:///<data_dir>/shanhai.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'shanhai.db').resolve()}"
+
+    @property
+    def resolved_result_backend(self) -> str | None:
+        """Return the Celery result backend, defaulting to the broker."""
+        return self.result_backend or self.broker_url
+
+    def signing_key(self) -> str:
+        """Return the JWT signing key, generating and keeping one in ``data_dir`` if none is set.
+
+        The generated key is written with mode 0600 so that restarts keep tokens valid.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="ascii").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key, encoding="ascii")
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings read from the environment (cached)."""
+    return Settings()

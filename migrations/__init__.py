@@ -1,0 +1,1 @@
+"""Alembic migrations, shared unchanged by SQLite and PostgreSQL + PostGIS."""

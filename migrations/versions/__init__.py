@@ -1,0 +1,1 @@
+"""Dated migration revisions."""

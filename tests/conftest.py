@@ -1,0 +1,140 @@
+"""Shared fixtures: migrated SQLite databases, the app with a fixed clock, demo users, and the
+PostgreSQL/Redis services (required under CI=true, skipped with a reason otherwise)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.seed import DEMO_ORGS, seed_demo
+from core.clock import FixedClock, SystemClock
+from core.db import make_engine, make_session_factory
+from core.migrate import upgrade
+from core.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get("SHANHAI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/shanhai_test")
+REDIS_URL = os.environ.get("SHANHAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def service_unavailable(what: str, error: Exception) -> None:
+    """Fail under CI (the service must be there), skip with the reason elsewhere."""
+    message = f"{what} is not available: {error}"
+    if IN_CI:
+        pytest.fail(f"CI=true requires it — {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, demo-seeded SQLite file, built once and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "shanhai.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        seed_demo(session, SAMPLES, clock=SystemClock())
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path) -> Settings:
+    """Settings on a private copy of the seeded template database."""
+    db = tmp_path / "shanhai.db"
+    shutil.copyfile(template_db, db)
+    return Settings(
+        environment="test",
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{db}",
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FixedClock) -> Iterator[FastAPI]:
+    application = create_app(settings, clock=clock)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def session(app: FastAPI) -> Iterator[Session]:
+    with app.state.session_factory() as db_session:
+        yield db_session
+
+
+PASSWORDS = {demo.username: demo.password for demo in DEMO_ORGS}
+USER_OF_ROLE = {demo.kind.value: demo.username for demo in DEMO_ORGS}
+
+
+@pytest.fixture
+def login(client: TestClient) -> Callable[[str], dict[str, str]]:
+    """Return a function giving the auth headers of a demo user (by user name or role)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def _login(who: str) -> dict[str, str]:
+        username = USER_OF_ROLE.get(who, who)
+        if username not in cache:
+            response = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORDS[username]})
+            assert response.status_code == 200, response.text
+            cache[username] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        return cache[username]
+
+    return _login
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    """A migrated PostgreSQL + PostGIS database, created afresh for the session."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL)
+    try:
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+        admin.dispose()
+    except Exception as error:
+        service_unavailable("PostgreSQL", error)
+    upgrade(POSTGRES_URL)
+    engine = make_engine(POSTGRES_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as error:
+        service_unavailable("Redis", error)
+    return REDIS_URL

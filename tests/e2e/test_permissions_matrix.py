@@ -1,0 +1,117 @@
+"""The role × endpoint matrix, stated literally and walked over HTTP.
+
+The expected matrix is written out here by hand — not read from ``api/permissions.py`` — so a change to
+the access rules must change this file too. Every API route must have a row: a new route without one
+fails ``test_every_route_has_a_row``; a route without a rule in the table stops the app from starting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+import api.app
+from api.permissions import MissingRule
+from core.settings import Settings
+
+Login = Callable[[str], dict[str, str]]
+
+B, W, E, V, R, X, N, K, A = (
+    "forestry_bureau",
+    "forest_owner",
+    "ecology_bureau",
+    "verifier",
+    "registry",
+    "operator",
+    "enterprise",
+    "bank",
+    "auditor",
+)
+EVERYONE = {B, W, E, V, R, X, N, K, A}
+PUBLIC = "public"
+
+# (method, path) → who may call it. Path parameters use ids that exist in the demo data.
+EXPECTED: dict[tuple[str, str], set[str] | str] = {
+    ("GET", "/health"): PUBLIC,
+    ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("POST", "/api/v1/auth/refresh"): PUBLIC,
+    ("GET", "/api/v1/me"): EVERYONE,
+    ("POST", "/api/v1/api-keys"): {N},
+    ("GET", "/api/v1/organisations"): EVERYONE,
+    ("POST", "/api/v1/projects"): {B, W},
+    ("GET", "/api/v1/projects"): EVERYONE,
+    ("GET", "/api/v1/projects/{project_id}"): EVERYONE,
+    ("POST", "/api/v1/projects/{project_id}/plots"): {B, W},
+    ("GET", "/api/v1/projects/{project_id}/plots"): EVERYONE,
+    ("GET", "/api/v1/plots/{plot_id}"): EVERYONE,
+    ("POST", "/api/v1/plots/{plot_id}/remeasure"): {B, W, R},
+    ("GET", "/api/v1/tasks/{task_id}"): {B, W, R},
+    ("GET", "/api/v1/audit/entries"): {A, R},
+    ("GET", "/api/v1/audit/verify"): {A, R},
+}
+
+PATH_VALUES = {"{project_id}": "1", "{plot_id}": "1", "{task_id}": "00000000-0000-0000-0000-000000000000"}
+
+
+def served_routes(app: FastAPI) -> set[tuple[str, str]]:
+    schema = app.openapi()
+    return {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+
+
+def concrete(path: str) -> str:
+    for placeholder, value in PATH_VALUES.items():
+        path = path.replace(placeholder, value)
+    return path
+
+
+def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
+    # A JSON array is never a valid body here, so allowed callers stop at validation (422) and
+    # nothing is written; authorisation runs before body validation.
+    kwargs = {"json": []} if method == "POST" else {}
+    return client.request(method, concrete(path), headers=headers, **kwargs).status_code
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    assert served_routes(app) == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
+def test_anonymous_calls(method: str, path: str, client: TestClient) -> None:
+    status = call(client, method, path, {})
+    if EXPECTED[(method, path)] == PUBLIC:
+        assert status not in (401, 403)
+    else:
+        assert status == 401
+
+
+@pytest.mark.parametrize("role", sorted(EVERYONE))
+def test_role_matrix(role: str, client: TestClient, login: Login) -> None:
+    headers = login(role)
+    for (method, path), allowed in sorted(EXPECTED.items()):
+        status = call(client, method, path, headers)
+        if allowed == PUBLIC or role in allowed:
+            assert status not in (401, 403), (role, method, path, status)
+        else:
+            assert status == 403, (role, method, path, status)
+
+
+def test_a_route_without_a_rule_stops_the_app(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    rogue = APIRouter()
+
+    @rogue.get("/api/v1/rogue")
+    def rogue_route() -> dict[str, str]:
+        return {"oops": "no rule"}
+
+    monkeypatch.setattr(api.app, "ROUTERS", (*api.app.ROUTERS, rogue))
+    with pytest.raises(MissingRule, match="rogue_route"):
+        api.app.create_app(settings)
+
+
+def test_route_names_are_unique(app: FastAPI) -> None:
+    names = api.app.route_names(api.app.ROUTERS)
+    assert len(names) == len(set(names))
+    assert all(isinstance(r, APIRoute) for router in api.app.ROUTERS for r in router.routes)

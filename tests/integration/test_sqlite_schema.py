@@ -1,0 +1,65 @@
+"""Migrations and the CLI on the embedded SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect
+
+from api.cli import main
+from core.db import make_engine
+from core.migrate import alembic_config, current_tables, upgrade
+from core.settings import get_settings
+
+TABLES = {"alembic_version", "api_key", "app_user", "audit_head", "audit_log", "organisation", "plot", "project"}
+
+
+def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    assert set(current_tables(url)) == TABLES
+    command.downgrade(alembic_config(url), "base")
+    assert current_tables(url) == ["alembic_version"]
+    upgrade(url)
+    assert set(current_tables(url)) == TABLES
+
+
+def test_schema_matches_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import carbon.models  # noqa: F401 - registers tables
+    from core.db import Base
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_cli_upgrade_seed_is_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHANHAI_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("SHANHAI_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    samples = str(Path(__file__).resolve().parents[2] / "samples")
+    try:
+        assert main(["db", "upgrade"]) == 0
+        assert main(["seed", "--samples", samples]) == 0
+        assert "demo data loaded" in capsys.readouterr().out
+        assert main(["seed", "--samples", samples]) == 0
+        out = capsys.readouterr().out
+        assert "already present" in out and "nx-bureau" in out
+        assert main(["audit", "verify"]) == 0
+    finally:
+        get_settings.cache_clear()
+    url = f"sqlite:///{tmp_path / 'var' / 'shanhai.db'}"
+    engine = make_engine(url)
+    assert "plot" in inspect(engine).get_table_names()
+    engine.dispose()

@@ -1,0 +1,94 @@
+"""Settings refuse insecure defaults; password, token and API-key primitives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from pydantic import ValidationError
+
+from core.auth import (
+    OrgKind,
+    User,
+    api_key_digest,
+    decode_token,
+    hash_password,
+    issue_token,
+    new_api_key,
+    verify_password,
+)
+from core.clock import FixedClock
+from core.errors import AuthenticationFailed
+from core.settings import Settings
+
+KEY = "k" * 40
+
+
+def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    key = settings.signing_key()
+    assert len(key) >= 32 and (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert Settings(data_dir=tmp_path).signing_key() == key
+    assert settings.resolved_database_url == f"sqlite:///{(tmp_path / 'shanhai.db').resolve()}"
+    assert settings.resolved_result_backend is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({}, "SECRET_KEY must be set"),
+        ({"secret_key": "short"}, "at least 32"),
+        ({"secret_key": KEY}, "PostgreSQL"),
+        ({"secret_key": KEY, "database_url": "sqlite:///x.db"}, "PostgreSQL"),
+    ],
+)
+def test_production_refuses_insecure_defaults(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(environment="production", **overrides)
+
+
+def test_production_with_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHANHAI_ENVIRONMENT", "production")
+    monkeypatch.setenv("SHANHAI_SECRET_KEY", KEY)
+    monkeypatch.setenv("SHANHAI_DATABASE_URL", "postgresql+psycopg://db/shanhai")
+    monkeypatch.setenv("SHANHAI_BROKER_URL", "redis://redis:6379/0")
+    settings = Settings()
+    assert settings.signing_key() == KEY and settings.resolved_result_backend == "redis://redis:6379/0"
+
+
+def test_unknown_setting_is_an_error() -> None:
+    with pytest.raises(ValidationError):
+        Settings(no_such_setting=1)  # type: ignore[call-arg]
+
+
+def test_passwords() -> None:
+    hashed = hash_password("correct horse")
+    assert hashed.startswith("$argon2id$")
+    assert verify_password(hashed, "correct horse") and not verify_password(hashed, "wrong")
+    assert not verify_password("not-a-hash", "x")
+
+
+def test_api_keys_are_random_and_stored_as_sha256() -> None:
+    (a, digest_a), (b, _) = new_api_key(), new_api_key()
+    assert a != b and len(digest_a) == 64 and api_key_digest(a) == digest_a
+
+
+def _user() -> User:
+    return cast(User, SimpleNamespace(id=5, organisation_id=2, organisation=SimpleNamespace(kind=OrgKind.VERIFIER)))
+
+
+def test_tokens_carry_role_and_expire() -> None:
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    token, expires_at = issue_token(_user(), token_type="access", lifetime=timedelta(minutes=15), key=KEY, clock=clock)
+    claims = decode_token(token, token_type="access", key=KEY, clock=clock)
+    assert claims["sub"] == "5" and claims["role"] == "verifier" and claims["org"] == 2
+    with pytest.raises(AuthenticationFailed, match="refresh token is required"):
+        decode_token(token, token_type="refresh", key=KEY, clock=clock)
+    clock.advance(expires_at - clock.now())
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        decode_token(token, token_type="access", key=KEY, clock=clock)
+    with pytest.raises(AuthenticationFailed, match="not valid"):
+        decode_token(token + "x", token_type="access", key=KEY, clock=clock)

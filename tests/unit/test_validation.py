@@ -1,0 +1,90 @@
+"""Geometry validation collects every problem, with where it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from geodata.validation import parse_features
+
+SQUARE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+
+
+def poly(rings: Any, code: str | None = "P", kind: str = "Polygon") -> dict[str, Any]:
+    properties = {"code": code} if code is not None else None
+    return {"type": "Feature", "properties": properties, "geometry": {"type": kind, "coordinates": rings}}
+
+
+def reasons(document: Any) -> list[str]:
+    return [p.reason for p in parse_features(document)[1]]
+
+
+def test_valid_polygon_becomes_a_multipolygon() -> None:
+    [feature], problems = parse_features(poly([SQUARE]))
+    assert problems == []
+    assert feature.geometry.geom_type == "MultiPolygon" and feature.plot_code == "P"
+
+
+def test_multipolygon_with_hole() -> None:
+    hole = [[0.2, 0.2], [0.2, 0.4], [0.4, 0.4], [0.4, 0.2], [0.2, 0.2]]
+    [feature], problems = parse_features(poly([[SQUARE, hole]], kind="MultiPolygon"))
+    assert problems == [] and feature.geometry.area == pytest.approx(0.96)
+
+
+def test_every_problem_of_every_feature_is_collected() -> None:
+    bow_tie = [[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]
+    document = {
+        "type": "FeatureCollection",
+        "features": [
+            poly([SQUARE], "ok"),
+            poly([bow_tie], "bt"),
+            poly([[[0, 0], [1, 1]]], "two"),
+            poly([[[0, 91], [1, 0], [1, 1], [0, 91]]], "lat"),
+        ],
+    }
+    features, problems = parse_features(document)
+    assert [f.plot_code for f in features] == ["ok"]
+    assert [(p.feature_index, p.plot_code) for p in problems] == [(1, "bt"), (2, "two"), (3, "lat"), (3, "lat")]
+    assert problems[1].pointer == "/features/2/geometry/coordinates/0"
+    assert problems[2].location == [0, 91]
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ([1, 2], "expected a JSON object"),
+        ({"type": "Topology"}, "got type 'Topology'"),
+        ({"type": "FeatureCollection", "features": {}}, "must be an array"),
+        ({"type": "FeatureCollection", "features": []}, "holds no features"),
+        ({"type": "Feature", "properties": {}}, "has no geometry"),
+        (poly([[[0, 0], [1, 0], [1, 1], [0, 1]]]), "not closed"),
+        (poly([[[0, 0], [200, 0], [1, 1], [0, 0]]]), "longitude 200"),
+        (poly([[[0, 0], [1, "x"], [1, 1], [0, 0]]]), "2 or 3 finite numbers"),
+        (poly([[[0, 0], [1, float("nan")], [1, 1], [0, 0]]]), "2 or 3 finite numbers"),
+        (poly("nope"), "nested arrays"),
+        (poly([["a"]]), "nested arrays"),
+        (poly([], kind="MultiPolygon"), "nested arrays"),
+        (poly([[[0, 0], [1, 0], [2, 0], [0, 0]]]), "invalid geometry"),
+        (
+            {"type": "Feature", "properties": [], "geometry": {"type": "Polygon", "coordinates": [SQUARE]}},
+            "must be an object",
+        ),
+    ],
+)
+def test_defects_are_named(document: Any, expected: str) -> None:
+    found = reasons(document)
+    assert any(expected in r for r in found), found
+
+
+def test_too_many_features() -> None:
+    document = {"type": "FeatureCollection", "features": [poly([SQUARE], str(i)) for i in range(3)]}
+    features, problems = parse_features(document, max_features=2)
+    assert features == [] and "3 features exceed the limit of 2" in problems[0].reason
+
+
+def test_plot_code_falls_back_to_other_keys() -> None:
+    feature = poly([SQUARE], None)
+    feature["properties"] = {"plot_code": 17, "name": "N"}
+    [parsed], _ = parse_features(feature)
+    assert parsed.plot_code == "17" and parsed.name == "N"
