@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from api import permissions, problems
 from api.deps import authorize
+from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.routers import audit, auth, projects, system
 from api.tasks import router as tasks_router
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         description=API_DESCRIPTION,
         dependencies=[Depends(authorize)],
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.celery = create_celery(settings, session_factory, clock)
 
     problems.install(app)
+    install_docs(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in ROUTERS:
         app.include_router(router)

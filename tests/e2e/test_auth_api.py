@@ -81,3 +81,15 @@ def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
     wrong_method = client.delete("/health")
     assert wrong_method.status_code == 405 and wrong_method.json()["status"] == 405
+
+
+def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        assert "/static/docs/" in html.text
+        assert "cdn" not in html.text.lower() and "fonts.googleapis" not in html.text
+    assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/static/docs/redoc.standalone.js").status_code == 200
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "Shanhai"
