@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -96,6 +96,8 @@ class ProjectOut(BaseModel):
     organisation_name: str
     province_code: str
     county_code: str | None
+    crediting_start: date
+    crediting_end: date
     created_at: datetime
 
     @classmethod
@@ -112,6 +114,8 @@ class ProjectOut(BaseModel):
             organisation_name=project.organisation.name,
             province_code=project.province_code,
             county_code=project.county_code,
+            crediting_start=project.crediting_start,
+            crediting_end=project.crediting_end,
             created_at=project.created_at,
         )
 
@@ -136,6 +140,12 @@ def plot_feature(plot: Plot) -> dict[str, Any]:
             "crs": "EPSG:4490",
             "area_method": "geodesic, GRS80 ellipsoid (CGCS2000), pyproj.Geod",
             "measured_at": plot.measured_at.isoformat(),
+            "claim": {
+                "start": plot.claim_start.isoformat(),
+                "end": plot.claim_end.isoformat(),
+                "status": plot.claim_status.value,
+                "external_registrations": plot.external_registrations,
+            },
             "attributes": plot.properties,
         },
     }

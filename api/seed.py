@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
@@ -82,6 +83,8 @@ DEMO_PROJECT = CreateProject(
     name="闽宁协作碳汇林与矿山修复 (Minning cooperation carbon forest and mine restoration)",
     scheme=Scheme.FORESTRY_CARBON_TICKET,
     province_code="64",
+    crediting_start=date(2021, 1, 1),
+    crediting_end=date(2051, 1, 1),
     description=(
         "Demo project: the 1,500-mu Xiamen Haicang carbon forest in Jingyuan county (Liupan mountains) and "
         "the 219.74-ha Yongning abandoned-mine restoration. Polygons are synthetic; see samples/README.md."

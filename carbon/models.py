@@ -6,17 +6,20 @@ Invariants:
 * ``area_m2`` and ``perimeter_m`` are geodesic on GRS80 (``geodata.area``); ``geometry_sha256`` is the
   hash of the normalised WKB, so the same polygon always has the same hash.
 * ``plot_code`` is unique within its project when given.
-* The bounding-box columns equal the geometry's bounds (they serve index search on SQLite).
+* The bounding-box columns equal the geometry's bounds (they feed the R-tree ``plot_rtree`` on SQLite).
+* A plot is a *claim*: plot × project × crediting period (``claim_start``–``claim_end``) × the project's
+  scheme. No two active claims whose periods overlap may overlap in area beyond the tolerance of
+  ``carbon.claims`` (the double-counting guard), whatever their projects, owners or provinces.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import JSON, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
@@ -43,6 +46,13 @@ class ProjectStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class ClaimStatus(enum.StrEnum):
+    """Whether a plot's claim counts for double-counting checks."""
+
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
 def _values(kind: type[enum.Enum]) -> list[str]:
     return [str(member.value) for member in kind]
 
@@ -65,8 +75,12 @@ class Project(Base):
     )
     province_code: Mapped[str] = mapped_column(String(2))
     county_code: Mapped[str | None] = mapped_column(String(6))
+    crediting_start: Mapped[date] = mapped_column(Date)
+    crediting_end: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+
+    __table_args__ = (CheckConstraint("crediting_end > crediting_start", name="crediting_period_order"),)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     plots: Mapped[list[Plot]] = relationship(back_populates="project", order_by="Plot.id")
@@ -93,11 +107,19 @@ class Plot(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The claim: this plot is claimed by its project under the project's scheme for this period.
+    claim_start: Mapped[date] = mapped_column(Date)
+    claim_end: Mapped[date] = mapped_column(Date)
+    claim_status: Mapped[ClaimStatus] = mapped_column(
+        Enum(ClaimStatus, name="claim_status", native_enum=False, length=20, values_callable=_values), index=True
+    )
+    external_registrations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    declared_area_mu: Mapped[float | None] = mapped_column(Float)
 
     project: Mapped[Project] = relationship(back_populates="plots")
 
     __table_args__ = (
         CheckConstraint("area_m2 > 0", name="area_positive"),
+        CheckConstraint("claim_end > claim_start", name="claim_period_order"),
         Index("uq_plot_project_code", "project_id", "plot_code", unique=True),
-        Index("ix_plot_bbox", "min_lon", "max_lon", "min_lat", "max_lat"),
     )

@@ -13,14 +13,16 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.models import Plot, Project
+from carbon.claims import NewClaim, find_conflicts
+from carbon.models import ClaimStatus, Plot, Project
 from carbon.projects import get_project
 from core import audit
 from core.auth import Principal
 from core.clock import Clock
-from core.errors import Conflict, InvalidGeometry, NotFound, PermissionDenied
+from core.errors import Conflict, DoubleCounting, InvalidGeometry, NotFound, PermissionDenied
 from geodata.area import measure
 from geodata.geometry import geometry_sha256
+from geodata.overlap import lock_area
 from geodata.validation import PlotFeature, parse_features
 
 T = TypeVar("T")
@@ -46,6 +48,17 @@ def _check_codes(session: Session, project: Project, features: list[PlotFeature]
         raise Conflict(f"plot codes already used in project {project.code}: {', '.join(clashes)}")
 
 
+def _check_double_counting(session: Session, project: Project, features: list[PlotFeature]) -> None:
+    geometries = [f.geometry for f in features]
+    lock_area(session, geometries)
+    claims = [NewClaim(f.index, f.plot_code, f.geometry) for f in features]
+    conflicts = find_conflicts(session, claims, start=project.crediting_start, end=project.crediting_end)
+    if conflicts:
+        raise DoubleCounting(
+            f"{len(conflicts)} overlap(s) with active claims for an overlapping period; nothing was stored", conflicts
+        )
+
+
 def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: Clock) -> Plot:
     measurement = measure(feature.geometry)
     min_lon, min_lat, max_lon, max_lat = feature.geometry.bounds
@@ -66,6 +79,11 @@ def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: C
         created_at=now,
         created_by_user_id=actor.user_id,
         measured_at=now,
+        claim_start=project.crediting_start,
+        claim_end=project.crediting_end,
+        claim_status=ClaimStatus.ACTIVE,
+        external_registrations=[],
+        declared_area_mu=None,
     )
 
 
@@ -85,6 +103,7 @@ def register_plots(
         PermissionDenied: The project is not the actor's organisation's.
         InvalidGeometry: Any feature is invalid; ``problems`` lists each defect and nothing is stored.
         Conflict: A plot code is repeated or already used in the project.
+        DoubleCounting: A feature overlaps an active claim (of any project) or another feature.
     """
     project = get_project(session, project_id)
     _check_may_upload(project, actor)
@@ -94,6 +113,7 @@ def register_plots(
             f"{len(problems)} geometry problem(s); nothing was stored", [p.as_dict() for p in problems]
         )
     _check_codes(session, project, features)
+    _check_double_counting(session, project, features)
     plots = [_new_plot(project, feature, actor, clock) for feature in features]
     session.add_all(plots)
     session.flush()

@@ -8,7 +8,8 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ShanhaiError                      core/error
     ├── NotFound                      core/not-found
     ├── Conflict                      core/conflict
-    │   └── IdempotencyConflict       core/idempotency-conflict
+    │   ├── IdempotencyConflict       core/idempotency-conflict
+    │   └── DoubleCounting            carbon/double-counting    (conflicts=[...])
     ├── AuthenticationFailed          auth/authentication-failed
     ├── PermissionDenied              auth/permission-denied
     ├── InvalidInput                  core/invalid-input        (problems=[...])
@@ -66,6 +67,21 @@ class IdempotencyConflict(Conflict):
 
     slug = "core/idempotency-conflict"
     title = "Idempotency key reused with a different request"
+
+
+class DoubleCounting(Conflict):
+    """New claims overlap active claims (or each other) for overlapping periods; ``conflicts`` lists each."""
+
+    slug = "carbon/double-counting"
+    title = "Double counting"
+
+    def __init__(self, detail: str, conflicts: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(detail)
+        self.conflicts = [dict(c) for c in conflicts]
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``conflicts`` extension member."""
+        return {"conflicts": self.conflicts}
 
 
 class AuthenticationFailed(ShanhaiError):

@@ -96,7 +96,7 @@ class _FeatureChecker:
         )
 
     def check_ring(self, ring: Any, pointer: str) -> bool:
-        if not isinstance(ring, list) or not all(isinstance(p, list) for p in ring):
+        if not isinstance(ring, list | tuple) or not all(isinstance(p, list | tuple) for p in ring):
             self.add(messages.BAD_COORDINATES.format(geometry_type="a linear ring"), pointer=pointer)
             return False
         ok = True
@@ -106,21 +106,22 @@ class _FeatureChecker:
                 return False
             lon, lat = position[0], position[1]
             if not -180 <= lon <= 180:
-                self.add(messages.LONGITUDE_RANGE.format(value=lon), position[:2], f"{pointer}/{i}")
+                self.add(messages.LONGITUDE_RANGE.format(value=lon), list(position[:2]), f"{pointer}/{i}")
                 ok = False
             if not -90 <= lat <= 90:
-                self.add(messages.LATITUDE_RANGE.format(value=lat), position[:2], f"{pointer}/{i}")
+                self.add(messages.LATITUDE_RANGE.format(value=lat), list(position[:2]), f"{pointer}/{i}")
                 ok = False
         if len(ring) < 4:
-            self.add(messages.TOO_FEW_POINTS.format(count=len(ring)), ring[0][:2] if ring else None, pointer)
+            self.add(messages.TOO_FEW_POINTS.format(count=len(ring)), list(ring[0][:2]) if ring else None, pointer)
             return False
-        if ring[0][:2] != ring[-1][:2]:
-            self.add(messages.UNCLOSED_RING.format(first=ring[0][:2], last=ring[-1][:2]), ring[-1][:2], pointer)
+        if list(ring[0][:2]) != list(ring[-1][:2]):
+            first, last = list(ring[0][:2]), list(ring[-1][:2])
+            self.add(messages.UNCLOSED_RING.format(first=first, last=last), last, pointer)
             return False
         return ok
 
     def check_polygon(self, rings: Any, pointer: str) -> Polygon | None:
-        if not isinstance(rings, list) or not rings:
+        if not isinstance(rings, list | tuple) or not rings:
             self.add(messages.BAD_COORDINATES.format(geometry_type="Polygon"), pointer=pointer)
             return None
         results = [self.check_ring(ring, f"{pointer}/{i}") for i, ring in enumerate(rings)]
@@ -139,7 +140,7 @@ class _FeatureChecker:
             polygon = self.check_polygon(coordinates, "/geometry/coordinates")
             return MultiPolygon([polygon]) if polygon is not None else None
         if kind == "MultiPolygon":
-            if not isinstance(coordinates, list) or not coordinates:
+            if not isinstance(coordinates, list | tuple) or not coordinates:
                 self.add(messages.BAD_COORDINATES.format(geometry_type="MultiPolygon"), pointer="/geometry/coordinates")
                 return None
             polygons = [self.check_polygon(p, f"/geometry/coordinates/{i}") for i, p in enumerate(coordinates)]
