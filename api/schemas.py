@@ -151,6 +151,28 @@ def plot_feature(plot: Plot) -> dict[str, Any]:
     }
 
 
+def plot_row_attributes(plot: Plot) -> dict[str, Any]:
+    """Return a plot's attributes as flat scalar columns (for GeoPackage export)."""
+    measurement = Measurement(plot.area_m2, plot.perimeter_m)
+    attributes = plot.properties
+    return {
+        "plot_id": plot.id,
+        "project_id": plot.project_id,
+        "plot_code": plot.plot_code,
+        "name": plot.name,
+        "species": attributes.get("species"),
+        "planting_year": attributes.get("planting_year"),
+        "land_use": attributes.get("land_use"),
+        "declared_area_mu": plot.declared_area_mu,
+        "area_m2": round(measurement.area_m2, 2),
+        "area_ha": round(measurement.area_ha, 4),
+        "area_mu": round(measurement.area_mu, 3),
+        "claim_start": plot.claim_start.isoformat(),
+        "claim_end": plot.claim_end.isoformat(),
+        "geometry_sha256": plot.geometry_sha256,
+    }
+
+
 def plot_collection(plots: list[Plot]) -> dict[str, Any]:
     """Return plots as a FeatureCollection with area totals."""
     total_m2 = sum(p.area_m2 for p in plots)

@@ -63,20 +63,26 @@ def _describe(new: NewClaim, overlap: Overlap) -> dict[str, Any]:
     }
 
 
-def _against_stored(session: Session, new: NewClaim, start: date, end: date) -> list[dict[str, Any]]:
+def _against_stored(
+    session: Session, new: NewClaim, start: date, end: date, *, exclude_id: int | None = None, report_all: bool = False
+) -> list[dict[str, Any]]:
     query = (
         select(Plot)
         .join(Project)
         .where(Plot.claim_status == ClaimStatus.ACTIVE, Plot.claim_start < end, Plot.claim_end > start)
     )
+    if exclude_id is not None:
+        query = query.where(Plot.id != exclude_id)
     query = intersecting(query, Plot, new.geometry, session.get_bind().dialect.name)
     conflicts = []
     for other in session.scalars(query):
         overlap = geodesic_overlap(new.geometry, other.geometry)
-        if overlap.overlap_m2 > 0 and not tolerated(overlap):
+        within = tolerated(overlap)
+        if overlap.overlap_m2 > 0 and (report_all or not within):
             conflicts.append(
                 _describe(new, overlap)
                 | {
+                    "within_tolerance": within,
                     "existing_plot_id": other.id,
                     "existing_plot_code": other.plot_code,
                     "existing_plot_name": other.name,
@@ -102,6 +108,15 @@ def _within_upload(claims: list[NewClaim]) -> list[dict[str, Any]]:
                 _describe(b, overlap) | {"existing_feature_index": a.index, "existing_plot_code": a.plot_code}
             )
     return conflicts
+
+
+def overlaps_of_plot(session: Session, plot: Plot) -> list[dict[str, Any]]:
+    """Return every active claim overlapping a stored plot in an overlapping period, slivers included."""
+    claim = NewClaim(-1, plot.plot_code, plot.geometry)
+    found = _against_stored(session, claim, plot.claim_start, plot.claim_end, exclude_id=plot.id, report_all=True)
+    for item in found:
+        del item["feature_index"]
+    return found
 
 
 def find_conflicts(session: Session, claims: list[NewClaim], *, start: date, end: date) -> list[dict[str, Any]]:

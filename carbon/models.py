@@ -19,7 +19,20 @@ from datetime import date, datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
@@ -123,3 +136,44 @@ class Plot(Base):
         CheckConstraint("claim_end > claim_start", name="claim_period_order"),
         Index("uq_plot_project_code", "project_id", "plot_code", unique=True),
     )
+
+
+class ImportStatus(enum.StrEnum):
+    """Lifecycle of a plot-file import job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class PlotImport(Base):
+    """A plot file uploaded to a project, processed as a job: all its plots are stored, or none.
+
+    The file's bytes are kept until the job ends (so any worker can process it) and then dropped;
+    ``sha256`` stays as the record of what was uploaded.
+    """
+
+    __tablename__ = "plot_import"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    repair: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[ImportStatus] = mapped_column(
+        Enum(ImportStatus, name="import_status", native_enum=False, length=20, values_callable=_values)
+    )
+    features_total: Mapped[int | None] = mapped_column(Integer)
+    features_done: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    plot_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    project: Mapped[Project] = relationship()

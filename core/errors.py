@@ -14,6 +14,8 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ├── PermissionDenied              auth/permission-denied
     ├── InvalidInput                  core/invalid-input        (problems=[...])
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
+    │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
+    │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
     │   └── PayloadTooLarge           core/payload-too-large
     └── AuditChainBroken              core/audit-chain-broken
 
@@ -123,6 +125,20 @@ class InvalidGeometry(InvalidInput):
 
     slug = "geodata/invalid-geometry"
     title = "Invalid geometry"
+
+
+class InvalidCrs(InvalidInput):
+    """The coordinate reference system is missing, unreadable or does not fit the coordinates."""
+
+    slug = "geodata/invalid-crs"
+    title = "Invalid coordinate reference system"
+
+
+class UnreadableFile(InvalidInput):
+    """An uploaded file is not of its declared format, is corrupt, or breaks the archive rules."""
+
+    slug = "geodata/unreadable-file"
+    title = "Unreadable file"
 
 
 class PayloadTooLarge(InvalidInput):

@@ -111,22 +111,28 @@ def login(client: TestClient) -> Callable[[str], dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
-    """A migrated PostgreSQL + PostGIS database, created afresh for the session."""
+    """A migrated PostgreSQL + PostGIS database of this test run only, dropped at the end."""
     from sqlalchemy.engine import make_url
 
+    # One database per run (suffix: process id), so parallel runs on one server never collide.
     url = make_url(POSTGRES_URL)
+    url = url.set(database=f"{url.database}_{os.getpid()}")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-        admin.dispose()
     except Exception as error:
+        admin.dispose()
         service_unavailable("PostgreSQL", error)
-    upgrade(POSTGRES_URL)
-    engine = make_engine(POSTGRES_URL)
+    rendered = url.render_as_string(hide_password=False)
+    upgrade(rendered)
+    engine = make_engine(rendered)
     yield engine
     engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

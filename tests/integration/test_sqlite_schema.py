@@ -13,7 +13,17 @@ from core.db import make_engine
 from core.migrate import alembic_config, current_tables, upgrade
 from core.settings import get_settings
 
-TABLES = {"alembic_version", "api_key", "app_user", "audit_head", "audit_log", "organisation", "plot", "project"}
+TABLES = {
+    "alembic_version",
+    "api_key",
+    "app_user",
+    "audit_head",
+    "audit_log",
+    "organisation",
+    "plot",
+    "plot_import",
+    "project",
+}
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 
 
