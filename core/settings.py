@@ -26,6 +26,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database and key live.")
+    raster_dir: Path = Field(default=Path("samples/rasters"), description="Server-side raster files.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite file.")
     broker_url: str | None = Field(default=None, description="Celery broker; none = tasks in-process.")
     result_backend: str | None = Field(default=None, description="Celery results; default = broker.")

@@ -8,10 +8,11 @@ from sqlalchemy import Connection
 import carbon.models
 import core.audit
 import core.auth
+import geodata.models
 from core.db import Base, make_engine
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.auth, carbon.models)
+_MODELS = (core.audit, core.auth, geodata.models, carbon.models)
 target_metadata = Base.metadata
 
 

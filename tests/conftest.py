@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.seed import DEMO_ORGS, seed_demo
+from api.seed import DEMO_ORGS, seed_demo, seed_rasters
 from core.clock import FixedClock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
@@ -48,6 +48,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         seed_demo(session, SAMPLES, clock=SystemClock())
+        seed_rasters(session, SAMPLES / "rasters", clock=SystemClock())
     engine.dispose()
     return path
 
@@ -61,6 +62,7 @@ def settings(tmp_path: Path, template_db: Path) -> Settings:
         environment="test",
         data_dir=tmp_path,
         database_url=f"sqlite:///{db}",
+        raster_dir=SAMPLES / "rasters",
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
     )
 

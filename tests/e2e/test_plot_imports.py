@@ -148,3 +148,38 @@ def test_overlaps_endpoint_lists_slivers(client: TestClient, login: Login) -> No
     # and the overlaps endpoint still shows it, flagged as within tolerance.
     [overlap] = client.get("/api/v1/plots/1/overlaps", headers=bureau).json()
     assert overlap["within_tolerance"] and 0 < overlap["overlap_m2"] < 500
+
+
+def test_zonal_statistics_of_the_demo_plots(client: TestClient, login: Login) -> None:
+    auditor = login("auditor")
+    layers = {layer["name"]: layer for layer in client.get("/api/v1/raster-layers", headers=auditor).json()}
+    assert {"landcover-jingyuan", "agb-jingyuan", "landcover-yongning", "agb-yongning"} <= set(layers)
+    plot = client.get("/api/v1/plots/1", headers=auditor).json()["properties"]
+    cover = client.get("/api/v1/plots/1/zonal-statistics", params={"layer": "landcover-jingyuan"}, headers=auditor)
+    assert cover.status_code == 200, cover.text
+    classes = cover.json()["classes"]
+    # the synthetic land cover has no nodata over the plot: the class areas add up to the plot's area
+    assert sum(c["area_m2"] for c in classes.values()) == pytest.approx(plot["area_m2"], rel=2e-3)
+    assert sum(c["share"] for c in classes.values()) == pytest.approx(1)
+    biomass = client.get("/api/v1/plots/1/zonal-statistics", params={"layer": "agb-jingyuan"}, headers=auditor).json()
+    assert 0 <= biomass["mean"] <= 52 and biomass["units"] == "t/ha"
+    assert biomass["integral"] / 10_000 == pytest.approx(biomass["mean"] * plot["area_ha"], rel=5e-3)
+    missing = client.get("/api/v1/plots/1/zonal-statistics", params={"layer": "nope"}, headers=auditor)
+    assert missing.status_code == 404
+
+
+def test_raster_layers_are_registered_by_name_from_the_raster_directory(client: TestClient, login: Login) -> None:
+    registry = login("registry")
+    body = {"name": "escape", "kind": "continuous", "units": "t/ha", "path": "../demo_plots.geojson"}
+    refused = client.post("/api/v1/raster-layers", json=body, headers=registry)
+    assert refused.status_code == 422 and "stay inside" in refused.json()["detail"]
+    absolute = client.post("/api/v1/raster-layers", json={**body, "path": "/etc/passwd"}, headers=registry)
+    assert absolute.status_code == 422
+    again = {**body, "name": "agb-jingyuan", "path": "agb_jingyuan.tif"}
+    assert client.post("/api/v1/raster-layers", json=again, headers=registry).status_code == 409
+    fresh = client.post("/api/v1/raster-layers", json={**again, "name": "agb-copy"}, headers=registry)
+    assert fresh.status_code == 201 and fresh.json()["crs"] == "EPSG:4490"
+    assert (
+        client.post("/api/v1/raster-layers", json={**again, "name": "x"}, headers=login("enterprise")).status_code
+        == 403
+    )

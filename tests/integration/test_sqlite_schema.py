@@ -23,6 +23,7 @@ TABLES = {
     "plot",
     "plot_import",
     "project",
+    "raster_layer",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 
