@@ -13,7 +13,8 @@ Invariants:
 * Arithmetic runs in :data:`DECIMAL_CONTEXT` (28 significant digits, half-even, traps on invalid
   operations), whatever the caller's thread context is; no float enters a computed quantity.
 * A result's headline quantities are quantised to :data:`REPORTED_T` with ``ROUND_FLOOR`` (never
-  rounded up); intermediates in the trace are unrounded.
+  rounded up) and its deductions with ``ROUND_CEILING`` (never rounded down); intermediates in the
+  trace are unrounded.
 * A refusal names the rule it applies (:class:`EligibilityProblem`); ``compute`` never returns a
   result for ineligible inputs.
 * The registry is immutable; :meth:`Registry.register` returns a new registry.
@@ -29,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import (
+    ROUND_CEILING,
     ROUND_FLOOR,
     ROUND_HALF_EVEN,
     Context,
@@ -65,6 +67,15 @@ def co2e_from_c(carbon_tc: Decimal) -> Decimal:
 def floor_t(quantity_t: Decimal) -> Decimal:
     """Return a reported quantity: quantised to 0.001 t with ``ROUND_FLOOR`` (never rounded up)."""
     return quantity_t.quantize(REPORTED_T, rounding=ROUND_FLOOR)
+
+
+def ceiling_t(deduction_t: Decimal) -> Decimal:
+    """Return a reported deduction: quantised to 0.001 t with ``ROUND_CEILING`` (never rounded down).
+
+    >>> ceiling_t(Decimal("0.0001"))
+    Decimal('0.001')
+    """
+    return deduction_t.quantize(REPORTED_T, rounding=ROUND_CEILING)
 
 
 class InputModel(BaseModel):

@@ -40,6 +40,7 @@ from carbon.methods.base import (
     SanityWarning,
     Tracer,
     build_result,
+    ceiling_t,
     floor_t,
     run_checked,
 )
@@ -552,14 +553,14 @@ class Ccer14001:
                 LK=inputs.leakage_tco2e,
             )
             deduction = apply_uncertainty(tracer, removal, uncertainty)
-            issuance = settle(tracer, floor_t(net), floor_t(deduction), inputs.buffer)
+            issuance = settle(tracer, floor_t(net), ceiling_t(deduction), inputs.buffer)
             exempt, reason = additionality(inputs, parameters)
             quantities = {
                 "project_removal_tco2e": floor_t(removal),
                 "baseline_removal_tco2e": inputs.baseline_removal_tco2e,
                 "leakage_tco2e": inputs.leakage_tco2e,
                 "net_removal_tco2e": floor_t(net),
-                "uncertainty_deduction_tco2e": floor_t(deduction),
+                "uncertainty_deduction_tco2e": ceiling_t(deduction),
                 **issuance_quantities(issuance),
             }
             details = {

@@ -32,6 +32,7 @@ from carbon.methods.base import (
     SanityWarning,
     Tracer,
     build_result,
+    ceiling_t,
     co2e_from_c,
     floor_t,
     run_checked,
@@ -237,10 +238,10 @@ class ForestryCarbonTicket:
                 "relative_uncertainty", "declared", inputs.relative_uncertainty, "1", source=inputs.uncertainty_source
             )
             deduction = apply_uncertainty(tracer, net, inputs.relative_uncertainty) if net > ZERO else ZERO
-            issuance = settle(tracer, floor_t(net), floor_t(deduction), inputs.buffer)
+            issuance = settle(tracer, floor_t(net), ceiling_t(deduction), inputs.buffer)
             quantities = {
                 "net_removal_tco2e": floor_t(net),
-                "uncertainty_deduction_tco2e": floor_t(deduction),
+                "uncertainty_deduction_tco2e": ceiling_t(deduction),
                 **issuance_quantities(issuance),
             }
             return build_result(self, parameters, inputs, tracer, quantities, {}, _warnings(tracer, inputs, net))

@@ -29,6 +29,7 @@ from carbon.methods.base import (
     SanityWarning,
     Tracer,
     build_result,
+    ceiling_t,
     co2e_from_c,
     floor_t,
     run_checked,
@@ -198,7 +199,7 @@ class EcologicalRestoration:
             )
             tracer.step("relative_uncertainty", "declared", inputs.relative_uncertainty, "1")
             deduction = apply_uncertainty(tracer, net, inputs.relative_uncertainty) if net > ZERO else ZERO
-            issuance = settle(tracer, floor_t(net), floor_t(deduction), inputs.buffer)
+            issuance = settle(tracer, floor_t(net), ceiling_t(deduction), inputs.buffer)
             area_m2 = sum((p.area_m2 for p in inputs.polygons), ZERO)
             warnings: list[SanityWarning] = rate_warnings(
                 tracer,
@@ -210,7 +211,7 @@ class EcologicalRestoration:
             quantities = {
                 "shrub_change_tco2e": floor_t(shrub),
                 "net_removal_tco2e": floor_t(net),
-                "uncertainty_deduction_tco2e": floor_t(deduction),
+                "uncertainty_deduction_tco2e": ceiling_t(deduction),
                 **issuance_quantities(issuance),
             }
             return build_result(self, parameters, inputs, tracer, quantities, {}, warnings)
