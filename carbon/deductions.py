@@ -8,20 +8,23 @@ Order of application, each step recorded in the trace:
 2. **Leakage** is subtracted by the methodology before this module (it is a methodology quantity).
 3. **Non-permanence buffer**: a share of the creditable quantity, from the project's risk rating
    (a parameter) unless an explicit share is given.
-4. **Flooring**: serialised units are whole tonnes. Buffer units are rounded *up* (the buffer is never
-   under-filled) but never beyond the whole tonnes available; the proponent's units are floored; the
+4. **Flooring**: serialised units are whole tonnes. The proponent's units are ``floor(creditable × (1 −
+   share))``, so they never exceed the proponent's share and never grow when a deduction grows. The buffer
+   gets ``ceil(creditable × share)`` whole tonnes, or all the whole tonnes left if fewer remain. The
    remainder (``0 ≤ remainder < 1`` t, or the whole quantity when it is not positive) is recorded, never
    rounded up.
 
-Invariants: ``buffer_units + issuable_units + remainder_tco2e == creditable_tco2e`` when creditable is
-positive; a larger uncertainty never increases the issuable units.
+Invariants: ``buffer_units + issuable_units + remainder_tco2e == creditable_tco2e``;
+``issuable_units ≤ creditable × (1 − share)``, hence ``buffer_units + remainder ≥ creditable × share``
+(the buffer and the unissued remainder always cover the share); the issuable units are monotone in the
+creditable quantity, so a larger uncertainty never increases them.
 
 >>> conservative_estimate(Decimal(60), Decimal(9), Decimal("0.25"), "project")
 Decimal('57.75')
 >>> conservative_estimate(Decimal(60), Decimal(9), Decimal("0.25"), "baseline")
 Decimal('62.25')
 >>> split_units(Decimal("1234.567"), Decimal("0.10"))
-Issuance(creditable_tco2e=Decimal('1234.567'), buffer_units=124, issuable_units=1110, remainder_tco2e=Decimal('0.567'))
+Issuance(creditable_tco2e=Decimal('1234.567'), buffer_units=123, issuable_units=1111, remainder_tco2e=Decimal('0.567'))
 """
 
 from __future__ import annotations
@@ -69,9 +72,9 @@ def split_units(creditable_tco2e: Decimal, buffer_share: Decimal) -> Issuance:
     """
     if creditable_tco2e <= ZERO:
         return Issuance(creditable_tco2e, 0, 0, creditable_tco2e)
-    whole = int(creditable_tco2e.to_integral_value(rounding=ROUND_FLOOR))
-    buffer_units = min(int((creditable_tco2e * buffer_share).to_integral_value(rounding=ROUND_CEILING)), whole)
-    issuable_units = int((creditable_tco2e - buffer_units).to_integral_value(rounding=ROUND_FLOOR))
+    issuable_units = int((creditable_tco2e * (1 - buffer_share)).to_integral_value(rounding=ROUND_FLOOR))
+    left = int((creditable_tco2e - issuable_units).to_integral_value(rounding=ROUND_FLOOR))
+    buffer_units = min(int((creditable_tco2e * buffer_share).to_integral_value(rounding=ROUND_CEILING)), left)
     remainder = creditable_tco2e - buffer_units - issuable_units
     return Issuance(creditable_tco2e, buffer_units, issuable_units, remainder)
 
@@ -135,13 +138,13 @@ def settle(tracer: Tracer, net_tco2e: Decimal, deduction_tco2e: Decimal, choice:
     issuance = split_units(creditable, share)
     tracer.step(
         "buffer_units_t",
-        "min(ceil(creditable × share), floor(creditable)); 0 if not positive",
+        "min(ceil(creditable × share), floor(creditable − issuable units)); 0 if not positive",
         Decimal(issuance.buffer_units),
         "t CO2e",
         creditable_tco2e=creditable,
         share=share,
     )
-    tracer.step("issuable_units_t", "floor(creditable − buffer units)", Decimal(issuance.issuable_units), "t CO2e")
+    tracer.step("issuable_units_t", "floor(creditable × (1 − share))", Decimal(issuance.issuable_units), "t CO2e")
     tracer.step("remainder_tco2e", "creditable − buffer units − issuable units", issuance.remainder_tco2e, "t CO2e")
     return issuance
 

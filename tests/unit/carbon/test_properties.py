@@ -88,9 +88,21 @@ def test_split_units_conserves_the_creditable_quantity(creditable: Decimal, shar
     assert Decimal(issuance.buffer_units + issuance.issuable_units) + issuance.remainder_tco2e == creditable
     if creditable > 0:
         assert 0 <= issuance.remainder_tco2e < 1
-        assert issuance.buffer_units >= min(creditable * share, int(creditable))
+        assert issuance.issuable_units <= creditable * (1 - share)
+        assert issuance.buffer_units + issuance.remainder_tco2e >= creditable * share
     else:
         assert issuance.buffer_units == issuance.issuable_units == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.decimals(min_value=0, max_value=10**6, places=3),
+    st.decimals(min_value=0, max_value=10**6, places=3),
+    st.decimals(min_value=0, max_value=1, places=2),
+)
+def test_issuable_units_are_monotone_in_the_creditable_quantity(a: Decimal, b: Decimal, share: Decimal) -> None:
+    low, high = sorted((a, b))
+    assert split_units(low, share).issuable_units <= split_units(high, share).issuable_units
 
 
 @settings(max_examples=25, deadline=None)
