@@ -332,12 +332,32 @@ def _stratum_problems(inputs: CcerInputs, parameters: ParameterSet) -> list[Elig
                         f"{pointer}/{when}",
                     )
                 )
+    problems += _degrees_of_freedom_problems(inputs)
     strata_m2 = sum((s.area_m2 for s in inputs.strata), ZERO)
     parcels_m2 = sum((p.area_m2 for p in inputs.parcels), ZERO)
     if strata_m2 > parcels_m2 + 1:
         problems.append(
             EligibilityProblem("stratification", f"strata cover {strata_m2} m² > parcels {parcels_m2} m²", "/strata")
         )
+    return problems
+
+
+def _degrees_of_freedom_problems(inputs: CcerInputs) -> list[EligibilityProblem]:
+    if inputs.relative_uncertainty is not None:
+        return []
+    problems = []
+    for when in ("start", "end"):
+        measured = [getattr(s, when) for s in inputs.strata if getattr(s, when).sample_plots]
+        plots = sum(len(m.sample_plots) for m in measured)
+        if any(m.has_trees for m in measured) and plots - len(measured) < 1:
+            problems.append(
+                EligibilityProblem(
+                    "AR-TOOL14 uncertainty (90 % CI)",
+                    f"at {when}, {plots} plot(s) in {len(measured)} stratum/strata leave no degrees of freedom "
+                    "(n − M < 1): measure more plots or declare relative_uncertainty",
+                    "/strata",
+                )
+            )
     return problems
 
 
@@ -423,8 +443,8 @@ def _time_half_width(
     tracer: Tracer, inputs: CcerInputs, when: str, stocks: list[Decimal], plots: list[list[Decimal]]
 ) -> Decimal:
     samples = [sample_summary(s.area_m2, v) for s, v in zip(inputs.strata, plots, strict=True) if v]
-    if not samples:
-        return ZERO
+    if not any(sample.mean > ZERO for sample in samples):
+        return ZERO  # no plots, or plots without trees (e.g. before planting): nothing to be uncertain about
     total_m2 = sum((s.weight for s in samples), ZERO)
     weighted = [StratumSample(s.weight / total_m2, s.mean, s.sd, s.n) for s in samples]
     estimate = stratified_uncertainty(weighted)

@@ -407,3 +407,17 @@ def test_ocean_sums_species_and_issues_whole_tonnes() -> None:
     result = OCEAN_FISHERY.compute(inputs, OCEAN)
     assert abs(result.quantities["removal_tco2e"] - Decimal("580.28")) < Decimal("0.01")
     assert result.quantities["issuable_units_t"] + result.quantities["buffer_units_t"] == 580
+
+
+def test_ccer_plots_need_degrees_of_freedom_and_empty_start_plots_are_certain() -> None:
+    one_plot = ccer_with_plots(
+        tree_equation=VOLUME, start={"stand_volume_m3_per_ha": "0"}, end={"sample_plots": plots(8)}
+    )
+    problems = CCER_14_001.check(CcerInputs.model_validate(one_plot), CCER)
+    assert [p.rule for p in problems] == ["AR-TOOL14 uncertainty (90 % CI)"]
+    assert "n − M < 1" in problems[0].reason
+    empty = [{"plot_id": "e1", "plot_area_m2": "600"}, {"plot_id": "e2", "plot_area_m2": "600"}]
+    document = ccer_with_plots(tree_equation=VOLUME, start={"sample_plots": empty}, end={"sample_plots": plots(8, 9)})
+    result = CCER_14_001.compute(CcerInputs.model_validate(document), CCER)
+    assert "start.half_width_tco2e" not in {s.name for s in result.steps}
+    assert Decimal(result.details["relative_uncertainty"]) > 0
