@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from carbon.models import ClaimStatus, Plot, Project
 from core.units import M2_PER_MU, mu_from_m2
-from geodata.overlap import Overlap, geodesic_overlap, intersecting
+from geodata.overlap import Overlap, geodesic_overlap, group_bounds, group_by_cell, intersecting_bounds
 
 TOLERANCE_SHARE = 0.005
 TOLERANCE_M2 = float(M2_PER_MU)  # 1 mu
@@ -63,36 +63,58 @@ def _describe(new: NewClaim, overlap: Overlap) -> dict[str, Any]:
     }
 
 
-def _against_stored(
-    session: Session, new: NewClaim, start: date, end: date, *, exclude_id: int | None = None, report_all: bool = False
-) -> list[dict[str, Any]]:
-    query = (
+def _conflict(new: NewClaim, other: Plot, overlap: Overlap, within: bool) -> dict[str, Any]:
+    return _describe(new, overlap) | {
+        "within_tolerance": within,
+        "existing_plot_id": other.id,
+        "existing_plot_code": other.plot_code,
+        "existing_plot_name": other.name,
+        "existing_project_id": other.project_id,
+        "existing_project_code": other.project.code,
+        "existing_owner": other.project.organisation.name,
+        "existing_province_code": other.project.province_code,
+        "existing_claim_period": [other.claim_start.isoformat(), other.claim_end.isoformat()],
+    }
+
+
+def _candidates(session: Session, claims: list[NewClaim], start: date, end: date, exclude_id: int | None) -> list[Plot]:
+    """Active claims with an overlapping period near the new claims: one index query per 1° cell of them."""
+    dialect = session.get_bind().dialect.name
+    base = (
         select(Plot)
         .join(Project)
         .where(Plot.claim_status == ClaimStatus.ACTIVE, Plot.claim_start < end, Plot.claim_end > start)
     )
     if exclude_id is not None:
-        query = query.where(Plot.id != exclude_id)
-    query = intersecting(query, Plot, new.geometry, session.get_bind().dialect.name)
+        base = base.where(Plot.id != exclude_id)
+    found: dict[int, Plot] = {}
+    for group in group_by_cell([c.geometry for c in claims]).values():
+        for plot in session.scalars(intersecting_bounds(base, Plot, group_bounds(group), dialect)):
+            found[plot.id] = plot
+    return list(found.values())
+
+
+def _against_stored(
+    session: Session,
+    claims: list[NewClaim],
+    start: date,
+    end: date,
+    *,
+    exclude_id: int | None = None,
+    report_all: bool = False,
+) -> list[dict[str, Any]]:
+    stored = _candidates(session, claims, start, end, exclude_id)
+    if not stored:
+        return []
+    tree = STRtree([p.geometry for p in stored])
+    pairs = tree.query([c.geometry for c in claims], predicate="intersects")
     conflicts = []
-    for other in session.scalars(query):
+    for i, j in sorted({(int(i), int(j)) for i, j in pairs.T}):
+        new, other = claims[i], stored[j]
         overlap = geodesic_overlap(new.geometry, other.geometry)
         within = tolerated(overlap)
         if overlap.overlap_m2 > 0 and (report_all or not within):
-            conflicts.append(
-                _describe(new, overlap)
-                | {
-                    "within_tolerance": within,
-                    "existing_plot_id": other.id,
-                    "existing_plot_code": other.plot_code,
-                    "existing_plot_name": other.name,
-                    "existing_project_id": other.project_id,
-                    "existing_project_code": other.project.code,
-                    "existing_owner": other.project.organisation.name,
-                    "existing_province_code": other.project.province_code,
-                    "existing_claim_period": [other.claim_start.isoformat(), other.claim_end.isoformat()],
-                }
-            )
+            conflicts.append(_conflict(new, other, overlap, within))
     return conflicts
 
 
@@ -113,7 +135,7 @@ def _within_upload(claims: list[NewClaim]) -> list[dict[str, Any]]:
 def overlaps_of_plot(session: Session, plot: Plot) -> list[dict[str, Any]]:
     """Return every active claim overlapping a stored plot in an overlapping period, slivers included."""
     claim = NewClaim(-1, plot.plot_code, plot.geometry)
-    found = _against_stored(session, claim, plot.claim_start, plot.claim_end, exclude_id=plot.id, report_all=True)
+    found = _against_stored(session, [claim], plot.claim_start, plot.claim_end, exclude_id=plot.id, report_all=True)
     for item in found:
         del item["feature_index"]
     return found
@@ -121,5 +143,4 @@ def overlaps_of_plot(session: Session, plot: Plot) -> list[dict[str, Any]]:
 
 def find_conflicts(session: Session, claims: list[NewClaim], *, start: date, end: date) -> list[dict[str, Any]]:
     """Return every conflict of ``claims`` with active stored claims and with each other."""
-    conflicts = [c for new in claims for c in _against_stored(session, new, start, end)]
-    return conflicts + _within_upload(claims)
+    return _against_stored(session, claims, start, end) + _within_upload(claims)

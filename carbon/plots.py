@@ -136,21 +136,22 @@ def register_intake(
     plots = [_new_plot(project, feature, actor, clock) for feature in features]
     session.add_all(plots)
     session.flush()
-    for plot in plots:
-        audit.append(
-            session,
-            actor=actor.actor,
-            action="plot.registered",
-            subject=f"plot:{plot.id}",
-            payload={
+    events = [
+        audit.Event(
+            actor.actor,
+            "plot.registered",
+            f"plot:{plot.id}",
+            {
                 "project": project.code,
                 "plot_code": plot.plot_code,
                 "geometry_sha256": plot.geometry_sha256,
                 "area_m2": round(plot.area_m2, 4),
                 "source_crs": intake.source_crs,
             },
-            clock=clock,
         )
+        for plot in plots
+    ]
+    audit.append_many(session, events, clock=clock)
     if commit:
         session.commit()
     return plots

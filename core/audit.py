@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,6 +97,16 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+@dataclass(frozen=True)
+class Event:
+    """One change to record: who did what to which subject, with its detail."""
+
+    actor: str
+    action: str
+    subject: str
+    payload: Any
+
+
 def append(session: Session, *, actor: str, action: str, subject: str, payload: Any, clock: Clock) -> AuditEntry:
     """Append one entry in the caller's transaction (the caller commits).
 
@@ -108,34 +118,44 @@ def append(session: Session, *, actor: str, action: str, subject: str, payload: 
         payload: JSON-serialisable detail; stored in canonical form.
         clock: Source of the entry's timestamp.
     """
-    head = _lock_head(session)
-    payload_text = canonical_json(payload).decode("utf-8")
-    recorded_at = clock.now().isoformat()
-    seq = head.seq + 1
-    digest = entry_hash(
-        seq=seq,
-        recorded_at=recorded_at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        payload=json.loads(payload_text),
-        prev_hash=head.entry_hash,
-    )
-    entry = AuditEntry(
-        seq=seq,
-        recorded_at=recorded_at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        payload=payload_text,
-        prev_hash=head.entry_hash,
-        entry_hash=digest,
-    )
-    session.add(entry)
-    head.seq = seq
-    head.entry_hash = digest
-    session.flush()
+    [entry] = append_many(session, [Event(actor, action, subject, payload)], clock=clock)
     return entry
+
+
+def append_many(session: Session, events: Sequence[Event], *, clock: Clock) -> list[AuditEntry]:
+    """Append several entries in order under one lock of the chain head (the caller commits)."""
+    head = _lock_head(session)
+    recorded_at = clock.now().isoformat()
+    entries = []
+    for event in events:
+        payload_text = canonical_json(event.payload).decode("utf-8")
+        seq = head.seq + 1
+        digest = entry_hash(
+            seq=seq,
+            recorded_at=recorded_at,
+            actor=event.actor,
+            action=event.action,
+            subject=event.subject,
+            payload=json.loads(payload_text),
+            prev_hash=head.entry_hash,
+        )
+        entries.append(
+            AuditEntry(
+                seq=seq,
+                recorded_at=recorded_at,
+                actor=event.actor,
+                action=event.action,
+                subject=event.subject,
+                payload=payload_text,
+                prev_hash=head.entry_hash,
+                entry_hash=digest,
+            )
+        )
+        head.seq = seq
+        head.entry_hash = digest
+    session.add_all(entries)
+    session.flush()
+    return entries
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ a :class:`~geodata.sqltypes.MultiPolygonGeometry` column ``geometry`` and boundi
 ``min_lon``/``min_lat``/``max_lon``/``max_lat``. Two implementations of the index sit behind one
 function:
 
-* PostgreSQL + PostGIS: ``ST_Intersects`` on the GiST-indexed geometry column;
-* SQLite: an R-tree virtual table ``<layer>_rtree`` kept in step by triggers (:func:`rtree_ddl`),
-  followed by an exact shapely test.
+* PostgreSQL + PostGIS: the ``&&`` bounding-box operator on the GiST-indexed geometry column;
+* SQLite: an R-tree virtual table ``<layer>_rtree`` kept in step by triggers (:func:`rtree_ddl`);
+
+in both cases followed by an exact test in shapely. Bulk searches group the probes by 1° cell and run one
+index query per cell (:func:`group_by_cell`).
 
 Callers that must not race (the double-counting guard) take :func:`lock_area` first: a transaction-scoped
 advisory lock per 1° cell on PostgreSQL, so two transactions touching the same cells queue while distant
@@ -19,14 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Column, Float, Integer, MetaData, Select, Table, func, select, text, type_coerce
+from sqlalchemy import Column, Float, Integer, MetaData, Select, Table, func, select, text
 from sqlalchemy.orm import Session
 
 from geodata.area import measure
-from geodata.sqltypes import MultiPolygonGeometry
 
 #: First key of the advisory locks taken by :func:`lock_area` ("SH").
 LOCK_NAMESPACE = 0x5348
@@ -60,7 +64,9 @@ def geodesic_overlap(a: BaseGeometry, b: BaseGeometry) -> Overlap:
     return Overlap(overlap_m2, measure(a).area_m2, measure(b).area_m2)
 
 
+@lru_cache(maxsize=16)
 def _rtree(layer: str) -> Table:
+    # Cached: one Table object per layer keeps SQLAlchemy's compiled-statement cache effective.
     return Table(
         f"{layer}_rtree",
         MetaData(),
@@ -97,16 +103,16 @@ def rtree_drop_ddl(layer: str) -> list[str]:
     ]
 
 
-def intersecting(query: Select[Any], model: Any, geometry: BaseGeometry, dialect: str) -> Select[Any]:
-    """Restrict ``query`` over a polygon layer ``model`` to rows whose geometry may intersect ``geometry``.
+def intersecting_bounds(query: Select[Any], model: Any, bounds: Sequence[float], dialect: str) -> Select[Any]:
+    """Restrict ``query`` over a polygon layer to rows whose bounding box meets ``bounds``.
 
-    On PostgreSQL the test is exact (``ST_Intersects``); on SQLite it is the R-tree bounding-box test and
-    the caller confirms with shapely (:func:`geodesic_overlap` does).
+    PostgreSQL: ``geometry && envelope`` on the GiST index; SQLite: the R-tree. Callers confirm
+    candidates exactly (shapely), e.g. with an ``STRtree`` over them.
     """
+    min_lon, min_lat, max_lon, max_lat = bounds
     if dialect == "postgresql":
-        probe = type_coerce(geometry, MultiPolygonGeometry())
-        return query.where(func.ST_Intersects(model.geometry, probe))
-    min_lon, min_lat, max_lon, max_lat = geometry.bounds
+        envelope = func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4490)
+        return query.where(model.geometry.op("&&")(envelope))
     rtree = _rtree(model.__tablename__)
     boxes = select(rtree.c.id).where(
         rtree.c.min_lon <= max_lon,
@@ -115,6 +121,21 @@ def intersecting(query: Select[Any], model: Any, geometry: BaseGeometry, dialect
         rtree.c.max_lat >= min_lat,
     )
     return query.where(model.id.in_(boxes))
+
+
+def group_by_cell(geometries: Sequence[BaseGeometry]) -> dict[int, list[BaseGeometry]]:
+    """Group geometries by the 1° cell of their bounding box's lower-left corner (bulk index queries)."""
+    groups: dict[int, list[BaseGeometry]] = {}
+    for geometry in geometries:
+        min_lon, min_lat, _max_lon, _max_lat = geometry.bounds
+        groups.setdefault(lock_cells((min_lon, min_lat, min_lon, min_lat))[0], []).append(geometry)
+    return groups
+
+
+def group_bounds(geometries: Sequence[BaseGeometry]) -> tuple[float, float, float, float]:
+    """Return the bounding box of several geometries."""
+    minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(geometries, dtype=object))
+    return float(minx), float(miny), float(maxx), float(maxy)
 
 
 def lock_cells(bounds: Sequence[float]) -> list[int]:
