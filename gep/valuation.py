@@ -31,12 +31,14 @@ Decimal('7.06')
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
+from core.canonical import canonical_hash
 from core.errors import InvalidInput
 from gep.prices import ParameterTable
 
@@ -182,3 +184,46 @@ def _default_registry() -> IndicatorRegistry:
 
 #: The regulating indicators of the RCEES/Ouyang system (reference gep.md §1.2).
 DEFAULT_INDICATORS = _default_registry()
+
+
+def valuation_record(
+    registry: IndicatorRegistry, codes: Sequence[str], prices: ParameterTable, coefficients: ParameterTable
+) -> dict[str, Any]:
+    """Return what a run records about its valuation, with the hash of that record.
+
+    The record names both tables (id, version, SHA-256) and, per indicator, the unit value, its
+    formula and every entry used. Every missing or mis-united entry is reported at once.
+
+    Raises:
+        InvalidInput: One or more unit values cannot be computed (all problems are listed).
+
+    >>> from gep.prices import load_table
+    >>> record = valuation_record(DEFAULT_INDICATORS, ["sand_fixation"], load_table("prices_ganzi_2010"),
+    ...     load_table("coefficients_default"))
+    >>> record["unit_values"]["sand_fixation"]["yuan_per_unit"]
+    Decimal('29.296875')
+    """
+    unit_values: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    for code in codes:
+        try:
+            indicator = registry.get(code)
+            value = indicator.unit_value(prices, coefficients)
+        except InvalidInput as error:
+            problems.extend({**problem, "indicator": code} for problem in error.problems)
+            continue
+        unit_values[code] = {
+            "physical_unit": indicator.physical_unit,
+            "yuan_per_unit": value.yuan_per_unit,
+            "formula": value.formula,
+            "terms": [{"table": t.table, "key": t.key, "value": t.value, "unit": t.unit} for t in value.terms],
+        }
+    if problems:
+        raise InvalidInput(f"{len(problems)} valuation problems", problems)
+    record: dict[str, Any] = {
+        "prices": prices.reference(),
+        "coefficients": coefficients.reference(),
+        "unit_values": unit_values,
+    }
+    record["sha256"] = canonical_hash(record)
+    return record

@@ -51,12 +51,12 @@ class CoverUnit(StrEnum):
 
 @dataclass(frozen=True)
 class RweqConstants:
-    """Empirical RWEQ constants (coefficient table keys ``rweq_*``)."""
+    """Empirical RWEQ constants, built from the coefficient table (``gep.coefficients.rweq_constants``)."""
 
-    q_max_coefficient: float = 109.8
-    s_coefficient: float = 150.71
-    s_exponent: float = -0.3711
-    critical_distance_m: float = 50.0
+    q_max_coefficient: float
+    s_coefficient: float
+    s_exponent: float
+    critical_distance_m: float
 
 
 def vegetation_factor(cover: ArrayLike, coefficient_per_percent: ArrayLike, *, cover_unit: CoverUnit) -> FloatArray:
@@ -86,7 +86,8 @@ def soil_loss_g_per_m(
 ) -> FloatArray:
     """Return RWEQ soil loss SL (g/m) per pixel; a zero product x gives zero loss.
 
-    >>> round(float(soil_loss_g_per_m(10.0, 0.5, 0.8, 0.9, 1.0, RweqConstants())), 5)
+    >>> constants = RweqConstants(109.8, 150.71, -0.3711, 50.0)
+    >>> round(float(soil_loss_g_per_m(10.0, 0.5, 0.8, 0.9, 1.0, constants)), 5)
     3.38704
     """
     inputs = prepare(

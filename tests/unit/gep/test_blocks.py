@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from gep.arrays import exact_sum
+from gep.coefficients import ls_coefficients, rweq_constants
 from gep.indicators import carbon_oxygen, climate_regulation, sand_fixation, soil_retention, terrain
 from gep.indicators.water_conservation import NegativeBalancePolicy, water_conservation_m3
 from gep.invest import carbon, water_yield
@@ -51,6 +52,9 @@ WF, EF, SCF, KR, VEG = field(0, 30), field(0.1, 0.9), field(0.3, 1), field(0.5, 
 LULC = RNG.integers(1, 4, SHAPE).astype(float)
 LULC[RNG.random(SHAPE) < 0.02] = np.nan
 AREA_M2 = 900.0
+COEFFICIENTS = load_table("coefficients_default")
+RWEQ = rweq_constants(COEFFICIENTS)
+LS_COEFFICIENTS = ls_coefficients(COEFFICIENTS)
 
 POOLS = carbon.CarbonPools(
     rows={code: carbon.CarbonPool(above=10 * code, below=2, soil=30, dead=1) for code in (1, 2, 3)}
@@ -81,7 +85,7 @@ KERNELS: dict[str, Kernel] = {
         HEAT[w], AREA_M2, days=90, energy_efficiency_ratio=3
     ),
     "sand_fixation": lambda w: sand_fixation.sand_fixation_t(
-        sand_fixation.sand_fixation_g_per_m(WF[w], EF[w], SCF[w], KR[w], VEG[w], sand_fixation.RweqConstants()),
+        sand_fixation.sand_fixation_g_per_m(WF[w], EF[w], SCF[w], KR[w], VEG[w], RWEQ),
         cell_size_m=30.0,
         area_m2=AREA_M2,
     ),
@@ -117,35 +121,22 @@ def test_nodata_propagates() -> None:
     np.testing.assert_array_equal(np.isnan(result), nodata)
 
 
-def ls_coefficients() -> terrain.LsCoefficients:
-    table = load_table("coefficients_default")
-    n = table.number
-    return terrain.LsCoefficients(
-        slope_length_m=n("ls_slope_length", unit="m"),
-        m_breaks_percent=tuple(n(f"ls_m_break_{i}", unit="percent") for i in (1, 2, 3)),
-        m_values=tuple(n(f"ls_m_{i}", unit="1") for i in (1, 2, 3, 4)),
-        s_breaks_degree=tuple(n(f"ls_s_break_{i}", unit="degree") for i in (1, 2)),
-        s_slopes=tuple(n(f"ls_s_slope_{i}", unit="1") for i in (1, 2, 3)),
-        s_intercepts=tuple(n(f"ls_s_intercept_{i}", unit="1") for i in (1, 2, 3)),
-    )
-
-
 def test_ls_tiles_with_one_pixel_halo_equal_whole_dem() -> None:
     rows, cols = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
     dem = 1500 + 40 * np.sin(rows / 7.0) * np.cos(cols / 11.0) + 3.0 * rows + RNG.normal(0, 2, SHAPE)
     padded = terrain.pad_edge(dem)  # the raster border: edge repeated
-    whole = terrain.ls_factor(terrain.slope_radians(padded, cell_x_m=30, cell_y_m=30), ls_coefficients())
+    whole = terrain.ls_factor(terrain.slope_radians(padded, cell_x_m=30, cell_y_m=30), LS_COEFFICIENTS)
     stitched = np.full(SHAPE, np.nan)
     for r, c in tiles(SHAPE):
         # A tile grown by one pixel on every side of the padded DEM is the tile plus its halo.
         window = padded[r.start : r.stop + 2, c.start : c.stop + 2]
-        stitched[r, c] = terrain.ls_factor(terrain.slope_radians(window, cell_x_m=30, cell_y_m=30), ls_coefficients())
+        stitched[r, c] = terrain.ls_factor(terrain.slope_radians(window, cell_x_m=30, cell_y_m=30), LS_COEFFICIENTS)
     np.testing.assert_array_equal(stitched, whole)
     assert math.isclose(math.fsum(exact_sum(stitched[w]) for w in tiles(SHAPE)), exact_sum(whole), rel_tol=1e-12)
 
 
 def test_ls_classes_follow_the_slope() -> None:
-    coefficients = ls_coefficients()
+    coefficients = LS_COEFFICIENTS
     degrees = np.array([0.0, 0.3, 1.5, 2.5, 4.0, 7.0, 15.0, 30.0, np.nan])
     ls = terrain.ls_factor(np.radians(degrees), coefficients)
     assert np.isnan(ls[-1])

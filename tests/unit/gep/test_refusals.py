@@ -9,13 +9,14 @@ import pytest
 
 from core.errors import InvalidInput
 from gep.arrays import as_float_array, check_aligned, lookup, require_positive
+from gep.coefficients import rweq_constants, rweq_cover_coefficients_per_percent, water_evaporation_parameters
 from gep.indicators import air_purification, purification, sand_fixation, terrain, water_purification
 from gep.indicators.provisioning import StatisticalItem, value_items
 from gep.indicators.water_conservation import NegativeBalancePolicy, water_conservation_m3
 from gep.invest import carbon, water_yield
 from gep.pixel_area import pixel_areas_m2, row_areas_m2
 from gep.prices import load_table, parse_table
-from gep.valuation import DEFAULT_INDICATORS
+from gep.valuation import DEFAULT_INDICATORS, valuation_record
 
 GOOD_TABLE = """
 id = "t"
@@ -122,9 +123,15 @@ def test_cover_out_of_range_for_its_unit_is_refused() -> None:
 
 def test_zero_rweq_product_gives_zero_loss_without_warnings() -> None:
     loss = sand_fixation.soil_loss_g_per_m(
-        np.array([0.0, 10.0, np.nan]), 0.5, 0.8, 0.9, 0.5, sand_fixation.RweqConstants()
+        np.array([0.0, 10.0, np.nan]), 0.5, 0.8, 0.9, 0.5, rweq_constants(load_table("coefficients_default"))
     )
     assert loss[0] == 0.0 and loss[1] > 0 and np.isnan(loss[2])
+
+
+def test_coefficient_builders_read_every_key() -> None:
+    table = load_table("coefficients_default")
+    assert rweq_cover_coefficients_per_percent(table)["cropland"] == -0.0438
+    assert water_evaporation_parameters(table)["energy_efficiency_ratio"] == 3.0
 
 
 def test_dem_block_without_halo_is_refused() -> None:
@@ -164,3 +171,18 @@ def test_pixel_area_and_invest_parameters_are_checked() -> None:
         water_yield.water_yield_mm(
             [1.0], precipitation_mm=1.0, eto_mm=1.0, restricting_depth_mm=1.0, pawc=0.1, table=table, seasonality_z=0
         )
+
+
+def test_valuation_record_lists_every_missing_price() -> None:
+    prices, coefficients = load_table("prices_ganzi_2010"), load_table("coefficients_default")
+    with pytest.raises(InvalidInput) as caught:
+        valuation_record(
+            DEFAULT_INDICATORS, ["carbon_sequestration", "nonsense", "soil_retention"], prices, coefficients
+        )
+    assert [(p["indicator"], p["reason"]) for p in caught.value.problems] == [
+        ("carbon_sequestration", "missing-entry"),
+        ("nonsense", "unknown-indicator"),
+    ]
+    record = valuation_record(DEFAULT_INDICATORS, DEFAULT_INDICATORS.codes()[:4], prices, coefficients)
+    assert record["prices"]["sha256"] == prices.content_hash()
+    assert len(record["sha256"]) == 64

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from gep.coefficients import lake_parameters, rweq_constants
 from gep.indicators import carbon_oxygen, climate_regulation, flood_regulation, sand_fixation, soil_retention
 from gep.indicators.provisioning import StatisticalItem, value_items
 from gep.indicators.water_conservation import NegativeBalancePolicy, water_conservation_m3
@@ -69,6 +70,9 @@ def _soil_components(retention_t: Decimal) -> dict[str, Any]:
 def k_soil_retention(i: dict[str, Any]) -> dict[str, Any]:
     factors = (i["erosivity"], i["erodibility"], i["ls_factor"], i["cover_factor"], i["practice_factor"])
     per_ha = float(soil_retention.soil_retention_t_per_ha(*factors))
+    potential = float(soil_retention.potential_erosion_t_per_ha(*factors[:3]))
+    actual = float(soil_retention.actual_erosion_t_per_ha(*factors))
+    assert math.isclose(potential - actual, per_ha, rel_tol=1e-12)  # avoided erosion = RKLS − USLE
     tonnes = float(soil_retention.soil_retention_t(*factors, i["area_m2"]))
     return {"retention_t_per_ha": per_ha, "retention_t": tonnes, **_soil_components(Decimal(repr(tonnes)))}
 
@@ -87,10 +91,7 @@ def k_sand_fixation_value(i: dict[str, Any]) -> dict[str, Any]:
 def k_flood_regulation(i: dict[str, Any]) -> dict[str, Any]:
     number = COEFFICIENTS.number
     lake = flood_regulation.lake_storage_m3(
-        i["lake_area_km2"],
-        i["lake_exchanges_per_year"],
-        log_coefficient=number("lake_log_coefficient", unit="1"),
-        area_exponent=number("lake_area_exponent", unit="1"),
+        i["lake_area_km2"], i["lake_exchanges_per_year"], **lake_parameters(COEFFICIENTS)
     )
     reservoir = flood_regulation.reservoir_storage_m3(
         i["reservoir_capacity_m3"], flood_share=number("reservoir_flood_share", unit="1")
@@ -218,7 +219,7 @@ def k_invest_water_yield(i: dict[str, Any]) -> dict[str, Any]:
 
 
 def k_rweq(i: dict[str, Any]) -> dict[str, Any]:
-    constants = sand_fixation.RweqConstants()
+    constants = rweq_constants(load_table("coefficients_default"))
     factors = [i[k] for k in ("weather_factor_kg_per_m", "erodible_fraction", "crust_factor", "roughness_factor")]
     actual = float(sand_fixation.soil_loss_g_per_m(*factors, i["vegetation_factor"], constants))
     potential = float(sand_fixation.soil_loss_g_per_m(*factors, 1.0, constants))
