@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -119,13 +120,69 @@ def require_positive(name: str, value: float) -> float:
 
 
 def exact_sum(array: ArrayLike) -> float:
-    """Return the correctly rounded sum of the non-NaN elements (``math.fsum``).
+    """Return the correctly rounded sum of the non-NaN elements — the same float as ``math.fsum``.
+
+    Vectorised exact summation: each float64 is read as its bits, an integer mantissa M < 2⁵³ and a
+    binary exponent, so that value = ±M · 2^e. M is split into 26-bit halves, and per exponent the
+    halves are summed with :func:`numpy.bincount` in float64 without rounding (every partial sum of up
+    to 2²⁶ values stays below 2⁵³). The per-exponent integers are combined exactly with Python ints
+    and converted to float once (correctly rounded). Several times faster than
+    ``math.fsum(array.tolist())`` and bit-identical to it (tested with Hypothesis).
+
+    Raises:
+        InvalidInput: The exact total does not fit in a float64.
 
     >>> exact_sum(np.array([1e16, 1.0, -1e16]))
     1.0
+    >>> exact_sum([0.1] * 10)
+    1.0
     """
-    values = np.asarray(array, dtype=np.float64).ravel()
-    return math.fsum(values[~np.isnan(values)].tolist())
+    values = np.ascontiguousarray(array, dtype=np.float64).ravel()
+    if bool(np.isnan(values).any()):
+        values = np.where(np.isnan(values), 0.0, values)  # zeros add nothing
+    if not bool(np.isfinite(values).all()):
+        return math.fsum(values.tolist())  # ±inf: fsum gives inf, or raises on inf − inf
+    by_exponent: dict[int, int] = {}
+    for start in range(0, values.size, _CHUNK):
+        _add_mantissas(values[start : start + _CHUNK], by_exponent)
+    if not by_exponent:
+        return 0.0
+    lowest = min(by_exponent)
+    total = sum(mantissa << (exponent - lowest) for exponent, mantissa in by_exponent.items())
+    try:
+        return float(total << lowest) if lowest >= 0 else float(Fraction(total, 1 << -lowest))
+    except OverflowError as error:
+        raise InvalidInput("the total overflows float64", [{"reason": "overflow"}]) from error
+
+
+#: Values per bincount pass: 2²⁶ halves below 2²⁷ sum to less than 2⁵³, exactly representable.
+_CHUNK = 1 << 26
+_HALF_BITS = 26
+_FRACTION_MASK = (1 << 52) - 1
+_HALF_MASK = (1 << _HALF_BITS) - 1
+#: value = M · 2^(biased exponent − 1075) for normal numbers (1023 bias + 52 fraction bits).
+_EXPONENT_OFFSET = 1075
+
+
+def _add_mantissas(values: FloatArray, by_exponent: dict[int, int]) -> None:
+    """Add ±M of every value to ``by_exponent[e]`` so that Σ values = Σ by_exponent[e] · 2^e."""
+    bits = values.view(np.int64)  # IEEE 754: sign | 11-bit biased exponent | 52-bit fraction
+    biased = (bits >> 52) & 0x7FF
+    hidden = (biased != 0).astype(np.int64) << 52  # subnormals have no hidden bit
+    mantissa = (bits & _FRACTION_MASK) | hidden
+    exponent = np.maximum(biased, 1)  # subnormals share the smallest normal exponent
+    negative = bits < 0
+    high = (mantissa >> _HALF_BITS).astype(np.float64)  # < 2²⁷, exact
+    low = (mantissa & _HALF_MASK).astype(np.float64)  # < 2²⁶, exact
+    np.negative(high, out=high, where=negative)
+    np.negative(low, out=low, where=negative)
+    lowest = int(exponent.min())
+    index = exponent - lowest
+    high_sums = np.bincount(index, weights=high)
+    low_sums = np.bincount(index, weights=low)
+    for offset in np.flatnonzero((high_sums != 0) | (low_sums != 0)).tolist():
+        key = offset + lowest - _EXPONENT_OFFSET
+        by_exponent[key] = by_exponent.get(key, 0) + (int(high_sums[offset]) << _HALF_BITS) + int(low_sums[offset])
 
 
 def lookup(codes: ArrayLike, table: Mapping[int, float], *, name: str) -> FloatArray:

@@ -11,7 +11,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from core.errors import InvalidInput
 from gep.arrays import exact_sum
 from gep.coefficients import ls_coefficients, rweq_constants
 from gep.indicators import carbon_oxygen, climate_regulation, sand_fixation, soil_retention, terrain
@@ -153,3 +156,30 @@ def test_slope_of_a_plane() -> None:
     slope = terrain.slope_radians(plane, cell_x_m=30, cell_y_m=30)
     assert slope.shape == (3, 4)
     np.testing.assert_allclose(np.tan(slope), 0.1, rtol=1e-12)
+
+
+finite_floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(finite_floats | st.just(float("nan")), max_size=60))
+def test_exact_sum_is_bit_identical_to_fsum(values: list[float]) -> None:
+    valid = [v for v in values if not math.isnan(v)]
+    try:
+        expected = math.fsum(valid)
+    except OverflowError:
+        return  # fsum overflows on intermediate sums; exact_sum may still return a finite value
+    if math.isinf(expected):
+        return
+    assert exact_sum(np.array(values, dtype=np.float64)) == expected
+
+
+def test_exact_sum_edge_cases() -> None:
+    assert exact_sum(np.array([5e-324, 5e-324, 1e-310])) == math.fsum([5e-324, 5e-324, 1e-310])
+    assert exact_sum(np.array([1e308, 1e308, -1e308])) == 1e308  # fsum itself would overflow here
+    assert exact_sum(np.array([np.nan])) == 0.0
+    assert math.isinf(exact_sum(np.array([1.0, np.inf])))
+    with pytest.raises(InvalidInput, match="overflows"):
+        exact_sum(np.array([1e308, 1e308]))
+    big = RNG.standard_cauchy(200_000) * np.exp(RNG.uniform(-300, 300, 200_000))
+    assert exact_sum(big) == math.fsum(big.tolist())
