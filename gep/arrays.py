@@ -194,7 +194,7 @@ def lookup(codes: ArrayLike, table: Mapping[int, float], *, name: str) -> FloatA
         name: The input's name for error messages.
 
     Raises:
-        InvalidInput: A valid code has no row in ``table`` (every missing code is listed).
+        InvalidInput: A valid code has no row in ``table``, or is not an integer (every such code is listed).
 
     >>> lookup(np.array([1.0, 2.0, np.nan]), {1: 10.0, 2: 20.0}, name="lulc").tolist()
     [10.0, 20.0, nan]
@@ -202,7 +202,11 @@ def lookup(codes: ArrayLike, table: Mapping[int, float], *, name: str) -> FloatA
     array = as_float_array(name, codes)
     valid = ~np.isnan(array)
     present = np.unique(array[valid])
-    missing = [int(code) for code in present if int(code) not in table or code != int(code)]
+    missing: list[int | float] = [
+        int(code) if code == int(code) else float(code)
+        for code in present
+        if code != int(code) or int(code) not in table
+    ]
     if missing:
         raise InvalidInput(
             f"{name} has codes with no row in the table: {missing}",

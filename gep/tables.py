@@ -111,9 +111,11 @@ class SummaryRow(BaseModel):
     def share(self, service_class: ServiceClass) -> Decimal:
         """Return a class's share of gross GEP (0–1); zero when the gross is zero."""
         gross = self.provisioning_yuan + self.regulating_yuan + self.cultural_yuan
-        part = {"provisioning": self.provisioning_yuan, "regulating": self.regulating_yuan}.get(
-            service_class.value, self.cultural_yuan
-        )
+        part = {
+            ServiceClass.PROVISIONING: self.provisioning_yuan,
+            ServiceClass.REGULATING: self.regulating_yuan,
+            ServiceClass.CULTURAL: self.cultural_yuan,
+        }[service_class]
         return part / gross if gross else Decimal(0)
 
 

@@ -38,8 +38,11 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from core.canonical import canonical_hash
 from core.errors import InvalidInput
+from gep.arrays import FloatArray
 from gep.prices import ParameterTable
 
 
@@ -184,6 +187,19 @@ def _default_registry() -> IndicatorRegistry:
 
 #: The regulating indicators of the RCEES/Ouyang system (reference gep.md §1.2).
 DEFAULT_INDICATORS = _default_registry()
+
+
+def value_per_pixel_yuan(quantity: FloatArray, unit_value: UnitValue) -> FloatArray:
+    """Return a per-pixel value raster (元, float64) = physical raster × unit value.
+
+    Float is acceptable here and only here: tables never sum this raster, they multiply the exact
+    physical total by the Decimal unit value (:func:`gep.tables.line_from_total`).
+
+    >>> import numpy as np
+    >>> value_per_pixel_yuan(np.array([50000.0, np.nan]), UnitValue(Decimal("7.06"), "reservoir_cost", ())).tolist()
+    [353000.0, nan]
+    """
+    return np.asarray(quantity, dtype=np.float64) * float(unit_value.yuan_per_unit)
 
 
 def valuation_record(

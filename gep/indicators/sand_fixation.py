@@ -18,6 +18,11 @@ width along the wind); the areal modulus is SL / cell size, and 1 g/m² = 1 t/km
 almost nothing) — a silent 13-fold error. The kernel therefore takes the cover together with its
 :class:`CoverUnit` and converts fractions to percent itself; there is no default unit.
 
+**Negative fixation.** As a function of x, SL ∝ x^1.7422 · exp(−(z/150.71)² · x^0.7422) peaks near
+x ≈ 62 and then falls, so where WF · EF · SCF · K′ exceeds that (very windy, erodible land) vegetation can
+make SL(C) > SL(1) and the fixation negative. The kernel keeps the sign (it is what the equation says);
+a run should report such pixels rather than clamp them silently.
+
 Block-friendly: element-wise, no halo.
 
 >>> round(float(vegetation_factor(60.0, -0.0438, cover_unit=CoverUnit.PERCENT)), 6)

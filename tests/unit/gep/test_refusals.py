@@ -186,3 +186,15 @@ def test_valuation_record_lists_every_missing_price() -> None:
     record = valuation_record(DEFAULT_INDICATORS, DEFAULT_INDICATORS.codes()[:4], prices, coefficients)
     assert record["prices"]["sha256"] == prices.content_hash()
     assert len(record["sha256"]) == 64
+
+
+def test_negative_sand_fixation_is_kept_not_clamped() -> None:
+    constants = rweq_constants(load_table("coefficients_default"))
+    # SL peaks near x ≈ 62: at x = 200 bare and 100 with cover, the covered pixel loses more (ADR 006)
+    assert float(sand_fixation.sand_fixation_g_per_m(200.0, 1.0, 1.0, 1.0, 0.5, constants)) < 0
+
+
+def test_lookup_refuses_fractional_codes() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        lookup(np.array([1.0, 1.5]), {1: 1.0}, name="lulc")
+    assert [p["code"] for p in caught.value.problems] == [1.5]
