@@ -185,6 +185,34 @@ def _add_mantissas(values: FloatArray, by_exponent: dict[int, int]) -> None:
         by_exponent[key] = by_exponent.get(key, 0) + (int(high_sums[offset]) << _HALF_BITS) + int(low_sums[offset])
 
 
+def exact_sums_by_class(values: ArrayLike, classes: ArrayLike) -> dict[int, float]:
+    """Return the exact total of ``values`` per integer class (ecosystem type); NaN in either is skipped.
+
+    Per-tile results merge with :func:`merge_class_sums`, so a run can split an indicator by
+    ecosystem type (the SEEA supply table's columns) tile by tile.
+
+    >>> exact_sums_by_class([1.0, 2.0, 4.0, np.nan], [3, 5, 3, 5])
+    {3: 5.0, 5: 2.0}
+    """
+    inputs = prepare({"values": values, "classes": classes})
+    data, codes = inputs["values"], inputs["classes"]
+    valid = ~np.isnan(codes) & ~np.isnan(data)
+    return {int(code): exact_sum(data[valid & (codes == code)]) for code in np.unique(codes[valid])}
+
+
+def merge_class_sums(parts: list[dict[int, float]]) -> dict[int, float]:
+    """Merge per-tile class totals with ``math.fsum`` per class.
+
+    >>> merge_class_sums([{3: 1.0}, {3: 2.0, 5: 1.0}])
+    {3: 3.0, 5: 1.0}
+    """
+    merged: dict[int, list[float]] = {}
+    for part in parts:
+        for code, total in part.items():
+            merged.setdefault(code, []).append(total)
+    return {code: math.fsum(totals) for code, totals in sorted(merged.items())}
+
+
 def lookup(codes: ArrayLike, table: Mapping[int, float], *, name: str) -> FloatArray:
     """Map integer class codes to values; NaN codes stay NaN, unknown codes are refused.
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import InvalidInput
-from gep.arrays import exact_sum
+from gep.arrays import exact_sum, exact_sums_by_class, merge_class_sums
 from gep.coefficients import ls_coefficients, rweq_constants
 from gep.indicators import carbon_oxygen, climate_regulation, sand_fixation, soil_retention, terrain
 from gep.indicators.water_conservation import NegativeBalancePolicy, water_conservation_m3
@@ -183,3 +183,14 @@ def test_exact_sum_edge_cases() -> None:
         exact_sum(np.array([1e308, 1e308]))
     big = RNG.standard_cauchy(200_000) * np.exp(RNG.uniform(-300, 300, 200_000))
     assert exact_sum(big) == math.fsum(big.tolist())
+
+
+def test_class_totals_tile_like_the_whole() -> None:
+    values = KERNELS["soil_retention"]((slice(None), slice(None)))
+    whole = exact_sums_by_class(values, LULC)
+    parts = [exact_sums_by_class(values[w], LULC[w]) for w in tiles(SHAPE)]
+    merged = merge_class_sums(parts)
+    assert merged.keys() == whole.keys() == {1, 2, 3}
+    for code, total in whole.items():
+        assert math.isclose(merged[code], total, rel_tol=1e-12)
+    assert math.isclose(math.fsum(whole.values()), exact_sum(values[~np.isnan(LULC)]), rel_tol=1e-12)
