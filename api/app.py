@@ -16,7 +16,7 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
-from api.routers import audit, auth, projects, system
+from api.routers import audit, auth, imports, projects, rasters, system
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.clock import Clock, SystemClock
@@ -31,7 +31,15 @@ machine clients of enterprises may send `X-API-Key`. Errors are RFC 9457 `applic
 """
 
 
-ROUTERS: tuple[APIRouter, ...] = (system.router, auth.router, projects.router, audit.router, tasks_router)
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    auth.router,
+    projects.router,
+    imports.router,
+    rasters.router,
+    audit.router,
+    tasks_router,
+)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -59,7 +67,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     problems.install(app)
     install_docs(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes,
+        file_max_bytes=settings.max_file_upload_bytes,
+        file_path_suffix="/plot-imports",
+    )
     for router in ROUTERS:
         app.include_router(router)
     permissions.check_rules(route_names(ROUTERS))

@@ -40,15 +40,18 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Load the demo data (idempotent) and print the demo credentials."""
-    from api.seed import credentials_text, seed_demo
+    from api.seed import credentials_text, seed_demo, seed_rasters
 
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
             created = seed_demo(session, Path(args.samples), clock=SystemClock())
+            rasters = seed_rasters(session, settings.raster_dir, clock=SystemClock())
     finally:
         engine.dispose()
     print("demo data loaded" if created else "demo data already present")
+    if rasters:
+        print(f"raster layers registered: {', '.join(rasters)}")
     print(credentials_text())
     return 0
 

@@ -17,27 +17,29 @@ from api.problems import problem_response
 class BodySizeLimit:
     """Refuse request bodies larger than ``max_bytes``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, file_max_bytes: int, file_path_suffix: str) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-
-    def _detail(self) -> str:
-        return f"the request body exceeds the limit of {self.max_bytes} bytes"
+        self.default_max_bytes = max_bytes
+        self.file_max_bytes = file_max_bytes
+        self.file_path_suffix = file_path_suffix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass small requests through; answer 413 to large ones."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        is_file = str(scope.get("path", "")).endswith(self.file_path_suffix)
+        max_bytes = self.file_max_bytes if is_file else self.default_max_bytes
+        detail = f"the request body exceeds the limit of {max_bytes} bytes"
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             response = problem_response(
                 Request(scope),
                 status=413,
                 slug="core/payload-too-large",
                 title="Payload too large",
-                detail=self._detail(),
-                extensions={"max_bytes": self.max_bytes},
+                detail=detail,
+                extensions={"max_bytes": max_bytes},
             )
             await response(scope, receive, send)
             return
@@ -48,9 +50,9 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # FastAPI re-raises its own HTTPException from body parsing; the problem handler renders it.
-                    raise HTTPException(status_code=413, detail=self._detail())
+                    raise HTTPException(status_code=413, detail=detail)
             return message
 
         await self.app(scope, counting_receive, send)

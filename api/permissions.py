@@ -38,6 +38,13 @@ RULES: Final[dict[str, Rule]] = {
     "read_plot": ALL_ROLES,
     "remeasure_plot": PROPONENTS | {OrgKind.REGISTRY},
     "read_task": PROPONENTS | {OrgKind.REGISTRY},
+    "upload_plot_file": PROPONENTS,
+    "read_plot_import": PROPONENTS | {OrgKind.REGISTRY, OrgKind.AUDITOR},
+    "read_plot_overlaps": ALL_ROLES,
+    "download_project_plots": ALL_ROLES,
+    "register_raster_layer": frozenset({OrgKind.OPERATOR, OrgKind.REGISTRY}),
+    "list_raster_layers": ALL_ROLES,
+    "read_plot_zonal_statistics": ALL_ROLES,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

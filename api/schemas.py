@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -96,6 +96,8 @@ class ProjectOut(BaseModel):
     organisation_name: str
     province_code: str
     county_code: str | None
+    crediting_start: date
+    crediting_end: date
     created_at: datetime
 
     @classmethod
@@ -112,6 +114,8 @@ class ProjectOut(BaseModel):
             organisation_name=project.organisation.name,
             province_code=project.province_code,
             county_code=project.county_code,
+            crediting_start=project.crediting_start,
+            crediting_end=project.crediting_end,
             created_at=project.created_at,
         )
 
@@ -136,8 +140,36 @@ def plot_feature(plot: Plot) -> dict[str, Any]:
             "crs": "EPSG:4490",
             "area_method": "geodesic, GRS80 ellipsoid (CGCS2000), pyproj.Geod",
             "measured_at": plot.measured_at.isoformat(),
+            "claim": {
+                "start": plot.claim_start.isoformat(),
+                "end": plot.claim_end.isoformat(),
+                "status": plot.claim_status.value,
+                "external_registrations": plot.external_registrations,
+            },
             "attributes": plot.properties,
         },
+    }
+
+
+def plot_row_attributes(plot: Plot) -> dict[str, Any]:
+    """Return a plot's attributes as flat scalar columns (for GeoPackage export)."""
+    measurement = Measurement(plot.area_m2, plot.perimeter_m)
+    attributes = plot.properties
+    return {
+        "plot_id": plot.id,
+        "project_id": plot.project_id,
+        "plot_code": plot.plot_code,
+        "name": plot.name,
+        "species": attributes.get("species"),
+        "planting_year": attributes.get("planting_year"),
+        "land_use": attributes.get("land_use"),
+        "declared_area_mu": plot.declared_area_mu,
+        "area_m2": round(measurement.area_m2, 2),
+        "area_ha": round(measurement.area_ha, 4),
+        "area_mu": round(measurement.area_mu, 3),
+        "claim_start": plot.claim_start.isoformat(),
+        "claim_end": plot.claim_end.isoformat(),
+        "geometry_sha256": plot.geometry_sha256,
     }
 
 

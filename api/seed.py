@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
@@ -22,6 +23,10 @@ from carbon.projects import CreateProject, create_project
 from core import audit
 from core.auth import Organisation, OrgKind, User, hash_password, principal_of
 from core.clock import Clock
+from geodata.models import RasterKind, RasterLayer
+from geodata.rasters import RegisterRasterLayer, register_layer
+
+LANDCOVER_CLASSES = {"1": "forest", "2": "shrubland", "3": "grassland", "4": "bare or mine land", "5": "cropland"}
 
 
 @dataclass(frozen=True)
@@ -82,11 +87,42 @@ DEMO_PROJECT = CreateProject(
     name="闽宁协作碳汇林与矿山修复 (Minning cooperation carbon forest and mine restoration)",
     scheme=Scheme.FORESTRY_CARBON_TICKET,
     province_code="64",
+    crediting_start=date(2021, 1, 1),
+    crediting_end=date(2051, 1, 1),
     description=(
         "Demo project: the 1,500-mu Xiamen Haicang carbon forest in Jingyuan county (Liupan mountains) and "
         "the 219.74-ha Yongning abandoned-mine restoration. Polygons are synthetic; see samples/README.md."
     ),
 )
+
+
+DEMO_RASTERS = [
+    RegisterRasterLayer(
+        name=f"{kind}-{site}",
+        kind=RasterKind.CATEGORICAL if kind == "landcover" else RasterKind.CONTINUOUS,
+        units="class" if kind == "landcover" else "t/ha",
+        path=f"{kind}_{site}.tif",
+        description=f"Synthetic {'land cover' if kind == 'landcover' else 'aboveground biomass'} around the "
+        f"{site.capitalize()} demo plot (samples/make_rasters.py).",
+        class_names=LANDCOVER_CLASSES if kind == "landcover" else {},
+    )
+    for site in ("jingyuan", "yongning")
+    for kind in ("landcover", "agb")
+]
+
+
+def seed_rasters(session: Session, raster_dir: Path, *, clock: Clock) -> list[str]:
+    """Register the demo raster layers found in ``raster_dir`` (idempotent); return the names registered."""
+    names = []
+    for cmd in DEMO_RASTERS:
+        if (
+            not (raster_dir / cmd.path).is_file()
+            or session.scalars(select(RasterLayer).where(RasterLayer.name == cmd.name)).first()
+        ):
+            continue
+        register_layer(session, cmd, raster_dir=raster_dir, actor="system:seed", clock=clock)
+        names.append(cmd.name)
+    return names
 
 
 def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:

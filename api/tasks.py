@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import CeleryDep, CurrentUser
-from api.worker import REMEASURE_PLOT
+from api.worker import IMPORT_PLOTS, REMEASURE_PLOT
 
 
 class TaskRef(BaseModel):
@@ -30,6 +30,11 @@ def _ref(result: AsyncResult[Any] | EagerResult[Any]) -> TaskRef:
 def enqueue_remeasure(celery: Celery, plot_id: int) -> TaskRef:
     """Queue the re-measurement of a plot."""
     return _ref(celery.tasks[REMEASURE_PLOT].delay(plot_id))
+
+
+def enqueue_import(celery: Celery, import_id: int) -> TaskRef:
+    """Queue the processing of an uploaded plot file."""
+    return _ref(celery.tasks[IMPORT_PLOTS].delay(import_id))
 
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])

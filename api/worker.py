@@ -12,12 +12,15 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from carbon.imports import run_import
 from carbon.plots import remeasure_plot
 from core.clock import Clock
 from core.db import session_scope
 from core.settings import Settings
+from geodata.readers import ReadLimits
 
 REMEASURE_PLOT = "shanhai.plots.remeasure"
+IMPORT_PLOTS = "shanhai.plots.import_file"
 
 
 def create_celery(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Celery:
@@ -30,6 +33,7 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
     )
     celery.conf.update(
         task_always_eager=eager,
+        task_default_queue=settings.task_queue,
         task_store_eager_result=eager,
         task_eager_propagates=True,
         task_acks_late=True,
@@ -47,5 +51,11 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
     def remeasure(plot_id: int) -> dict[str, Any]:
         with session_scope(session_factory) as session:
             return remeasure_plot(session, plot_id, actor="system:worker", clock=clock)
+
+    limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
+
+    @celery.task(name=IMPORT_PLOTS, shared=False)
+    def import_plots(import_id: int) -> dict[str, Any]:
+        return run_import(session_factory, import_id, clock=clock, limits=limits)
 
     return celery

@@ -6,17 +6,33 @@ Invariants:
 * ``area_m2`` and ``perimeter_m`` are geodesic on GRS80 (``geodata.area``); ``geometry_sha256`` is the
   hash of the normalised WKB, so the same polygon always has the same hash.
 * ``plot_code`` is unique within its project when given.
-* The bounding-box columns equal the geometry's bounds (they serve index search on SQLite).
+* The bounding-box columns equal the geometry's bounds (they feed the R-tree ``plot_rtree`` on SQLite).
+* A plot is a *claim*: plot × project × crediting period (``claim_start``–``claim_end``) × the project's
+  scheme. No two active claims whose periods overlap may overlap in area beyond the tolerance of
+  ``carbon.claims`` (the double-counting guard), whatever their projects, owners or provinces.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import JSON, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
@@ -43,6 +59,13 @@ class ProjectStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class ClaimStatus(enum.StrEnum):
+    """Whether a plot's claim counts for double-counting checks."""
+
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
 def _values(kind: type[enum.Enum]) -> list[str]:
     return [str(member.value) for member in kind]
 
@@ -65,8 +88,12 @@ class Project(Base):
     )
     province_code: Mapped[str] = mapped_column(String(2))
     county_code: Mapped[str | None] = mapped_column(String(6))
+    crediting_start: Mapped[date] = mapped_column(Date)
+    crediting_end: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+
+    __table_args__ = (CheckConstraint("crediting_end > crediting_start", name="crediting_period_order"),)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     plots: Mapped[list[Plot]] = relationship(back_populates="project", order_by="Plot.id")
@@ -93,11 +120,60 @@ class Plot(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The claim: this plot is claimed by its project under the project's scheme for this period.
+    claim_start: Mapped[date] = mapped_column(Date)
+    claim_end: Mapped[date] = mapped_column(Date)
+    claim_status: Mapped[ClaimStatus] = mapped_column(
+        Enum(ClaimStatus, name="claim_status", native_enum=False, length=20, values_callable=_values), index=True
+    )
+    external_registrations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    declared_area_mu: Mapped[float | None] = mapped_column(Float)
 
     project: Mapped[Project] = relationship(back_populates="plots")
 
     __table_args__ = (
         CheckConstraint("area_m2 > 0", name="area_positive"),
+        CheckConstraint("claim_end > claim_start", name="claim_period_order"),
         Index("uq_plot_project_code", "project_id", "plot_code", unique=True),
-        Index("ix_plot_bbox", "min_lon", "max_lon", "min_lat", "max_lat"),
     )
+
+
+class ImportStatus(enum.StrEnum):
+    """Lifecycle of a plot-file import job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class PlotImport(Base):
+    """A plot file uploaded to a project, processed as a job: all its plots are stored, or none.
+
+    The file's bytes are kept until the job ends (so any worker can process it) and then dropped;
+    ``sha256`` stays as the record of what was uploaded.
+    """
+
+    __tablename__ = "plot_import"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    repair: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[ImportStatus] = mapped_column(
+        Enum(ImportStatus, name="import_status", native_enum=False, length=20, values_callable=_values)
+    )
+    features_total: Mapped[int | None] = mapped_column(Integer)
+    features_done: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    plot_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    project: Mapped[Project] = relationship()

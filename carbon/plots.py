@@ -13,20 +13,24 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.models import Plot, Project
+from carbon.claims import NewClaim, find_conflicts
+from carbon.models import ClaimStatus, Plot, Project
 from carbon.projects import get_project
 from core import audit
 from core.auth import Principal
 from core.clock import Clock
-from core.errors import Conflict, InvalidGeometry, NotFound, PermissionDenied
+from core.errors import Conflict, DoubleCounting, NotFound, PermissionDenied
 from geodata.area import measure
 from geodata.geometry import geometry_sha256
-from geodata.validation import PlotFeature, parse_features
+from geodata.intake import Intake, intake_geojson
+from geodata.overlap import lock_area
+from geodata.validation import PlotFeature
 
 T = TypeVar("T")
 
 
-def _check_may_upload(project: Project, actor: Principal) -> None:
+def check_may_upload(project: Project, actor: Principal) -> None:
+    """Refuse uploads to a project of another organisation."""
     if project.organisation_id != actor.organisation_id:
         raise PermissionDenied("plots can only be uploaded to a project of the caller's own organisation")
 
@@ -44,6 +48,22 @@ def _check_codes(session: Session, project: Project, features: list[PlotFeature]
     clashes = sorted(set(duplicates) | existing)
     if clashes:
         raise Conflict(f"plot codes already used in project {project.code}: {', '.join(clashes)}")
+
+
+def _check_double_counting(session: Session, project: Project, features: list[PlotFeature]) -> None:
+    geometries = [f.geometry for f in features]
+    lock_area(session, geometries)
+    claims = [NewClaim(f.index, f.plot_code, f.geometry) for f in features]
+    conflicts = find_conflicts(session, claims, start=project.crediting_start, end=project.crediting_end)
+    if conflicts:
+        raise DoubleCounting(
+            f"{len(conflicts)} overlap(s) with active claims for an overlapping period; nothing was stored", conflicts
+        )
+
+
+def _declared_mu(feature: PlotFeature) -> float | None:
+    value = feature.properties.get("declared_area_mu")
+    return value if isinstance(value, float) else None
 
 
 def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: Clock) -> Plot:
@@ -66,6 +86,11 @@ def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: C
         created_at=now,
         created_by_user_id=actor.user_id,
         measured_at=now,
+        claim_start=project.crediting_start,
+        claim_end=project.crediting_end,
+        claim_status=ClaimStatus.ACTIVE,
+        external_registrations=list(feature.properties.get("external_registrations", [])),
+        declared_area_mu=_declared_mu(feature),
     )
 
 
@@ -77,23 +102,37 @@ def register_plots(
     actor: Principal,
     clock: Clock,
     max_features: int = 10_000,
-) -> list[Plot]:
+    repair: bool = False,
+) -> tuple[list[Plot], Intake]:
     """Register every feature of a GeoJSON Feature/FeatureCollection as a plot of the project.
+
+    Returns the new plots and the per-feature report.
 
     Raises:
         NotFound: No such project.
         PermissionDenied: The project is not the actor's organisation's.
-        InvalidGeometry: Any feature is invalid; ``problems`` lists each defect and nothing is stored.
+        InvalidGeometry: Any feature is refused; ``problems`` lists each defect and nothing is stored.
         Conflict: A plot code is repeated or already used in the project.
+        DoubleCounting: A feature overlaps an active claim (of any project) or another feature.
     """
     project = get_project(session, project_id)
-    _check_may_upload(project, actor)
-    features, problems = parse_features(document, max_features=max_features)
-    if problems:
-        raise InvalidGeometry(
-            f"{len(problems)} geometry problem(s); nothing was stored", [p.as_dict() for p in problems]
-        )
+    check_may_upload(project, actor)
+    intake = intake_geojson(document, repair=repair, max_features=max_features)
+    return register_intake(session, project, intake, actor=actor, clock=clock), intake
+
+
+def register_intake(
+    session: Session, project: Project, intake: Intake, *, actor: Principal, clock: Clock, commit: bool = True
+) -> list[Plot]:
+    """Store the features of a checked upload as plots (claims) of ``project``, all or nothing.
+
+    The caller has checked that ``actor`` may upload to ``project``. Commits once, unless ``commit`` is
+    false: then a composing service adds its own rows to the same transaction and commits.
+    """
+    intake.raise_if_refused()
+    features = intake.features
     _check_codes(session, project, features)
+    _check_double_counting(session, project, features)
     plots = [_new_plot(project, feature, actor, clock) for feature in features]
     session.add_all(plots)
     session.flush()
@@ -108,10 +147,12 @@ def register_plots(
                 "plot_code": plot.plot_code,
                 "geometry_sha256": plot.geometry_sha256,
                 "area_m2": round(plot.area_m2, 4),
+                "source_crs": intake.source_crs,
             },
             clock=clock,
         )
-    session.commit()
+    if commit:
+        session.commit()
     return plots
 
 

@@ -7,8 +7,9 @@ organisation, division codes) here. Each command commits once with its audit ent
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,10 +32,18 @@ class CreateProject(BaseModel):
     scheme: Scheme
     province_code: str = Field(pattern=r"^\d{2}$", examples=["64"])
     county_code: str | None = Field(default=None, pattern=r"^\d{6}$", examples=["640424"])
+    crediting_start: date = Field(examples=["2021-01-01"], description="First day of the crediting period.")
+    crediting_end: date = Field(examples=["2050-12-31"], description="Day after the crediting period ends.")
     description: str = Field(default="", max_length=10_000)
     organisation_id: int | None = Field(
         default=None, description="The proponent organisation; defaults to the caller's own."
     )
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> CreateProject:
+        if self.crediting_end <= self.crediting_start:
+            raise ValueError("crediting_end must be after crediting_start")
+        return self
 
 
 def project_code(province_code: str, project_id: int) -> str:
@@ -61,7 +70,7 @@ def create_project(session: Session, cmd: CreateProject, *, actor: Principal, cl
     if problems:
         raise InvalidInput("invalid administrative division", [{"reason": p} for p in problems])
     project = Project(
-        code=f"pending:{uuid.uuid4()}",  # replaced by the id-derived code below, in the same transaction
+        code=f"pending:{uuid.uuid4().hex}",  # replaced by the id-derived code below, in the same transaction
         name=cmd.name,
         description=cmd.description,
         organisation_id=actor.organisation_id,
@@ -69,6 +78,8 @@ def create_project(session: Session, cmd: CreateProject, *, actor: Principal, cl
         status=ProjectStatus.DRAFT,
         province_code=cmd.province_code,
         county_code=cmd.county_code,
+        crediting_start=cmd.crediting_start,
+        crediting_end=cmd.crediting_end,
         created_at=clock.now(),
         created_by_user_id=actor.user_id,
     )

@@ -8,11 +8,14 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ShanhaiError                      core/error
     ├── NotFound                      core/not-found
     ├── Conflict                      core/conflict
-    │   └── IdempotencyConflict       core/idempotency-conflict
+    │   ├── IdempotencyConflict       core/idempotency-conflict
+    │   └── DoubleCounting            carbon/double-counting    (conflicts=[...])
     ├── AuthenticationFailed          auth/authentication-failed
     ├── PermissionDenied              auth/permission-denied
     ├── InvalidInput                  core/invalid-input        (problems=[...])
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
+    │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
+    │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
     │   └── PayloadTooLarge           core/payload-too-large
     └── AuditChainBroken              core/audit-chain-broken
 
@@ -68,6 +71,21 @@ class IdempotencyConflict(Conflict):
     title = "Idempotency key reused with a different request"
 
 
+class DoubleCounting(Conflict):
+    """New claims overlap active claims (or each other) for overlapping periods; ``conflicts`` lists each."""
+
+    slug = "carbon/double-counting"
+    title = "Double counting"
+
+    def __init__(self, detail: str, conflicts: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(detail)
+        self.conflicts = [dict(c) for c in conflicts]
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``conflicts`` extension member."""
+        return {"conflicts": self.conflicts}
+
+
 class AuthenticationFailed(ShanhaiError):
     """Missing, invalid or expired credentials."""
 
@@ -107,6 +125,20 @@ class InvalidGeometry(InvalidInput):
 
     slug = "geodata/invalid-geometry"
     title = "Invalid geometry"
+
+
+class InvalidCrs(InvalidInput):
+    """The coordinate reference system is missing, unreadable or does not fit the coordinates."""
+
+    slug = "geodata/invalid-crs"
+    title = "Invalid coordinate reference system"
+
+
+class UnreadableFile(InvalidInput):
+    """An uploaded file is not of its declared format, is corrupt, or breaks the archive rules."""
+
+    slug = "geodata/unreadable-file"
+    title = "Unreadable file"
 
 
 class PayloadTooLarge(InvalidInput):

@@ -26,14 +26,19 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database and key live.")
+    raster_dir: Path = Field(default=Path("samples/rasters"), description="Server-side raster files.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite file.")
     broker_url: str | None = Field(default=None, description="Celery broker; none = tasks in-process.")
     result_backend: str | None = Field(default=None, description="Celery results; default = broker.")
+    task_queue: str = Field(default="shanhai", min_length=1, description="Celery queue of this deployment.")
     secret_key: SecretStr | None = Field(default=None, description="JWT signing key.")
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_features_per_upload: int = Field(default=10_000, ge=1)
+    max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
+    max_features_per_file: int = Field(default=100_000, ge=1)
+    max_expanded_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="Archives, once expanded.")
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import shapely
@@ -26,6 +26,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geodata import messages
+from geodata.area import measure
 
 _REASON_LOCATION = re.compile(r"^(?P<reason>[^\[]+)\[(?P<x>[-+0-9.eE]+) (?P<y>[-+0-9.eE]+)\]$")
 PLOT_CODE_KEYS = ("code", "plot_code", "id")
@@ -60,7 +61,9 @@ class PlotFeature:
     properties: dict[str, Any]
     geometry: MultiPolygon
     plot_code: str | None = None
-    name: str | None = field(default=None)
+    name: str | None = None
+    repaired: bool = False
+    repair_area_change_m2: float = 0.0
 
 
 def _plot_code(properties: Mapping[str, Any]) -> str | None:
@@ -96,7 +99,7 @@ class _FeatureChecker:
         )
 
     def check_ring(self, ring: Any, pointer: str) -> bool:
-        if not isinstance(ring, list) or not all(isinstance(p, list) for p in ring):
+        if not isinstance(ring, list | tuple) or not all(isinstance(p, list | tuple) for p in ring):
             self.add(messages.BAD_COORDINATES.format(geometry_type="a linear ring"), pointer=pointer)
             return False
         ok = True
@@ -106,21 +109,22 @@ class _FeatureChecker:
                 return False
             lon, lat = position[0], position[1]
             if not -180 <= lon <= 180:
-                self.add(messages.LONGITUDE_RANGE.format(value=lon), position[:2], f"{pointer}/{i}")
+                self.add(messages.LONGITUDE_RANGE.format(value=lon), list(position[:2]), f"{pointer}/{i}")
                 ok = False
             if not -90 <= lat <= 90:
-                self.add(messages.LATITUDE_RANGE.format(value=lat), position[:2], f"{pointer}/{i}")
+                self.add(messages.LATITUDE_RANGE.format(value=lat), list(position[:2]), f"{pointer}/{i}")
                 ok = False
         if len(ring) < 4:
-            self.add(messages.TOO_FEW_POINTS.format(count=len(ring)), ring[0][:2] if ring else None, pointer)
+            self.add(messages.TOO_FEW_POINTS.format(count=len(ring)), list(ring[0][:2]) if ring else None, pointer)
             return False
-        if ring[0][:2] != ring[-1][:2]:
-            self.add(messages.UNCLOSED_RING.format(first=ring[0][:2], last=ring[-1][:2]), ring[-1][:2], pointer)
+        if list(ring[0][:2]) != list(ring[-1][:2]):
+            first, last = list(ring[0][:2]), list(ring[-1][:2])
+            self.add(messages.UNCLOSED_RING.format(first=first, last=last), last, pointer)
             return False
         return ok
 
     def check_polygon(self, rings: Any, pointer: str) -> Polygon | None:
-        if not isinstance(rings, list) or not rings:
+        if not isinstance(rings, list | tuple) or not rings:
             self.add(messages.BAD_COORDINATES.format(geometry_type="Polygon"), pointer=pointer)
             return None
         results = [self.check_ring(ring, f"{pointer}/{i}") for i, ring in enumerate(rings)]
@@ -139,7 +143,7 @@ class _FeatureChecker:
             polygon = self.check_polygon(coordinates, "/geometry/coordinates")
             return MultiPolygon([polygon]) if polygon is not None else None
         if kind == "MultiPolygon":
-            if not isinstance(coordinates, list) or not coordinates:
+            if not isinstance(coordinates, list | tuple) or not coordinates:
                 self.add(messages.BAD_COORDINATES.format(geometry_type="MultiPolygon"), pointer="/geometry/coordinates")
                 return None
             polygons = [self.check_polygon(p, f"/geometry/coordinates/{i}") for i, p in enumerate(coordinates)]
@@ -149,21 +153,101 @@ class _FeatureChecker:
         self.add(messages.WRONG_GEOMETRY_TYPE.format(found=kind), pointer="/geometry/type")
         return None
 
-    def check_validity(self, geometry: BaseGeometry) -> None:
-        if geometry.is_empty:
-            self.add(messages.EMPTY, pointer="/geometry")
-            return
-        reason = shapely.is_valid_reason(geometry)
-        if reason != "Valid Geometry":
-            match = _REASON_LOCATION.match(reason)
-            if match:
-                location = [float(match["x"]), float(match["y"])]
-                self.add(messages.INVALID.format(reason=match["reason"].strip()), location, "/geometry")
-            else:
-                self.add(messages.INVALID.format(reason=reason), pointer="/geometry")
-            return
-        if geometry.area == 0:
-            self.add(messages.ZERO_AREA, pointer="/geometry")
+    def check_geometry(self, geometry: BaseGeometry, repair: bool, limits: GeometryLimits) -> GeometryCheck:
+        result = check_plot_geometry(geometry, repair=repair, limits=limits)
+        for reason, location in result.problems:
+            self.add(reason, location, "/geometry")
+        return result
+
+
+@dataclass(frozen=True)
+class GeometryLimits:
+    """Bounds on one plot's geometry."""
+
+    max_vertices: int = 100_000
+    max_area_m2: float = 1e9  # 100,000 ha: larger is an administrative area, not a plot
+    min_area_m2: float = 1.0
+    #: Polsby-Popper compactness 4πA/P² below which a polygon is a sliver (a 5 m × 1 km strip is 0.016).
+    min_compactness: float = 0.005
+
+
+@dataclass(frozen=True)
+class GeometryCheck:
+    """Outcome of :func:`check_plot_geometry`: the (possibly repaired) geometry, or the problems."""
+
+    geometry: MultiPolygon | None
+    problems: list[tuple[str, list[float] | None]]
+    repaired: bool = False
+    area_change_m2: float = 0.0
+
+
+def _polygonal(geometry: BaseGeometry) -> MultiPolygon | None:
+    if isinstance(geometry, Polygon):
+        return MultiPolygon([geometry])
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    parts = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+    polygons = [p for g in parts for p in (g.geoms if isinstance(g, MultiPolygon) else [g])]
+    return MultiPolygon(polygons) if polygons else None
+
+
+def _invalid_reason(geometry: BaseGeometry) -> tuple[str, list[float] | None] | None:
+    reason = shapely.is_valid_reason(geometry)
+    if reason == "Valid Geometry":
+        return None
+    match = _REASON_LOCATION.match(reason)
+    if match:
+        return messages.INVALID.format(reason=match["reason"].strip()), [float(match["x"]), float(match["y"])]
+    return messages.INVALID.format(reason=reason), None
+
+
+def _measure_problems(geometry: MultiPolygon, limits: GeometryLimits) -> list[tuple[str, list[float] | None]]:
+    where = list(geometry.representative_point().coords[0]) if not geometry.is_empty else None
+    measured = measure(geometry)
+    if measured.area_m2 < limits.min_area_m2:
+        return [(messages.ZERO_AREA, where)]
+    if measured.area_m2 > limits.max_area_m2:
+        return [(messages.TOO_LARGE.format(area_ha=measured.area_ha, limit_ha=limits.max_area_m2 / 10_000), where)]
+    compactness = 4 * math.pi * measured.area_m2 / measured.perimeter_m**2
+    if compactness < limits.min_compactness:
+        return [(messages.SLIVER.format(compactness=compactness, limit=limits.min_compactness), where)]
+    return []
+
+
+def check_plot_geometry(
+    geometry: BaseGeometry | None, *, repair: bool = False, limits: GeometryLimits | None = None
+) -> GeometryCheck:
+    """Check one lon/lat plot geometry: type, emptiness, size, validity (repaired on request), slivers.
+
+    >>> from shapely.geometry import Polygon
+    >>> bow_tie = Polygon([(0, 0), (0.01, 0.01), (0.01, 0), (0, 0.01)])
+    >>> check_plot_geometry(bow_tie).problems
+    [('invalid geometry: Self-intersection', [0.005, 0.005])]
+    >>> fixed = check_plot_geometry(bow_tie, repair=True)
+    >>> fixed.repaired, len(fixed.geometry.geoms)
+    (True, 2)
+    """
+    limits = limits or GeometryLimits()
+    if geometry is None or geometry.is_empty:
+        return GeometryCheck(None, [(messages.EMPTY, None)])
+    polygonal = _polygonal(geometry) if geometry.geom_type in ("Polygon", "MultiPolygon") else None
+    if polygonal is None:
+        return GeometryCheck(None, [(messages.WRONG_GEOMETRY_TYPE.format(found=geometry.geom_type), None)])
+    vertices = shapely.get_num_coordinates(polygonal)
+    if vertices > limits.max_vertices:
+        return GeometryCheck(
+            None, [(messages.TOO_MANY_VERTICES.format(count=vertices, limit=limits.max_vertices), None)]
+        )
+    invalid = _invalid_reason(polygonal)
+    repaired, change_m2 = False, 0.0
+    if invalid is not None:
+        fixed = _polygonal(shapely.make_valid(polygonal)) if repair else None
+        if fixed is None or fixed.is_empty:
+            return GeometryCheck(None, [invalid])
+        change_m2 = measure(fixed).area_m2 - measure(polygonal).area_m2
+        polygonal, repaired = fixed, True
+    problems = _measure_problems(polygonal, limits)
+    return GeometryCheck(None if problems else polygonal, problems, repaired, change_m2)
 
 
 def _feature_list(document: Any) -> tuple[list[tuple[str, Any]], list[GeometryProblem]]:
@@ -182,7 +266,9 @@ def _feature_list(document: Any) -> tuple[list[tuple[str, Any]], list[GeometryPr
     return [], [GeometryProblem(None, messages.UNKNOWN_TYPE.format(found=kind), pointer="/type")]
 
 
-def parse_features(document: Any, *, max_features: int = 10_000) -> tuple[list[PlotFeature], list[GeometryProblem]]:
+def parse_features(
+    document: Any, *, max_features: int = 10_000, repair: bool = False, limits: GeometryLimits | None = None
+) -> tuple[list[PlotFeature], list[GeometryProblem]]:
     """Return the valid plot features of a GeoJSON document and every problem found.
 
     The caller must refuse the whole upload when ``problems`` is not empty.
@@ -201,15 +287,20 @@ def parse_features(document: Any, *, max_features: int = 10_000) -> tuple[list[P
             checker.add(messages.PROPERTIES_NOT_OBJECT, pointer="/properties")
             properties = {}
         checker.plot_code = _plot_code(properties)
-        geometry = checker.build(raw.get("geometry") if isinstance(raw, Mapping) else None)
-        if geometry is not None:
-            checker.check_validity(geometry)
+        built = checker.build(raw.get("geometry") if isinstance(raw, Mapping) else None)
+        result = checker.check_geometry(built, repair, limits or GeometryLimits()) if built is not None else None
         problems.extend(checker.problems)
-        if geometry is not None and not checker.problems:
+        if result is not None and result.geometry is not None and not checker.problems:
             name = properties.get("name")
             features.append(
                 PlotFeature(
-                    index, dict(properties), geometry, checker.plot_code, name if isinstance(name, str) else None
+                    index,
+                    dict(properties),
+                    result.geometry,
+                    checker.plot_code,
+                    name if isinstance(name, str) else None,
+                    result.repaired,
+                    result.area_change_m2,
                 )
             )
     return features, problems

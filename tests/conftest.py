@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.seed import DEMO_ORGS, seed_demo
+from api.seed import DEMO_ORGS, seed_demo, seed_rasters
 from core.clock import FixedClock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
@@ -48,6 +48,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         seed_demo(session, SAMPLES, clock=SystemClock())
+        seed_rasters(session, SAMPLES / "rasters", clock=SystemClock())
     engine.dispose()
     return path
 
@@ -61,6 +62,7 @@ def settings(tmp_path: Path, template_db: Path) -> Settings:
         environment="test",
         data_dir=tmp_path,
         database_url=f"sqlite:///{db}",
+        raster_dir=SAMPLES / "rasters",
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
     )
 
@@ -111,22 +113,28 @@ def login(client: TestClient) -> Callable[[str], dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
-    """A migrated PostgreSQL + PostGIS database, created afresh for the session."""
+    """A migrated PostgreSQL + PostGIS database of this test run only, dropped at the end."""
     from sqlalchemy.engine import make_url
 
+    # One database per run (suffix: process id), so parallel runs on one server never collide.
     url = make_url(POSTGRES_URL)
+    url = url.set(database=f"{url.database}_{os.getpid()}")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-        admin.dispose()
     except Exception as error:
+        admin.dispose()
         service_unavailable("PostgreSQL", error)
-    upgrade(POSTGRES_URL)
-    engine = make_engine(POSTGRES_URL)
+    rendered = url.render_as_string(hide_password=False)
+    upgrade(rendered)
+    engine = make_engine(rendered)
     yield engine
     engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

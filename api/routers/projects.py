@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
-from api.schemas import ProjectOut, plot_collection, plot_feature
+from api.schemas import ProjectOut, plot_collection, plot_feature, plot_row_attributes
 from api.tasks import TaskRef, enqueue_remeasure
+from carbon.claims import overlaps_of_plot
 from carbon.plots import get_plot, list_plots, register_plots, request_remeasure
 from carbon.projects import CreateProject, create_project, get_project, list_projects
+from geodata.writers import geopackage_bytes
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
+GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 
 GEOJSON_EXAMPLE = {
     "type": "Feature",
@@ -57,21 +60,23 @@ def upload_plots(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    repair: Annotated[bool, Query(description="Repair invalid polygons with make_valid and report it.")] = False,
 ) -> dict[str, Any]:
     """Register a GeoJSON Feature or FeatureCollection (EPSG:4326/4490 lon/lat) as plots of the project.
 
     Every feature is validated first; any defect refuses the whole upload with a 422 problem naming
     each feature, reason and location, and nothing is stored.
     """
-    plots = register_plots(
+    plots, intake = register_plots(
         session,
         project_id,
         document,
         actor=principal,
         clock=clock,
         max_features=settings.max_features_per_upload,
+        repair=repair,
     )
-    return plot_collection(plots)
+    return plot_collection(plots) | {"report": intake.summary()}
 
 
 @router.get("/projects/{project_id}/plots")
@@ -84,6 +89,28 @@ def list_project_plots(project_id: int, session: SessionDep, _principal: Current
 def read_plot(plot_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
     """Return one plot as a GeoJSON Feature with its geodesic area in m², ha and mu."""
     return plot_feature(get_plot(session, plot_id))
+
+
+@router.get("/plots/{plot_id}/overlaps")
+def read_plot_overlaps(plot_id: int, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+    """List active claims overlapping this plot in an overlapping period (slivers within tolerance flagged)."""
+    return overlaps_of_plot(session, get_plot(session, plot_id))
+
+
+@router.get(
+    "/projects/{project_id}/plots.gpkg",
+    response_class=Response,
+    responses={200: {"content": {GPKG_MEDIA_TYPE: {}}, "description": "The project's plots as a GeoPackage."}},
+)
+def download_project_plots(project_id: int, session: SessionDep, _principal: CurrentUser) -> Response:
+    """Download the project's plots as a GeoPackage (EPSG:4490, layer ``plots``) with their areas."""
+    plots = list_plots(session, project_id)
+    features = [(plot_row_attributes(p), p.geometry) for p in plots]
+    return Response(
+        geopackage_bytes(features),
+        media_type=GPKG_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="project-{project_id}-plots.gpkg"'},
+    )
 
 
 @router.post("/plots/{plot_id}/remeasure", status_code=202)

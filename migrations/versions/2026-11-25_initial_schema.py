@@ -1,7 +1,7 @@
 """Initial schema: audit log, organisations and users, projects and plots.
 
 On PostgreSQL the PostGIS extension is created and the plot geometry gets a GiST index; on SQLite the
-geometry is WKB and the bounding-box index serves search (docs/adr/002-portable-geometry-column.md).
+geometry is WKB and an R-tree (plot_rtree, kept by triggers) serves search (docs/adr/002-portable-geometry-column.md).
 
 Revision ID: 0001
 Revises:
@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import geodata.overlap
 import geodata.sqltypes
 
 revision = "0001"
@@ -150,6 +151,8 @@ def upgrade() -> None:
         ),
         sa.Column("province_code", sa.String(length=2), nullable=False),
         sa.Column("county_code", sa.String(length=6), nullable=True),
+        sa.Column("crediting_start", sa.Date(), nullable=False),
+        sa.Column("crediting_end", sa.Date(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_user_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -158,6 +161,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["organisation_id"], ["organisation.id"], name=op.f("fk_project_organisation_id_organisation")
         ),
+        sa.CheckConstraint("crediting_end > crediting_start", name=op.f("ck_project_crediting_period_order")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_project")),
         sa.UniqueConstraint("code", name=op.f("uq_project_code")),
     )
@@ -182,7 +186,17 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_user_id", sa.Integer(), nullable=False),
         sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claim_start", sa.Date(), nullable=False),
+        sa.Column("claim_end", sa.Date(), nullable=False),
+        sa.Column(
+            "claim_status",
+            sa.Enum("active", "withdrawn", name="claim_status", native_enum=False, length=20),
+            nullable=False,
+        ),
+        sa.Column("external_registrations", sa.JSON(), nullable=False),
+        sa.Column("declared_area_mu", sa.Float(), nullable=True),
         sa.CheckConstraint("area_m2 > 0", name=op.f("ck_plot_area_positive")),
+        sa.CheckConstraint("claim_end > claim_start", name=op.f("ck_plot_claim_period_order")),
         sa.ForeignKeyConstraint(
             ["created_by_user_id"], ["app_user.id"], name=op.f("fk_plot_created_by_user_id_app_user")
         ),
@@ -190,12 +204,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_plot")),
     )
     with op.batch_alter_table("plot", schema=None) as batch_op:
-        batch_op.create_index("ix_plot_bbox", ["min_lon", "max_lon", "min_lat", "max_lat"], unique=False)
+        batch_op.create_index(batch_op.f("ix_plot_claim_status"), ["claim_status"], unique=False)
         batch_op.create_index(batch_op.f("ix_plot_geometry_sha256"), ["geometry_sha256"], unique=False)
         batch_op.create_index(batch_op.f("ix_plot_project_id"), ["project_id"], unique=False)
         batch_op.create_index("uq_plot_project_code", ["project_id", "plot_code"], unique=True)
     if op.get_bind().dialect.name == "postgresql":
         op.create_index("ix_plot_geometry", "plot", ["geometry"], postgresql_using="gist")
+    else:
+        for statement in geodata.overlap.rtree_ddl("plot"):
+            op.execute(statement)
     op.execute("INSERT INTO audit_head (id, seq, entry_hash) VALUES (1, 0, '" + "0" * 64 + "')")
 
 
@@ -203,11 +220,14 @@ def downgrade() -> None:
     """Revert."""
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_plot_geometry", table_name="plot")
+    else:
+        for statement in geodata.overlap.rtree_drop_ddl("plot"):
+            op.execute(statement)
     with op.batch_alter_table("plot", schema=None) as batch_op:
         batch_op.drop_index("uq_plot_project_code")
         batch_op.drop_index(batch_op.f("ix_plot_project_id"))
         batch_op.drop_index(batch_op.f("ix_plot_geometry_sha256"))
-        batch_op.drop_index("ix_plot_bbox")
+        batch_op.drop_index(batch_op.f("ix_plot_claim_status"))
 
     op.drop_table("plot")
     with op.batch_alter_table("project", schema=None) as batch_op:

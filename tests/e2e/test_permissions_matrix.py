@@ -49,12 +49,24 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/projects/{project_id}/plots"): EVERYONE,
     ("GET", "/api/v1/plots/{plot_id}"): EVERYONE,
     ("POST", "/api/v1/plots/{plot_id}/remeasure"): {B, W, R},
+    ("GET", "/api/v1/plots/{plot_id}/overlaps"): EVERYONE,
+    ("GET", "/api/v1/projects/{project_id}/plots.gpkg"): EVERYONE,
+    ("POST", "/api/v1/projects/{project_id}/plot-imports"): {B, W},
+    ("GET", "/api/v1/plot-imports/{import_id}"): {B, W, R, A},
+    ("POST", "/api/v1/raster-layers"): {X, R},
+    ("GET", "/api/v1/raster-layers"): EVERYONE,
+    ("GET", "/api/v1/plots/{plot_id}/zonal-statistics"): EVERYONE,
     ("GET", "/api/v1/tasks/{task_id}"): {B, W, R},
     ("GET", "/api/v1/audit/entries"): {A, R},
     ("GET", "/api/v1/audit/verify"): {A, R},
 }
 
-PATH_VALUES = {"{project_id}": "1", "{plot_id}": "1", "{task_id}": "00000000-0000-0000-0000-000000000000"}
+PATH_VALUES = {
+    "{project_id}": "1",
+    "{plot_id}": "1",
+    "{import_id}": "1",
+    "{task_id}": "00000000-0000-0000-0000-000000000000",
+}
 
 
 def served_routes(app: FastAPI) -> set[tuple[str, str]]:

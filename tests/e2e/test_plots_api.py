@@ -16,6 +16,12 @@ from core.audit import AuditEntry
 
 Login = Callable[[str], dict[str, str]]
 
+PROJECT = {
+    "scheme": "forestry_carbon_ticket",
+    "province_code": "64",
+    "crediting_start": "2026-01-01",
+    "crediting_end": "2046-01-01",
+}
 SQUARE = [[106.30, 35.50], [106.31, 35.50], [106.31, 35.51], [106.30, 35.51], [106.30, 35.50]]
 
 
@@ -30,12 +36,7 @@ def feature(coordinates: Any, code: str = "T-1", kind: str = "Polygon") -> dict[
 def new_project(client: TestClient, headers: dict[str, str]) -> int:
     response = client.post(
         "/api/v1/projects",
-        json={
-            "name": "Test forest",
-            "scheme": "forestry_carbon_ticket",
-            "province_code": "64",
-            "county_code": "640424",
-        },
+        json={"name": "Test forest", "county_code": "640424", **PROJECT},
         headers=headers,
     )
     assert response.status_code == 201, response.text
@@ -213,7 +214,7 @@ def test_chunked_body_over_the_limit_is_refused(client: TestClient, login: Login
 def test_bureau_cannot_create_a_project_for_another_organisation(client: TestClient, login: Login) -> None:
     response = client.post(
         "/api/v1/projects",
-        json={"name": "Not mine", "scheme": "forestry_carbon_ticket", "province_code": "64", "organisation_id": 2},
+        json={"name": "Not mine", "organisation_id": 2, **PROJECT},
         headers=login("forestry_bureau"),
     )
     assert_problem(response, 403, "auth/permission-denied")
@@ -244,7 +245,7 @@ def test_unauthenticated_upload_is_401(client: TestClient, login: Login) -> None
 def test_unknown_county_is_invalid_input(client: TestClient, login: Login) -> None:
     response = client.post(
         "/api/v1/projects",
-        json={"name": "x", "scheme": "forestry_carbon_ticket", "province_code": "35", "county_code": "640424"},
+        json={**PROJECT, "name": "x", "province_code": "35", "county_code": "640424"},
         headers=login("forestry_bureau"),
     )
     body = assert_problem(response, 422, "core/invalid-input")

@@ -6,21 +6,29 @@ Marked ``postgres``: under CI=true these fail if the server is missing; elsewher
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon, box, mapping
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from carbon.models import Plot, Project, ProjectStatus, Scheme
+import carbon.plots
+from carbon.models import ClaimStatus, Plot, Project, ProjectStatus, Scheme
+from carbon.plots import register_plots
+from carbon.projects import CreateProject, create_project
 from core import audit
 from core.audit import verify_chain
-from core.auth import Organisation, OrgKind, User
+from core.auth import Organisation, OrgKind, Principal, User, principal_of
 from core.clock import FixedClock
 from core.db import make_session_factory
+from core.errors import DoubleCounting
 from geodata.area import measure
 from geodata.geometry import geometry_sha256
 
@@ -66,6 +74,8 @@ def _project(session: Session) -> Project:
         scheme=Scheme.FORESTRY_CARBON_TICKET,
         status=ProjectStatus.DRAFT,
         province_code="64",
+        crediting_start=date(2026, 1, 1),
+        crediting_end=date(2046, 1, 1),
         created_at=CLOCK.now(),
     )
     session.add_all([org, user])
@@ -85,6 +95,8 @@ def test_plot_geometry_round_trips_and_postgis_agrees_on_the_area(pg_session: Se
         geometry_sha256=geometry_sha256(SQUARE), min_lon=minx, min_lat=miny, max_lon=maxx, max_lat=maxy,
         area_m2=m.area_m2, perimeter_m=m.perimeter_m, created_at=CLOCK.now(),
         created_by_user_id=project.created_by_user_id, measured_at=CLOCK.now(),
+        claim_start=date(2026, 1, 1), claim_end=date(2046, 1, 1), claim_status=ClaimStatus.ACTIVE,
+        external_registrations=[],
     )  # fmt: skip
     pg_session.add(plot)
     pg_session.commit()
@@ -139,3 +151,63 @@ def test_concurrent_appends_never_fork_the_chain(pg_engine: Engine) -> None:
         assert report.entries == start + writers * per_writer
         seqs = session.scalars(text("SELECT seq FROM audit_log ORDER BY seq")).all()
         assert list(seqs) == list(range(1, report.entries + 1))
+
+
+def _proponent(session: Session, name: str) -> tuple[Principal, int]:
+    org = Organisation(name=name, kind=OrgKind.FORESTRY_BUREAU, province_code="64", created_at=CLOCK.now())
+    user = User(organisation=org, username=name, display_name=name, password_hash="x", created_at=CLOCK.now())
+    session.add_all([org, user])
+    session.flush()
+    principal = principal_of(user, "test")
+    cmd = CreateProject(
+        name=name,
+        scheme=Scheme.FORESTRY_CARBON_TICKET,
+        province_code="64",
+        crediting_start=date(2026, 1, 1),
+        crediting_end=date(2046, 1, 1),
+    )
+    project = create_project(session, cmd, actor=principal, clock=CLOCK)
+    return principal, project.id
+
+
+def test_concurrent_overlapping_registrations_accept_exactly_one(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = make_session_factory(pg_engine)
+    suffix = uuid.uuid4().hex[:8]
+    with factory() as session:
+        first = _proponent(session, f"race-a-{suffix}")
+        second = _proponent(session, f"race-b-{suffix}")
+    # Widen the window between the overlap check and the insert: without the lock both would pass.
+    original = carbon.plots.find_conflicts
+
+    def slow_find_conflicts(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        time.sleep(0.5)
+        return found
+
+    monkeypatch.setattr(carbon.plots, "find_conflicts", slow_find_conflicts)
+    x = 107.0 + int(suffix, 16) % 1000 / 1000  # a fresh spot for each run of the suite
+    shapes = [box(x, 36.0, x + 0.01, 36.01), box(x + 0.005, 36.0, x + 0.015, 36.01)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def register(who: tuple[Principal, int], geometry: BaseGeometry) -> None:
+        principal, project_id = who
+        document = {"type": "Feature", "properties": {}, "geometry": mapping(geometry)}
+        with factory() as session:
+            barrier.wait()
+            try:
+                register_plots(session, project_id, document, actor=principal, clock=CLOCK)
+                outcomes.append("accepted")
+            except DoubleCounting:
+                outcomes.append("refused")
+            except Exception as error:  # reported by the assertion below
+                outcomes.append(repr(error))
+
+    threads = [threading.Thread(target=register, args=args) for args in ((first, shapes[0]), (second, shapes[1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["accepted", "refused"]

@@ -8,7 +8,7 @@ import pytest
 
 from geodata.validation import parse_features
 
-SQUARE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+SQUARE = [[0.0, 0.0], [0.01, 0.0], [0.01, 0.01], [0.0, 0.01], [0.0, 0.0]]
 
 
 def poly(rings: Any, code: str | None = "P", kind: str = "Polygon") -> dict[str, Any]:
@@ -27,9 +27,9 @@ def test_valid_polygon_becomes_a_multipolygon() -> None:
 
 
 def test_multipolygon_with_hole() -> None:
-    hole = [[0.2, 0.2], [0.2, 0.4], [0.4, 0.4], [0.4, 0.2], [0.2, 0.2]]
+    hole = [[0.002, 0.002], [0.002, 0.004], [0.004, 0.004], [0.004, 0.002], [0.002, 0.002]]
     [feature], problems = parse_features(poly([[SQUARE, hole]], kind="MultiPolygon"))
-    assert problems == [] and feature.geometry.area == pytest.approx(0.96)
+    assert problems == [] and feature.geometry.area == pytest.approx(0.96e-4)
 
 
 def test_every_problem_of_every_feature_is_collected() -> None:
@@ -88,3 +88,24 @@ def test_plot_code_falls_back_to_other_keys() -> None:
     feature["properties"] = {"plot_code": 17, "name": "N"}
     [parsed], _ = parse_features(feature)
     assert parsed.plot_code == "17" and parsed.name == "N"
+
+
+def test_limits_slivers_and_repair() -> None:
+    from shapely.geometry import Polygon, box
+
+    from geodata.validation import GeometryLimits, check_plot_geometry
+
+    huge = check_plot_geometry(box(100, 30, 101, 31))
+    assert huge.geometry is None and "over the limit" in huge.problems[0][0]
+    sliver = check_plot_geometry(box(106.0, 35.0, 106.02, 35.00001))  # ~1.8 km x 1.1 m
+    assert "sliver" in sliver.problems[0][0]
+    dense = check_plot_geometry(
+        Polygon([(106 + i * 1e-5, 35 + (i % 2) * 1e-3) for i in range(50)]), limits=GeometryLimits(max_vertices=10)
+    )
+    assert "vertices" in dense.problems[0][0]
+    bow_tie = Polygon([(106, 35), (106.01, 35.01), (106.01, 35), (106, 35.01)])
+    repaired = check_plot_geometry(bow_tie, repair=True)
+    assert repaired.repaired and repaired.geometry is not None and repaired.problems == []
+    assert repaired.geometry.is_valid and repaired.area_change_m2 != 0
+    assert check_plot_geometry(Polygon()).problems[0][0] == "the geometry is empty"
+    assert "LinearRing" in check_plot_geometry(box(0, 0, 1, 1).exterior).problems[0][0]

@@ -1,0 +1,52 @@
+"""Plot files (Shapefile zip, GeoPackage, KML, CSV-WKT, GeoJSON) uploaded as import jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.tasks import enqueue_import
+from carbon.imports import create_import, get_import, summary
+from core.auth import OrgKind
+from core.errors import NotFound
+from geodata.readers import ReadLimits
+
+router = APIRouter(prefix="/api/v1", tags=["plot imports"])
+
+
+@router.post("/projects/{project_id}/plot-imports", status_code=202)
+def upload_plot_file(
+    project_id: int,
+    file: Annotated[UploadFile, File(description="Zipped Shapefile, GeoPackage, KML, CSV with WKT, or GeoJSON.")],
+    principal: CurrentUser,
+    session: SessionDep,
+    clock: ClockDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    repair: Annotated[bool, Form(description="Repair invalid polygons with make_valid and report it.")] = False,
+) -> dict[str, Any]:
+    """Upload a plot file as a job; poll ``GET /api/v1/plot-imports/{id}`` for progress and the report.
+
+    All of the file's plots are stored or none; the report lists every feature as accepted, repaired or
+    refused with its reasons. Without a broker the job has finished when this returns.
+    """
+    data = file.file.read()
+    limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
+    job = create_import(
+        session, project_id, file.filename or "upload", data, repair=repair, actor=principal, clock=clock, limits=limits
+    )
+    queued = summary(job)
+    task = enqueue_import(celery, job.id)
+    return task.result if task.result is not None else queued
+
+
+@router.get("/plot-imports/{import_id}")
+def read_plot_import(import_id: int, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+    """Return an import job: status, progress, per-feature report and, once stored, the plot ids."""
+    job = get_import(session, import_id)
+    own = job.project.organisation_id == principal.organisation_id
+    if not own and principal.role not in (OrgKind.REGISTRY, OrgKind.AUDITOR):
+        raise NotFound(f"plot import {import_id} does not exist")
+    return summary(job)
