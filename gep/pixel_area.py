@@ -1,14 +1,14 @@
-"""Geodesic pixel areas of a geographic (lon/lat) grid (pure: numpy + pyproj).
+"""Pixel areas of a geographic (lon/lat) grid block, from ``geodata.pixel_area`` (pure numpy).
 
-In a lon/lat raster (EPSG:4490 or 4326) a pixel's area depends on its latitude only, so one area per
-row is enough. Each row's cell is measured as the geodesic polygon through its four corners on the
-ellipsoid (GRS80 for CGCS2000 by default) with :meth:`pyproj.Geod.polygon_area_perimeter`. The
-"111 320 m per degree" shortcut is wrong by +0.21 % at 36°N, and by +23.9 % without cos φ
-(reference gep.md T11); never use it.
+In a lon/lat raster (EPSG:4490 or 4326) a pixel's area depends on its latitude only. The exact area
+of a cell bounded by two parallels on GRS80 (CGCS2000) is ``geodata.pixel_area.cell_area_m2``; this
+module shapes it for kernels: one area per row, or a block of areas aligned with a tile. The
+"111 320 m per degree" shortcut is wrong by +0.21 % at 36°N, and by +23.9 % without cos φ (reference
+gep.md T11); never use it.
 
 Block-friendly: a tile needs only its own top latitude and row count.
 
->>> areas = row_areas_m2(top_latitude_deg=36.01, cell_height_deg=0.01, cell_width_deg=0.01, rows=1, ellipsoid="WGS84")
+>>> areas = row_areas_m2(top_latitude_deg=36.01, cell_height_deg=0.01, cell_width_deg=0.01, rows=1)
 >>> round(float(areas[0]), 2)
 1000384.95
 """
@@ -16,15 +16,13 @@ Block-friendly: a tile needs only its own top latitude and row count.
 from __future__ import annotations
 
 import numpy as np
-from pyproj import Geod
 
 from core.errors import InvalidInput
+from geodata.pixel_area import cell_area_m2
 from gep.arrays import FloatArray, require_positive
 
 
-def row_areas_m2(
-    *, top_latitude_deg: float, cell_height_deg: float, cell_width_deg: float, rows: int, ellipsoid: str = "GRS80"
-) -> FloatArray:
+def row_areas_m2(*, top_latitude_deg: float, cell_height_deg: float, cell_width_deg: float, rows: int) -> FloatArray:
     """Return the area (m²) of one cell in each of ``rows`` rows, from the top edge southwards.
 
     Args:
@@ -32,7 +30,6 @@ def row_areas_m2(
         cell_height_deg: Pixel height in degrees (positive).
         cell_width_deg: Pixel width in degrees (positive).
         rows: Number of rows.
-        ellipsoid: pyproj ellipsoid name; GRS80 is CGCS2000's.
 
     Raises:
         InvalidInput: Non-positive sizes or a row beyond a pole.
@@ -46,23 +43,12 @@ def row_areas_m2(
             f"rows span {bottom}..{top_latitude_deg}°, beyond a pole",
             [{"input": "top_latitude_deg", "reason": "beyond-pole"}],
         )
-    geod = Geod(ellps=ellipsoid)
-    areas = np.empty(count)
-    for row in range(count):
-        north = top_latitude_deg - row * height
-        south = north - height
-        area_m2, _ = geod.polygon_area_perimeter([0.0, width, width, 0.0], [south, south, north, north])
-        areas[row] = abs(area_m2)
-    return areas
+    north = top_latitude_deg - np.arange(count) * height
+    return np.asarray(cell_area_m2(north - height, north, width), dtype=np.float64)
 
 
 def pixel_areas_m2(
-    *,
-    top_latitude_deg: float,
-    cell_height_deg: float,
-    cell_width_deg: float,
-    shape: tuple[int, int],
-    ellipsoid: str = "GRS80",
+    *, top_latitude_deg: float, cell_height_deg: float, cell_width_deg: float, shape: tuple[int, int]
 ) -> FloatArray:
     """Return a (rows, cols) array of pixel areas (m²) for a block of a geographic grid.
 
@@ -71,10 +57,6 @@ def pixel_areas_m2(
     """
     rows, cols = shape
     areas = row_areas_m2(
-        top_latitude_deg=top_latitude_deg,
-        cell_height_deg=cell_height_deg,
-        cell_width_deg=cell_width_deg,
-        rows=rows,
-        ellipsoid=ellipsoid,
+        top_latitude_deg=top_latitude_deg, cell_height_deg=cell_height_deg, cell_width_deg=cell_width_deg, rows=rows
     )
     return np.repeat(areas[:, None], int(require_positive("cols", cols)), axis=1)

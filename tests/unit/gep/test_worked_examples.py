@@ -172,7 +172,6 @@ def k_pixel_area(i: dict[str, Any]) -> dict[str, Any]:
         cell_height_deg=i["cell_deg"],
         cell_width_deg=i["cell_deg"],
         rows=1,
-        ellipsoid=i["ellipsoid"],
     )
     return {"area_m2": float(areas[0])}
 
