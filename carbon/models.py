@@ -21,6 +21,7 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -177,3 +178,152 @@ class PlotImport(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     project: Mapped[Project] = relationship()
+
+
+class CreditClass(enum.StrEnum):
+    """Credit classes, with the code used in serial numbers (``carbon.serials``)."""
+
+    FORESTRY_CARBON_TICKET = "FCT"
+    CCER_AFFORESTATION = "CCA"
+    ECOLOGICAL_RESTORATION = "ERS"
+    OCEAN_FISHERY = "OFS"
+
+
+CLASS_OF_SCHEME = {
+    Scheme.FORESTRY_CARBON_TICKET: CreditClass.FORESTRY_CARBON_TICKET,
+    Scheme.CCER_AFFORESTATION: CreditClass.CCER_AFFORESTATION,
+    Scheme.ECOLOGICAL_RESTORATION: CreditClass.ECOLOGICAL_RESTORATION,
+    Scheme.OCEAN_FISHERY: CreditClass.OCEAN_FISHERY,
+}
+
+
+class AccountKind(enum.StrEnum):
+    """Holding accounts of organisations, and the registry's buffer pool."""
+
+    HOLDING = "holding"
+    BUFFER = "buffer"
+
+
+class BlockState(enum.StrEnum):
+    """The one state of every serial block."""
+
+    TRADABLE = "tradable"
+    ESCROWED = "escrowed"
+    PLEDGED = "pledged"
+    RETIRED = "retired"
+    CANCELLED = "cancelled"
+
+
+class Account(Base):
+    """A registry account of an organisation."""
+
+    __tablename__ = "registry_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    kind: Mapped[AccountKind] = mapped_column(
+        Enum(AccountKind, name="account_kind", native_enum=False, length=20, values_callable=_values)
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    __table_args__ = (Index("uq_registry_account_org_kind", "organisation_id", "kind", unique=True),)
+
+
+class Batch(Base):
+    """An issuance: whole tonnes of one class and vintage from one project, serials 1..quantity."""
+
+    __tablename__ = "issuance_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    batch_number: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(100), unique=True)  # e.g. "monitoring_report:7"
+    credit_class: Mapped[CreditClass] = mapped_column(
+        Enum(CreditClass, name="credit_class", native_enum=False, length=10, values_callable=_values)
+    )
+    province_code: Mapped[str] = mapped_column(String(2))
+    vintage_year: Mapped[int] = mapped_column(Integer)
+    quantity_t: Mapped[int] = mapped_column(BigInteger)
+    buffer_t: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+
+    project: Mapped[Project] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("uq_issuance_batch_project_number", "project_id", "batch_number", unique=True),
+        CheckConstraint("quantity_t > 0", name="quantity_positive"),
+        CheckConstraint("buffer_t >= 0 AND buffer_t <= quantity_t", name="buffer_within_quantity"),
+    )
+
+
+class HoldingBlock(Base):
+    """A contiguous serial range of one batch in one account and one state.
+
+    Rows are never deleted: a block that is split or moved is *closed* (``closed_at``) and replaced by new
+    rows, so the open blocks are the current holdings and the closed ones their history.
+    """
+
+    __tablename__ = "holding_block"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("issuance_batch.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("registry_account.id"), index=True)
+    serial_start: Mapped[int] = mapped_column(BigInteger)
+    serial_end: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[BlockState] = mapped_column(
+        Enum(BlockState, name="block_state", native_enum=False, length=20, values_callable=_values)
+    )
+    pledgee_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    retirement_id: Mapped[int | None] = mapped_column(ForeignKey("retirement.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+    batch: Mapped[Batch] = relationship(lazy="joined")
+
+    __table_args__ = (CheckConstraint("serial_start >= 1 AND serial_start <= serial_end", name="range_ordered"),)
+
+    @property
+    def quantity(self) -> int:
+        """Return the tonnes in the block."""
+        return self.serial_end - self.serial_start + 1
+
+
+class Movement(Base):
+    """Append-only journal of every change to holdings (inserted, never updated)."""
+
+    __tablename__ = "registry_movement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("issuance_batch.id"), index=True)
+    serial_start: Mapped[int] = mapped_column(BigInteger)
+    serial_end: Mapped[int] = mapped_column(BigInteger)
+    from_account_id: Mapped[int | None] = mapped_column(ForeignKey("registry_account.id"))
+    to_account_id: Mapped[int | None] = mapped_column(ForeignKey("registry_account.id"))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Retirement(Base):
+    """Tonnes retired for a beneficiary; the certificate is verified by ``verification_code``."""
+
+    __tablename__ = "retirement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("registry_account.id"), index=True)
+    quantity_t: Mapped[int] = mapped_column(BigInteger)
+    beneficiary: Mapped[str] = mapped_column(String(300))
+    purpose: Mapped[str] = mapped_column(Text)
+    reporting_year: Mapped[int] = mapped_column(Integer)
+    use: Mapped[str] = mapped_column(String(100))
+    verification_code: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+
+    __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_positive"),)

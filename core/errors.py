@@ -9,7 +9,8 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ├── NotFound                      core/not-found
     ├── Conflict                      core/conflict
     │   ├── IdempotencyConflict       core/idempotency-conflict
-    │   └── DoubleCounting            carbon/double-counting    (conflicts=[...])
+    │   ├── DoubleCounting            carbon/double-counting    (conflicts=[...])
+    │   └── InsufficientUnits         carbon/insufficient-units
     ├── AuthenticationFailed          auth/authentication-failed
     ├── PermissionDenied              auth/permission-denied
     ├── InvalidInput                  core/invalid-input        (problems=[...])
@@ -84,6 +85,13 @@ class DoubleCounting(Conflict):
     def extensions(self) -> dict[str, Any]:
         """Return the ``conflicts`` extension member."""
         return {"conflicts": self.conflicts}
+
+
+class InsufficientUnits(Conflict):
+    """The account does not hold enough tonnes in the required state."""
+
+    slug = "carbon/insufficient-units"
+    title = "Insufficient units"
 
 
 class AuthenticationFailed(ShanhaiError):

@@ -28,7 +28,7 @@ from core.audit import verify_chain
 from core.auth import Organisation, OrgKind, Principal, User, principal_of
 from core.clock import FixedClock
 from core.db import make_session_factory
-from core.errors import DoubleCounting
+from core.errors import Conflict, DoubleCounting
 from geodata.area import measure
 from geodata.geometry import geometry_sha256
 
@@ -211,3 +211,45 @@ def test_concurrent_overlapping_registrations_accept_exactly_one(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["accepted", "refused"]
+
+
+def test_concurrent_issuance_for_one_report_makes_exactly_one_batch(pg_engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from carbon.ledger import IssueBatch, issue_batch, ledger_violations
+    from carbon.models import CreditClass
+
+    factory = make_session_factory(pg_engine)
+    suffix = uuid.uuid4().hex[:8]
+    with factory() as session:
+        _principal, project_id = _proponent(session, f"issue-{suffix}")
+        registry = Organisation(
+            name=f"registry-{suffix}", kind=OrgKind.REGISTRY, province_code="35", created_at=CLOCK.now()
+        )
+        user = User(
+            organisation=registry, username=f"reg-{suffix}", display_name="r", password_hash="x", created_at=CLOCK.now()
+        )
+        session.add_all([registry, user])
+        session.commit()
+        issuer = principal_of(user, "test")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    cmd = IssueBatch(project_id, f"monitoring_report:{suffix}", CreditClass.FORESTRY_CARBON_TICKET, 2025, 500, 50)
+
+    def issue() -> None:
+        with factory() as session:
+            barrier.wait()
+            try:
+                issue_batch(session, cmd, actor=issuer, clock=CLOCK)
+                outcomes.append("issued")
+            except (IntegrityError, Conflict):
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=issue) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["issued", "refused"]
+    with factory() as session:
+        assert ledger_violations(session) == []

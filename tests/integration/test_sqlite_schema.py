@@ -24,6 +24,11 @@ TABLES = {
     "plot_import",
     "project",
     "raster_layer",
+    "registry_account",
+    "issuance_batch",
+    "holding_block",
+    "registry_movement",
+    "retirement",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 
