@@ -16,7 +16,7 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
-from api.routers import audit, auth, imports, projects, rasters, system
+from api.routers import audit, auth, imports, projects, rasters, registry, system
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.clock import Clock, SystemClock
@@ -37,6 +37,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     projects.router,
     imports.router,
     rasters.router,
+    registry.router,
+    registry.public,
     audit.router,
     tasks_router,
 )

@@ -19,6 +19,7 @@ Rule = frozenset[OrgKind] | Literal["public"]
 ALL_ROLES: Final = frozenset(OrgKind)
 PROPONENTS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.FOREST_OWNER})
 AUDIT_READERS: Final = frozenset({OrgKind.AUDITOR, OrgKind.REGISTRY})
+HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE, OrgKind.BANK}
 
 RULES: Final[dict[str, Rule]] = {
     # system
@@ -45,6 +46,19 @@ RULES: Final[dict[str, Rule]] = {
     "register_raster_layer": frozenset({OrgKind.OPERATOR, OrgKind.REGISTRY}),
     "list_raster_layers": ALL_ROLES,
     "read_plot_zonal_statistics": ALL_ROLES,
+    # registry
+    "read_holdings": ALL_ROLES,
+    "create_transfer": HOLDERS,
+    "create_pledge": PROPONENTS | {OrgKind.ENTERPRISE},
+    "release_pledge": frozenset({OrgKind.BANK}),
+    "enforce_pledge": frozenset({OrgKind.BANK}),
+    "create_retirement": HOLDERS,
+    "read_certificate": ALL_ROLES,
+    # public registry
+    "verify_retirement": PUBLIC,
+    "public_certificate": PUBLIC,
+    "list_batches": PUBLIC,
+    "read_buffer": PUBLIC,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

@@ -320,10 +320,12 @@ def _state_changes(
         if actor.role is not OrgKind.REGISTRY or not reason.strip():
             raise PermissionDenied("only the registry cancels units, and always with a reason")
         return {"state": BlockState.CANCELLED}
-    if kind == "enforce":
+    if kind in ("enforce", "unpledge"):
         pledgees = {p.block.pledgee_organisation_id for p in pieces}
         if pledgees != {actor.organisation_id}:
-            raise PermissionDenied("only the pledgee bank enforces its pledge")
+            raise PermissionDenied("only the pledgee bank releases or enforces its pledge")
+        if kind == "unpledge":
+            return {"state": BlockState.TRADABLE, "pledgee_organisation_id": None}
         return {"state": BlockState.TRADABLE, "pledgee_organisation_id": None,
                 "account_id": account_of(session, actor.organisation_id, now=now).id}  # fmt: skip
     operator_escrow = actor.role is OrgKind.OPERATOR and kind in ("escrow", "release")
@@ -334,8 +336,6 @@ def _state_changes(
         if bank is None or bank.kind is not OrgKind.BANK:
             raise InvalidInput("a pledge names a bank organisation as pledgee")
         return {"state": BlockState.PLEDGED, "pledgee_organisation_id": bank.id}
-    if kind == "unpledge":
-        return {"state": BlockState.TRADABLE, "pledgee_organisation_id": None}
     return {"state": BlockState.ESCROWED if kind == "escrow" else BlockState.TRADABLE}
 
 
@@ -350,6 +350,32 @@ class RetireUnits:
     use: str = "voluntary"
 
 
+#: Compliance uses and what they accept (reference registry-trading §4.5: Fujian's market accepts only
+#: CCER / FFCER generated in Fujian). Voluntary offsetting accepts every class.
+COMPLIANCE_RULES: dict[str, tuple[frozenset[CreditClass], frozenset[str]]] = {
+    "compliance:fujian": (
+        frozenset({CreditClass.CCER_AFFORESTATION, CreditClass.FORESTRY_CARBON_TICKET}),
+        frozenset({"35"}),
+    ),
+}
+
+
+def _check_use(use: str, pieces: list[Piece]) -> None:
+    if use == "voluntary":
+        return
+    if use not in COMPLIANCE_RULES:
+        raise InvalidInput(f"unknown use {use!r}; use 'voluntary' or one of {', '.join(sorted(COMPLIANCE_RULES))}")
+    classes, provinces = COMPLIANCE_RULES[use]
+    for piece in pieces:
+        batch = piece.block.batch
+        if batch.credit_class not in classes or batch.province_code not in provinces:
+            raise InvalidInput(
+                f"{use} accepts only {', '.join(sorted(c.value for c in classes))} generated in province(s) "
+                f"{', '.join(sorted(provinces))}; batch {batch.id} is {batch.credit_class.value} "
+                f"from {batch.province_code}"
+            )
+
+
 def retire_units(session: Session, cmd: RetireUnits, *, actor: Principal, clock: Clock) -> Retirement:
     """Retire tonnes of the actor's organisation for good; returns the retirement (with its code)."""
     if not cmd.beneficiary.strip() or not cmd.purpose.strip():
@@ -357,6 +383,7 @@ def retire_units(session: Session, cmd: RetireUnits, *, actor: Principal, clock:
     now = clock.now()
     account = account_of(session, actor.organisation_id, now=now)
     pieces = _take(session, account, cmd.quantity_t, BlockState.TRADABLE, None)
+    _check_use(cmd.use, pieces)
     retirement = Retirement(
         account_id=account.id, quantity_t=cmd.quantity_t, beneficiary=cmd.beneficiary, purpose=cmd.purpose,
         reporting_year=cmd.reporting_year, use=cmd.use, verification_code=secrets.token_hex(8).upper(),

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite file.")
     broker_url: str | None = Field(default=None, description="Celery broker; none = tasks in-process.")
     result_backend: str | None = Field(default=None, description="Celery results; default = broker.")
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Printed in certificates.")
     task_queue: str = Field(default="shanhai", min_length=1, description="Celery queue of this deployment.")
     secret_key: SecretStr | None = Field(default=None, description="JWT signing key.")
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)

@@ -1,0 +1,109 @@
+"""Registry over HTTP: holdings, transfer, pledge, retirement with a certificate that verifies publicly."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from pypdf import PdfReader
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carbon.ledger import IssueBatch, issue_batch
+from carbon.models import CreditClass
+from core.auth import Organisation, OrgKind, User, principal_of
+from core.clock import FixedClock
+
+Login = Callable[[str], dict[str, str]]
+
+
+def org_id(session: Session, kind: OrgKind) -> int:
+    try:
+        return session.scalars(select(Organisation.id).where(Organisation.kind == kind)).one()
+    finally:
+        session.rollback()
+
+
+@pytest.fixture
+def issued(session: Session, clock: FixedClock) -> int:
+    user = session.scalars(select(User).join(Organisation).where(Organisation.kind == OrgKind.REGISTRY)).one()
+    cmd = IssueBatch(1, "test:registry-api", CreditClass.FORESTRY_CARBON_TICKET, 2025, 1500, 150)
+    batch_id = issue_batch(session, cmd, actor=principal_of(user, "test"), clock=clock).id
+    session.rollback()
+    return batch_id
+
+
+def test_transfer_retire_and_verify_the_certificate(
+    issued: int, client: TestClient, login: Login, session: Session
+) -> None:
+    bureau, enterprise = login("forestry_bureau"), login("enterprise")
+    holdings = client.get("/api/v1/holdings", headers=bureau).json()
+    assert holdings["totals_t"] == {"tradable": 1350}
+    enterprise_id = org_id(session, OrgKind.ENTERPRISE)
+    moved = client.post(
+        "/api/v1/transfers", json={"to_organisation_id": enterprise_id, "quantity_t": 300}, headers=bureau
+    )
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["blocks"][0]["serial"].endswith("-000000001-000000300")
+    body = {
+        "quantity_t": 100,
+        "beneficiary": "厦门海沧港务 Xiamen Haicang port",
+        "purpose": "Offset 2025 logistics emissions",
+        "reporting_year": 2025,
+    }
+    retired = client.post("/api/v1/retirements", json=body, headers=enterprise)
+    assert retired.status_code == 201, retired.text
+    facts = retired.json()
+    assert facts["quantity_t"] == 100 and facts["serials"] == ["SH-FCT-64-000001-2025-000001-000000001-000000100"]
+    assert facts["projects"][0]["code"] == "SH-64-000001" and len(facts["plots"]) == 2
+    code = facts["verification_code"]
+    public = client.get(f"/public/v1/retirements/{code}")  # no login
+    assert public.status_code == 200 and public.json()["beneficiary"].startswith("厦门")
+    pdf = client.get(f"/public/v1/retirements/{code}/certificate.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert code in text and "SH-FCT-64-000001-2025-000001-000000001-000000100" in text and "100 t CO2e" in text
+    own = client.get(f"/api/v1/retirements/{facts['id']}/certificate.pdf", headers=enterprise)
+    assert own.status_code == 200
+    assert client.get(f"/api/v1/retirements/{facts['id']}/certificate.pdf", headers=bureau).status_code == 404
+    assert client.get("/public/v1/retirements/0000000000000000").status_code == 404
+    after = client.get("/api/v1/holdings", headers=enterprise).json()["totals_t"]
+    assert after == {"tradable": 200, "retired": 100}
+    [batch] = client.get("/public/v1/batches").json()
+    assert batch["supply_t"] == {"tradable": 1400, "retired": 100} and batch["buffer_t"] == 150
+    assert client.get("/public/v1/buffer").json()["totals_t"] == {"tradable": 150}
+
+
+def test_compliance_use_checks_eligibility(issued: int, client: TestClient, login: Login) -> None:
+    body = {"quantity_t": 10, "beneficiary": "x", "purpose": "y", "reporting_year": 2025, "use": "compliance:fujian"}
+    refused = client.post("/api/v1/retirements", json=body, headers=login("forestry_bureau"))
+    assert refused.status_code == 422 and "generated in province(s) 35" in refused.json()["detail"]
+    unknown = client.post(
+        "/api/v1/retirements", json={**body, "use": "compliance:mars"}, headers=login("forestry_bureau")
+    )
+    assert unknown.status_code == 422
+
+
+def test_pledge_release_and_enforce(issued: int, client: TestClient, login: Login, session: Session) -> None:
+    bureau, bank = login("forestry_bureau"), login("bank")
+    bank_id, bureau_id = org_id(session, OrgKind.BANK), org_id(session, OrgKind.FORESTRY_BUREAU)
+    pledged = client.post("/api/v1/pledges", json={"quantity_t": 500, "bank_organisation_id": bank_id}, headers=bureau)
+    assert pledged.status_code == 201 and pledged.json()["totals_t"] == {"pledged": 500}
+    too_much = client.post("/api/v1/transfers", json={"to_organisation_id": bank_id, "quantity_t": 900}, headers=bureau)
+    assert too_much.status_code == 409 and too_much.json()["type"].endswith("carbon/insufficient-units")
+    released = client.post(
+        "/api/v1/pledges/release", json={"quantity_t": 200, "holder_organisation_id": bureau_id}, headers=bank
+    )
+    assert released.status_code == 201
+    enforced = client.post(
+        "/api/v1/pledges/enforce", json={"quantity_t": 300, "holder_organisation_id": bureau_id}, headers=bank
+    )
+    assert enforced.status_code == 201
+    assert client.get("/api/v1/holdings", headers=bank).json()["totals_t"] == {"tradable": 300}
+    assert client.get("/api/v1/holdings", headers=bureau).json()["totals_t"] == {"tradable": 1050}
+    fractional = client.post(
+        "/api/v1/transfers", json={"to_organisation_id": bank_id, "quantity_t": 1.5}, headers=bureau
+    )
+    assert fractional.status_code == 422
