@@ -21,7 +21,10 @@ Invariants:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -29,7 +32,7 @@ from core.canonical import canonical_hash
 from core.money import MoneyError, round_half_up, ticks_from_cny, tonnes_from_quantity
 from trading.book import OrderBook, RestingOrder
 from trading.close_price import close_price, open_price
-from trading.instruments import BASIS_POINTS, Instrument, price_band
+from trading.instruments import BASIS_POINTS, Instrument, MatchingStyle, price_band
 from trading.orders import (
     Accepted,
     Amended,
@@ -58,13 +61,32 @@ from trading.orders import (
 from trading.styles import click, fok_fillable, match_continuous
 
 SNAPSHOT_FORMAT = 1
+_PRICE_CACHE_SIZE = 4_096
 _RESTING = (TimeInForce.GTC, TimeInForce.DAY)
+_MARKET, _FOK, _BUY = OrderType.MARKET, TimeInForce.FOK, Side.BUY
 
 
 class InstrumentState:
     """Everything the engine knows about one instrument besides its fixed configuration."""
 
-    __slots__ = ("band_high", "band_low", "book", "day_trades", "halted", "instrument", "last_ticks", "reference_ticks")
+    __slots__ = (
+        "band_high",
+        "band_low",
+        "book",
+        "calendar",
+        "day_trades",
+        "default_stp",
+        "halted",
+        "hubei",
+        "instrument",
+        "is_click",
+        "last_ticks",
+        "max_quantity_t",
+        "min_quantity_t",
+        "price_cache",
+        "reference_ticks",
+        "simple_lot",
+    )
 
     def __init__(self, instrument: Instrument, reference_ticks: int, last_ticks: int) -> None:
         self.instrument = instrument
@@ -72,13 +94,33 @@ class InstrumentState:
         self.halted = False
         self.last_ticks = last_ticks
         self.day_trades: list[tuple[int, int]] = []
-        self.reference_ticks = reference_ticks
-        self.band_low, self.band_high = price_band(reference_ticks, instrument.rules.band_bp)
+        # Derived from the configuration, kept flat for the hot path (not part of the state).
+        self.is_click = instrument.style.is_click
+        self.hubei = instrument.style is MatchingStyle.HUBEI_MID
+        self.calendar = instrument.rules.calendar
+        self.default_stp = instrument.default_stp
+        self.min_quantity_t = max(instrument.rules.min_quantity_t, 1)
+        self.max_quantity_t = instrument.rules.max_quantity_t or sys.maxsize
+        self.simple_lot = instrument.lot_t == 1
+        #: Valid in-band prices already converted, keyed by their ``Decimal`` or ``str`` input (a cache: it
+        #: holds nothing the band and tick do not determine, and is cleared when the band moves).
+        self.price_cache: dict[object, int] = {}
+        self.set_reference(reference_ticks)
 
     def set_reference(self, reference_ticks: int) -> None:
         """Move the reference price and the band around it."""
         self.reference_ticks = reference_ticks
         self.band_low, self.band_high = price_band(reference_ticks, self.instrument.rules.band_bp)
+        self.price_cache.clear()
+
+    def refusal(self, at: datetime) -> Reason | None:
+        """Return why the instrument does not trade at ``at`` (halted, outside a session), or ``None``."""
+        if self.halted:
+            return Reason.HALTED
+        calendar = self.calendar
+        if not (calendar.always_open or calendar.is_open(at)):
+            return Reason.OUTSIDE_SESSION
+        return None
 
     def quantity(self, raw: QuantityInput) -> int | Reason:
         """Return ``raw`` as whole tonnes within lot and size limits, or the reason it is not."""
@@ -102,6 +144,11 @@ class InstrumentState:
 
     def price(self, raw: PriceInput | None) -> int | Reason:
         """Return ``raw`` CNY as ticks inside today's band, or the reason it is not."""
+        cacheable = raw.__class__ is Decimal or raw.__class__ is str
+        if cacheable:
+            cached = self.price_cache.get(raw)
+            if cached is not None:
+                return cached
         if raw is None:
             return Reason.MISSING_PRICE
         try:
@@ -110,6 +157,8 @@ class InstrumentState:
             return Reason(error.reason)
         if not self.band_low <= price_ticks <= self.band_high:
             return Reason.OUT_OF_BAND
+        if cacheable and len(self.price_cache) < _PRICE_CACHE_SIZE:
+            self.price_cache[raw] = price_ticks
         return price_ticks
 
     def market_limit(self, side: Side) -> int:
@@ -133,8 +182,12 @@ class InstrumentState:
         }
 
 
+def _reject(command: Command, reason: Reason) -> list[Event]:
+    return [Rejected(command.seq, command.instrument_id, getattr(command, "order_id", None), reason)]
+
+
 def _crosses(state: InstrumentState, side: Side, price_ticks: int) -> bool:
-    best = state.book.opposite(side).best
+    best = (state.book.asks if side is _BUY else state.book.bids).best
     return best is not None and (price_ticks >= best if side is Side.BUY else price_ticks <= best)
 
 
@@ -180,16 +233,15 @@ class MatchingEngine:
 
     def handle(self, command: Command) -> list[Event]:
         """Apply one command and return its events (a single ``Rejected`` if it was refused)."""
-        order_id = getattr(command, "order_id", None)
-        if command.seq <= self.last_seq:
-            return [Rejected(command.seq, command.instrument_id, order_id, Reason.STALE_SEQUENCE)]
-        if command.at.tzinfo is None:
-            return [Rejected(command.seq, command.instrument_id, order_id, Reason.NAIVE_TIMESTAMP)]
         state = self.states.get(command.instrument_id)
+        if command.seq <= self.last_seq:
+            return _reject(command, Reason.STALE_SEQUENCE)
+        if command.at.tzinfo is None:
+            return _reject(command, Reason.NAIVE_TIMESTAMP)
         if state is None:
-            return [Rejected(command.seq, command.instrument_id, order_id, Reason.UNKNOWN_INSTRUMENT)]
-        events = self._handlers[type(command)](state, command)
-        if type(events[0]) is not Rejected:
+            return _reject(command, Reason.UNKNOWN_INSTRUMENT)
+        events = self._handlers[command.__class__](state, command)
+        if events[0].__class__ is not Rejected:
             self.last_seq = command.seq
         return events
 
@@ -202,47 +254,46 @@ class MatchingEngine:
 
     # Orders ----------------------------------------------------------------------------------------------
 
-    def _trading_refusal(self, state: InstrumentState, command: PlaceOrder | AmendOrder | ClickOrder) -> Reason | None:
-        if state.halted:
-            return Reason.HALTED
-        if not state.instrument.rules.calendar.is_open(command.at):
-            return Reason.OUTSIDE_SESSION
-        return None
-
     def _place(self, state: InstrumentState, cmd: PlaceOrder) -> list[Event]:
-        def reject(reason: Reason) -> list[Event]:
-            return [Rejected(cmd.seq, cmd.instrument_id, cmd.order_id, reason)]
-
-        refusal = self._trading_refusal(state, cmd)
-        if refusal is not None:
-            return reject(refusal)
-        quantity_t = state.quantity(cmd.quantity_t)
+        # The common case (open instrument, int quantity, a price seen before) is inlined: this is the hot path.
+        calendar = state.calendar
+        if state.halted or not (calendar.always_open or calendar.is_open(cmd.at)):
+            return _reject(cmd, state.refusal(cmd.at) or Reason.OUTSIDE_SESSION)
+        raw_quantity = cmd.quantity_t
+        quantity_t: int | Reason
+        if raw_quantity.__class__ is int and state.simple_lot:
+            quantity_t = (
+                raw_quantity if state.min_quantity_t <= raw_quantity <= state.max_quantity_t else Reason.SIZE_LIMIT
+            )
+            if raw_quantity <= 0:
+                quantity_t = Reason.NON_POSITIVE_QUANTITY
+        else:
+            quantity_t = state.quantity(raw_quantity)
         if isinstance(quantity_t, Reason):
-            return reject(quantity_t)
-        is_market = cmd.order_type is OrderType.MARKET
-        price_ticks = state.market_limit(cmd.side) if is_market else state.price(cmd.price_cny)
-        if isinstance(price_ticks, Reason):
-            return reject(price_ticks)
-        if cmd.order_id in state.book.orders:
-            return reject(Reason.DUPLICATE_ORDER_ID)
-        style = state.instrument.style
-        if style.is_click:
-            if is_market or cmd.time_in_force not in _RESTING:
-                return reject(Reason.UNSUPPORTED_IN_STYLE)
-            if _crosses(state, cmd.side, price_ticks):
-                return reject(Reason.CROSSES_BOOK)
-        stp = cmd.stp or state.instrument.default_stp
-        order = RestingOrder(
-            cmd.order_id, cmd.account_id, cmd.side, price_ticks, quantity_t, cmd.seq, cmd.time_in_force, stp
+            return _reject(cmd, quantity_t)
+        side, tif, order_id = cmd.side, cmd.time_in_force, cmd.order_id
+        is_market = cmd.order_type is _MARKET
+        raw_price = cmd.price_cny
+        # Only str and Decimal inputs are cached: a float or bool equal to a cached Decimal must not hit it.
+        cached = (
+            state.price_cache.get(raw_price) if raw_price.__class__ is str or raw_price.__class__ is Decimal else None
         )
-        if cmd.time_in_force is TimeInForce.FOK and not fok_fillable(state.book, order):
-            return [
-                Accepted(cmd.seq, cmd.instrument_id, cmd.order_id, cmd.account_id, cmd.side, price_ticks, quantity_t),
-                Cancelled(cmd.seq, cmd.instrument_id, cmd.order_id, quantity_t, Reason.FOK_UNFILLED),
-            ]
-        events: list[Event] = [
-            Accepted(cmd.seq, cmd.instrument_id, cmd.order_id, cmd.account_id, cmd.side, price_ticks, quantity_t)
-        ]
+        price_ticks = state.market_limit(side) if is_market else cached or state.price(raw_price)
+        if isinstance(price_ticks, Reason):
+            return _reject(cmd, price_ticks)
+        if order_id in state.book.orders:
+            return _reject(cmd, Reason.DUPLICATE_ORDER_ID)
+        if state.is_click:
+            if is_market or tif not in _RESTING:
+                return _reject(cmd, Reason.UNSUPPORTED_IN_STYLE)
+            if _crosses(state, side, price_ticks):
+                return _reject(cmd, Reason.CROSSES_BOOK)
+        accepted = Accepted(cmd.seq, cmd.instrument_id, order_id, cmd.account_id, side, price_ticks, quantity_t)
+        stp = cmd.stp or state.default_stp
+        order = RestingOrder(order_id, cmd.account_id, side, price_ticks, quantity_t, cmd.seq, tif, stp)
+        if tif is _FOK and not fok_fillable(state.book, order):
+            return [accepted, Cancelled(cmd.seq, cmd.instrument_id, order_id, order.remaining_t, Reason.FOK_UNFILLED)]
+        events: list[Event] = [accepted]
         self._execute(state, order, events, is_market)
         return events
 
@@ -251,10 +302,10 @@ class MatchingEngine:
 
         The order's priority is the sequence number of the command that placed or repriced it.
         """
-        if not state.instrument.style.is_click:
+        if not state.is_click and _crosses(state, order.side, order.price_ticks):
             self.next_trade_id = match_continuous(state, order, events, self.next_trade_id)
-        if not order.remaining_t:
-            return
+            if not order.remaining_t:
+                return
         if is_market or order.tif not in _RESTING:
             reason = Reason.MARKET_REMAINDER if is_market else Reason.IOC_REMAINDER
             events.append(
@@ -272,28 +323,25 @@ class MatchingEngine:
         return [Cancelled(cmd.seq, cmd.instrument_id, cmd.order_id, remaining_t, Reason.REQUESTED)]
 
     def _amend(self, state: InstrumentState, cmd: AmendOrder) -> list[Event]:
-        def reject(reason: Reason) -> list[Event]:
-            return [Rejected(cmd.seq, cmd.instrument_id, cmd.order_id, reason)]
-
-        refusal = self._trading_refusal(state, cmd)
+        refusal = state.refusal(cmd.at)
         if refusal is not None:
-            return reject(refusal)
+            return _reject(cmd, refusal)
         order = state.book.orders.get(cmd.order_id)
         if order is None or order.account_id != cmd.account_id:
-            return reject(Reason.UNKNOWN_ORDER)
+            return _reject(cmd, Reason.UNKNOWN_ORDER)
         quantity_t = order.remaining_t if cmd.quantity_t is None else state.quantity(cmd.quantity_t)
         price_ticks = order.price_ticks if cmd.price_cny is None else state.price(cmd.price_cny)
         if isinstance(quantity_t, Reason):
-            return reject(quantity_t)
+            return _reject(cmd, quantity_t)
         if isinstance(price_ticks, Reason):
-            return reject(price_ticks)
+            return _reject(cmd, price_ticks)
         if quantity_t == order.remaining_t and price_ticks == order.price_ticks:
-            return reject(Reason.NO_CHANGE)
+            return _reject(cmd, Reason.NO_CHANGE)
         if price_ticks == order.price_ticks and quantity_t < order.remaining_t:
             state.book.reduce(order, order.remaining_t - quantity_t)
             return [Amended(cmd.seq, cmd.instrument_id, cmd.order_id, price_ticks, quantity_t, True)]
-        if state.instrument.style.is_click and _crosses(state, order.side, price_ticks):
-            return reject(Reason.CROSSES_BOOK)
+        if state.is_click and _crosses(state, order.side, price_ticks):
+            return _reject(cmd, Reason.CROSSES_BOOK)
         state.book.remove(order)
         moved = RestingOrder(
             order.order_id, order.account_id, order.side, price_ticks, quantity_t, cmd.seq, order.tif, order.stp
@@ -303,22 +351,19 @@ class MatchingEngine:
         return events
 
     def _click(self, state: InstrumentState, cmd: ClickOrder) -> list[Event]:
-        def reject(reason: Reason) -> list[Event]:
-            return [Rejected(cmd.seq, cmd.instrument_id, cmd.order_id, reason)]
-
-        if not state.instrument.style.is_click:
-            return reject(Reason.UNSUPPORTED_IN_STYLE)
-        refusal = self._trading_refusal(state, cmd)
+        if not state.is_click:
+            return _reject(cmd, Reason.UNSUPPORTED_IN_STYLE)
+        refusal = state.refusal(cmd.at)
         if refusal is not None:
-            return reject(refusal)
+            return _reject(cmd, refusal)
         quantity_t = state.quantity(cmd.quantity_t)
         if isinstance(quantity_t, Reason):
-            return reject(quantity_t)
+            return _reject(cmd, quantity_t)
         level_ticks = None if cmd.price_cny is None else state.price(cmd.price_cny)
         if isinstance(level_ticks, Reason):
-            return reject(level_ticks)
+            return _reject(cmd, level_ticks)
         if cmd.order_id in state.book.orders:
-            return reject(Reason.DUPLICATE_ORDER_ID)
+            return _reject(cmd, Reason.DUPLICATE_ORDER_ID)
         events = click(state, cmd, quantity_t, level_ticks, self.next_trade_id)
         if type(events[0]) is not Rejected:
             self.next_trade_id += 1

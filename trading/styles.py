@@ -47,7 +47,7 @@ def match_continuous(state: InstrumentState, taker: RestingOrder, events: list[E
     """
     book, instrument_id, seq = state.book, state.instrument.instrument_id, taker.priority
     opposite, orders, day_trades = book.opposite(taker.side), book.orders, state.day_trades
-    is_buy, limit, hubei = taker.side is Side.BUY, taker.price_ticks, state.instrument.style is MatchingStyle.HUBEI_MID
+    is_buy, limit, hubei = taker.side is Side.BUY, taker.price_ticks, state.hubei
     while taker.remaining_t:
         best = opposite.best
         if best is None or (best > limit if is_buy else best < limit):

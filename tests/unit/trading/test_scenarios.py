@@ -243,3 +243,10 @@ def test_m19_no_floats_and_exact_ticks(price: object, quantity: object, reason: 
     before = h.engine.state_hash()
     assert only_rejection(h.buy("bad", quantity, price)) is reason
     assert h.engine.state_hash() == before
+
+
+@pytest.mark.parametrize("bad_price", [60.0, True])
+def test_m19_a_float_equal_to_a_cached_price_is_still_refused(bad_price: object) -> None:
+    h = Harness(instrument(reference="1.00") if bad_price is True else instrument())
+    h.sell("resting", 10, Decimal("60.00") if bad_price != 1 else Decimal("1.00"))
+    assert only_rejection(h.buy("bad", 1, bad_price)) in (Reason.FLOAT_NOT_ALLOWED, Reason.INVALID_AMOUNT)
