@@ -6,7 +6,8 @@ Structure (chosen for flat per-order cost, see ``benchmarks/README.md``):
   the level's live quantity and count. A binary heap of prices (negated for bids) finds the best level;
   the best price is cached, so most orders never touch the heap.
 - ``orders`` maps order id → :class:`RestingOrder`, for O(1) cancel and amend.
-- Deletion is lazy: a cancelled or fully taken order is marked dead and its level's totals drop at once,
+- Deletion is lazy: a cancelled or fully taken order gets a zero remainder (that is what "dead" means) and
+  its level's totals drop at once,
   but it leaves the deque only when it reaches the front (or when the level compacts itself because dead
   entries outnumber live ones). An emptied level leaves ``levels`` at once and the heap lazily; a price sits
   in the heap at most once.
@@ -27,11 +28,13 @@ from typing import Any
 from trading.instruments import StpMode
 from trading.orders import Side, TimeInForce
 
+_BUY = Side.BUY
+
 
 class RestingOrder:
-    """A live order on the book (mutable: its remainder shrinks as it trades)."""
+    """An order on the book (mutable: its remainder shrinks as it trades; zero means it has left the book)."""
 
-    __slots__ = ("account_id", "live", "order_id", "price_ticks", "priority", "remaining_t", "side", "stp", "tif")
+    __slots__ = ("account_id", "order_id", "price_ticks", "priority", "remaining_t", "side", "stp", "tif")
 
     def __init__(
         self,
@@ -52,7 +55,6 @@ class RestingOrder:
         self.priority = priority
         self.tif = tif
         self.stp = stp
-        self.live = True
 
     def record(self) -> list[Any]:
         """Return the order's canonical form for snapshots: ``[id, account, remaining, priority, tif, stp]``."""
@@ -72,7 +74,7 @@ class Level:
 
     def live_orders(self) -> list[RestingOrder]:
         """Return the live orders in priority order."""
-        return [order for order in self.queue if order.live]
+        return [order for order in self.queue if order.remaining_t]
 
     def compact(self) -> None:
         """Drop dead entries once they outnumber the live ones (keeps memory linear in live orders)."""
@@ -107,13 +109,19 @@ class BookSide:
 
     def drop_level(self, price_ticks: int) -> None:
         """Remove an emptied level; if it was the best, find the next best through the heap."""
-        del self.levels[price_ticks]
+        levels = self.levels
+        del levels[price_ticks]
         if price_ticks != self.best:
             return
-        heap, levels, in_heap, sign = self.heap, self.levels, self.in_heap, -1 if self.is_buy else 1
-        while heap and sign * heap[0] not in levels:
-            in_heap.discard(sign * heappop(heap))
-        self.best = sign * heap[0] if heap else None
+        heap, in_heap = self.heap, self.in_heap
+        if self.is_buy:
+            while heap and -heap[0] not in levels:
+                in_heap.discard(-heappop(heap))
+            self.best = -heap[0] if heap else None
+        else:
+            while heap and heap[0] not in levels:
+                in_heap.discard(heappop(heap))
+            self.best = heap[0] if heap else None
 
     def best_prices(self, count: int) -> list[int]:
         """Return up to ``count`` best prices, best first (O(levels); used by clicks and FOK checks)."""
@@ -146,7 +154,8 @@ class OrderBook:
 
     def rest(self, order: RestingOrder) -> None:
         """Put an order at the back of its price level."""
-        level = self.side(order.side).level_for(order.price_ticks)
+        book_side = self.bids if order.side is _BUY else self.asks
+        level = book_side.levels.get(order.price_ticks) or book_side.level_for(order.price_ticks)
         level.queue.append(order)
         level.quantity_t += order.remaining_t
         level.live_count += 1
@@ -156,8 +165,8 @@ class OrderBook:
         """Take a live order off the book wherever it stands (lazy: the deque entry is skipped later)."""
         book_side = self.side(order.side)
         level = book_side.levels[order.price_ticks]
-        order.live = False
         level.quantity_t -= order.remaining_t
+        order.remaining_t = 0
         level.live_count -= 1
         del self.orders[order.order_id]
         if level.live_count == 0:

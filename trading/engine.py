@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from core.canonical import canonical_hash
 from core.money import MoneyError, round_half_up, ticks_from_cny, tonnes_from_quantity
@@ -64,6 +64,8 @@ SNAPSHOT_FORMAT = 1
 _PRICE_CACHE_SIZE = 4_096
 _RESTING = (TimeInForce.GTC, TimeInForce.DAY)
 _MARKET, _FOK, _BUY = OrderType.MARKET, TimeInForce.FOK, Side.BUY
+#: Builds an event named tuple without its generated ``__new__`` (a quarter of the cost, on the hot path).
+_new = tuple.__new__
 
 
 class InstrumentState:
@@ -79,6 +81,7 @@ class InstrumentState:
         "halted",
         "hubei",
         "instrument",
+        "instrument_id",
         "is_click",
         "last_ticks",
         "max_quantity_t",
@@ -90,6 +93,7 @@ class InstrumentState:
 
     def __init__(self, instrument: Instrument, reference_ticks: int, last_ticks: int) -> None:
         self.instrument = instrument
+        self.instrument_id = instrument.instrument_id
         self.book = OrderBook()
         self.halted = False
         self.last_ticks = last_ticks
@@ -234,15 +238,19 @@ class MatchingEngine:
     def handle(self, command: Command) -> list[Event]:
         """Apply one command and return its events (a single ``Rejected`` if it was refused)."""
         state = self.states.get(command.instrument_id)
-        if command.seq <= self.last_seq:
+        seq = command.seq
+        if seq <= self.last_seq:
             return _reject(command, Reason.STALE_SEQUENCE)
         if command.at.tzinfo is None:
             return _reject(command, Reason.NAIVE_TIMESTAMP)
         if state is None:
             return _reject(command, Reason.UNKNOWN_INSTRUMENT)
-        events = self._handlers[command.__class__](state, command)
+        if command.__class__ is PlaceOrder:  # the most frequent command, without the dictionary look-up
+            events = self._place(state, command)
+        else:
+            events = self._handlers[command.__class__](state, command)
         if events[0].__class__ is not Rejected:
-            self.last_seq = command.seq
+            self.last_seq = seq
         return events
 
     def handle_all(self, commands: Iterable[Command]) -> list[Event]:
@@ -269,18 +277,18 @@ class MatchingEngine:
                 quantity_t = Reason.NON_POSITIVE_QUANTITY
         else:
             quantity_t = state.quantity(raw_quantity)
-        if isinstance(quantity_t, Reason):
-            return _reject(cmd, quantity_t)
+        if type(quantity_t) is not int:  # not isinstance(…, Reason): that costs 0.14 µs on an enum
+            return _reject(cmd, cast(Reason, quantity_t))
         side, tif, order_id = cmd.side, cmd.time_in_force, cmd.order_id
         is_market = cmd.order_type is _MARKET
         raw_price = cmd.price_cny
         # Only str and Decimal inputs are cached: a float or bool equal to a cached Decimal must not hit it.
         cached = (
-            state.price_cache.get(raw_price) if raw_price.__class__ is str or raw_price.__class__ is Decimal else None
+            state.price_cache.get(raw_price) if raw_price.__class__ is Decimal or raw_price.__class__ is str else None
         )
         price_ticks = state.market_limit(side) if is_market else cached or state.price(raw_price)
-        if isinstance(price_ticks, Reason):
-            return _reject(cmd, price_ticks)
+        if type(price_ticks) is not int:  # not isinstance(…, Reason): that costs 0.14 µs on an enum
+            return _reject(cmd, cast(Reason, price_ticks))
         if order_id in state.book.orders:
             return _reject(cmd, Reason.DUPLICATE_ORDER_ID)
         if state.is_click:
@@ -288,7 +296,7 @@ class MatchingEngine:
                 return _reject(cmd, Reason.UNSUPPORTED_IN_STYLE)
             if _crosses(state, side, price_ticks):
                 return _reject(cmd, Reason.CROSSES_BOOK)
-        accepted = Accepted(cmd.seq, cmd.instrument_id, order_id, cmd.account_id, side, price_ticks, quantity_t)
+        accepted = _new(Accepted, (cmd.seq, cmd.instrument_id, order_id, cmd.account_id, side, price_ticks, quantity_t))
         stp = cmd.stp or state.default_stp
         order = RestingOrder(order_id, cmd.account_id, side, price_ticks, quantity_t, cmd.seq, tif, stp)
         if tif is _FOK and not fok_fillable(state.book, order):
@@ -302,17 +310,17 @@ class MatchingEngine:
 
         The order's priority is the sequence number of the command that placed or repriced it.
         """
-        if not state.is_click and _crosses(state, order.side, order.price_ticks):
+        book, is_buy, price_ticks = state.book, order.side is _BUY, order.price_ticks
+        best = (book.asks if is_buy else book.bids).best  # _crosses, inlined: this is the hot path
+        if best is not None and not state.is_click and (price_ticks >= best if is_buy else price_ticks <= best):
             self.next_trade_id = match_continuous(state, order, events, self.next_trade_id)
             if not order.remaining_t:
                 return
         if is_market or order.tif not in _RESTING:
             reason = Reason.MARKET_REMAINDER if is_market else Reason.IOC_REMAINDER
-            events.append(
-                Cancelled(order.priority, state.instrument.instrument_id, order.order_id, order.remaining_t, reason)
-            )
+            events.append(Cancelled(order.priority, state.instrument_id, order.order_id, order.remaining_t, reason))
         else:
-            state.book.rest(order)
+            book.rest(order)
 
     def _cancel(self, state: InstrumentState, cmd: CancelOrder) -> list[Event]:
         order = state.book.orders.get(cmd.order_id)
