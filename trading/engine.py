@@ -135,14 +135,11 @@ class InstrumentState:
                 quantity_t = tonnes_from_quantity(raw)
             except MoneyError as error:
                 return Reason(error.reason)
-        rules = self.instrument.rules
         if quantity_t <= 0:
             return Reason.NON_POSITIVE_QUANTITY
         if quantity_t % self.instrument.lot_t:
             return Reason.OFF_LOT
-        if quantity_t < rules.min_quantity_t or (
-            rules.max_quantity_t is not None and quantity_t > rules.max_quantity_t
-        ):
+        if not self.min_quantity_t <= quantity_t <= self.max_quantity_t:
             return Reason.SIZE_LIMIT
         return quantity_t
 
