@@ -76,6 +76,15 @@ class Level:
         """Return the live orders in priority order."""
         return [order for order in self.queue if order.remaining_t]
 
+    def take_front(self, orders: dict[str, RestingOrder]) -> RestingOrder:
+        """Remove and return the (live) order at the front; the caller drops the level once it is empty."""
+        order = self.queue.popleft()
+        self.quantity_t -= order.remaining_t
+        order.remaining_t = 0
+        self.live_count -= 1
+        del orders[order.order_id]
+        return order
+
     def compact(self) -> None:
         """Drop dead entries once they outnumber the live ones (keeps memory linear in live orders)."""
         if len(self.queue) > 2 * self.live_count + 8:

@@ -278,6 +278,10 @@ class DayClosed(NamedTuple):
 
 Event = Accepted | Rejected | Fill | Cancelled | Expired | Amended | Halted | Resumed | DayClosed
 
+#: ``make_event(Fill, (…))`` builds an event from a tuple of all its fields in order, skipping the generated
+#: ``NamedTuple.__new__``: a quarter of the cost, for the engine's hot path.
+make_event = tuple.__new__
+
 
 def event_record(event: Event) -> dict[str, Any]:
     """Return an event as a plain mapping with its kind, ready for canonical JSON.

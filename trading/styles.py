@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING
 
 from trading.book import Level, OrderBook, RestingOrder
 from trading.instruments import MatchingStyle, StpMode
-from trading.orders import Accepted, Cancelled, ClickOrder, Event, Fill, Reason, Rejected, Side
+from trading.orders import Accepted, Cancelled, ClickOrder, Event, Fill, Reason, Rejected, Side, make_event
 
-#: Builds an event named tuple without its generated ``__new__`` (a quarter of the cost, on the hot path).
-_new = tuple.__new__
 _BUY = Side.BUY
 
 if TYPE_CHECKING:
@@ -78,14 +76,14 @@ def match_continuous(state: InstrumentState, taker: RestingOrder, events: list[E
             else:
                 last = best
             append(
-                _new(Fill, (seq, instrument_id, trade_id, last, quantity_t, taker_id, maker.order_id,
+                make_event(Fill, (seq, instrument_id, trade_id, last, quantity_t, taker_id, maker.order_id,
                             taker_account, maker.account_id, taker_side))
             )  # fmt: skip
             trade_id += 1
             day_trades.append((last, quantity_t))
             remaining -= quantity_t
             level.quantity_t -= quantity_t
-            if quantity_t == maker_remaining:
+            if quantity_t == maker_remaining:  # level.take_front(orders), inlined (quantity already taken)
                 queue.popleft()
                 maker.remaining_t = 0
                 level.live_count -= 1
@@ -106,11 +104,7 @@ def _prevent_self_trade(
     maker, seq = level.queue[0], taker.priority
     if taker.stp is not StpMode.CANCEL_TAKER:
         events.append(Cancelled(seq, instrument_id, maker.order_id, maker.remaining_t, Reason.SELF_TRADE))
-        level.queue.popleft()
-        level.quantity_t -= maker.remaining_t
-        maker.remaining_t = 0
-        level.live_count -= 1
-        del orders[maker.order_id]
+        level.take_front(orders)
     if taker.stp is not StpMode.CANCEL_MAKER:
         events.append(Cancelled(seq, instrument_id, taker.order_id, taker.remaining_t, Reason.SELF_TRADE))
         taker.remaining_t = 0
