@@ -47,6 +47,7 @@ from trading.orders import (
     Expired,
     Halted,
     HaltInstrument,
+    OrderCommand,
     OrderType,
     PlaceOrder,
     PriceInput,
@@ -190,7 +191,8 @@ class InstrumentState:
 
 
 def _reject(command: Command, reason: Reason) -> list[Event]:
-    return [Rejected(command.seq, command.instrument_id, getattr(command, "order_id", None), reason)]
+    order_id = command.order_id if isinstance(command, OrderCommand) else None
+    return [Rejected(command.seq, command.instrument_id, order_id, reason)]
 
 
 def _crosses(state: InstrumentState, side: Side, price_ticks: int) -> bool:

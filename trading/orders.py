@@ -90,14 +90,26 @@ class Reason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlaceOrder:
-    """Enter a limit or market order (in click styles: list a maker order)."""
+class InstrumentCommand:
+    """What every command carries: the sequencer's number and timestamp, and the instrument it is for."""
 
     seq: int
     at: datetime
     instrument_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCommand(InstrumentCommand):
+    """A command about one order of one account."""
+
     order_id: str
     account_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceOrder(OrderCommand):
+    """Enter a limit or market order (in click styles: list a maker order)."""
+
     side: Side
     quantity_t: QuantityInput
     price_cny: PriceInput | None = None
@@ -107,46 +119,30 @@ class PlaceOrder:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CancelOrder:
+class CancelOrder(OrderCommand):
     """Cancel the remainder of a resting order; only its account may."""
-
-    seq: int
-    at: datetime
-    instrument_id: str
-    order_id: str
-    account_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AmendOrder:
+class AmendOrder(OrderCommand):
     """Change a resting order's remaining quantity and/or price.
 
     Lowering the quantity keeps time priority; a new price or a higher quantity loses it (the order goes to
     the back of its level and may trade at once in a continuous style).
     """
 
-    seq: int
-    at: datetime
-    instrument_id: str
-    order_id: str
-    account_id: str
     quantity_t: QuantityInput | None = None
     price_cny: PriceInput | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClickOrder:
+class ClickOrder(OrderCommand):
     """Listing-click styles: take a resting maker order at its price.
 
     Name the maker (``maker_order_id``) or a price level (``price_cny``: the earliest maker there). The traded
     quantity is the taker's declared quantity, which must not exceed the maker's remainder.
     """
 
-    seq: int
-    at: datetime
-    instrument_id: str
-    order_id: str
-    account_id: str
     side: Side
     quantity_t: QuantityInput
     maker_order_id: str | None = None
@@ -154,30 +150,18 @@ class ClickOrder:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HaltInstrument:
+class HaltInstrument(InstrumentCommand):
     """Stop trading an instrument: new orders, amends and clicks are rejected; cancels still work."""
 
-    seq: int
-    at: datetime
-    instrument_id: str
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ResumeInstrument:
+class ResumeInstrument(InstrumentCommand):
     """Resume trading a halted instrument."""
 
-    seq: int
-    at: datetime
-    instrument_id: str
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EndOfDay:
+class EndOfDay(InstrumentCommand):
     """Close the trading day: expire day orders, set the close, and make it the next reference price."""
-
-    seq: int
-    at: datetime
-    instrument_id: str
 
 
 Command = PlaceOrder | CancelOrder | AmendOrder | ClickOrder | HaltInstrument | ResumeInstrument | EndOfDay
