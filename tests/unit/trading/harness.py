@@ -9,7 +9,7 @@ from typing import Any
 
 from trading.calendar import ALWAYS_OPEN
 from trading.engine import MatchingEngine
-from trading.instruments import LISTING_RULES, Instrument, MatchingStyle, ModeRules
+from trading.instruments import Instrument, MatchingStyle, ModeRules
 from trading.orders import (
     AmendOrder,
     CancelOrder,
@@ -127,4 +127,4 @@ def kinds(events: list[Event]) -> list[str]:
     return [type(e).__name__ for e in events]
 
 
-__all__ = ["LISTING_RULES", "TEN_AM", "Harness", "fills", "instrument", "kinds"]
+__all__ = ["TEN_AM", "Harness", "fills", "instrument", "kinds"]
