@@ -285,6 +285,33 @@ def test_verify_against_a_kept_head_detects_truncation(
     assert "entries were removed" in capsys.readouterr().err
 
 
+def tamper_payload(session: Session, seqs: list[int]) -> int:
+    session.execute(update(AuditEntry).where(AuditEntry.seq == seqs[1]).values(payload='{"i":"forged"}'))
+    return seqs[1]
+
+
+def delete_one(session: Session, seqs: list[int]) -> int:
+    session.execute(delete(AuditEntry).where(AuditEntry.seq == seqs[1]))
+    return seqs[2]  # reported as a sequence gap at the next entry
+
+
+def truncate_newest(session: Session, seqs: list[int]) -> int:
+    session.execute(delete(AuditEntry).where(AuditEntry.seq >= seqs[1]))
+    return seqs[1]  # the head no longer matches the last entry
+
+
+@pytest.mark.parametrize("damage", [tamper_payload, delete_one, truncate_newest])
+def test_cli_verify_detects_tampering_deletion_and_truncation(
+    cli_env: None, db: Session, clock: FixedClock, damage: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seqs = [entry.seq for entry in append_some(db, clock, 3)]
+    assert main(["audit", "verify"]) == 0
+    broken = damage(db, seqs)
+    db.commit()
+    assert main(["audit", "verify"]) == 1
+    assert f"audit chain broken at entry {broken}:" in capsys.readouterr().err
+
+
 def test_cli_refuses_to_sign_or_export_a_broken_log(
     cli_env: None, db: Session, clock: FixedClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
