@@ -208,6 +208,10 @@ class AuditTree:
     def entry_position(self, session: Session, seq: int) -> EntryPosition:
         """Return (leaf index, tree size, root) of entry ``seq`` in the tree of the whole log now.
 
+        Call it after the entry's transaction has committed: a tree that saw uncommitted entries is
+        rebuilt on the next sync if they are rolled back, and its root would name a log that never existed.
+        :meth:`anchor_entry` returns it together with the signed head of that very size.
+
         Raises:
             NotFound: No entry ``seq`` in the log.
         """
@@ -216,6 +220,22 @@ class AuditTree:
             if not 1 <= seq <= tree.size:
                 raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
             return EntryPosition(seq=seq, leaf_index=seq - 1, tree_size=tree.size, root_hash=tree.root().hex())
+
+    def anchor_entry(
+        self, session: Session, seq: int, key: Ed25519PrivateKey, clock: Clock
+    ) -> tuple[EntryPosition, SignedTreeHead]:
+        """Return the position of entry ``seq`` and the signed head of the same tree, read under one lock.
+
+        What a certificate embeds: anyone holding it verifies offline with an inclusion proof for
+        (``leaf_index``, ``tree_size``) and, later, consistency from that head to any newer one.
+        """
+        with self._lock:
+            tree = self._sync(session)
+            if not 1 <= seq <= tree.size:
+                raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
+            root = tree.root().hex()
+            head = sign_tree_head(key, tree_size=tree.size, root_hash=root, timestamp=clock.now().isoformat())
+            return EntryPosition(seq=seq, leaf_index=seq - 1, tree_size=tree.size, root_hash=root), head
 
 
 def _checked_size(tree: MerkleTree, requested: int | None, name: str) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -226,6 +227,12 @@ def test_tree_cache_follows_appends_and_rebuilds_after_a_rewrite(db: Session, cl
     assert tree.entry_position(db, 1).root_hash == mth(leaves_in_db(db)).hex()
     with pytest.raises(NotFound):
         tree.entry_position(db, size + 3)
+    key = Ed25519PrivateKey.generate()
+    position, head = tree.anchor_entry(db, 2, key, clock)
+    assert (position.tree_size, position.root_hash) == (head.tree_size, head.root_hash)
+    assert verify_tree_head(head, key.public_key())
+    with pytest.raises(NotFound):
+        tree.anchor_entry(db, 0, key, clock)
     with pytest.raises(InvalidInput):
         tree.consistency_proof(db, 1, size + 3)
 
@@ -429,8 +436,6 @@ def test_a_fully_resigned_export_still_fails_the_kept_head(
 def test_a_swapped_key_is_caught_by_the_kept_heads_key_id(
     exported: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from core.audit_export import write_tree_head
     from core.tree_head import public_key_pem, sign_tree_head
 

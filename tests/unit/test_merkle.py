@@ -89,7 +89,9 @@ def ref_root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) ->
     return None if inner is None else ref_node(path[-1], inner)
 
 
-def ref_roots_from_subproof(m: int, n: int, proof: list[bytes], old_root: bytes, whole: bool):  # type: ignore[no-untyped-def]
+def ref_roots_from_subproof(
+    m: int, n: int, proof: list[bytes], old_root: bytes, whole: bool
+) -> tuple[bytes, bytes] | None:
     """Return (old root, new root) implied by SUBPROOF(m, D[n], whole), or None when malformed."""
     if m == n:
         if whole:
