@@ -1,8 +1,8 @@
 """``create_app`` — the only composition root of the HTTP service.
 
-It builds the engine, session factory, clock and Celery app from one :class:`Settings`, installs the
-problem+json handlers and the body-size limit, mounts the routers, and refuses to start if any route
-lacks an access rule.
+It builds the engine, session factory, clock, Celery app, audit tree cache and audit signing key from one
+:class:`Settings`, installs the problem+json handlers and the body-size limit, mounts the routers, and
+refuses to start if any route lacks an access rule.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from api.limits import BodySizeLimit
 from api.routers import audit, auth, imports, projects, rasters, registry, system
 from api.tasks import router as tasks_router
 from api.worker import create_celery
+from core.audit_tree import AuditTree, load_signing_key
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.session_factory = session_factory
     app.state.clock = clock
     app.state.celery = create_celery(settings, session_factory, clock)
+    app.state.audit_tree = AuditTree()
+    app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)
     install_docs(app)

@@ -8,6 +8,14 @@
     shanhai serve [--host --port] serve the API
     shanhai worker                run a Celery worker (needs SHANHAI_BROKER_URL)
     shanhai audit verify          recompute the audit hash chain; exit 1 on the first broken entry
+        [--tree-head FILE]        ... and check the log still extends a signed tree head kept earlier
+        [--export DIR]            verify an export instead, without the database (chain, root, signature)
+        [--public-key FILE]       the log's Ed25519 public key (PEM); default: the configured signing key's,
+                                  or the export's public-key.pem
+    shanhai audit publish-head [--out FILE]
+                                  sign the current tree head; print it (or write FILE) for publishing
+    shanhai audit export --out DIR
+                                  write entries.jsonl, tree-head.json and public-key.pem to DIR
 """
 
 from __future__ import annotations
@@ -18,11 +26,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.audit import verify_chain
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from core.audit import iter_entries, verify_chain
+from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
+from core.audit_tree import AuditTree, check_kept_head, load_signing_key
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory, session_scope
+from core.errors import AuditChainBroken
+from core.merkle import MerkleTree
 from core.migrate import upgrade
 from core.settings import Settings, get_settings
+from core.tree_head import SignedTreeHead, load_public_key_pem
 
 
 def _prepare(settings: Settings) -> None:
@@ -97,18 +112,97 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
-    """Verify the audit chain; print the report as JSON; exit 1 when broken."""
+def _public_key(settings: Settings, args: argparse.Namespace) -> Ed25519PublicKey:
+    if args.public_key is not None:
+        return load_public_key_pem(Path(args.public_key).read_bytes())
+    return load_signing_key(settings).public_key()
+
+
+def _kept_head(args: argparse.Namespace) -> SignedTreeHead | None:
+    return None if args.tree_head is None else read_tree_head(Path(args.tree_head))
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Verify the audit chain (or an export) and a kept tree head; print the report as JSON; exit 1 when broken."""
+    if args.export is not None:
+        return _verify_export(args)
+    try:
+        kept = _kept_head(args)
+        public_key = _public_key(settings, args) if kept is not None else None
+    except (OSError, ValueError) as error:
+        print(f"cannot read the tree head or public key: {error}", file=sys.stderr)
+        return 1
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
             report = verify_chain(session)
+            problems: list[str] = []
+            if report.ok and kept is not None and public_key is not None:
+                tree = MerkleTree()
+                for entry in iter_entries(session):
+                    tree.append(bytes.fromhex(entry.entry_hash))
+                problems = check_kept_head(tree, kept, public_key)
     finally:
         engine.dispose()
-    print(json.dumps(report.as_dict(), indent=2))
+    output = report.as_dict()
+    if kept is not None:
+        output["tree_head"] = {"tree_size": kept.tree_size, "ok": report.ok and not problems, "problems": problems}
+    print(json.dumps(output, indent=2))
     if not report.ok:
         print(f"audit chain broken at entry {report.first_broken_seq}: {report.reason}", file=sys.stderr)
         return 1
+    for problem in problems:
+        print(f"tree head of size {kept.tree_size if kept else 0}: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _verify_export(args: argparse.Namespace) -> int:
+    try:
+        kept = _kept_head(args)
+        public_key = None if args.public_key is None else load_public_key_pem(Path(args.public_key).read_bytes())
+    except (OSError, ValueError) as error:
+        print(f"cannot read the tree head or public key: {error}", file=sys.stderr)
+        return 1
+    report = verify_export(Path(args.export), kept_head=kept, public_key=public_key)
+    print(json.dumps(report.as_dict(), indent=2))
+    for problem in report.problems:
+        print(f"export {args.export}: {problem}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def cmd_audit_publish_head(settings: Settings, args: argparse.Namespace) -> int:
+    """Sign the tree head of the whole log; print it or write it to ``--out``; exit 1 if the log is broken."""
+    key = load_signing_key(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            head = AuditTree().tree_head(session, key, SystemClock())
+    except AuditChainBroken as error:
+        print(f"no tree head signed: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if args.out is None:
+        print(json.dumps(head.as_dict(), indent=2))
+    else:
+        write_tree_head(Path(args.out), head)
+        print(f"tree head of {head.tree_size} entries written to {args.out}")
+    return 0
+
+
+def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export entries, tree head and public key to ``--out``; exit 1 if the log is broken."""
+    key = load_signing_key(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            head = export_log(session, Path(args.out), key=key, clock=SystemClock())
+    except AuditChainBroken as error:
+        print(f"export stopped: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"{head.tree_size} entries and their tree head (root {head.root_hash}) written to {args.out}")
     return 0
 
 
@@ -134,7 +228,17 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(func=cmd_worker)
     audit = commands.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
-    audit.add_parser("verify", help="verify the hash chain").set_defaults(func=cmd_audit_verify)
+    verify = audit.add_parser("verify", help="verify the hash chain (database or export) and a kept tree head")
+    verify.add_argument("--tree-head", help="a signed tree head kept earlier (JSON file)")
+    verify.add_argument("--export", help="verify this export directory instead of the database")
+    verify.add_argument("--public-key", help="the log's Ed25519 public key (PEM)")
+    verify.set_defaults(func=cmd_audit_verify)
+    publish = audit.add_parser("publish-head", help="sign and print the current tree head")
+    publish.add_argument("--out", help="write the tree head to this file instead of stdout")
+    publish.set_defaults(func=cmd_audit_publish_head)
+    export = audit.add_parser("export", help="export entries with their signed tree head")
+    export.add_argument("--out", required=True, help="directory to write")
+    export.set_defaults(func=cmd_audit_export)
     return parser
 
 

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from api import permissions
+from core.audit_tree import AuditTree
 from core.auth import Principal, decode_token, principal_of, user_for_api_key, user_for_token
 from core.clock import Clock
 from core.db import session_scope
@@ -50,10 +52,24 @@ def get_celery(request: Request) -> Celery:
     return celery
 
 
+def get_audit_tree(request: Request) -> AuditTree:
+    """Return the application's Merkle-tree cache of the audit log."""
+    tree: AuditTree = request.app.state.audit_tree
+    return tree
+
+
+def get_audit_signing_key(request: Request) -> Ed25519PrivateKey:
+    """Return the key that signs audit tree heads (read from outside the database at start-up)."""
+    key: Ed25519PrivateKey = request.app.state.audit_signing_key
+    return key
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+AuditTreeDep = Annotated[AuditTree, Depends(get_audit_tree)]
+AuditSigningKeyDep = Annotated[Ed25519PrivateKey, Depends(get_audit_signing_key)]
 
 
 def _resolve_principal(

@@ -62,6 +62,11 @@ RULES: Final[dict[str, Rule]] = {
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,
+    # Public so that anyone can verify the log without trusting the operator; hashes only, no entries.
+    "read_audit_tree_head": PUBLIC,
+    "read_audit_public_key": PUBLIC,
+    "read_audit_inclusion_proof": PUBLIC,
+    "read_audit_consistency_proof": PUBLIC,
 }
 
 

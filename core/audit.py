@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -179,8 +179,9 @@ class ChainReport:
         }
 
 
-def _iter_entries(session: Session, batch_size: int = 1000) -> Iterator[AuditEntry]:
-    last = 0
+def iter_entries(session: Session, *, after: int = 0, batch_size: int = 1000) -> Iterator[AuditEntry]:
+    """Yield the entries with ``seq > after`` in sequence order, reading ``batch_size`` rows at a time."""
+    last = after
     while True:
         rows = session.scalars(
             select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch_size)
@@ -191,7 +192,21 @@ def _iter_entries(session: Session, batch_size: int = 1000) -> Iterator[AuditEnt
         last = rows[-1].seq
 
 
-def _check_entry(entry: AuditEntry, expected_seq: int, prev_hash: str) -> str | None:
+class ChainEntry(Protocol):
+    """The fields of an entry that its hash covers: an ``AuditEntry`` row or an exported line."""
+
+    seq: int
+    recorded_at: str
+    actor: str
+    action: str
+    subject: str
+    payload: str
+    prev_hash: str
+    entry_hash: str
+
+
+def check_entry(entry: ChainEntry, expected_seq: int, prev_hash: str) -> str | None:
+    """Return why ``entry`` does not follow ``prev_hash`` as entry ``expected_seq``, or ``None`` when it does."""
     if entry.seq != expected_seq:
         return f"sequence gap: expected {expected_seq}, found {entry.seq}"
     if entry.prev_hash != prev_hash:
@@ -219,8 +234,8 @@ def verify_chain(session: Session) -> ChainReport:
     """Recompute the whole chain; report the first entry that does not verify."""
     prev_hash = GENESIS_HASH
     count = 0
-    for entry in _iter_entries(session):
-        reason = _check_entry(entry, count + 1, prev_hash)
+    for entry in iter_entries(session):
+        reason = check_entry(entry, count + 1, prev_hash)
         if reason is not None:
             return ChainReport(False, count, prev_hash, entry.seq, reason)
         prev_hash = entry.entry_hash

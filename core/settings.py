@@ -2,7 +2,8 @@
 
 Built by :func:`get_settings` (cached) or passed explicitly to ``api.app.create_app`` — never created
 at import time. The embedded default needs no configuration: SQLite in ``data_dir``, tasks in-process,
-and a secret key generated once and kept in ``data_dir/secret_key``. Outside development the
+a secret key generated once and kept in ``data_dir/secret_key``, and an audit signing key generated once into
+``data_dir/audit_signing_key.pem``. Outside development the
 validators refuse the insecure defaults.
 """
 
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Printed in certificates.")
     task_queue: str = Field(default="shanhai", min_length=1, description="Celery queue of this deployment.")
     secret_key: SecretStr | None = Field(default=None, description="JWT signing key.")
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (unencrypted PEM PKCS#8) that signs audit tree heads; never in the database.",
+    )
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -50,6 +55,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"SHANHAI_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters")
             if self.database_url is None or self.database_url.startswith("sqlite"):
                 raise ValueError("production needs SHANHAI_DATABASE_URL on PostgreSQL")
+            if self.audit_signing_key_file is None:
+                raise ValueError("SHANHAI_AUDIT_SIGNING_KEY_FILE must be set in production")
         return self
 
     @property
@@ -58,6 +65,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'shanhai.db').resolve()}"
+
+    @property
+    def audit_signing_key_path(self) -> Path:
+        """Return the audit signing key file, defaulting to ``<data_dir>/audit_signing_key.pem`` (development)."""
+        return self.audit_signing_key_file or self.data_dir / "audit_signing_key.pem"
 
     @property
     def resolved_result_backend(self) -> str | None:

@@ -1,4 +1,10 @@
-"""Read and verify the audit log."""
+"""Read and verify the audit log: entries and chain (auditors, registry); tree heads and proofs (public).
+
+Tree heads, proofs and the public key are public so that auditors, the public registry and anyone
+holding a certificate can check the log without trusting the operator: fetch a signed head, keep it,
+and later ask for an inclusion proof of an entry or a consistency proof from the kept head's size.
+They reveal hashes only; the entries themselves stay with auditors and the registry.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, CurrentUser, SessionDep
 from core.audit import AuditEntry, verify_chain
+from core.tree_head import ALGORITHM, key_id, public_key_pem, raw_public_key
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -44,3 +51,45 @@ def list_audit_entries(
 def verify_audit_log(session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
     """Recompute the hash chain and report the first broken entry, if any."""
     return verify_chain(session).as_dict()
+
+
+@router.get("/tree-head")
+def read_audit_tree_head(
+    session: SessionDep, tree: AuditTreeDep, key: AuditSigningKeyDep, clock: ClockDep
+) -> dict[str, Any]:
+    """Return the signed tree head of the whole log now (RFC 6962 root, Ed25519 signature)."""
+    return tree.tree_head(session, key, clock).as_dict()
+
+
+@router.get("/public-key")
+def read_audit_public_key(key: AuditSigningKeyDep) -> dict[str, str]:
+    """Return the public key that verifies tree heads (PEM and raw hex) with its key id."""
+    public_key = key.public_key()
+    return {
+        "algorithm": ALGORITHM,
+        "key_id": key_id(public_key),
+        "public_key": raw_public_key(public_key).hex(),
+        "pem": public_key_pem(public_key),
+    }
+
+
+@router.get("/proofs/inclusion")
+def read_audit_inclusion_proof(
+    session: SessionDep,
+    tree: AuditTreeDep,
+    seq: Annotated[int, Query(ge=1, description="Sequence number of the entry (leaf index = seq - 1).")],
+    tree_size: Annotated[int | None, Query(ge=1, description="Size of a tree head you hold; default: now.")] = None,
+) -> dict[str, Any]:
+    """Return the audit path of entry ``seq`` in the tree of ``tree_size`` entries."""
+    return tree.inclusion_proof(session, seq, tree_size).as_dict()
+
+
+@router.get("/proofs/consistency")
+def read_audit_consistency_proof(
+    session: SessionDep,
+    tree: AuditTreeDep,
+    first: Annotated[int, Query(ge=1, description="Size of the older tree head you kept.")],
+    second: Annotated[int | None, Query(ge=1, description="Size of the newer tree head; default: now.")] = None,
+) -> dict[str, Any]:
+    """Return the proof that the log of ``first`` entries is a prefix of the log of ``second`` entries."""
+    return tree.consistency_proof(session, first, second).as_dict()

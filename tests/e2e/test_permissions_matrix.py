@@ -70,6 +70,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/tasks/{task_id}"): {B, W, R},
     ("GET", "/api/v1/audit/entries"): {A, R},
     ("GET", "/api/v1/audit/verify"): {A, R},
+    ("GET", "/api/v1/audit/tree-head"): PUBLIC,
+    ("GET", "/api/v1/audit/public-key"): PUBLIC,
+    ("GET", "/api/v1/audit/proofs/inclusion"): PUBLIC,
+    ("GET", "/api/v1/audit/proofs/consistency"): PUBLIC,
 }
 
 PATH_VALUES = {

@@ -253,3 +253,40 @@ def test_concurrent_issuance_for_one_report_makes_exactly_one_batch(pg_engine: E
     assert sorted(outcomes) == ["issued", "refused"]
     with factory() as session:
         assert ledger_violations(session) == []
+
+
+def test_tree_heads_and_proofs_on_postgres(pg_session: Session) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from core.audit_tree import AuditTree
+    from core.merkle import leaf_hash, verify_consistency, verify_inclusion
+    from core.tree_head import verify_tree_head
+
+    key = Ed25519PrivateKey.generate()
+    tree = AuditTree()
+    for i in range(5):
+        audit.append(pg_session, actor="user:1", action="test.tree", subject=f"t:{i}", payload={"i": i}, clock=CLOCK)
+    pg_session.commit()
+    kept = tree.tree_head(pg_session, key, CLOCK)
+    assert verify_tree_head(kept, key.public_key()) and kept.tree_size >= 5
+    for i in range(3):
+        audit.append(pg_session, actor="user:1", action="test.tree", subject=f"u:{i}", payload={"i": i}, clock=CLOCK)
+    pg_session.commit()
+    now = tree.tree_head(pg_session, key, CLOCK)
+    assert now.tree_size == kept.tree_size + 3
+    proof = tree.consistency_proof(pg_session, kept.tree_size)
+    assert verify_consistency(
+        kept.tree_size,
+        now.tree_size,
+        bytes.fromhex(kept.root_hash),
+        bytes.fromhex(now.root_hash),
+        [bytes.fromhex(p) for p in proof.proof],
+    )
+    inclusion = tree.inclusion_proof(pg_session, kept.tree_size, now.tree_size)
+    assert verify_inclusion(
+        leaf_hash(bytes.fromhex(inclusion.entry_hash)),
+        inclusion.leaf_index,
+        now.tree_size,
+        [bytes.fromhex(p) for p in inclusion.audit_path],
+        bytes.fromhex(now.root_hash),
+    )

@@ -39,6 +39,9 @@ def test_health_checks_and_ordering() -> None:
         environment = services[name]["environment"]
         assert environment["SHANHAI_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert environment["SHANHAI_BROKER_URL"].startswith("redis://")
+        # The audit signing key comes from a secret file, never from the database or the image.
+        assert environment["SHANHAI_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit_signing_key"
+        assert services[name]["secrets"] == ["audit_signing_key"]
 
 
 def test_database_has_a_volume() -> None:

@@ -43,6 +43,7 @@ def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
         ({"secret_key": "short"}, "at least 32"),
         ({"secret_key": KEY}, "PostgreSQL"),
         ({"secret_key": KEY, "database_url": "sqlite:///x.db"}, "PostgreSQL"),
+        ({"secret_key": KEY, "database_url": "postgresql+psycopg://db/shanhai"}, "AUDIT_SIGNING_KEY_FILE"),
     ],
 )
 def test_production_refuses_insecure_defaults(overrides: dict[str, Any], message: str) -> None:
@@ -55,6 +56,7 @@ def test_production_with_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHANHAI_SECRET_KEY", KEY)
     monkeypatch.setenv("SHANHAI_DATABASE_URL", "postgresql+psycopg://db/shanhai")
     monkeypatch.setenv("SHANHAI_BROKER_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("SHANHAI_AUDIT_SIGNING_KEY_FILE", "/run/secrets/audit_signing_key")
     settings = Settings()
     assert settings.signing_key() == KEY and settings.resolved_result_backend == "redis://redis:6379/0"
 
