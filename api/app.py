@@ -16,7 +16,7 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
-from api.routers import audit, auth, imports, projects, rasters, system
+from api.routers import audit, auth, imports, monitoring, projects, rasters, system
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.clock import Clock, SystemClock
@@ -37,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     projects.router,
     imports.router,
     rasters.router,
+    monitoring.router,
     audit.router,
     tasks_router,
 )

@@ -57,6 +57,14 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/raster-layers"): EVERYONE,
     ("GET", "/api/v1/plots/{plot_id}/zonal-statistics"): EVERYONE,
     ("GET", "/api/v1/tasks/{task_id}"): {B, W, R},
+    ("GET", "/api/v1/methodologies"): EVERYONE,
+    ("GET", "/api/v1/methodologies/{methodology_id}/{version}"): EVERYONE,
+    ("POST", "/api/v1/projects/{project_id}/monitoring-reports/preview"): {B, W},
+    ("POST", "/api/v1/projects/{project_id}/monitoring-reports"): {B, W},
+    ("GET", "/api/v1/projects/{project_id}/monitoring-reports"): EVERYONE,
+    ("GET", "/api/v1/monitoring-reports/{report_id}"): EVERYONE,
+    ("GET", "/api/v1/monitoring-reports/{report_id}/trace"): EVERYONE,
+    ("GET", "/api/v1/monitoring-reports/{report_id}/sheet"): EVERYONE,
     ("GET", "/api/v1/audit/entries"): {A, R},
     ("GET", "/api/v1/audit/verify"): {A, R},
 }
@@ -65,6 +73,9 @@ PATH_VALUES = {
     "{project_id}": "1",
     "{plot_id}": "1",
     "{import_id}": "1",
+    "{report_id}": "1",
+    "{methodology_id}": "CCER-14-001",
+    "{version}": "V01",
     "{task_id}": "00000000-0000-0000-0000-000000000000",
 }
 

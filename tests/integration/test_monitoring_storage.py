@@ -1,7 +1,9 @@
-"""Monitoring-report storage: exact decimals on both databases."""
+"""Monitoring-report storage: exact decimals on both databases, and the demo reports on PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,10 +12,17 @@ from sqlalchemy import Column, Integer, MetaData, Table, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
 
+from api.seed import seed_demo
+from carbon.models import MonitoringReport
+from carbon.monitoring import recompute
+from core.canonical import canonical_hash
+from core.clock import FixedClock
 from core.db import make_engine
 from core.sqltypes import ExactDecimal
 
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 VALUES = [Decimal("0.001"), Decimal("-833.884"), Decimal("999999999999.999"), Decimal("1704")]
 
 
@@ -63,3 +72,26 @@ def test_exact_decimals_round_trip_on_postgres(pg_engine: Engine) -> None:
     values = [*VALUES, Decimal("12345678901234567.125")]
     found = round_trip(pg_engine, values)
     assert found == values and all(isinstance(v, Decimal) for v in found)
+
+
+@pytest.fixture
+def pg_session(pg_engine: Engine) -> Iterator[Session]:
+    connection = pg_engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield session
+    session.close()
+    outer.rollback()
+    connection.close()
+
+
+@pytest.mark.postgres
+def test_demo_reports_on_postgres_store_numeric_and_recompute(pg_session: Session) -> None:
+    assert seed_demo(pg_session, SAMPLES, clock=FixedClock(datetime(2026, 11, 25, tzinfo=UTC)))
+    reports = list(pg_session.scalars(select(MonitoringReport).order_by(MonitoringReport.id)))
+    assert len(reports) == 2
+    for report in reports:
+        pg_session.refresh(report)
+        assert isinstance(report.net_removal_tco2e, Decimal)
+        assert report.net_removal_tco2e == Decimal(report.record["result"]["net_removal_tco2e"])
+        assert canonical_hash(report.record) == report.record_sha256 == recompute(report.record)
