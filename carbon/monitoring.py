@@ -619,7 +619,7 @@ class Recomputation:
         return self.recomputed_sha256 == self.record_sha256
 
 
-def recompute(record: Mapping[str, Any]) -> str:
+def recompute(record: Mapping[str, Any] | str | bytes) -> str:
     """Recompute a stored result record from its own inputs and return the SHA-256 of the new record.
 
     It matches the stored hash exactly when the inputs, the parameter set and the code give the same
@@ -629,7 +629,10 @@ def recompute(record: Mapping[str, Any]) -> str:
         NotFound: Unknown methodology or parameter set.
         InvalidInput: The record is not a result record.
     """
-    return check_record(record).recomputed_sha256
+    loaded = json.loads(record) if isinstance(record, str | bytes) else record
+    if not isinstance(loaded, Mapping):
+        raise InvalidInput("not a methodology result record (a JSON object)")
+    return check_record(loaded).recomputed_sha256
 
 
 def check_record(record: Mapping[str, Any]) -> Recomputation:

@@ -19,6 +19,7 @@ from carbon.models import MonitoringReport, Plot
 from carbon.monitoring import check_record, recompute
 from core.audit import AuditEntry
 from core.canonical import canonical_hash
+from core.errors import InvalidInput
 from tests.e2e.test_plots_api import assert_problem
 
 Login = Callable[[str], dict[str, str]]
@@ -217,7 +218,7 @@ def test_calculation_sheet_shows_steps_citations_label_and_hash(client: TestClie
     trace = client.get("/api/v1/monitoring-reports/1/trace", headers=login("enterprise")).json()
     assert trace["record_sha256"] in page and "PROVISIONAL" in page
     for step in trace["record"]["trace"]:
-        assert step["name"].replace("[", "[") in page and step["unit"] in page
+        assert step["name"] in page and step["equation"].replace("&", "&amp;") in page and step["unit"] in page
     for parameter in trace["record"]["parameters"].values():
         assert parameter["citation"].replace("&", "&amp;").replace('"', "&quot;") in page
     assert "shanhai carbon compute" in page
@@ -232,10 +233,15 @@ def test_every_stored_report_recomputes_to_its_hash_byte_for_byte(
         assert len(reports) >= 3
         for report in reports:
             assert recompute(report.record) == report.record_sha256
+            assert recompute(json.dumps(report.record)) == report.record_sha256
             check = check_record(report.record)
             assert check.matches and check.parameter_set_sha256_matches
     finally:
         session.rollback()
+    with pytest.raises(InvalidInput):
+        recompute("[]")
+    with pytest.raises(InvalidInput):
+        recompute({"methodology": "x"})
 
 
 def test_cli_compute_recomputes_an_exported_trace(
