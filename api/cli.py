@@ -16,6 +16,8 @@
                                   sign the current tree head; print it (or write FILE) for publishing
     shanhai audit export --out DIR
                                   write entries.jsonl, tree-head.json and public-key.pem to DIR
+    shanhai carbon compute FILE   recompute an exported report trace (or bare record) offline; exit 1 on mismatch
+    shanhai carbon methodologies  list the methodologies and their parameter sets
 """
 
 from __future__ import annotations
@@ -206,6 +208,55 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_carbon_compute(_settings: Settings, args: argparse.Namespace) -> int:
+    """Recompute a stored report record offline; print the hashes; exit 1 on a mismatch, 2 on a bad file."""
+    from carbon.monitoring import check_record
+    from core.errors import ShanhaiError
+
+    document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        print(f"{args.file}: not a report trace or result record", file=sys.stderr)
+        return 2
+    record = document.get("record", document)
+    stored = document.get("record_sha256") if "record" in document else None
+    try:
+        check = check_record(record)
+    except ShanhaiError as error:
+        print(f"{args.file}: {error.detail}", file=sys.stderr)
+        return 2
+    print(f"recomputed sha256: {check.recomputed_sha256}")
+    print(f"record sha256:     {check.record_sha256}")
+    if stored is not None:
+        print(f"stored sha256:     {stored}")
+    if not check.parameter_set_sha256_matches:
+        print("note: the packaged parameter set differs from the one the record names (sha256)")
+    ok = check.matches and stored in (None, check.recomputed_sha256)
+    print("matches: the record is reproduced byte for byte" if ok else "MISMATCH: the record is not reproduced")
+    return 0 if ok else 1
+
+
+def cmd_carbon_methodologies(_settings: Settings, _args: argparse.Namespace) -> int:
+    """List the registered methodologies with their parameter sets and provisional labels."""
+    from carbon.methods.registry import default_registry
+    from carbon.monitoring import ADAPTERS
+    from carbon.parameters.loader import available_parameter_sets, load_parameter_set
+
+    registry = default_registry()
+    for key in registry.keys():
+        methodology = registry.get(*key)
+        reports = "monitoring reports" if methodology.id in ADAPTERS else "calculation only"
+        print(f"{methodology.id} {methodology.version}  [{methodology.credit_class}; {reports}]")
+        print(f"    {methodology.title}")
+        for set_id, version in available_parameter_sets():
+            if set_id != methodology.default_parameter_set[0]:
+                continue
+            parameters = load_parameter_set(set_id, version)
+            label = f"PROVISIONAL: {parameters.provisional_reason}" if parameters.provisional else "confirmed"
+            default = " (default)" if version == methodology.default_parameter_set[1] else ""
+            print(f"    {set_id}@{version}{default} sha256 {parameters.sha256[:16]}… {label}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shanhai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,6 +290,15 @@ def _parser() -> argparse.ArgumentParser:
     export = audit.add_parser("export", help="export entries with their signed tree head")
     export.add_argument("--out", required=True, help="directory to write")
     export.set_defaults(func=cmd_audit_export)
+    carbon = commands.add_parser("carbon", help="methodologies and reports").add_subparsers(
+        dest="carbon_command", required=True
+    )
+    compute = carbon.add_parser("compute", help="recompute an exported report trace offline")
+    compute.add_argument("file", help="JSON from GET /api/v1/monitoring-reports/{id}/trace, or a bare record")
+    compute.set_defaults(func=cmd_carbon_compute)
+    carbon.add_parser("methodologies", help="list methodologies and parameter sets").set_defaults(
+        func=cmd_carbon_methodologies
+    )
     return parser
 
 

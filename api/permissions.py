@@ -59,6 +59,15 @@ RULES: Final[dict[str, Rule]] = {
     "public_certificate": PUBLIC,
     "list_batches": PUBLIC,
     "read_buffer": PUBLIC,
+    # methodologies and monitoring reports
+    "list_methodologies": ALL_ROLES,
+    "read_methodology": ALL_ROLES,
+    "preview_monitoring_report": PROPONENTS,
+    "file_monitoring_report": PROPONENTS,
+    "list_monitoring_reports": ALL_ROLES,
+    "read_monitoring_report": ALL_ROLES,
+    "read_monitoring_report_trace": ALL_ROLES,
+    "read_monitoring_report_sheet": ALL_ROLES,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

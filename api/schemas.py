@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from carbon.models import Plot, Project
+from carbon.models import MonitoringReport, Plot, Project
 from core.auth import Organisation, Principal
 from geodata.area import Measurement
 from geodata.geometry import to_geojson_geometry
@@ -187,3 +187,70 @@ def plot_collection(plots: list[Plot]) -> dict[str, Any]:
             "area_mu": round(totals.area_mu, 3),
         },
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    """Return ``moment`` as aware UTC (SQLite hands stored datetimes back naive, in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class MonitoringReportOut(BaseModel):
+    """A filed monitoring report: headline quantities (exact decimals as strings), labels and links."""
+
+    id: int
+    project_id: int
+    project_code: str
+    status: str
+    period_start: date
+    period_end: date
+    methodology: dict[str, str]
+    parameter_set: dict[str, Any]
+    provisional: bool
+    plot_ids: list[int]
+    gross_removal_tco2e: str
+    net_removal_tco2e: str
+    uncertainty_deduction_tco2e: str
+    creditable_tco2e: str
+    buffer_units_t: int
+    issuable_units_t: int
+    remainder_tco2e: str
+    warnings: list[dict[str, Any]]
+    record_sha256: str
+    submitted_at: datetime
+    submitted_by_user_id: int
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, report: MonitoringReport) -> MonitoringReportOut:
+        """Build from the ORM row."""
+        base = f"/api/v1/monitoring-reports/{report.id}"
+        return cls(
+            id=report.id,
+            project_id=report.project_id,
+            project_code=report.project.code,
+            status=report.status.value,
+            period_start=report.period_start,
+            period_end=report.period_end,
+            methodology={"id": report.methodology_id, "version": report.methodology_version},
+            parameter_set={
+                "id": report.parameter_set_id,
+                "version": report.parameter_set_version,
+                "sha256": report.parameter_set_sha256,
+                "provisional": report.provisional,
+                "provisional_reason": report.provisional_reason,
+            },
+            provisional=report.provisional,
+            plot_ids=list(report.plot_ids),
+            gross_removal_tco2e=str(report.gross_removal_tco2e),
+            net_removal_tco2e=str(report.net_removal_tco2e),
+            uncertainty_deduction_tco2e=str(report.uncertainty_deduction_tco2e),
+            creditable_tco2e=str(report.creditable_tco2e),
+            buffer_units_t=report.buffer_units_t,
+            issuable_units_t=report.issuable_units_t,
+            remainder_tco2e=str(report.remainder_tco2e),
+            warnings=list(report.warnings),
+            record_sha256=report.record_sha256,
+            submitted_at=_utc(report.submitted_at),
+            submitted_by_user_id=report.submitted_by_user_id,
+            links={"self": base, "trace": f"{base}/trace", "sheet": f"{base}/sheet"},
+        )

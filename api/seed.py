@@ -1,9 +1,13 @@
 """Demo data for the embedded default.
 
-One organisation of every kind with a user each, and a project with the two demo plots from
-``samples/demo_plots.geojson``.
+One organisation of every kind with a user each, a project with the two demo plots from
+``samples/demo_plots.geojson``, and a monitoring report for each plot: a forestry carbon ticket for the
+young Haicang plantation and an ecological-restoration report for the Yongning mine site. The report
+inputs are illustrative (synthetic inventory figures chosen inside the reference's plausibility bands),
+not measurements of the real sites.
 
-Seeding is idempotent: it does nothing when the demo organisations exist. The credentials are for a
+Seeding is idempotent: organisations, project and plots are created only when the demo organisations
+are missing, and the demo reports only when the demo project has none. The credentials are for a
 local demonstration only and are printed by ``shanhai seed``.
 """
 
@@ -13,15 +17,17 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.models import Scheme
+from carbon.models import MonitoringReport, Project, Scheme
+from carbon.monitoring import FileReport, file_report
 from carbon.plots import register_plots
 from carbon.projects import CreateProject, create_project
 from core import audit
-from core.auth import Organisation, OrgKind, User, hash_password, principal_of
+from core.auth import Organisation, OrgKind, Principal, User, hash_password, principal_of
 from core.clock import Clock
 from geodata.models import RasterKind, RasterLayer
 from geodata.rasters import RegisterRasterLayer, register_layer
@@ -125,10 +131,99 @@ def seed_rasters(session: Session, raster_dir: Path, *, clock: Clock) -> list[st
     return names
 
 
+def demo_reports(haicang_plot_id: int, yongning_plot_id: int) -> list[dict[str, Any]]:
+    """Return the two demo report requests (without the project id).
+
+    Haicang (1,500 mu, planted 2021): Chinese pine (油松) and Prince Rupprecht's larch (华北落叶松)
+    from bare planting to the stock volumes of a five-year-old plantation (about 6 and 9 m³/ha),
+    about 1.7 t CO2e/ha/yr. Yongning (219.74 ha abandoned quarry, restored from 2022): Caragana crown
+    cover from under the 5 % threshold to 30 % and the soil from severely degraded to nominally managed,
+    about 0.8 t CO2e/ha/yr in shrubs and 1.8 t CO2e/ha/yr in all.
+    """
+    haicang = {
+        "methodology_id": "FJ-FORESTRY-CARBON-TICKET",
+        "methodology_version": "1",
+        "period_start": "2021-01-01",
+        "period_end": "2025-12-31",
+        "plot_ids": [haicang_plot_id],
+        "unit_plots": {"HC-001-pinus": haicang_plot_id, "HC-001-larix": haicang_plot_id},
+        "inputs": {
+            "sub_compartments": [
+                {
+                    "sub_compartment_id": "HC-001-pinus",
+                    "area_m2": "600000",
+                    "owner": "泾源县杨岭村股份经济合作社",
+                    "origin": "planted",
+                    "species": "pinus",
+                    "start": {"stock_volume_m3_per_ha": "0"},
+                    "end": {"stock_volume_m3_per_ha": "6.0"},
+                },
+                {
+                    "sub_compartment_id": "HC-001-larix",
+                    "area_m2": "400000",
+                    "owner": "泾源县杨岭村股份经济合作社",
+                    "origin": "planted",
+                    "species": "larix",
+                    "start": {"stock_volume_m3_per_ha": "0"},
+                    "end": {"stock_volume_m3_per_ha": "9.0"},
+                },
+            ],
+            "relative_uncertainty": "0.08",
+            "uncertainty_source": "demo: 5-year re-inventory of the 2021 planting, 8 % declared sampling error",
+        },
+    }
+    yongning = {
+        "methodology_id": "NX-RESTORATION",
+        "methodology_version": "1",
+        "period_start": "2022-04-01",
+        "period_end": "2025-12-31",
+        "plot_ids": [yongning_plot_id],
+        "inputs": {
+            "restoration_start": "2022-04-01",
+            "polygons": [
+                {
+                    "polygon_id": "NX-YN-KS-001",
+                    "area_m2": "2197400",
+                    "activity": "mine_site",
+                    "land_class": "abandoned quarry (废弃矿山)",
+                    "shrub_crown_cover_start": "0.03",
+                    "shrub_crown_cover_end": "0.30",
+                    "forest_biomass_t_per_ha": "40",
+                    "soil": {
+                        "method": "default_factors",
+                        "climate_soil": "temperate_dry.sandy",
+                        "condition_before": "severely_degraded",
+                        "condition_after": "nominally_managed",
+                    },
+                }
+            ],
+            "relative_uncertainty": "0.12",
+        },
+    }
+    return [haicang, yongning]
+
+
+def seed_reports(session: Session, *, clock: Clock) -> int:
+    """File the demo monitoring reports unless the demo project has reports; return how many were filed."""
+    project = session.scalars(select(Project).where(Project.name == DEMO_PROJECT.name)).first()
+    if (
+        project is None
+        or session.scalars(select(MonitoringReport.id).where(MonitoringReport.project_id == project.id)).first()
+    ):
+        return 0
+    codes = {plot.plot_code: plot.id for plot in project.plots}
+    bureau = session.scalars(select(User).where(User.username == DEMO_ORGS[0].username)).one()
+    actor: Principal = principal_of(bureau, "seed")
+    requests = demo_reports(codes["NX-JY-HC-001"], codes["NX-YN-KS-001"])
+    for request in requests:
+        file_report(session, FileReport(project_id=project.id, **request), actor=actor, clock=clock)
+    return len(requests)
+
+
 def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
     """Create the demo data unless present; return whether anything was created."""
     if session.scalars(select(Organisation).where(Organisation.name == DEMO_ORGS[0].name)).first() is not None:
-        return False
+        return seed_reports(session, clock=clock) > 0
     now = clock.now()
     users: dict[OrgKind, User] = {}
     for demo in DEMO_ORGS:
@@ -167,6 +262,7 @@ def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
     project = create_project(session, DEMO_PROJECT, actor=bureau, clock=clock)
     document = json.loads((samples_dir / "demo_plots.geojson").read_text(encoding="utf-8"))
     register_plots(session, project.id, document, actor=bureau, clock=clock)
+    seed_reports(session, clock=clock)
     return True
 
 

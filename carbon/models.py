@@ -7,6 +7,10 @@ Invariants:
   hash of the normalised WKB, so the same polygon always has the same hash.
 * ``plot_code`` is unique within its project when given.
 * The bounding-box columns equal the geometry's bounds (they feed the R-tree ``plot_rtree`` on SQLite).
+* A monitoring report stores the canonical JSON of its methodology result (inputs, parameters with
+  citations, trace) and its SHA-256; recomputing the record reproduces the hash. Tonnes are exact
+  decimals (``NUMERIC``) and whole units integers, never floats. Reports of one project never cover the
+  same plot for overlapping periods unless rejected (``carbon.monitoring``).
 * A plot is a *claim*: plot × project × crediting period (``claim_start``–``claim_end``) × the project's
   scheme. No two active claims whose periods overlap may overlap in area beyond the tolerance of
   ``carbon.claims`` (the double-counting guard), whatever their projects, owners or provinces.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -38,6 +43,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
 from core.db import Base
+from core.sqltypes import ExactDecimal
 from geodata.sqltypes import MultiPolygonGeometry
 
 
@@ -327,3 +333,57 @@ class Retirement(Base):
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_positive"),)
+
+
+class ReportStatus(enum.StrEnum):
+    """Lifecycle of a monitoring report (verification and issuance add the later states)."""
+
+    SUBMITTED = "submitted"
+
+
+class MonitoringReport(Base):
+    """A monitoring report: a methodology result for some plots of a project over a period, with its trace.
+
+    ``inputs`` are the methodology inputs as computed (canonical JSON, after the service added the plots'
+    external registrations and any raster densities); ``record`` is the full result record (trace,
+    parameters with citations, quantities, warnings) and ``record_sha256`` its canonical hash.
+    """
+
+    __tablename__ = "monitoring_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    methodology_id: Mapped[str] = mapped_column(String(100))
+    methodology_version: Mapped[str] = mapped_column(String(40))
+    parameter_set_id: Mapped[str] = mapped_column(String(100))
+    parameter_set_version: Mapped[str] = mapped_column(String(40))
+    parameter_set_sha256: Mapped[str] = mapped_column(String(64))
+    provisional: Mapped[bool] = mapped_column()
+    provisional_reason: Mapped[str] = mapped_column(Text, default="")
+    plot_ids: Mapped[list[int]] = mapped_column(JSON)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    record_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[ReportStatus] = mapped_column(
+        Enum(ReportStatus, name="report_status", native_enum=False, length=20, values_callable=_values)
+    )
+    gross_removal_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
+    net_removal_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
+    uncertainty_deduction_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
+    creditable_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
+    buffer_units_t: Mapped[int] = mapped_column(BigInteger)
+    issuable_units_t: Mapped[int] = mapped_column(BigInteger)
+    remainder_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+
+    project: Mapped[Project] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("period_end > period_start", name="period_order"),
+        CheckConstraint("buffer_units_t >= 0 AND issuable_units_t >= 0", name="units_not_negative"),
+        Index("ix_monitoring_report_project_period", "project_id", "period_start", "period_end"),
+    )

@@ -126,6 +126,20 @@ def register_layer(
     return layer
 
 
+def layer_file(raster_dir: Path, layer: RasterLayer) -> Path:
+    """Return the file of a registered layer after checking it still has its registered SHA-256.
+
+    Calculations record the layer's name and hash; refusing a changed file keeps them reproducible.
+
+    Raises:
+        Conflict: The file changed since the layer was registered.
+    """
+    path = resolve_path(raster_dir, layer.path)
+    if _sha256(path) != layer.sha256:
+        raise Conflict(f"raster layer {layer.name!r} changed on disk since it was registered (SHA-256 differs)")
+    return path
+
+
 def get_layer(session: Session, name: str) -> RasterLayer:
     """Return a registered layer by name or raise :class:`NotFound`."""
     layer = session.scalars(select(RasterLayer).where(RasterLayer.name == name)).first()

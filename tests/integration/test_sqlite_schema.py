@@ -19,6 +19,7 @@ TABLES = {
     "app_user",
     "audit_head",
     "audit_log",
+    "monitoring_report",
     "organisation",
     "plot",
     "plot_import",
