@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from carbon.ledger import ledger_violations
 from core.audit import iter_entries, verify_chain
 from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
 from core.audit_tree import AuditTree, check_kept_head, load_signing_key
@@ -138,6 +139,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with session_scope(make_session_factory(engine)) as session:
             report = verify_chain(session)
+            violations = ledger_violations(session)
             problems: list[str] = []
             if report.ok and kept is not None and public_key is not None:
                 tree = MerkleTree()
@@ -147,6 +149,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     output = report.as_dict()
+    output["ledger_violations"] = [{"rule": v.rule, "batch_id": v.batch_id, "detail": v.detail} for v in violations]
     if kept is not None:
         output["tree_head"] = {"tree_size": kept.tree_size, "ok": report.ok and not problems, "problems": problems}
     print(json.dumps(output, indent=2))
@@ -155,7 +158,12 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     for problem in problems:
         print(f"tree head of size {kept.tree_size if kept else 0}: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    for violation in violations:
+        print(
+            f"ledger invariant {violation.rule} broken (batch {violation.batch_id}): {violation.detail}",
+            file=sys.stderr,
+        )
+    return 1 if problems or violations else 0
 
 
 def _verify_export(args: argparse.Namespace) -> int:

@@ -46,6 +46,16 @@ RULES: Final[dict[str, Rule]] = {
     "register_raster_layer": frozenset({OrgKind.OPERATOR, OrgKind.REGISTRY}),
     "list_raster_layers": ALL_ROLES,
     "read_plot_zonal_statistics": ALL_ROLES,
+    # lifecycles
+    "submit_project": PROPONENTS,
+    "validate_project": frozenset({OrgKind.VERIFIER}),
+    "register_project": frozenset({OrgKind.REGISTRY}),
+    "reject_project": frozenset({OrgKind.VERIFIER, OrgKind.REGISTRY}),
+    "read_project_workflow": ALL_ROLES,
+    "verify_monitoring_report": frozenset({OrgKind.VERIFIER}),
+    "reject_monitoring_report": frozenset({OrgKind.VERIFIER}),
+    "issue_monitoring_report": frozenset({OrgKind.REGISTRY}),
+    "read_report_workflow": ALL_ROLES,
     # registry
     "read_holdings": ALL_ROLES,
     "create_transfer": HOLDERS,

@@ -26,6 +26,7 @@ from carbon.models import MonitoringReport, Project, Scheme
 from carbon.monitoring import FileReport, file_report
 from carbon.plots import register_plots
 from carbon.projects import CreateProject, create_project
+from carbon.workflow import StepRequest, project_step
 from core import audit
 from core.auth import Organisation, OrgKind, Principal, User, hash_password, principal_of
 from core.clock import Clock
@@ -262,6 +263,16 @@ def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
     project = create_project(session, DEMO_PROJECT, actor=bureau, clock=clock)
     document = json.loads((samples_dir / "demo_plots.geojson").read_text(encoding="utf-8"))
     register_plots(session, project.id, document, actor=bureau, clock=clock)
+    # The project's lifecycle up to registration, each step by a different organisation's user; the
+    # monitoring reports below stay submitted, for the verifier and the registry to take in the demo.
+    steps = [
+        ("submit", OrgKind.FORESTRY_BUREAU, "Project design document and plot survey attached."),
+        ("validate", OrgKind.VERIFIER, "Eligibility and boundaries checked on site (demo)."),
+        ("register", OrgKind.REGISTRY, "Registered (demo)."),
+    ]
+    for step, kind, comment in steps:
+        project_step(session, project.id, step, StepRequest(comment=comment), actor=principal_of(users[kind], "seed"),
+                     clock=clock)  # fmt: skip
     seed_reports(session, clock=clock)
     return True
 

@@ -91,11 +91,19 @@ def _lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
         ("项目 Project", "; ".join(f"{p['code']} {p['name']}" for p in facts["projects"])),
         ("地块 Plots", "; ".join(f"{p['code'] or '-'} {p['name'] or ''} ({p['area_ha']} ha)" for p in facts["plots"])),
         ("审计日志 Audit entry", f"#{entry['seq']} {entry['entry_hash']}" if entry else "-"),
+        ("默克尔树 Merkle tree", _tree_line(entry)),
+        ("签名 Tree head signature", entry["tree_head"]["signature"][:64] if entry and "tree_head" in entry else "-"),
         ("验证码 Verification code", facts["verification_code"]),
         ("验证网址 Verify at", facts["verify_url"]),
     ]
     rows += [("序列号 Serials", serial) for serial in facts["serials"]]
     return rows
+
+
+def _tree_line(entry: dict[str, Any] | None) -> str:
+    if not entry or "tree_size" not in entry:
+        return "-"
+    return f"leaf {entry['leaf_index']} of {entry['tree_size']}, root {entry['root_hash']}"
 
 
 def render_pdf(facts: dict[str, Any]) -> bytes:

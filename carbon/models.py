@@ -336,9 +336,12 @@ class Retirement(Base):
 
 
 class ReportStatus(enum.StrEnum):
-    """Lifecycle of a monitoring report (verification and issuance add the later states)."""
+    """Lifecycle of a monitoring report: submitted → verified | rejected (verifier) → issued (registry)."""
 
     SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    ISSUED = "issued"
 
 
 class MonitoringReport(Base):
@@ -387,3 +390,27 @@ class MonitoringReport(Base):
         CheckConstraint("buffer_units_t >= 0 AND issuable_units_t >= 0", name="units_not_negative"),
         Index("ix_monitoring_report_project_period", "project_id", "period_start", "period_end"),
     )
+
+
+class WorkflowStep(Base):
+    """One step of a project's or a monitoring report's lifecycle, with its comment and evidence.
+
+    Steps are only ever inserted. Separation of duties is checked against them: no user performs two
+    steps on the same item.
+    """
+
+    __tablename__ = "workflow_step"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(30))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_workflow_step_subject", "subject_kind", "subject_id"),)

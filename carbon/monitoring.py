@@ -497,6 +497,7 @@ def _refuse_double_filing(session: Session, project: Project, request: ReportReq
     overlapping = session.scalars(
         select(MonitoringReport).where(
             MonitoringReport.project_id == project.id,
+            MonitoringReport.status != ReportStatus.REJECTED,
             MonitoringReport.period_start < request.period_end,
             MonitoringReport.period_end > request.period_start,
         )

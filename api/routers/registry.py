@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.deps import ClockDep, CurrentUser, SessionDep
 from carbon.certificates import certificate_facts, render_pdf, retirement_by_code
 from carbon.ledger import RetireUnits, change_state, open_blocks, retire_units, serial_of, transfer
 from carbon.models import Account, AccountKind, Batch, BlockState, HoldingBlock, Retirement
@@ -123,47 +123,54 @@ def enforce_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentU
     return _blocks_out(moved)
 
 
-def _retirement_out(session: Any, retirement: Retirement, base_url: str) -> dict[str, Any]:
+def _retirement_out(session: Any, retirement: Retirement, request: Request) -> dict[str, Any]:
+    base_url = request.app.state.settings.public_base_url
     verify_url = f"{base_url}/public/v1/retirements/{retirement.verification_code}"
-    return {"id": retirement.id, **certificate_facts(session, retirement, verify_url=verify_url),
-            "certificate_url": f"{verify_url}/certificate.pdf"}  # fmt: skip
+    facts = certificate_facts(session, retirement, verify_url=verify_url)
+    if facts["audit_entry"] is not None:
+        # Anchor the retirement's audit entry in the Merkle tree with a signed head of the same size:
+        # whoever keeps the certificate can check it against the log without trusting the operator.
+        position, head = request.app.state.audit_tree.anchor_entry(
+            session, facts["audit_entry"]["seq"], request.app.state.audit_signing_key, request.app.state.clock
+        )
+        facts["audit_entry"] |= {"leaf_index": position.leaf_index, "tree_size": position.tree_size,
+                                 "root_hash": position.root_hash, "tree_head": head.as_dict()}  # fmt: skip
+    return {"id": retirement.id, **facts, "certificate_url": f"{verify_url}/certificate.pdf"}
 
 
 @router.post("/retirements", status_code=201)
 def create_retirement(
-    body: RetireRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep, settings: SettingsDep
+    body: RetireRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep, request: Request
 ) -> dict[str, Any]:
     """Retire tonnes for good; returns the certificate facts and the certificate's public URL."""
     cmd = RetireUnits(body.quantity_t, body.beneficiary, body.purpose, body.reporting_year, body.use)
     retirement = retire_units(session, cmd, actor=principal, clock=clock)
-    return _retirement_out(session, retirement, settings.public_base_url)
+    return _retirement_out(session, retirement, request)
 
 
 @router.get("/retirements/{retirement_id}/certificate.pdf", response_class=Response,
             responses={200: {"content": {PDF: {}}}})  # fmt: skip
-def read_certificate(
-    retirement_id: int, session: SessionDep, principal: CurrentUser, settings: SettingsDep
-) -> Response:
+def read_certificate(retirement_id: int, session: SessionDep, principal: CurrentUser, request: Request) -> Response:
     """The certificate PDF of one of the caller's retirements (auditors and the registry: any)."""
     retirement = session.get(Retirement, retirement_id)
     account = session.get(Account, retirement.account_id) if retirement else None
     own = account is not None and account.organisation_id == principal.organisation_id
     if retirement is None or not (own or principal.role in (OrgKind.AUDITOR, OrgKind.REGISTRY)):
         raise NotFound(f"retirement {retirement_id} does not exist")
-    facts = _retirement_out(session, retirement, settings.public_base_url)
+    facts = _retirement_out(session, retirement, request)
     return Response(render_pdf(facts), media_type=PDF)
 
 
 @public.get("/retirements/{code}")
-def verify_retirement(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def verify_retirement(code: str, session: SessionDep, request: Request) -> dict[str, Any]:
     """Public verification of a certificate by its code: what was retired, for whom, from which project."""
-    return _retirement_out(session, retirement_by_code(session, code), settings.public_base_url)
+    return _retirement_out(session, retirement_by_code(session, code), request)
 
 
 @public.get("/retirements/{code}/certificate.pdf", response_class=Response, responses={200: {"content": {PDF: {}}}})
-def public_certificate(code: str, session: SessionDep, settings: SettingsDep) -> Response:
+def public_certificate(code: str, session: SessionDep, request: Request) -> Response:
     """The certificate PDF, publicly, by its verification code."""
-    facts = _retirement_out(session, retirement_by_code(session, code), settings.public_base_url)
+    facts = _retirement_out(session, retirement_by_code(session, code), request)
     return Response(render_pdf(facts), media_type=PDF)
 
 

@@ -30,6 +30,7 @@ TABLES = {
     "holding_block",
     "registry_movement",
     "retirement",
+    "workflow_step",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 
