@@ -69,6 +69,9 @@ RULES: Final[dict[str, Rule]] = {
     "public_certificate": PUBLIC,
     "list_batches": PUBLIC,
     "read_buffer": PUBLIC,
+    "list_public_projects": PUBLIC,
+    "export_batches_csv": PUBLIC,
+    "create_reversal": frozenset({OrgKind.REGISTRY}),
     # methodologies and monitoring reports
     "list_methodologies": ALL_ROLES,
     "read_methodology": ALL_ROLES,

@@ -284,6 +284,7 @@ def change_state(
     reason: str = "",
     batch_ids: list[int] | None = None,
     commit: bool = True,
+    account_kind: AccountKind = AccountKind.HOLDING,
 ) -> list[HoldingBlock]:
     """Escrow, release, pledge, unpledge, enforce a pledge, or cancel tonnes of an organisation's account.
 
@@ -293,7 +294,7 @@ def change_state(
     if kind not in MOVABLE_FROM or kind in ("transfer", "retire"):
         raise InvalidInput(f"unknown state change {kind!r}")
     now = clock.now()
-    account = account_of(session, organisation_id, now=now)
+    account = account_of(session, organisation_id, account_kind, now=now)
     pieces = _take(session, account, quantity_t, MOVABLE_FROM[kind], batch_ids)
     changes: dict[str, Any] = _state_changes(
         session, kind, account, pieces, actor, pledgee_organisation_id, reason, now
@@ -425,3 +426,22 @@ def ledger_violations(session: Session) -> list[Violation]:
         for b in session.scalars(select(HoldingBlock))
     ]
     return check_invariants(batches, blocks)
+
+
+def reverse(
+    session: Session, project_id: int, quantity_t: int, reason: str, *, actor: Principal, clock: Clock
+) -> list[HoldingBlock]:
+    """Cover a reversal (fire, logging) of a project by cancelling tonnes of its batches from the buffer pool.
+
+    The registry names the reason; the buffer pool must hold enough of the project's batches (a shortfall is
+    refused rather than silently taken from holders, whose units may already be sold).
+    """
+    if actor.role is not OrgKind.REGISTRY:
+        raise PermissionDenied("only the registry records reversals")
+    batch_ids = list(session.scalars(select(Batch.id).where(Batch.project_id == project_id)))
+    if not batch_ids:
+        raise NotFound(f"project {project_id} has no issued batches")
+    return change_state(
+        session, "cancel", organisation_id=actor.organisation_id, quantity_t=quantity_t, actor=actor, clock=clock,
+        reason=f"reversal: {reason}", batch_ids=batch_ids, account_kind=AccountKind.BUFFER,
+    )  # fmt: skip

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from typing import Annotated, Any
 
+import shapely
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
 from carbon.certificates import certificate_facts, render_pdf, retirement_by_code
-from carbon.ledger import RetireUnits, change_state, open_blocks, retire_units, serial_of, transfer
-from carbon.models import Account, AccountKind, Batch, BlockState, HoldingBlock, Retirement
+from carbon.ledger import RetireUnits, change_state, open_blocks, retire_units, reverse, serial_of, transfer
+from carbon.models import Account, AccountKind, Batch, BlockState, HoldingBlock, Project, Retirement
+from carbon.plots import list_plots
 from core.auth import OrgKind
 from core.errors import NotFound
 
@@ -206,3 +210,67 @@ def read_buffer(session: SessionDep, clock: ClockDep) -> dict[str, Any]:
     pool = session.scalars(select(Account).where(Account.kind == AccountKind.BUFFER)).first()
     blocks = [b for b in open_blocks(session) if pool is not None and b.account_id == pool.id]
     return _blocks_out(blocks)
+
+
+class ReversalRequest(BaseModel):
+    """Cancel tonnes of a project's batches from the buffer pool to cover a loss."""
+
+    model_config = ConfigDict(extra="forbid")
+    project_id: int
+    quantity_t: int = Field(gt=0, strict=True)
+    reason: str = Field(min_length=3, max_length=2000, examples=["fire on 2026-04-02, 12 ha burnt"])
+
+
+@router.post("/reversals", status_code=201)
+def create_reversal(
+    body: ReversalRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+) -> dict[str, Any]:
+    """The registry cancels buffer-pool tonnes of the project's batches, with the reason (a reversal)."""
+    return _blocks_out(reverse(session, body.project_id, body.quantity_t, body.reason, actor=principal, clock=clock))
+
+
+#: Public plot outlines are generalised to about 1 km: exact boundaries of holders' land need a login.
+PUBLIC_GEOMETRY_DEG = 0.01
+
+
+@public.get("/projects")
+def list_public_projects(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Public projects with generalised plot outlines (GeoJSON), issuance totals and status."""
+    projects = session.scalars(select(Project).order_by(Project.id).limit(limit).offset(offset)).all()
+    features = []
+    for project in projects:
+        plots = list_plots(session, project.id)
+        issued = session.scalar(select(func.sum(Batch.quantity_t)).where(Batch.project_id == project.id)) or 0
+        outline = (
+            shapely.unary_union([p.geometry for p in plots]).envelope.buffer(PUBLIC_GEOMETRY_DEG) if plots else None
+        )
+        geometry = shapely.set_precision(outline, PUBLIC_GEOMETRY_DEG) if outline is not None else None
+        features.append({
+            "type": "Feature",
+            "geometry": geometry.__geo_interface__ if geometry is not None else None,
+            "properties": {"code": project.code, "name": project.name, "status": project.status.value,
+                           "scheme": project.scheme.value, "province_code": project.province_code,
+                           "plots": len(plots), "area_ha": round(sum(p.area_m2 for p in plots) / 10_000, 1),
+                           "issued_t": int(issued), "geometry": "generalised (~1 km)"},
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}
+
+
+@public.get("/batches.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_batches_csv(session: SessionDep) -> Response:
+    """All issuance batches with their supply by state, as CSV."""
+    rows = list_batches(session, limit=500, offset=0)
+    states = [s.value for s in BlockState]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "project_code", "credit_class", "vintage", "province_code", "quantity_t", "buffer_t",
+                     "issued_at", *[f"{s}_t" for s in states]])  # fmt: skip
+    for row in rows:
+        writer.writerow([row["id"], row["project_code"], row["credit_class"], row["vintage"], row["province_code"],
+                         row["quantity_t"], row["buffer_t"], row["issued_at"],
+                         *[row["supply_t"].get(s, 0) for s in states]])  # fmt: skip
+    return Response(buffer.getvalue(), media_type="text/csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable
 
@@ -74,6 +75,19 @@ def test_transfer_retire_and_verify_the_certificate(
     [batch] = client.get("/public/v1/batches").json()
     assert batch["supply_t"] == {"tradable": 1400, "retired": 100} and batch["buffer_t"] == 150
     assert client.get("/public/v1/buffer").json()["totals_t"] == {"tradable": 150}
+    # a fire: the registry cancels 40 t of the project's buffer-pool units, with the reason
+    reversal = client.post("/api/v1/reversals", json={"project_id": 1, "quantity_t": 40, "reason": "fire, 3 ha"},
+                           headers=login("registry"))  # fmt: skip
+    assert reversal.status_code == 201 and reversal.json()["totals_t"] == {"cancelled": 40}
+    assert client.get("/public/v1/buffer").json()["totals_t"] == {"tradable": 110, "cancelled": 40}
+    too_much = client.post("/api/v1/reversals", json={"project_id": 1, "quantity_t": 500, "reason": "flood"},
+                           headers=login("registry"))  # fmt: skip
+    assert too_much.status_code == 409
+    [row] = list(csv.DictReader(io.StringIO(client.get("/public/v1/batches.csv").text)))
+    assert (row["tradable_t"], row["retired_t"], row["cancelled_t"], row["quantity_t"]) == ("1360", "100", "40", "1500")
+    projects = client.get("/public/v1/projects").json()["features"]
+    demo = next(f for f in projects if f["properties"]["code"] == "SH-64-000001")
+    assert demo["properties"]["issued_t"] == 1500 and demo["properties"]["geometry"].startswith("generalised")
 
 
 def test_compliance_use_checks_eligibility(issued: int, client: TestClient, login: Login) -> None:
