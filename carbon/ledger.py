@@ -40,6 +40,7 @@ from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
 from core.errors import Conflict, InsufficientUnits, InvalidInput, NotFound, PermissionDenied
 
+BLOCK_PAGE = 64
 MOVABLE_FROM = {
     "transfer": BlockState.TRADABLE,
     "escrow": BlockState.TRADABLE,
@@ -87,7 +88,7 @@ class Piece:
 
 
 def _open_blocks(
-    session: Session, account: Account, state: BlockState, batch_ids: list[int] | None
+    session: Session, account: Account, state: BlockState, batch_ids: list[int] | None, *, offset: int, limit: int
 ) -> list[HoldingBlock]:
     query = (
         select(HoldingBlock)
@@ -98,7 +99,7 @@ def _open_blocks(
     )
     if batch_ids is not None:
         query = query.where(HoldingBlock.batch_id.in_(batch_ids))
-    return list(session.scalars(query))
+    return list(session.scalars(query.offset(offset).limit(limit)))
 
 
 def _take(
@@ -106,13 +107,20 @@ def _take(
 ) -> list[Piece]:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
         raise InvalidInput(f"quantities are whole tonnes > 0, got {quantity!r}")
-    pieces, needed = [], quantity
-    for block in _open_blocks(session, account, state, batch_ids):
-        if needed == 0:
+    pieces, needed, offset = [], quantity, 0
+    # Read (and lock) the account's blocks a page at a time, oldest first, only as far as needed: an account
+    # may hold many blocks after many splits, and an operation usually needs one or two of them.
+    while needed:
+        page = _open_blocks(session, account, state, batch_ids, offset=offset, limit=BLOCK_PAGE)
+        for block in page:
+            take = min(block.quantity, needed)
+            pieces.append(Piece(block, take))
+            needed -= take
+            if needed == 0:
+                break
+        if len(page) < BLOCK_PAGE:
             break
-        take = min(block.quantity, needed)
-        pieces.append(Piece(block, take))
-        needed -= take
+        offset += BLOCK_PAGE
     if needed:
         available = quantity - needed
         raise InsufficientUnits(f"account {account.id} holds {available} t {state.value}, {quantity} t needed")

@@ -204,3 +204,24 @@ def test_random_sequences_keep_every_invariant(template_db: Path, tmp_path_facto
         Ledger, settings=settings(max_examples=15, stateful_step_count=25, deadline=None,
                                   suppress_health_check=[HealthCheck.too_slow])
     )  # fmt: skip
+
+
+def test_an_operation_spanning_many_blocks_reads_them_page_by_page(db: Session, clock: FixedClock) -> None:
+    who = principals(db)
+    bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
+    for n in range(3):
+        issue(db, who, clock, f"pages:{n}", quantity=200, buffer=0)
+    # 150 single-tonne transfers leave the enterprise with 150 blocks (adjacent serials, stored separately);
+    # taking 140 of them back spans three pages of 64.
+    for _ in range(150):
+        transfer(db, from_organisation_id=bureau.organisation_id, to_organisation_id=enterprise.organisation_id,
+                 quantity_t=1, actor=bureau, clock=clock)  # fmt: skip
+    assert len(open_blocks(db, enterprise.organisation_id)) == 150
+    moved = transfer(db, from_organisation_id=enterprise.organisation_id, to_organisation_id=bureau.organisation_id,
+                     quantity_t=140, actor=enterprise, clock=clock)  # fmt: skip
+    assert sum(b.quantity for b in moved) == 140 and len(moved) == 140
+    with pytest.raises(InsufficientUnits, match="holds 10 t"):
+        transfer(db, from_organisation_id=enterprise.organisation_id, to_organisation_id=bureau.organisation_id,
+                 quantity_t=11, actor=enterprise, clock=clock)  # fmt: skip
+    db.rollback()
+    assert ledger_violations(db) == []
