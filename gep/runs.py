@@ -198,7 +198,8 @@ def run_tile(
         fail_run(factory, run_id, error, data_dir=data_dir, clock=clock)
     except Exception as error:  # a raster library error must still fail the run cleanly
         fail_run(factory, run_id, ShanhaiError(f"{type(error).__name__}: {error}"), data_dir=data_dir, clock=clock)
-    return {"run_id": run_id, "tile": index, "status": "done"}
+    with session_scope(factory) as session:
+        return {"run_id": run_id, "tile": index, "status": get_run(session, run_id).status.value}
 
 
 def finish_run(factory: sessionmaker[Session], run_id: int, *, plan: Plan, data_dir: Path, clock: Clock) -> None:

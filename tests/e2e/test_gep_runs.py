@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -96,6 +97,33 @@ def test_bad_inputs_are_refused_and_nothing_is_recorded(client: TestClient, logi
     )
     assert wrong_kind.status_code == 422
     assert session.scalar(select(func.count()).select_from(GepRun)) == before
+
+
+def test_a_failing_tile_fails_the_run_and_keeps_nothing(
+    client: TestClient, login: Login, session: Session, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gep.runs
+
+    calls = {"n": 0}
+    real = gep.runs.compute_tile
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk read error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gep.runs, "compute_tile", flaky)
+    response = client.post("/api/v1/gep/runs", json=run_body(), headers=login("ecology_bureau"))
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["status"] == "failed" and run["summary"] is None
+    assert "disk read error" in run["error"]["detail"]
+    assert not (settings.data_dir / "gep" / "runs" / str(run["id"])).exists()
+    headers = login("auditor")
+    assert client.get(f"/api/v1/gep/runs/{run['id']}/tables/summary.csv", headers=headers).status_code == 404
+    actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.subject == f"gep_run:{run['id']}")))
+    assert actions == ["gep_run.created", "gep_run.failed"]
 
 
 def test_region_layer_upload(client: TestClient, login: Login) -> None:
