@@ -331,12 +331,18 @@ def open_stack(plan: Plan) -> Iterator[dict[str, Any]]:
                         width=plan.grid.width,
                         height=plan.grid.height,
                         resampling=RioResampling[plan.warp[role]],
-                        src_nodata=dataset.nodata,
-                        nodata=dataset.nodata if dataset.nodata is not None else np.nan,
+                        # Cells the source does not cover become nodata (NaN after reading).
+                        nodata=dataset.nodata if dataset.nodata is not None else _fill_for(dataset.dtypes[0]),
                     )
                 )
             opened[role] = dataset
         yield opened
+
+
+def _fill_for(dtype: str) -> float:
+    """Return a nodata value for a warped source that has none: NaN for floats, the dtype's maximum otherwise."""
+    kind = np.dtype(dtype)
+    return float("nan") if kind.kind == "f" else float(np.iinfo(kind).max)
 
 
 @dataclass

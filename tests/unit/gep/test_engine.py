@@ -191,3 +191,10 @@ def test_configuration_problems(changes: dict[str, Any], reason: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         config(names, **({"indicators": ["water_conservation"]} | changes))
     assert reason in {p["reason"] for p in refused.value.problems}
+
+
+def test_warped_sources_without_nodata_get_one() -> None:
+    from gep.engine import _fill_for
+
+    assert _fill_for("uint8") == 255.0
+    assert math.isnan(_fill_for("float32"))
