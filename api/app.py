@@ -16,7 +16,7 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
-from api.routers import audit, auth, imports, monitoring, projects, rasters, registry, system, workflow
+from api.routers import audit, auth, gep, imports, monitoring, projects, rasters, registry, system, workflow
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
@@ -42,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry.public,
     monitoring.router,
     workflow.router,
+    gep.router,
     audit.router,
     tasks_router,
 )

@@ -18,6 +18,9 @@
                                   write entries.jsonl, tree-head.json and public-key.pem to DIR
     shanhai carbon compute FILE   recompute an exported report trace (or bare record) offline; exit 1 on mismatch
     shanhai carbon methodologies  list the methodologies and their parameter sets
+    shanhai gep run CONFIG [--out DIR]
+                                  run a GEP accounting offline from a YAML/JSON config naming files;
+                                  write the SEEA-EA tables (CSV), value rasters and run.json to DIR
 """
 
 from __future__ import annotations
@@ -58,18 +61,27 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Load the demo data (idempotent) and print the demo credentials."""
-    from api.seed import credentials_text, seed_demo, seed_rasters
+    from api.seed import credentials_text, seed_demo, seed_gep, seed_rasters
 
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
             created = seed_demo(session, Path(args.samples), clock=SystemClock())
             rasters = seed_rasters(session, settings.raster_dir, clock=SystemClock())
+            gep_run = seed_gep(
+                session,
+                Path(args.samples),
+                raster_dir=settings.raster_dir,
+                data_dir=settings.data_dir,
+                clock=SystemClock(),
+            )
     finally:
         engine.dispose()
     print("demo data loaded" if created else "demo data already present")
     if rasters:
         print(f"raster layers registered: {', '.join(rasters)}")
+    if gep_run is not None:
+        print(f"GEP demo run {gep_run} computed (synthetic stack): GET /api/v1/gep/runs/{gep_run}")
     print(credentials_text())
     return 0
 
@@ -265,6 +277,25 @@ def cmd_carbon_methodologies(_settings: Settings, _args: argparse.Namespace) -> 
     return 0
 
 
+def cmd_gep_run(_settings: Settings, args: argparse.Namespace) -> int:
+    """Run a GEP accounting offline; print the summary; exit 2 on a refused input."""
+    from core.errors import ShanhaiError
+    from gep.offline import run_offline
+
+    try:
+        _merged, summary = run_offline(Path(args.config), Path(args.out))
+    except ShanhaiError as error:
+        print(f"{args.config}: {error.detail}", file=sys.stderr)
+        for problem in getattr(error, "problems", [])[:20]:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print(f"{'region':<16} {'regulating (yuan)':>22} {'GEP (yuan)':>22}")
+    for row in summary:
+        print(f"{row.region_code:<16} {row.regulating_yuan:>22} {row.gep_yuan:>22}")
+    print(f"tables, value rasters and run.json written to {args.out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shanhai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -307,6 +338,11 @@ def _parser() -> argparse.ArgumentParser:
     carbon.add_parser("methodologies", help="list methodologies and parameter sets").set_defaults(
         func=cmd_carbon_methodologies
     )
+    gep = commands.add_parser("gep", help="GEP accounting").add_subparsers(dest="gep_command", required=True)
+    gep_run = gep.add_parser("run", help="run an accounting offline from a YAML/JSON configuration")
+    gep_run.add_argument("config", help="configuration file (raster and region paths relative to it)")
+    gep_run.add_argument("--out", default="gep-run", help="output directory")
+    gep_run.set_defaults(func=cmd_gep_run)
     return parser
 
 

@@ -20,6 +20,9 @@ ALL_ROLES: Final = frozenset(OrgKind)
 PROPONENTS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.FOREST_OWNER})
 AUDIT_READERS: Final = frozenset({OrgKind.AUDITOR, OrgKind.REGISTRY})
 HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE, OrgKind.BANK}
+#: GEP accounting: the ecology bureau runs it; auditors and the registry read runs and results.
+GEP_RUNNERS: Final = frozenset({OrgKind.ECOLOGY_BUREAU})
+GEP_READERS: Final = GEP_RUNNERS | AUDIT_READERS
 
 RULES: Final[dict[str, Rule]] = {
     # system
@@ -81,6 +84,15 @@ RULES: Final[dict[str, Rule]] = {
     "read_monitoring_report": ALL_ROLES,
     "read_monitoring_report_trace": ALL_ROLES,
     "read_monitoring_report_sheet": ALL_ROLES,
+    # GEP accounting
+    "upload_gep_region_layer": GEP_RUNNERS,
+    "list_gep_region_layers": GEP_READERS,
+    "create_gep_run": GEP_RUNNERS,
+    "list_gep_runs": GEP_READERS,
+    "read_gep_run": GEP_READERS,
+    "read_gep_run_table": GEP_READERS,
+    "read_gep_run_raster": GEP_READERS,
+    "compare_gep_runs": GEP_READERS,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from carbon.models import MonitoringReport, Project, Scheme
 from carbon.monitoring import FileReport, file_report
@@ -32,6 +32,11 @@ from core.auth import Organisation, OrgKind, Principal, User, hash_password, pri
 from core.clock import Clock
 from geodata.models import RasterKind, RasterLayer
 from geodata.rasters import RegisterRasterLayer, register_layer
+from gep.engine import ROLES
+from gep.models import GepRun, RegionLayer, RegionLevel
+from gep.regions import upload_region_layer
+from gep.runs import CreateRun, create_run, execute_in_process
+from gep.synthetic import FILES as GEP_FILES
 
 LANDCOVER_CLASSES = {"1": "forest", "2": "shrubland", "3": "grassland", "4": "bare or mine land", "5": "cropland"}
 
@@ -118,10 +123,34 @@ DEMO_RASTERS = [
 ]
 
 
+GEP_RASTERS = [
+    RegisterRasterLayer(
+        name=f"gep-jy-{role.replace('_', '-')}",
+        kind=RasterKind.CATEGORICAL if role == "land_cover" else RasterKind.CONTINUOUS,
+        units=ROLES[role][0],
+        path=f"gep_{stem}.tif",
+        description=f"SYNTHETIC GEP demo input ({role}) over Jingyuan county (samples/make_gep_stack.py); not data.",
+        class_names=LANDCOVER_CLASSES if role == "land_cover" else {},
+    )
+    for role, stem in GEP_FILES.items()
+]
+GEP_REGION_LAYER = "jingyuan-townships-synthetic"
+GEP_DEMO_RUN = CreateRun(
+    region_layer=GEP_REGION_LAYER,
+    name="Jingyuan 2025 — synthetic demo stack",
+    year=2025,
+    indicators=["water_conservation", "soil_retention", "oxygen_release"],
+    inputs={**{role: f"gep-jy-{role.replace('_', '-')}" for role in GEP_FILES}, "practice_factor": 1.0},
+    prices="prices_ganzi_2010",
+    negative_balance="clamp-to-zero",
+    tile_size=100,
+)
+
+
 def seed_rasters(session: Session, raster_dir: Path, *, clock: Clock) -> list[str]:
     """Register the demo raster layers found in ``raster_dir`` (idempotent); return the names registered."""
     names = []
-    for cmd in DEMO_RASTERS:
+    for cmd in [*DEMO_RASTERS, *GEP_RASTERS]:
         if (
             not (raster_dir / cmd.path).is_file()
             or session.scalars(select(RasterLayer).where(RasterLayer.name == cmd.name)).first()
@@ -275,6 +304,35 @@ def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
                      clock=clock)  # fmt: skip
     seed_reports(session, clock=clock)
     return True
+
+
+def seed_gep(session: Session, samples_dir: Path, *, raster_dir: Path, data_dir: Path, clock: Clock) -> int | None:
+    """Upload the synthetic townships and run one small GEP run in-process, unless a run exists.
+
+    Returns the run's id, or ``None`` when nothing was done (already seeded, or the demo stack is absent).
+    """
+    if session.scalars(select(GepRun.id)).first() is not None:
+        return None
+    townships = samples_dir / "gep_townships_jingyuan.geojson"
+    user = session.scalars(select(User).where(User.username == "nx-ecology")).first()
+    if user is None or not townships.is_file() or not (raster_dir / GEP_RASTERS[0].path).is_file():
+        return None
+    actor = principal_of(user, "seed").actor
+    if session.scalars(select(RegionLayer).where(RegionLayer.name == GEP_REGION_LAYER)).first() is None:
+        upload_region_layer(
+            session,
+            name=GEP_REGION_LAYER,
+            level=RegionLevel.TOWNSHIP,
+            filename=townships.name,
+            data=townships.read_bytes(),
+            actor=actor,
+            clock=clock,
+        )
+    run = create_run(session, GEP_DEMO_RUN, actor=actor, clock=clock, raster_dir=raster_dir)
+    factory = sessionmaker(bind=session.get_bind())
+    execute_in_process(factory, run.id, raster_dir=raster_dir, data_dir=data_dir, clock=clock)
+    session.expire_all()
+    return run.id
 
 
 def credentials_text() -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import CeleryDep, CurrentUser
-from api.worker import IMPORT_PLOTS, REMEASURE_PLOT
+from api.worker import IMPORT_PLOTS, REMEASURE_PLOT, START_GEP_RUN
 
 
 class TaskRef(BaseModel):
@@ -35,6 +35,11 @@ def enqueue_remeasure(celery: Celery, plot_id: int) -> TaskRef:
 def enqueue_import(celery: Celery, import_id: int) -> TaskRef:
     """Queue the processing of an uploaded plot file."""
     return _ref(celery.tasks[IMPORT_PLOTS].delay(import_id))
+
+
+def enqueue_gep_run(celery: Celery, run_id: int) -> TaskRef:
+    """Queue an accounting run (it queues one task per tile)."""
+    return _ref(celery.tasks[START_GEP_RUN].delay(run_id))
 
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])

@@ -18,9 +18,12 @@ from core.clock import Clock
 from core.db import session_scope
 from core.settings import Settings
 from geodata.readers import ReadLimits
+from gep.runs import run_tile, start_run
 
 REMEASURE_PLOT = "shanhai.plots.remeasure"
 IMPORT_PLOTS = "shanhai.plots.import_file"
+START_GEP_RUN = "shanhai.gep.start_run"
+GEP_TILE = "shanhai.gep.run_tile"
 
 
 def create_celery(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Celery:
@@ -57,5 +60,19 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
     @celery.task(name=IMPORT_PLOTS, shared=False)
     def import_plots(import_id: int) -> dict[str, Any]:
         return run_import(session_factory, import_id, clock=clock, limits=limits)
+
+    @celery.task(name=START_GEP_RUN, shared=False)
+    def start_gep_run(run_id: int) -> dict[str, Any]:
+        # One task per tile: with a broker they spread over the workers; eagerly they run here in turn.
+        pending = start_run(session_factory, run_id)
+        for index in pending:
+            celery.tasks[GEP_TILE].delay(run_id, index)
+        return {"run_id": run_id, "tiles_queued": len(pending)}
+
+    @celery.task(name=GEP_TILE, shared=False)
+    def gep_tile(run_id: int, index: int) -> dict[str, Any]:
+        return run_tile(
+            session_factory, run_id, index, raster_dir=settings.raster_dir, data_dir=settings.data_dir, clock=clock
+        )
 
     return celery

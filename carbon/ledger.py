@@ -428,11 +428,18 @@ def open_blocks(session: Session, organisation_id: int | None = None) -> list[Ho
 
 def ledger_violations(session: Session) -> list[Violation]:
     """Check the conservation invariants over the whole ledger (``carbon.invariants``)."""
-    batches = [BatchFacts(b.id, b.quantity_t) for b in session.scalars(select(Batch))]
-    blocks = [
-        BlockFacts(b.batch_id, b.serial_start, b.serial_end, b.state.value, b.closed_at is not None)
-        for b in session.scalars(select(HoldingBlock))
-    ]
+    # Plain columns, not ORM objects: the check reads every block ever written.
+    batches = [BatchFacts(i, q) for i, q in session.execute(select(Batch.id, Batch.quantity_t))]
+    rows = session.execute(
+        select(
+            HoldingBlock.batch_id,
+            HoldingBlock.serial_start,
+            HoldingBlock.serial_end,
+            HoldingBlock.state,
+            HoldingBlock.closed_at.is_not(None),
+        )
+    )
+    blocks = [BlockFacts(b, s, e, BlockState(state).value, bool(closed)) for b, s, e, state, closed in rows]
     return check_invariants(batches, blocks)
 
 

@@ -9,10 +9,11 @@ import carbon.models
 import core.audit
 import core.auth
 import geodata.models
+import gep.models
 from core.db import Base, make_engine
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.auth, geodata.models, carbon.models)
+_MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models)
 target_metadata = Base.metadata
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.seed import DEMO_ORGS, seed_demo, seed_rasters
+from api.seed import DEMO_ORGS, seed_demo, seed_gep, seed_rasters
 from core.clock import FixedClock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
@@ -49,6 +49,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with make_session_factory(engine)() as session:
         seed_demo(session, SAMPLES, clock=SystemClock())
         seed_rasters(session, SAMPLES / "rasters", clock=SystemClock())
+        seed_gep(session, SAMPLES, raster_dir=SAMPLES / "rasters", data_dir=path.parent, clock=SystemClock())
     engine.dispose()
     return path
 

@@ -88,6 +88,14 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/monitoring-reports/{report_id}"): EVERYONE,
     ("GET", "/api/v1/monitoring-reports/{report_id}/trace"): EVERYONE,
     ("GET", "/api/v1/monitoring-reports/{report_id}/sheet"): EVERYONE,
+    ("POST", "/api/v1/gep/region-layers"): {E},
+    ("GET", "/api/v1/gep/region-layers"): {E, A, R},
+    ("POST", "/api/v1/gep/runs"): {E},
+    ("GET", "/api/v1/gep/runs"): {E, A, R},
+    ("GET", "/api/v1/gep/runs/{run_id}"): {E, A, R},
+    ("GET", "/api/v1/gep/runs/{run_id}/tables/{table}.csv"): {E, A, R},
+    ("GET", "/api/v1/gep/runs/{run_id}/rasters/{indicator}.tif"): {E, A, R},
+    ("GET", "/api/v1/gep/runs/{run_id}/compare/{other_id}.csv"): {E, A, R},
     ("GET", "/api/v1/audit/entries"): {A, R},
     ("GET", "/api/v1/audit/verify"): {A, R},
     ("GET", "/api/v1/audit/tree-head"): PUBLIC,
@@ -106,6 +114,10 @@ PATH_VALUES = {
     "{methodology_id}": "CCER-14-001",
     "{version}": "V01",
     "{task_id}": "00000000-0000-0000-0000-000000000000",
+    "{run_id}": "1",
+    "{other_id}": "1",
+    "{table}": "summary",
+    "{indicator}": "water_conservation",
 }
 
 

@@ -31,6 +31,10 @@ TABLES = {
     "registry_movement",
     "retirement",
     "workflow_step",
+    "gep_region_layer",
+    "gep_region",
+    "gep_run",
+    "gep_run_tile",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 
@@ -50,6 +54,7 @@ def test_schema_matches_the_models(tmp_path: Path) -> None:
     from alembic.migration import MigrationContext
 
     import carbon.models  # noqa: F401 - registers tables
+    import gep.models  # noqa: F401 - registers tables
     from core.db import Base
 
     url = f"sqlite:///{tmp_path / 'c.db'}"

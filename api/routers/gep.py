@@ -1,0 +1,130 @@
+"""GEP accounting: region layers, runs (created, watched), SEEA-EA tables as CSV, value rasters, comparison."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.tasks import enqueue_gep_run
+from geodata.readers import ReadLimits
+from gep.models import RegionLevel
+from gep.regions import layer_summary, list_region_layers, upload_region_layer
+from gep.runs import CreateRun, compare_csv, create_run, get_run, list_runs, raster_path, summary, table_csv
+
+router = APIRouter(prefix="/api/v1/gep", tags=["GEP accounting"])
+
+RUN_EXAMPLE = {
+    "region_layer": "jingyuan-townships-synthetic",
+    "name": "Jingyuan 2025 (synthetic demo stack)",
+    "year": 2025,
+    "indicators": ["water_conservation", "soil_retention", "oxygen_release"],
+    "inputs": {
+        "precipitation": "gep-jy-precipitation",
+        "evapotranspiration": "gep-jy-evapotranspiration",
+        "runoff_coefficient": "gep-jy-runoff-coefficient",
+        "nep": "gep-jy-nep",
+        "dem": "gep-jy-dem",
+        "erosivity": "gep-jy-erosivity",
+        "erodibility": "gep-jy-erodibility",
+        "cover_factor": "gep-jy-cover-factor",
+        "practice_factor": 1.0,
+        "land_cover": "gep-jy-land-cover",
+    },
+    "prices": "prices_ganzi_2010",
+    "negative_balance": "clamp-to-zero",
+    "tile_size": 128,
+}
+
+
+@router.post("/region-layers", status_code=201)
+def upload_gep_region_layer(
+    file: Annotated[UploadFile, File(description="County or township polygons (any plot-file format).")],
+    name: Annotated[str, Form(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_\-.]*$")],
+    level: Annotated[RegionLevel, Form()],
+    principal: CurrentUser,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Upload a region layer: every feature needs a unique code; all are stored or none."""
+    limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
+    layer = upload_region_layer(
+        session,
+        name=name,
+        level=level,
+        filename=file.filename or "regions",
+        data=file.file.read(),
+        actor=principal.actor,
+        clock=clock,
+        limits=limits,
+    )
+    return layer_summary(layer)
+
+
+@router.get("/region-layers")
+def list_gep_region_layers(session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+    """List the region layers with their regions (codes, names, geodesic areas)."""
+    return [layer_summary(layer) for layer in list_region_layers(session)]
+
+
+@router.post("/runs", status_code=202)
+def create_gep_run(
+    body: Annotated[CreateRun, Body(examples=[RUN_EXAMPLE])],
+    principal: CurrentUser,
+    session: SessionDep,
+    clock: ClockDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Create an accounting run after checking every input; poll ``GET /api/v1/gep/runs/{id}`` for progress.
+
+    Bad inputs are refused here and nothing is recorded. Without a broker the run has finished when this
+    returns; with one, its tiles spread over the workers.
+    """
+    run = create_run(session, body, actor=principal.actor, clock=clock, raster_dir=settings.raster_dir)
+    run_id = run.id
+    enqueue_gep_run(celery, run_id)
+    session.expire_all()
+    return summary(get_run(session, run_id))
+
+
+@router.get("/runs")
+def list_gep_runs(session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+    """List the runs, newest first."""
+    return [summary(run) for run in list_runs(session)]
+
+
+@router.get("/runs/{run_id}")
+def read_gep_run(run_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+    """Return a run: status, progress (tiles done/total), inputs with hashes, valuation record, GEP summary."""
+    return summary(get_run(session, run_id))
+
+
+@router.get("/runs/{run_id}/tables/{table}.csv", response_class=Response)
+def read_gep_run_table(run_id: int, table: str, session: SessionDep, _principal: CurrentUser) -> Response:
+    """Return a SEEA-EA table of a finished run as CSV: ``summary``, ``physical``, ``monetary`` or ``extent``."""
+    text = table_csv(get_run(session, run_id), table)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="gep-run-{run_id}-{table}.csv"'},
+    )
+
+
+@router.get("/runs/{run_id}/rasters/{indicator}.tif", response_class=FileResponse)
+def read_gep_run_raster(
+    run_id: int, indicator: str, session: SessionDep, settings: SettingsDep, _principal: CurrentUser
+) -> FileResponse:
+    """Return the per-pixel value raster of an indicator (元 per pixel, float64 Cloud-Optimised GeoTIFF)."""
+    path = raster_path(get_run(session, run_id), indicator, settings.data_dir)
+    return FileResponse(path, media_type="image/tiff", filename=f"gep-run-{run_id}-{indicator}.tif")
+
+
+@router.get("/runs/{run_id}/compare/{other_id}.csv", response_class=Response)
+def compare_gep_runs(run_id: int, other_id: int, session: SessionDep, _principal: CurrentUser) -> Response:
+    """Return the change by region and indicator from run ``run_id`` to run ``other_id``, as CSV."""
+    text = compare_csv(get_run(session, run_id), get_run(session, other_id))
+    return Response(text, media_type="text/csv; charset=utf-8")

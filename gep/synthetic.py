@@ -1,0 +1,131 @@
+"""SYNTHETIC GEP raster stacks and townships, for the demo, the tests and the benchmark (not data).
+
+Every value here is invented: smooth fields of plausible magnitude for the Liupan mountains around
+Jingyuan county (Guyuan, Ningxia) so that a run has something to account. Nothing here is a
+measurement; the townships are rectangles named "synthetic".
+
+:func:`write_stack` writes one GeoTIFF per role (EPSG:4490, float32, nodata −9999, a small nodata
+patch; land cover uint8, nodata 0) and returns role → file name. :func:`township_collection` returns a
+GeoJSON FeatureCollection of ``n × n`` rectangular townships covering the stack's interior.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: West and north edges of the demo stack (degrees), in Jingyuan county.
+WEST, NORTH = 106.20, 35.65
+NODATA = -9999.0
+#: Cover-management factor C by land-cover class (1 forest … 5 cropland), synthetic.
+COVER_C = {1: 0.02, 2: 0.08, 3: 0.15, 4: 0.6, 5: 0.3}
+#: Units per role, as the run expects them (gep.engine.ROLES).
+FILES = {
+    "precipitation": "precipitation_mm",
+    "evapotranspiration": "evapotranspiration_mm",
+    "runoff_coefficient": "runoff_coefficient",
+    "nep": "nep_gc_m2",
+    "dem": "dem_m",
+    "erosivity": "erosivity",
+    "erodibility": "erodibility",
+    "cover_factor": "cover_factor",
+    "land_cover": "land_cover",
+}
+
+
+def _profile(rows: int, cols: int, cell_deg: float, dtype: str, nodata: float) -> dict[str, Any]:
+    from affine import Affine
+
+    return {
+        "driver": "GTiff",
+        "width": cols,
+        "height": rows,
+        "count": 1,
+        "dtype": dtype,
+        "crs": "EPSG:4490",
+        "transform": Affine(cell_deg, 0.0, WEST, 0.0, -cell_deg, NORTH),
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+    }
+
+
+def fields(rows: int, cols: int, *, seed: int = 2026) -> dict[str, np.ndarray]:
+    """Return the synthetic fields (float64, NaN = nodata; land cover as float codes)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    u, v = x / max(cols - 1, 1), y / max(rows - 1, 1)
+    ridge = np.exp(-(((u - 0.45) / 0.25) ** 2)) * (0.6 + 0.4 * np.sin(3 * np.pi * v))
+    dem = 1700.0 + 1100.0 * ridge + 40.0 * np.sin(17 * u) * np.cos(13 * v)
+    coarse = rng.integers(1, 6, size=(rows // 20 + 1, cols // 20 + 1)).astype(np.float64)
+    land = np.kron(coarse, np.ones((20, 20)))[:rows, :cols]
+    noise = rng.uniform(0.9, 1.1, size=(rows, cols))
+    precipitation = (480.0 + 260.0 * ridge + 60.0 * v) * noise
+    evapotranspiration = (330.0 + 120.0 * ridge) * rng.uniform(0.9, 1.1, size=(rows, cols))
+    codes = land.astype(np.int64)
+    runoff = np.array([np.nan, 0.05, 0.08, 0.12, 0.25, 0.18])[codes]
+    nep = np.array([np.nan, 320.0, 180.0, 110.0, 5.0, 150.0])[codes] * noise
+    cover = np.array([np.nan, *(COVER_C[k] for k in range(1, 6))])[codes]
+    erosivity = 1600.0 + 900.0 * v + 300.0 * ridge
+    erodibility = 0.028 + 0.01 * u
+    out = {
+        "precipitation": precipitation,
+        "evapotranspiration": evapotranspiration,
+        "runoff_coefficient": runoff,
+        "nep": nep,
+        "dem": dem,
+        "erosivity": erosivity,
+        "erodibility": erodibility,
+        "cover_factor": cover,
+        "land_cover": land,
+    }
+    hole = (slice(rows // 3, rows // 3 + max(1, rows // 20)), slice(cols // 2, cols // 2 + max(1, cols // 15)))
+    for role in ("precipitation", "nep", "dem"):
+        out[role][hole] = np.nan  # a synthetic nodata patch (a reservoir, say)
+    return out
+
+
+def write_stack(directory: Path, rows: int, cols: int, *, cell_deg: float = 0.001, seed: int = 2026) -> dict[str, str]:
+    """Write the synthetic stack into ``directory``; return role → file name."""
+    import rasterio
+
+    directory.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
+    for role, array in fields(rows, cols, seed=seed).items():
+        name = f"gep_{FILES[role]}.tif"
+        if role == "land_cover":
+            data = np.nan_to_num(array, nan=0.0).astype("uint8")
+            profile = _profile(rows, cols, cell_deg, "uint8", 0)
+        else:
+            data = np.where(np.isnan(array), NODATA, array).astype("float32")
+            profile = _profile(rows, cols, cell_deg, "float32", NODATA)
+        with rasterio.open(directory / name, "w", **profile) as out:
+            out.write(data, 1)
+        names[role] = name
+    return names
+
+
+def township_collection(rows: int, cols: int, *, cell_deg: float = 0.001, n: int = 2) -> dict[str, Any]:
+    """Return ``n × n`` synthetic rectangular townships inside the stack (a 2 % margin left uncovered)."""
+    width, height = cols * cell_deg, rows * cell_deg
+    west, north = WEST + 0.02 * width, NORTH - 0.02 * height
+    step_x, step_y = 0.96 * width / n, 0.96 * height / n
+    features = []
+    for j in range(n):
+        for i in range(n):
+            x0, y1 = west + i * step_x, north - j * step_y
+            x1, y0 = x0 + step_x, y1 - step_y
+            ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+            number = j * n + i + 1
+            features.append(
+                {
+                    "type": "Feature",
+                    "properties": {"code": f"SYN-JY-{number:02d}", "name": f"Synthetic township {number} (Jingyuan)"},
+                    "geometry": {"type": "Polygon", "coordinates": [[[round(a, 7), round(b, 7)] for a, b in ring]]},
+                }
+            )
+    return {"type": "FeatureCollection", "features": features}
