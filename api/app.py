@@ -16,13 +16,14 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
-from api.routers import audit, auth, imports, monitoring, projects, rasters, registry, system
+from api.routers import audit, auth, imports, monitoring, projects, rasters, registry, system, trading
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
+from trading.exchange import MatcherCache
 
 API_DESCRIPTION = """
 Shanhai (山海) — cross-province carbon-sink trading and GEP accounting for the Fujian–Ningxia cooperation.
@@ -42,6 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry.public,
     monitoring.router,
     audit.router,
+    trading.router,
     tasks_router,
 )
 
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
+    app.state.matchers = MatcherCache()
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)

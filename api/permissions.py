@@ -20,6 +20,8 @@ ALL_ROLES: Final = frozenset(OrgKind)
 PROPONENTS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.FOREST_OWNER})
 AUDIT_READERS: Final = frozenset({OrgKind.AUDITOR, OrgKind.REGISTRY})
 HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE, OrgKind.BANK}
+TRADERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
+OPERATOR: Final = frozenset({OrgKind.OPERATOR})
 
 RULES: Final[dict[str, Rule]] = {
     # system
@@ -68,6 +70,19 @@ RULES: Final[dict[str, Rule]] = {
     "read_monitoring_report": ALL_ROLES,
     "read_monitoring_report_trace": ALL_ROLES,
     "read_monitoring_report_sheet": ALL_ROLES,
+    # trading
+    "create_instrument": OPERATOR,
+    "list_instruments": ALL_ROLES,
+    "close_instrument_day": OPERATOR,
+    "record_deposit": OPERATOR,
+    "record_withdrawal": OPERATOR,
+    "read_cash": TRADERS | OPERATOR,
+    "place_order": TRADERS,
+    "list_orders": TRADERS,
+    "read_order": TRADERS,
+    "cancel_order": TRADERS,
+    "amend_order": TRADERS,
+    "list_fills": TRADERS,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

@@ -76,6 +76,18 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/monitoring-reports/{report_id}"): EVERYONE,
     ("GET", "/api/v1/monitoring-reports/{report_id}/trace"): EVERYONE,
     ("GET", "/api/v1/monitoring-reports/{report_id}/sheet"): EVERYONE,
+    ("POST", "/api/v1/instruments"): {X},
+    ("GET", "/api/v1/instruments"): EVERYONE,
+    ("POST", "/api/v1/instruments/{instrument_id}/end-of-day"): {X},
+    ("POST", "/api/v1/cash/deposits"): {X},
+    ("POST", "/api/v1/cash/withdrawals"): {X},
+    ("GET", "/api/v1/cash"): {B, W, N, X},
+    ("POST", "/api/v1/orders"): {B, W, N},
+    ("GET", "/api/v1/orders"): {B, W, N},
+    ("GET", "/api/v1/orders/{order_id}"): {B, W, N},
+    ("POST", "/api/v1/orders/{order_id}/cancel"): {B, W, N},
+    ("POST", "/api/v1/orders/{order_id}/amend"): {B, W, N},
+    ("GET", "/api/v1/fills"): {B, W, N},
     ("GET", "/api/v1/audit/entries"): {A, R},
     ("GET", "/api/v1/audit/verify"): {A, R},
     ("GET", "/api/v1/audit/tree-head"): PUBLIC,
@@ -94,6 +106,8 @@ PATH_VALUES = {
     "{methodology_id}": "CCER-14-001",
     "{version}": "V01",
     "{task_id}": "00000000-0000-0000-0000-000000000000",
+    "{instrument_id}": "NOPE",
+    "{order_id}": "1",
 }
 
 

@@ -29,6 +29,14 @@ TABLES = {
     "issuance_batch",
     "holding_block",
     "registry_movement",
+    "trading_instrument",
+    "cash_account",
+    "cash_entry",
+    "trade_order",
+    "trade",
+    "order_journal",
+    "matcher_cursor",
+    "idempotency_record",
     "retirement",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
