@@ -41,6 +41,13 @@ def cash_account(session: Session, organisation_id: int, kind: str = TRADING, *,
     return account
 
 
+def balances(session: Session, organisation_id: int, kind: str = TRADING) -> tuple[int, int]:
+    """Return ``(available_fen, held_fen)`` of an organisation's account (zeros when it has none yet)."""
+    query = select(CashAccount).where(CashAccount.organisation_id == organisation_id, CashAccount.kind == kind)
+    account = session.scalars(query).one_or_none()
+    return (0, 0) if account is None else (account.available_fen, account.held_fen)
+
+
 def fee_account(session: Session, *, now: datetime) -> CashAccount:
     """Return the exchange's fee account (held by the first operator organisation)."""
     operator = session.scalars(

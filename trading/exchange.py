@@ -222,6 +222,8 @@ def _engine(session: Session, cache: MatcherCache, row: InstrumentRow) -> tuple[
     if cursor is None:
         raise NotFound(f"instrument {row.instrument_id} has no matcher cursor")
     engine = cache.get(row.instrument_id)
+    if engine is not None and engine.last_seq == cursor.applied_seq:
+        return engine, cursor  # this process wrote the last committed command: nothing to replay or check
     if engine is None or engine.last_seq > cursor.applied_seq:
         engine = MatchingEngine([instrument_of(row)])
     if engine.last_seq < cursor.applied_seq:

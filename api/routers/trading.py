@@ -124,13 +124,10 @@ def record_withdrawal(body: CashRequest, session: SessionDep, principal: Current
 
 
 @router.get("/cash")
-def read_cash(session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+def read_cash(session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
     """The caller's organisation's cash balances in fen."""
-    account = cash.cash_account(session, principal.organisation_id, now=clock.now())
-    result = {"organisation_id": principal.organisation_id, "available_fen": account.available_fen,
-              "held_fen": account.held_fen}  # fmt: skip
-    session.commit()
-    return result
+    available_fen, held_fen = cash.balances(session, principal.organisation_id)
+    return {"organisation_id": principal.organisation_id, "available_fen": available_fen, "held_fen": held_fen}
 
 
 @router.post("/orders", status_code=201)
