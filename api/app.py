@@ -16,13 +16,26 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
-from api.routers import audit, auth, gep, imports, monitoring, projects, rasters, registry, system, workflow
+from api.routers import (
+    audit,
+    auth,
+    gep,
+    imports,
+    monitoring,
+    projects,
+    rasters,
+    registry,
+    system,
+    trading,
+    workflow,
+)
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
+from trading.exchange import MatcherCache
 
 API_DESCRIPTION = """
 Shanhai (山海) — cross-province carbon-sink trading and GEP accounting for the Fujian–Ningxia cooperation.
@@ -44,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     workflow.router,
     gep.router,
     audit.router,
+    trading.router,
     tasks_router,
 )
 
@@ -71,6 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
+    app.state.matchers = MatcherCache()
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)

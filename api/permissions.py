@@ -23,6 +23,8 @@ HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE, OrgKind.BANK}
 #: GEP accounting: the ecology bureau runs it; auditors and the registry read runs and results.
 GEP_RUNNERS: Final = frozenset({OrgKind.ECOLOGY_BUREAU})
 GEP_READERS: Final = GEP_RUNNERS | AUDIT_READERS
+TRADERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
+OPERATOR: Final = frozenset({OrgKind.OPERATOR})
 
 RULES: Final[dict[str, Rule]] = {
     # system
@@ -93,6 +95,19 @@ RULES: Final[dict[str, Rule]] = {
     "read_gep_run_table": GEP_READERS,
     "read_gep_run_raster": GEP_READERS,
     "compare_gep_runs": GEP_READERS,
+    # trading
+    "create_instrument": OPERATOR,
+    "list_instruments": ALL_ROLES,
+    "close_instrument_day": OPERATOR,
+    "record_deposit": OPERATOR,
+    "record_withdrawal": OPERATOR,
+    "read_cash": TRADERS | OPERATOR,
+    "place_order": TRADERS,
+    "list_orders": TRADERS,
+    "read_order": TRADERS,
+    "cancel_order": TRADERS,
+    "amend_order": TRADERS,
+    "list_fills": TRADERS,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

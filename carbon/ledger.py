@@ -460,3 +460,40 @@ def reverse(
         session, "cancel", organisation_id=actor.organisation_id, quantity_t=quantity_t, actor=actor, clock=clock,
         reason=f"reversal: {reason}", batch_ids=batch_ids, account_kind=AccountKind.BUFFER,
     )  # fmt: skip
+
+
+def settle_escrowed(
+    session: Session,
+    *,
+    organisation_id: int,
+    quantity_t: int,
+    batch_ids: list[int],
+    actor: str,
+    clock: Clock,
+    to_organisation_id: int | None = None,
+    retirement: Retirement | None = None,
+    reason: str = "",
+) -> list[HoldingBlock]:
+    """The exchange's side of escrow: deliver escrowed tonnes to a buyer, or release them to their holder.
+
+    With ``to_organisation_id`` the tonnes (oldest eligible batch first) move to the buyer's holding account
+    as tradable — or as retired under ``retirement`` (retire on fill); without it they return to tradable
+    in place (an order cancelled, expired or left over). Only the exchange calls this, inside the
+    transaction that records the trade or the cancellation (the caller commits).
+    """
+    now = clock.now()
+    account = account_of(session, organisation_id, now=now)
+    pieces = _take(session, account, quantity_t, BlockState.ESCROWED, batch_ids)
+    changes: dict[str, Any] = {"state": BlockState.TRADABLE}
+    kind = "release"
+    if to_organisation_id is not None:
+        kind = "transfer"
+        changes["account_id"] = account_of(session, to_organisation_id, now=now).id
+        if retirement is not None:
+            kind = "retire"
+            changes |= {"state": BlockState.RETIRED, "retirement_id": retirement.id}
+    moved = _apply(session, pieces, kind, actor=actor, now=now, reason=reason, **changes)
+    payload = {"account": account.id, "to": changes.get("account_id"), "quantity_t": quantity_t,
+               "reason": reason, "serials": serials(moved)}  # fmt: skip
+    _record(session, f"units.settled.{kind}", f"account:{account.id}", payload, actor, clock)
+    return moved

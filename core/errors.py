@@ -10,14 +10,16 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ├── Conflict                      core/conflict
     │   ├── IdempotencyConflict       core/idempotency-conflict
     │   ├── DoubleCounting            carbon/double-counting    (conflicts=[...])
-    │   └── InsufficientUnits         carbon/insufficient-units
+    │   ├── InsufficientUnits         carbon/insufficient-units
+    │   └── InsufficientFunds         trading/insufficient-funds
     ├── AuthenticationFailed          auth/authentication-failed
     ├── PermissionDenied              auth/permission-denied
     ├── InvalidInput                  core/invalid-input        (problems=[...])
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
     │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
     │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
-    │   └── PayloadTooLarge           core/payload-too-large
+    │   ├── PayloadTooLarge           core/payload-too-large
+    │   └── OrderRejected             trading/order-rejected    (reason=...)
     └── AuditChainBroken              core/audit-chain-broken
 
 Errors carry *extension members* (``extensions()``) that the problem renderer copies verbatim;
@@ -94,6 +96,13 @@ class InsufficientUnits(Conflict):
     title = "Insufficient units"
 
 
+class InsufficientFunds(Conflict):
+    """The cash account does not have enough available fen for the hold an order needs."""
+
+    slug = "trading/insufficient-funds"
+    title = "Insufficient funds"
+
+
 class AuthenticationFailed(ShanhaiError):
     """Missing, invalid or expired credentials."""
 
@@ -154,6 +163,21 @@ class PayloadTooLarge(InvalidInput):
 
     slug = "core/payload-too-large"
     title = "Payload too large"
+
+
+class OrderRejected(InvalidInput):
+    """The matching engine refused an order command; ``reason`` is its stable reason code."""
+
+    slug = "trading/order-rejected"
+    title = "Order rejected"
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail, [{"reason": reason}])
+        self.reason = reason
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``reason`` and ``errors`` extension members."""
+        return {"reason": self.reason, "errors": self.problems}
 
 
 class AuditChainBroken(ShanhaiError):

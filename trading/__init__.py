@@ -8,6 +8,7 @@ clock or randomness) and lives in these modules:
 - ``book``: the order book structure; ``styles``: price-time, Hubei, listing-click and Guangdong matching;
 - ``close_price``: open and close rules; ``replay``: rebuilding an engine from a journal.
 
-Where the live book runs and how its results are committed is decided in ADR 005; escrow, settlement,
-auctions and block trades arrive with the later trading issues.
+Around the engine (I/O): ``models`` (instruments, cash, orders, trades, journal), ``cash`` (CNY accounts in fen,
+holds, fee account) and ``exchange`` (order entry, holds and escrow, matching under the instrument lock, DvP
+settlement; ADR 005 and ADR 012). Auctions and block trades arrive with the later trading issues.
 """

@@ -96,6 +96,18 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/gep/runs/{run_id}/tables/{table}.csv"): {E, A, R},
     ("GET", "/api/v1/gep/runs/{run_id}/rasters/{indicator}.tif"): {E, A, R},
     ("GET", "/api/v1/gep/runs/{run_id}/compare/{other_id}.csv"): {E, A, R},
+    ("POST", "/api/v1/instruments"): {X},
+    ("GET", "/api/v1/instruments"): EVERYONE,
+    ("POST", "/api/v1/instruments/{instrument_id}/end-of-day"): {X},
+    ("POST", "/api/v1/cash/deposits"): {X},
+    ("POST", "/api/v1/cash/withdrawals"): {X},
+    ("GET", "/api/v1/cash"): {B, W, N, X},
+    ("POST", "/api/v1/orders"): {B, W, N},
+    ("GET", "/api/v1/orders"): {B, W, N},
+    ("GET", "/api/v1/orders/{order_id}"): {B, W, N},
+    ("POST", "/api/v1/orders/{order_id}/cancel"): {B, W, N},
+    ("POST", "/api/v1/orders/{order_id}/amend"): {B, W, N},
+    ("GET", "/api/v1/fills"): {B, W, N},
     ("GET", "/api/v1/audit/entries"): {A, R},
     ("GET", "/api/v1/audit/verify"): {A, R},
     ("GET", "/api/v1/audit/tree-head"): PUBLIC,
@@ -118,6 +130,8 @@ PATH_VALUES = {
     "{other_id}": "1",
     "{table}": "summary",
     "{indicator}": "water_conservation",
+    "{instrument_id}": "NOPE",
+    "{order_id}": "1",
 }
 
 

@@ -1,0 +1,178 @@
+"""Trading endpoints: instruments, cash accounts, order entry (place, cancel, amend), orders and fills.
+
+Order entry is synchronous: the answer is sent after the command, its fills and their settlement have
+committed (ADR 012). Every order-entry call accepts an ``Idempotency-Key`` header: the same key with the same
+body returns the first answer; with another body, a 409 problem.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from api.deps import ClockDep, CurrentUser, SessionDep
+from core.errors import PermissionDenied
+from trading import cash, exchange
+from trading.models import InstrumentRow
+
+router = APIRouter(prefix="/api/v1", tags=["trading"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class InstrumentRequest(BaseModel):
+    """List an instrument with its fee schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+    instrument_id: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+    credit_class: str
+    vintage_year: int = Field(ge=1990, le=2100)
+    reference_price_cny: str = Field(pattern=r"^\d+(\.\d{1,2})?$")
+    province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
+    style: str = "price_time"
+    always_open: bool = False
+    resale_next_day: bool = True
+    buyer_fee_bp: int = Field(default=0, ge=0, le=1000)
+    seller_fee_bp: int = Field(default=0, ge=0, le=1000)
+
+
+class CashRequest(BaseModel):
+    """A deposit or withdrawal recorded by the operator, with the settlement bank's reference."""
+
+    model_config = ConfigDict(extra="forbid")
+    organisation_id: int
+    amount_fen: int = Field(gt=0, strict=True)
+    reference: str = Field(min_length=1, max_length=200)
+
+
+class OrderRequest(BaseModel):
+    """A limit order; ``account_organisation_id``, when sent, must be the caller's own organisation."""
+
+    model_config = ConfigDict(extra="forbid")
+    instrument_id: str
+    side: str = Field(pattern="^(buy|sell)$")
+    price_cny: str = Field(pattern=r"^\d+(\.\d+)?$", max_length=20)
+    quantity_t: int = Field(gt=0, strict=True)
+    time_in_force: str = Field(default="gtc", pattern="^(gtc|day|ioc|fok)$")
+    account_organisation_id: int | None = None
+    retire_on_fill: bool = False
+    beneficiary: str | None = Field(default=None, max_length=300)
+    purpose: str | None = Field(default=None, max_length=2000)
+
+
+class AmendRequest(BaseModel):
+    """New remaining quantity and/or price of a resting order."""
+
+    model_config = ConfigDict(extra="forbid")
+    quantity_t: int | None = Field(default=None, gt=0, strict=True)
+    price_cny: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?$", max_length=20)
+
+
+def _cache(request: Request) -> exchange.MatcherCache:
+    matchers: exchange.MatcherCache = request.app.state.matchers
+    return matchers
+
+
+def _instrument_out(row: InstrumentRow) -> dict[str, Any]:
+    return {
+        "instrument_id": row.instrument_id, "credit_class": row.credit_class, "vintage_year": row.vintage_year,
+        "province_code": row.province_code, "style": row.style, "tick_fen": row.tick_fen, "lot_t": row.lot_t,
+        "reference_price_ticks": row.reference_price_ticks, "always_open": row.always_open,
+        "resale_next_day": row.resale_next_day, "buyer_fee_bp": row.buyer_fee_bp, "seller_fee_bp": row.seller_fee_bp,
+    }  # fmt: skip
+
+
+@router.post("/instruments", status_code=201)
+def create_instrument(body: InstrumentRequest, session: SessionDep, principal: CurrentUser,
+                      clock: ClockDep) -> dict[str, Any]:  # fmt: skip
+    """List an instrument (operator)."""
+    row = exchange.create_instrument(session, exchange.CreateInstrument(**body.model_dump()), actor=principal,
+                                     clock=clock)  # fmt: skip
+    return _instrument_out(row)
+
+
+@router.get("/instruments")
+def list_instruments(session: SessionDep) -> list[dict[str, Any]]:
+    """Every listed instrument with its fee schedule."""
+    return [_instrument_out(r) for r in session.scalars(select(InstrumentRow).order_by(InstrumentRow.instrument_id))]
+
+
+@router.post("/instruments/{instrument_id}/end-of-day")
+def close_instrument_day(instrument_id: str, request: Request, session: SessionDep, principal: CurrentUser,
+                         clock: ClockDep) -> dict[str, Any]:  # fmt: skip
+    """Close the trading day of an instrument (operator): day orders expire and release their holds."""
+    return exchange.end_of_day(session, instrument_id, actor=principal, clock=clock, cache=_cache(request))
+
+
+@router.post("/cash/deposits", status_code=201)
+def record_deposit(body: CashRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+    """Record money received by the settlement bank for an organisation (operator)."""
+    account = cash.deposit(session, cash.CashMovement(**body.model_dump()), actor=principal, clock=clock)
+    return {"organisation_id": account.organisation_id, "available_fen": account.available_fen,
+            "held_fen": account.held_fen}  # fmt: skip
+
+
+@router.post("/cash/withdrawals", status_code=201)
+def record_withdrawal(body: CashRequest, session: SessionDep, principal: CurrentUser,
+                      clock: ClockDep) -> dict[str, Any]:  # fmt: skip
+    """Record money paid out by the settlement bank (operator); only available money can leave."""
+    account = cash.withdraw(session, cash.CashMovement(**body.model_dump()), actor=principal, clock=clock)
+    return {"organisation_id": account.organisation_id, "available_fen": account.available_fen,
+            "held_fen": account.held_fen}  # fmt: skip
+
+
+@router.get("/cash")
+def read_cash(session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+    """The caller's organisation's cash balances in fen."""
+    available_fen, held_fen = cash.balances(session, principal.organisation_id)
+    return {"organisation_id": principal.organisation_id, "available_fen": available_fen, "held_fen": held_fen}
+
+
+@router.post("/orders", status_code=201)
+def place_order(body: OrderRequest, request: Request, session: SessionDep, principal: CurrentUser, clock: ClockDep,
+                idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
+    """Place a limit order: funds or tonnes are held, it matches, fills settle DvP, then the answer is sent."""
+    if body.account_organisation_id not in (None, principal.organisation_id):
+        raise PermissionDenied("orders can only be placed on your own organisation's account")
+    fields = body.model_dump(exclude={"account_organisation_id"})
+    return exchange.place_order(session, exchange.PlaceOrderRequest(**fields), actor=principal, clock=clock,
+                                cache=_cache(request), idempotency_key=idempotency_key)  # fmt: skip
+
+
+@router.get("/orders")
+def list_orders(session: SessionDep, principal: CurrentUser,
+                status: Annotated[str | None, Query(pattern="^(open|filled|cancelled|expired)$")] = None,
+                ) -> list[dict[str, Any]]:  # fmt: skip
+    """The caller's organisation's orders with their fills, newest first."""
+    return exchange.list_orders(session, actor=principal, status=status)
+
+
+@router.get("/orders/{order_id}")
+def read_order(order_id: int, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+    """One of the caller's organisation's orders with its fills."""
+    return exchange.read_order(session, order_id, actor=principal)
+
+
+@router.post("/orders/{order_id}/cancel")
+def cancel_order(order_id: int, request: Request, session: SessionDep, principal: CurrentUser, clock: ClockDep,
+                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
+    """Cancel the remainder of an open order; its hold or escrow is released."""
+    return exchange.cancel_order(session, order_id, actor=principal, clock=clock, cache=_cache(request),
+                                 idempotency_key=idempotency_key)  # fmt: skip
+
+
+@router.post("/orders/{order_id}/amend")
+def amend_order(order_id: int, body: AmendRequest, request: Request, session: SessionDep, principal: CurrentUser,
+                clock: ClockDep, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
+    """Change an open order's remaining quantity and/or price (the hold or escrow follows)."""
+    cmd = exchange.AmendOrderRequest(quantity_t=body.quantity_t, price_cny=body.price_cny)
+    return exchange.amend_order(session, order_id, cmd, actor=principal, clock=clock, cache=_cache(request),
+                                idempotency_key=idempotency_key)  # fmt: skip
+
+
+@router.get("/fills")
+def list_fills(session: SessionDep, principal: CurrentUser) -> list[dict[str, Any]]:
+    """The trades the caller's organisation took part in, newest first."""
+    return exchange.list_fills(session, actor=principal)

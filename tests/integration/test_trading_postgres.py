@@ -1,0 +1,107 @@
+"""Concurrency on PostgreSQL: processes submitting crossing orders for one instrument, one of them killed.
+
+CI version of the issue's acceptance test: 4 processes for 4 s, plus a fifth killed by ``SIGKILL`` after
+1.5 s and restarted (``benchmarks/trading_concurrency.py`` runs 8 × 30 s). Checked: no double fill, no lost
+acknowledged order, a consecutive journal, conserved cash and tonnes, and a book rebuilt from the journal
+that equals the open orders. Also scenario R8 on the exchange: parallel sells of a whole holding.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from api.seed import seed_demo
+from carbon.ledger import IssueBatch, issue_batch, ledger_violations
+from carbon.models import CreditClass
+from core.auth import OrgKind, User, principal_of
+from core.clock import FixedClock
+from core.db import make_engine, make_session_factory
+from core.errors import InsufficientUnits
+from core.migrate import upgrade
+from tests.conftest import POSTGRES_URL, SAMPLES, service_unavailable
+from trading import exchange
+
+pytestmark = pytest.mark.postgres
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "trading_concurrency.py"
+
+
+@pytest.fixture(scope="module")
+def trading_pg_url() -> Iterator[str]:
+    url = make_url(POSTGRES_URL)
+    url = url.set(database=f"{url.database}_{os.getpid()}_trading")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    except Exception as error:
+        admin.dispose()
+        service_unavailable("PostgreSQL", error)
+    rendered = url.render_as_string(hide_password=False)
+    upgrade(rendered)
+    engine = make_engine(rendered)
+    with make_session_factory(engine)() as session:
+        seed_demo(session, SAMPLES, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
+    engine.dispose()
+    yield rendered
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_concurrent_order_entry_with_a_killed_process(trading_pg_url: str) -> None:
+    spec = importlib.util.spec_from_file_location("trading_concurrency", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load)
+    figures = load.run(trading_pg_url, processes=4, seconds=4.0, kill_after=1.5)
+    assert figures["acknowledged_places"] > 20 and figures["trades"] > 0
+
+
+def test_r8_concurrent_double_spend(trading_pg_url: str) -> None:
+    """R8 on the exchange: two parallel sell orders, each for the whole 3,000-t holding → exactly one escrows."""
+    engine = make_engine(trading_pg_url)
+    factory = make_session_factory(engine)
+    clock = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    with factory() as session:
+        who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
+        issue_batch(session, IssueBatch(1, "pg:r8", CreditClass.FORESTRY_CARBON_TICKET, 2024, 3000, 0),
+                    actor=who[OrgKind.REGISTRY], clock=clock)  # fmt: skip
+        listing = exchange.CreateInstrument("FCT-2024", "FCT", 2024, "60", always_open=True)
+        exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+    seller = who[OrgKind.FORESTRY_BUREAU]
+
+    def sell(barrier: threading.Barrier, outcomes: list[tuple[str, int]]) -> None:
+        with factory() as session:
+            barrier.wait()
+            try:
+                request = exchange.PlaceOrderRequest("FCT-2024", "sell", "60.00", 3000)
+                cache = exchange.MatcherCache()
+                result = exchange.place_order(session, request, actor=seller, clock=clock, cache=cache)
+                outcomes.append(("accepted", result["order_id"]))
+            except InsufficientUnits:
+                outcomes.append(("refused", 0))
+
+    for _ in range(10):
+        barrier, outcomes = threading.Barrier(2), []
+        threads = [threading.Thread(target=sell, args=(barrier, outcomes)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(kind for kind, _ in outcomes) == ["accepted", "refused"]
+        [order_id] = [order_id for kind, order_id in outcomes if kind == "accepted"]
+        with factory() as session:
+            exchange.cancel_order(session, order_id, actor=seller, clock=clock, cache=exchange.MatcherCache())
+    with factory() as session:
+        assert ledger_violations(session) == []
+    engine.dispose()

@@ -1,0 +1,776 @@
+"""Service: order entry, pre-trade holds and escrow, matching under the instrument lock, DvP settlement.
+
+One order command is one database transaction (ADR 012, refining ADR 005):
+
+1. take the instrument's lock — ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite every write
+   transaction already began with ``BEGIN IMMEDIATE`` — so matching of one instrument is serialised across
+   processes and hosts;
+2. answer a replayed ``Idempotency-Key`` from its record (same body) or refuse it (different body);
+3. hold the buyer's cash (price × quantity + fee) or escrow the seller's tonnes (registry ``escrow``);
+4. bring the process's cached engine up to the committed journal (replaying the commands it has not seen,
+   checking the recorded state hash) and hand it the command;
+5. settle every fill — serial blocks seller → buyer (or retired for the buyer), cash buyer → seller minus
+   fees → fee account — and release what cancels and leftovers free, then write the trades, the order
+   states, the journal row, the compare-and-set of the cursor, the audit entries and the idempotency
+   record, and commit.
+
+If anything fails before the commit, the cached engine of that instrument is thrown away: a match that was
+computed but not committed lives only in that process's memory and is forgotten, and the next command
+rebuilds the book from the committed journal. Nothing is acknowledged before it is committed.
+
+Fees are floored to the fen (in the client's favour): with ``fee(n) = ⌊n × bp / 10 000⌋`` the hold for a
+remainder is never less than what its fills cost plus the hold for what is left, so releases are never
+negative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from carbon.ledger import account_of, change_state, serial_of, settle_escrowed
+from carbon.models import Batch, BlockState, CreditClass, HoldingBlock, Retirement
+from core import audit
+from core.auth import OrgKind, Principal
+from core.canonical import canonical_hash
+from core.clock import Clock
+from core.errors import (
+    Conflict,
+    IdempotencyConflict,
+    InsufficientUnits,
+    InvalidInput,
+    NotFound,
+    OrderRejected,
+    PermissionDenied,
+)
+from core.money import MoneyError, ticks_from_cny
+from trading import cash
+from trading.calendar import ALWAYS_OPEN, SHANGHAI_SESSIONS
+from trading.engine import MatchingEngine
+from trading.instruments import LISTING_RULES, Instrument, MatchingStyle, ModeRules
+from trading.models import (
+    IdempotencyRecord,
+    InstrumentRow,
+    JournalEntry,
+    MatcherCursor,
+    Trade,
+    TradeOrder,
+)
+from trading.orders import (
+    Accepted,
+    Amended,
+    AmendOrder,
+    Cancelled,
+    CancelOrder,
+    Command,
+    DayClosed,
+    EndOfDay,
+    Event,
+    Expired,
+    Fill,
+    PlaceOrder,
+    Rejected,
+    Side,
+    TimeInForce,
+)
+
+BASIS_POINTS = 10_000
+#: China Standard Time: the trading day (and so T+1 resale) is counted in Beijing time, which has no DST.
+BEIJING = timezone(timedelta(hours=8))
+OPEN, FILLED, CANCELLED, EXPIRED = "open", "filled", "cancelled", "expired"
+MATCHER = "system:matcher"
+
+
+class MatcherCache:
+    """The engines this process has built, one per instrument: a cache of committed state, never the truth."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, MatchingEngine] = {}
+
+    def get(self, instrument_id: str) -> MatchingEngine | None:
+        """Return the cached engine of an instrument, if any."""
+        return self._engines.get(instrument_id)
+
+    def put(self, instrument_id: str, engine: MatchingEngine) -> None:
+        """Remember an engine that matches the committed journal."""
+        self._engines[instrument_id] = engine
+
+    def discard(self, instrument_id: str) -> None:
+        """Forget an instrument's engine (its last command did not commit)."""
+        self._engines.pop(instrument_id, None)
+
+
+# Instruments ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateInstrument:
+    """Command: list an instrument with its fee schedule (basis points per side) and resale rule."""
+
+    instrument_id: str
+    credit_class: str
+    vintage_year: int
+    reference_price_cny: str
+    province_code: str | None = None
+    style: str = MatchingStyle.PRICE_TIME.value
+    tick_fen: int = 1
+    lot_t: int = 1
+    always_open: bool = False
+    resale_next_day: bool = True
+    buyer_fee_bp: int = 0
+    seller_fee_bp: int = 0
+
+
+def instrument_of(row: InstrumentRow) -> Instrument:
+    """Return the engine's configuration of an instrument row (listing rules, Shanghai hours or always open)."""
+    calendar = ALWAYS_OPEN if row.always_open else SHANGHAI_SESSIONS
+    rules = ModeRules(LISTING_RULES.band_bp, LISTING_RULES.min_quantity_t, LISTING_RULES.max_quantity_t, calendar)
+    return Instrument(
+        row.instrument_id, row.credit_class, row.vintage_year, row.reference_price_ticks,
+        province_code=row.province_code, style=MatchingStyle(row.style), rules=rules, tick_fen=row.tick_fen,
+        lot_t=row.lot_t,
+    )  # fmt: skip
+
+
+def create_instrument(session: Session, cmd: CreateInstrument, *, actor: Principal, clock: Clock) -> InstrumentRow:
+    """List an instrument (operator only); its journal starts empty.
+
+    Raises:
+        PermissionDenied: The actor is not the exchange operator.
+        Conflict: The id is taken.
+        InvalidInput: Unknown class or style, off-tick reference price, fees out of range.
+    """
+    if actor.role is not OrgKind.OPERATOR:
+        raise PermissionDenied("only the exchange operator lists instruments")
+    if cmd.credit_class not in {c.value for c in CreditClass}:
+        raise InvalidInput(f"unknown credit class {cmd.credit_class!r}")
+    if cmd.style not in {s.value for s in MatchingStyle}:
+        raise InvalidInput(f"unknown matching style {cmd.style!r}")
+    if not (0 <= cmd.buyer_fee_bp <= 1_000 and 0 <= cmd.seller_fee_bp <= 1_000):
+        raise InvalidInput("fees are 0..1000 basis points per side")
+    if session.get(InstrumentRow, cmd.instrument_id) is not None:
+        raise Conflict(f"instrument {cmd.instrument_id} exists already")
+    reference_ticks = ticks_from_cny(cmd.reference_price_cny, cmd.tick_fen)
+    row = InstrumentRow(
+        instrument_id=cmd.instrument_id, credit_class=cmd.credit_class, vintage_year=cmd.vintage_year,
+        province_code=cmd.province_code, reference_price_ticks=reference_ticks, style=cmd.style,
+        tick_fen=cmd.tick_fen, lot_t=cmd.lot_t, always_open=cmd.always_open, resale_next_day=cmd.resale_next_day,
+        buyer_fee_bp=cmd.buyer_fee_bp, seller_fee_bp=cmd.seller_fee_bp, created_at=clock.now(),
+    )  # fmt: skip
+    try:
+        engine = MatchingEngine([instrument_of(row)])
+    except ValueError as error:
+        raise InvalidInput(str(error)) from error
+    session.add(row)
+    session.flush()
+    session.add(MatcherCursor(instrument_id=row.instrument_id, applied_seq=0, state_hash=engine.state_hash()))
+    audit.append(session, actor=actor.actor, action="instrument.listed", subject=f"instrument:{row.instrument_id}",
+                 payload={**cmd.__dict__}, clock=clock)  # fmt: skip
+    session.commit()
+    return row
+
+
+def _lock(session: Session, instrument_id: str) -> InstrumentRow:
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"instrument:{instrument_id}".encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    row = session.get(InstrumentRow, instrument_id)
+    if row is None:
+        raise NotFound(f"instrument {instrument_id} does not exist")
+    return row
+
+
+# Journal --------------------------------------------------------------------------------------------------
+
+
+def command_record(command: Command) -> dict[str, Any]:
+    """Return a journal command as JSON (prices as decimal strings, times as ISO 8601)."""
+    record: dict[str, Any] = {"kind": type(command).__name__}
+    for name in command.__dataclass_fields__:
+        value = getattr(command, name)
+        record[name] = value.isoformat() if isinstance(value, datetime) else value
+    return record
+
+
+_COMMANDS: dict[str, type[Command]] = {
+    "PlaceOrder": PlaceOrder, "CancelOrder": CancelOrder, "AmendOrder": AmendOrder, "EndOfDay": EndOfDay,
+}  # fmt: skip
+
+
+def command_from(record: dict[str, Any]) -> Command:
+    """Return the command a journal record holds (the inverse of :func:`command_record`)."""
+    values = {k: v for k, v in record.items() if k != "kind"}
+    values["at"] = datetime.fromisoformat(values["at"])
+    if "side" in values:
+        values["side"] = Side(values["side"])
+    if "time_in_force" in values:
+        values["time_in_force"] = TimeInForce(values["time_in_force"])
+    return _COMMANDS[record["kind"]](**values)
+
+
+def _engine(session: Session, cache: MatcherCache, row: InstrumentRow) -> tuple[MatchingEngine, MatcherCursor]:
+    """Return the instrument's engine at the committed cursor, replaying what this process has not seen."""
+    cursor = session.get(MatcherCursor, row.instrument_id, populate_existing=True)
+    if cursor is None:
+        raise NotFound(f"instrument {row.instrument_id} has no matcher cursor")
+    engine = cache.get(row.instrument_id)
+    if engine is not None and engine.last_seq == cursor.applied_seq:
+        return engine, cursor  # this process wrote the last committed command: nothing to replay or check
+    if engine is None or engine.last_seq > cursor.applied_seq:
+        engine = MatchingEngine([instrument_of(row)])
+    if engine.last_seq < cursor.applied_seq:
+        journal = session.scalars(
+            select(JournalEntry.command).where(
+                JournalEntry.instrument_id == row.instrument_id, JournalEntry.seq > engine.last_seq
+            ).order_by(JournalEntry.seq)
+        )  # fmt: skip
+        engine.handle_all(command_from(record) for record in journal)
+    if engine.last_seq != cursor.applied_seq or engine.state_hash() != cursor.state_hash:
+        cache.discard(row.instrument_id)
+        raise RuntimeError(f"the journal of {row.instrument_id} does not rebuild the recorded state")
+    cache.put(row.instrument_id, engine)
+    return engine, cursor
+
+
+def rebuild_book(session: Session, instrument_id: str) -> MatchingEngine:
+    """Rebuild an instrument's engine from its committed journal alone (restart, recovery, audit)."""
+    cache = MatcherCache()
+    engine, _ = _engine(session, cache, _lock(session, instrument_id))
+    return engine
+
+
+# Money ----------------------------------------------------------------------------------------------------
+
+
+def fee_fen(notional_fen: int, fee_bp: int) -> int:
+    """Return the fee on a notional, floored to the fen.
+
+    >>> fee_fen(1_000_001, 50)
+    5000
+    """
+    return notional_fen * fee_bp // BASIS_POINTS  # fen × bp / (bp per 1) = fen
+
+
+def buy_hold_fen(row: InstrumentRow, price_ticks: int, quantity_t: int) -> int:
+    """Return what a buy order must hold: price × quantity plus the buyer's fee, in fen."""
+    notional = price_ticks * row.tick_fen * quantity_t  # ticks × fen/tick × t = fen
+    return notional + fee_fen(notional, row.buyer_fee_bp)
+
+
+def _price_ticks(row: InstrumentRow, price_cny: str) -> int:
+    try:
+        return ticks_from_cny(Decimal(price_cny) if isinstance(price_cny, str) else price_cny, row.tick_fen)
+    except (MoneyError, ArithmeticError) as error:
+        raise OrderRejected(f"price {price_cny!r}: {error}", getattr(error, "reason", "invalid_amount")) from error
+
+
+def _cny(row: InstrumentRow, price_ticks: int) -> str:
+    return str(Decimal(price_ticks * row.tick_fen).scaleb(-2))
+
+
+# Units ----------------------------------------------------------------------------------------------------
+
+
+def eligible_batch_ids(session: Session, row: InstrumentRow) -> list[int]:
+    """Return the batches deliverable on an instrument, oldest first."""
+    query = select(Batch.id).where(Batch.credit_class == CreditClass(row.credit_class),
+                                   Batch.vintage_year == row.vintage_year).order_by(Batch.id)  # fmt: skip
+    if row.province_code is not None:
+        query = query.where(Batch.province_code == row.province_code)
+    return list(session.scalars(query))
+
+
+def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, now: datetime) -> int:
+    """Return the tonnes an organisation bought (and kept) on an instrument since Beijing midnight."""
+    midnight = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Trade.quantity_t), 0)).where(
+            Trade.instrument_id == row.instrument_id, Trade.buyer_organisation_id == organisation_id,
+            Trade.retirement_id.is_(None), Trade.created_at >= midnight,
+        )
+    )  # fmt: skip
+    return int(total or 0)
+
+
+def _escrow(session: Session, row: InstrumentRow, order: TradeOrder, quantity_t: int, actor: Principal,
+            clock: Clock) -> None:  # fmt: skip
+    """Escrow tonnes for a sell order, refusing tonnes bought today where the instrument says T+1."""
+    batch_ids = eligible_batch_ids(session, row)
+    if row.resale_next_day:
+        locked_t = bought_today_t(session, row, order.organisation_id, clock.now())
+        if locked_t:
+            tradable = _tradable_t(session, order.organisation_id, batch_ids, clock)
+            if tradable - locked_t < quantity_t:
+                raise InsufficientUnits(
+                    f"{locked_t} t of the {tradable} t tradable were bought today and may be sold from the next "
+                    f"trading day (T+1); {quantity_t} t cannot be sold now"
+                )
+    change_state(session, "escrow", organisation_id=order.organisation_id, quantity_t=quantity_t, actor=actor,
+                 clock=clock, batch_ids=batch_ids, reason=f"order:{order.id}", commit=False)  # fmt: skip
+
+
+def _tradable_t(session: Session, organisation_id: int, batch_ids: list[int], clock: Clock) -> int:
+    account = account_of(session, organisation_id, now=clock.now())
+    total = session.scalar(
+        select(func.coalesce(func.sum(HoldingBlock.serial_end - HoldingBlock.serial_start + 1), 0)).where(
+            HoldingBlock.account_id == account.id, HoldingBlock.state == BlockState.TRADABLE,
+            HoldingBlock.closed_at.is_(None), HoldingBlock.batch_id.in_(batch_ids),
+        )
+    )  # fmt: skip
+    return int(total or 0)
+
+
+# Commands -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceOrderRequest:
+    """Command: place a limit order on an instrument for the caller's organisation."""
+
+    instrument_id: str
+    side: str
+    price_cny: str
+    quantity_t: int
+    time_in_force: str = TimeInForce.GTC.value
+    retire_on_fill: bool = False
+    beneficiary: str | None = None
+    purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class AmendOrderRequest:
+    """Command: change a resting order's remaining quantity and/or price."""
+
+    quantity_t: int | None = None
+    price_cny: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What one command changed, for the audit log and the answer."""
+
+    orders: dict[str, TradeOrder] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+    audit: list[audit.Event] = field(default_factory=list)
+
+
+def _idempotent(
+    session: Session, organisation_id: int, key: str | None, request: dict[str, Any]
+) -> dict[str, Any] | None:
+    if key is None:
+        return None
+    record = session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.organisation_id == organisation_id,
+                                        IdempotencyRecord.key == key)
+    ).one_or_none()  # fmt: skip
+    if record is None:
+        return None
+    if record.request_sha256 != canonical_hash(request):
+        raise IdempotencyConflict(f"Idempotency-Key {key!r} was used with a different request")
+    return record.response
+
+
+def _remember(session: Session, organisation_id: int, key: str | None, request: dict[str, Any],
+              response: dict[str, Any], now: datetime) -> None:  # fmt: skip
+    if key is not None:
+        session.add(IdempotencyRecord(organisation_id=organisation_id, key=key, request_sha256=canonical_hash(request),
+                                      response=response, created_at=now))  # fmt: skip
+
+
+def place_order(
+    session: Session,
+    cmd: PlaceOrderRequest,
+    *,
+    actor: Principal,
+    clock: Clock,
+    cache: MatcherCache,
+    idempotency_key: str | None = None,
+    before_commit: Any = None,
+) -> dict[str, Any]:
+    """Place an order: hold or escrow, match, settle, journal, commit; return the order with its fills.
+
+    Raises:
+        IdempotencyConflict: The key was used with another body.
+        InsufficientFunds, InsufficientUnits: The hold or the escrow cannot be made (nothing changes).
+        OrderRejected: The engine refused the order (off tick, out of band, size...; nothing changes).
+    """
+    request = {"op": "place", **cmd.__dict__}
+    row = _lock(session, cmd.instrument_id)
+    replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+    if replayed is not None:
+        return replayed
+    if cmd.side not in (Side.BUY.value, Side.SELL.value) or cmd.time_in_force not in {t.value for t in TimeInForce}:
+        raise InvalidInput("side is buy or sell; time_in_force is gtc, day, ioc or fok")
+    if cmd.retire_on_fill and (cmd.side != Side.BUY.value or not cmd.beneficiary or not cmd.purpose):
+        raise InvalidInput("retire_on_fill is for buy orders and needs a beneficiary and a purpose")
+    if isinstance(cmd.quantity_t, bool) or not isinstance(cmd.quantity_t, int) or cmd.quantity_t <= 0:
+        raise OrderRejected(f"quantity {cmd.quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
+    price_ticks = _price_ticks(row, cmd.price_cny)
+    now = clock.now()
+    order = TradeOrder(
+        instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
+        side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t, filled_t=0,
+        time_in_force=cmd.time_in_force, status=OPEN, held_fen=0, retire_on_fill=cmd.retire_on_fill,
+        beneficiary=cmd.beneficiary, purpose=cmd.purpose, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(order)
+    session.flush()
+    if cmd.side == Side.BUY.value:
+        order.held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
+        account = cash.cash_account(session, actor.organisation_id, now=now)
+        cash.hold(session, account, order.held_fen, f"order:{order.id}", now)
+    else:
+        _escrow(session, row, order, cmd.quantity_t, actor, clock)
+
+    def command(seq: int) -> Command:
+        return PlaceOrder(seq=seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                          account_id=str(actor.organisation_id), side=Side(cmd.side), quantity_t=cmd.quantity_t,
+                          price_cny=_cny(row, price_ticks), time_in_force=TimeInForce(cmd.time_in_force))  # fmt: skip
+
+    batch = _Batch(orders={order.engine_id: order})
+    _run(session, cache, row, command, batch, actor=actor, clock=clock)
+    response = order_out(session, row, order)
+    _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+    _commit(session, cache, row, before_commit)
+    return response
+
+
+def _own_order(session: Session, order_id: int, actor: Principal) -> TradeOrder:
+    order = session.get(TradeOrder, order_id, populate_existing=True)
+    if order is None or order.organisation_id != actor.organisation_id:
+        raise NotFound(f"order {order_id} does not exist or is not your organisation's")
+    return order
+
+
+def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Clock, cache: MatcherCache,
+                 idempotency_key: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Cancel the remainder of one of the caller's resting orders and release its hold or escrow."""
+    instrument_id = session.scalar(select(TradeOrder.instrument_id).where(TradeOrder.id == order_id))
+    if instrument_id is None:
+        raise NotFound(f"order {order_id} does not exist or is not your organisation's")
+    row = _lock(session, instrument_id)
+    request = {"op": "cancel", "order_id": order_id}
+    replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+    if replayed is not None:
+        return replayed
+    order = _own_order(session, order_id, actor)
+    if order.status != OPEN:
+        raise Conflict(f"order {order_id} is {order.status}; only open orders can be cancelled")
+    now = clock.now()
+
+    def command(seq: int) -> Command:
+        return CancelOrder(seq=seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                           account_id=str(actor.organisation_id))  # fmt: skip
+
+    _run(session, cache, row, command, _Batch(orders={order.engine_id: order}), actor=actor, clock=clock)
+    response = order_out(session, row, order)
+    _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+    _commit(session, cache, row, None)
+    return response
+
+
+def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, actor: Principal, clock: Clock,
+                cache: MatcherCache, idempotency_key: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Change a resting order's remaining quantity and/or price, adjusting its hold or escrow first."""
+    instrument_id = session.scalar(select(TradeOrder.instrument_id).where(TradeOrder.id == order_id))
+    if instrument_id is None:
+        raise NotFound(f"order {order_id} does not exist or is not your organisation's")
+    row = _lock(session, instrument_id)
+    request = {"op": "amend", "order_id": order_id, **cmd.__dict__}
+    replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+    if replayed is not None:
+        return replayed
+    order = _own_order(session, order_id, actor)
+    if order.status != OPEN:
+        raise Conflict(f"order {order_id} is {order.status}; only open orders can be amended")
+    quantity_t = order.remaining_t if cmd.quantity_t is None else cmd.quantity_t
+    if isinstance(quantity_t, bool) or not isinstance(quantity_t, int) or quantity_t <= 0:
+        raise OrderRejected(f"quantity {quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
+    price_ticks = order.price_ticks if cmd.price_cny is None else _price_ticks(row, cmd.price_cny)
+    now = clock.now()
+    if order.side == Side.BUY.value:
+        required = buy_hold_fen(row, price_ticks, quantity_t)
+        account = cash.cash_account(session, actor.organisation_id, now=now)
+        if required > order.held_fen:
+            cash.hold(session, account, required - order.held_fen, f"order:{order.id}", now)
+        else:
+            cash.release(session, account, order.held_fen - required, f"order:{order.id}", now)
+        order.held_fen = required
+    elif quantity_t > order.remaining_t:
+        _escrow(session, row, order, quantity_t - order.remaining_t, actor, clock)
+    elif quantity_t < order.remaining_t:
+        settle_escrowed(session, organisation_id=order.organisation_id, quantity_t=order.remaining_t - quantity_t,
+                        batch_ids=eligible_batch_ids(session, row), actor=actor.actor, clock=clock,
+                        reason=f"order:{order.id}")  # fmt: skip
+
+    def command(seq: int) -> Command:
+        return AmendOrder(seq=seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                          account_id=str(actor.organisation_id), quantity_t=quantity_t,
+                          price_cny=_cny(row, price_ticks))  # fmt: skip
+
+    _run(session, cache, row, command, _Batch(orders={order.engine_id: order}), actor=actor, clock=clock)
+    response = order_out(session, row, order)
+    _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+    _commit(session, cache, row, None)
+    return response
+
+
+def end_of_day(session: Session, instrument_id: str, *, actor: Principal, clock: Clock,
+               cache: MatcherCache) -> dict[str, Any]:  # fmt: skip
+    """Close an instrument's day (operator): expire day orders, release what they held, move the band."""
+    if actor.role is not OrgKind.OPERATOR:
+        raise PermissionDenied("only the exchange operator closes the day")
+    row = _lock(session, instrument_id)
+    now = clock.now()
+    batch = _Batch()
+
+    def command(seq: int) -> Command:
+        return EndOfDay(seq=seq, at=now, instrument_id=row.instrument_id)
+
+    events = _run(session, cache, row, command, batch, actor=actor, clock=clock)
+    _commit(session, cache, row, None)
+    closed = [e for e in events if isinstance(e, DayClosed)]
+    expired = sorted(o.id for o in batch.orders.values() if o.status in (EXPIRED, CANCELLED))
+    return {"instrument_id": instrument_id, "expired_order_ids": expired,
+            "close_price_cny": _cny(row, closed[0].close_ticks) if closed else None}  # fmt: skip
+
+
+def _commit(session: Session, cache: MatcherCache, row: InstrumentRow, before_commit: Any) -> None:
+    try:
+        if before_commit is not None:
+            before_commit()
+        session.commit()
+    except IntegrityError as error:
+        cache.discard(row.instrument_id)
+        session.rollback()
+        if unique_violation(error):
+            raise IdempotencyConflict("a concurrent request used the same Idempotency-Key; nothing was done") from error
+        raise
+    except BaseException:
+        cache.discard(row.instrument_id)
+        session.rollback()
+        raise
+
+
+# Matching and settlement ------------------------------------------------------------------------------------
+
+
+def _run(session: Session, cache: MatcherCache, row: InstrumentRow, make: Any, batch: _Batch, *, actor: Principal,
+         clock: Clock) -> list[Event]:  # fmt: skip
+    """Hand one command to the engine and write everything it caused; on any failure forget the engine."""
+    engine, cursor = _engine(session, cache, row)
+    seq = cursor.applied_seq + 1
+    command: Command = make(seq)
+    events = engine.handle(command)
+    if type(events[0]) is Rejected:
+        reason = events[0].reason.value
+        raise OrderRejected(f"the order was rejected: {reason}", reason)
+    try:
+        for event in events:
+            _apply(session, row, event, batch, actor=actor, clock=clock)
+        for order in batch.orders.values():
+            if order.status == OPEN and order.remaining_t == 0:
+                order.status = FILLED
+        session.add(JournalEntry(instrument_id=row.instrument_id, seq=seq, command=command_record(command),
+                                 created_at=clock.now()))  # fmt: skip
+        moved = session.execute(
+            update(MatcherCursor)
+            .where(MatcherCursor.instrument_id == row.instrument_id, MatcherCursor.applied_seq == cursor.applied_seq)
+            .values(applied_seq=seq, state_hash=engine.state_hash())
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        if getattr(moved, "rowcount", 1) != 1:
+            raise Conflict(f"the journal of {row.instrument_id} moved under this matcher; nothing was committed")
+        audit.append_many(session, batch.audit, clock=clock)
+        session.flush()
+    except BaseException:
+        cache.discard(row.instrument_id)
+        raise
+    return events
+
+
+def _order(session: Session, batch: _Batch, engine_id: str) -> TradeOrder:
+    order = batch.orders.get(engine_id)
+    if order is None:
+        order = session.get(TradeOrder, int(engine_id[1:]), populate_existing=True)
+        if order is None:
+            raise RuntimeError(f"the engine knows order {engine_id} but the database does not")
+        batch.orders[engine_id] = order
+    return order
+
+
+def _apply(session: Session, row: InstrumentRow, event: Event, batch: _Batch, *, actor: Principal,
+           clock: Clock) -> None:  # fmt: skip
+    now = clock.now()
+    if isinstance(event, Accepted):
+        order = _order(session, batch, event.order_id)
+        batch.audit.append(audit.Event(actor.actor, "order.accepted", f"order:{order.id}", {
+            "instrument": row.instrument_id, "seq": event.seq, "side": order.side, "price_ticks": order.price_ticks,
+            "quantity_t": order.quantity_t}))  # fmt: skip
+    elif isinstance(event, Fill):
+        _settle(session, row, event, batch, clock=clock)
+    elif isinstance(event, Cancelled | Expired):
+        order = _order(session, batch, event.order_id)
+        _free(session, row, order, clock=clock)
+        order.status = EXPIRED if isinstance(event, Expired) else CANCELLED
+        order.reason = event.reason.value if isinstance(event, Cancelled) else "end_of_day"
+        order.remaining_t, order.updated_at = 0, now
+        batch.audit.append(audit.Event(actor.actor if order.organisation_id == actor.organisation_id else MATCHER,
+                                       f"order.{order.status}", f"order:{order.id}",
+                                       {"seq": event.seq, "reason": order.reason}))  # fmt: skip
+    elif isinstance(event, Amended):
+        order = _order(session, batch, event.order_id)
+        order.price_ticks, order.remaining_t = event.price_ticks, event.quantity_t
+        order.quantity_t, order.updated_at = order.filled_t + event.quantity_t, now
+        batch.audit.append(audit.Event(actor.actor, "order.amended", f"order:{order.id}", {
+            "seq": event.seq, "price_ticks": event.price_ticks, "quantity_t": event.quantity_t}))  # fmt: skip
+
+
+def _free(session: Session, row: InstrumentRow, order: TradeOrder, *, clock: Clock) -> None:
+    """Release what an order still holds: its cash hold or its escrowed tonnes."""
+    now = clock.now()
+    if order.side == Side.BUY.value:
+        account = cash.cash_account(session, order.organisation_id, now=now)
+        cash.release(session, account, order.held_fen, f"order:{order.id}", now)
+        order.held_fen = 0
+    elif order.remaining_t:
+        settle_escrowed(session, organisation_id=order.organisation_id, quantity_t=order.remaining_t,
+                        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
+                        reason=f"order:{order.id}")  # fmt: skip
+
+
+def _settle(session: Session, row: InstrumentRow, fill: Fill, batch: _Batch, *, clock: Clock) -> None:
+    """DvP for one fill: tonnes seller → buyer, cash buyer → seller and fee account, orders, trade, audit."""
+    now = clock.now()
+    taker, maker = _order(session, batch, fill.taker_order_id), _order(session, batch, fill.maker_order_id)
+    buy, sell = (taker, maker) if fill.taker_side is Side.BUY else (maker, taker)
+    quantity_t = fill.quantity_t
+    notional = fill.price_ticks * row.tick_fen * quantity_t  # ticks × fen/tick × t = fen
+    buyer_fee, seller_fee = fee_fen(notional, row.buyer_fee_bp), fee_fen(notional, row.seller_fee_bp)
+    retirement = None
+    if buy.retire_on_fill:
+        retirement = Retirement(
+            account_id=account_of(session, buy.organisation_id, now=now).id, quantity_t=quantity_t,
+            beneficiary=buy.beneficiary or "", purpose=buy.purpose or "", reporting_year=now.year, use="voluntary",
+            verification_code=secrets.token_hex(8).upper(), created_at=now, created_by_user_id=buy.placed_by_user_id,
+        )  # fmt: skip
+        session.add(retirement)
+        session.flush()
+    moved = settle_escrowed(
+        session, organisation_id=sell.organisation_id, quantity_t=quantity_t,
+        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
+        to_organisation_id=buy.organisation_id, retirement=retirement, reason=f"trade on {row.instrument_id}",
+    )  # fmt: skip
+    # Cash: the parties' accounts are locked in organisation order (no deadlock between two settlements).
+    locked = {
+        org: cash.cash_account(session, org, now=now) for org in sorted({buy.organisation_id, sell.organisation_id})
+    }
+    accounts = {"buyer": locked[buy.organisation_id], "seller": locked[sell.organisation_id],
+                "fee": cash.fee_account(session, now=now)}  # fmt: skip
+    charge = notional + buyer_fee
+    remaining_after = buy.remaining_t - quantity_t
+    keep = buy_hold_fen(row, buy.price_ticks, remaining_after)
+    reference = f"trade:{row.instrument_id}:{fill.seq}:{fill.trade_id}"
+    cash.post(session, accounts["buyer"], cash.HELD, -charge, "trade", reference, now)
+    cash.release(session, accounts["buyer"], buy.held_fen - charge - keep, reference, now)
+    buy.held_fen = keep
+    cash.post(session, accounts["seller"], cash.AVAILABLE, notional - seller_fee, "trade", reference, now)
+    cash.post(session, accounts["fee"], cash.AVAILABLE, buyer_fee + seller_fee, "fee", reference, now)
+    for order in (buy, sell):
+        order.remaining_t -= quantity_t
+        order.filled_t += quantity_t
+        order.updated_at = now
+        if order.remaining_t == 0:
+            order.status = FILLED
+    trade = Trade(
+        instrument_id=row.instrument_id, seq=fill.seq, price_ticks=fill.price_ticks, quantity_t=quantity_t,
+        buy_order_id=buy.id, sell_order_id=sell.id, buyer_organisation_id=buy.organisation_id,
+        seller_organisation_id=sell.organisation_id, notional_fen=notional, buyer_fee_fen=buyer_fee,
+        seller_fee_fen=seller_fee, serials=[_serial(b) for b in moved],
+        retirement_id=retirement.id if retirement is not None else None, created_at=now,
+    )  # fmt: skip
+    session.add(trade)
+    session.flush()
+    batch.trades.append(trade)
+    batch.audit.append(audit.Event(MATCHER, "trade.settled", f"trade:{trade.id}", {
+        "instrument": row.instrument_id, "seq": fill.seq, "price_ticks": fill.price_ticks, "quantity_t": quantity_t,
+        "buy_order": buy.id, "sell_order": sell.id, "notional_fen": notional, "buyer_fee_fen": buyer_fee,
+        "seller_fee_fen": seller_fee, "serials": trade.serials,
+        "retirement": retirement.verification_code if retirement is not None else None}))  # fmt: skip
+
+
+def _serial(block: HoldingBlock) -> str:
+    return serial_of(block).format()
+
+
+# Reads ----------------------------------------------------------------------------------------------------
+
+
+def trade_out(row: InstrumentRow, trade: Trade, organisation_id: int) -> dict[str, Any]:
+    """Return a trade as seen by one of its parties."""
+    side = Side.BUY.value if trade.buyer_organisation_id == organisation_id else Side.SELL.value
+    return {
+        "trade_id": trade.id, "instrument_id": trade.instrument_id, "seq": trade.seq, "side": side,
+        "price_cny": _cny(row, trade.price_ticks), "quantity_t": trade.quantity_t,
+        "notional_fen": trade.notional_fen,
+        "fee_fen": trade.buyer_fee_fen if side == Side.BUY.value else trade.seller_fee_fen,
+        "buy_order_id": trade.buy_order_id, "sell_order_id": trade.sell_order_id, "serials": trade.serials,
+        "retirement_id": trade.retirement_id, "at": trade.created_at.isoformat(),
+    }  # fmt: skip
+
+
+def order_out(session: Session, row: InstrumentRow, order: TradeOrder) -> dict[str, Any]:
+    """Return an order with its fills."""
+    session.flush()
+    trades = session.scalars(
+        select(Trade).where(or_(Trade.buy_order_id == order.id, Trade.sell_order_id == order.id)).order_by(Trade.id)
+    )
+    return {
+        "order_id": order.id, "instrument_id": order.instrument_id, "side": order.side,
+        "price_cny": _cny(row, order.price_ticks), "quantity_t": order.quantity_t, "filled_t": order.filled_t,
+        "remaining_t": order.remaining_t, "time_in_force": order.time_in_force, "status": order.status,
+        "reason": order.reason, "held_fen": order.held_fen, "retire_on_fill": order.retire_on_fill,
+        "fills": [trade_out(row, t, order.organisation_id) for t in trades],
+    }  # fmt: skip
+
+
+def list_orders(session: Session, *, actor: Principal, status: str | None = None) -> list[dict[str, Any]]:
+    """Return the caller's organisation's orders, newest first."""
+    query = select(TradeOrder).where(TradeOrder.organisation_id == actor.organisation_id)
+    if status is not None:
+        query = query.where(TradeOrder.status == status)
+    rows = {r.instrument_id: r for r in session.scalars(select(InstrumentRow))}
+    orders = session.scalars(query.order_by(TradeOrder.id.desc()).limit(500))
+    return [order_out(session, rows[o.instrument_id], o) for o in orders]
+
+
+def read_order(session: Session, order_id: int, *, actor: Principal) -> dict[str, Any]:
+    """Return one of the caller's orders."""
+    order = _own_order(session, order_id, actor)
+    row = session.get(InstrumentRow, order.instrument_id)
+    assert row is not None
+    return order_out(session, row, order)
+
+
+def list_fills(session: Session, *, actor: Principal) -> list[dict[str, Any]]:
+    """Return the trades the caller's organisation took part in, newest first."""
+    org = actor.organisation_id
+    rows = {r.instrument_id: r for r in session.scalars(select(InstrumentRow))}
+    trades = session.scalars(
+        select(Trade).where(or_(Trade.buyer_organisation_id == org, Trade.seller_organisation_id == org))
+        .order_by(Trade.id.desc()).limit(500)
+    )  # fmt: skip
+    return [trade_out(rows[t.instrument_id], t, org) for t in trades]
+
+
+def unique_violation(error: IntegrityError) -> bool:
+    """Return whether an integrity error is a unique violation (a concurrent duplicate idempotency key)."""
+    return "unique" in str(error.orig).lower() or "duplicate" in str(error.orig).lower()
