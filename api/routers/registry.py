@@ -245,9 +245,9 @@ def list_public_projects(
     for project in projects:
         plots = list_plots(session, project.id)
         issued = session.scalar(select(func.sum(Batch.quantity_t)).where(Batch.project_id == project.id)) or 0
-        outline = (
-            shapely.unary_union([p.geometry for p in plots]).envelope.buffer(PUBLIC_GEOMETRY_DEG) if plots else None
-        )
+        # Each plot's bounding box grown by ~1 km, merged: where the project is, not the holders' boundaries.
+        boxes = [p.geometry.envelope.buffer(PUBLIC_GEOMETRY_DEG) for p in plots]
+        outline = shapely.unary_union(boxes) if boxes else None
         geometry = shapely.set_precision(outline, PUBLIC_GEOMETRY_DEG) if outline is not None else None
         features.append({
             "type": "Feature",

@@ -88,6 +88,7 @@ def test_transfer_retire_and_verify_the_certificate(
     projects = client.get("/public/v1/projects").json()["features"]
     demo = next(f for f in projects if f["properties"]["code"] == "SH-64-000001")
     assert demo["properties"]["issued_t"] == 1500 and demo["properties"]["geometry"].startswith("generalised")
+    assert demo["geometry"]["type"] == "MultiPolygon" and len(demo["geometry"]["coordinates"]) == 2  # two sites
 
 
 def test_compliance_use_checks_eligibility(issued: int, client: TestClient, login: Login) -> None:
