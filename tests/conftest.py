@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,14 +115,16 @@ def login(client: TestClient) -> Callable[[str], dict[str, str]]:
     return _login
 
 
-@pytest.fixture(scope="session")
-def pg_engine() -> Iterator[Engine]:
-    """A migrated PostgreSQL + PostGIS database of this test run only, dropped at the end."""
+@contextmanager
+def fresh_postgres_database(suffix: str = "") -> Iterator[str]:
+    """Create, migrate, yield (URL) and finally drop a PostgreSQL database of this test run only.
+
+    Its name carries the process id (and ``suffix``), so parallel runs on one server never collide.
+    """
     from sqlalchemy.engine import make_url
 
-    # One database per run (suffix: process id), so parallel runs on one server never collide.
     url = make_url(POSTGRES_URL)
-    url = url.set(database=f"{url.database}_{os.getpid()}")
+    url = url.set(database=f"{url.database}_{os.getpid()}{suffix}")
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -130,12 +135,52 @@ def pg_engine() -> Iterator[Engine]:
         service_unavailable("PostgreSQL", error)
     rendered = url.render_as_string(hide_password=False)
     upgrade(rendered)
-    engine = make_engine(rendered)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield rendered
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    """A migrated PostgreSQL + PostGIS database of this test run only, dropped at the end."""
+    with fresh_postgres_database() as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+@contextmanager
+def celery_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``shanhai worker`` (solo pool) as a subprocess on the settings' broker, queue, database and data."""
+    env = {
+        **os.environ,
+        "SHANHAI_ENVIRONMENT": "test",
+        "SHANHAI_DATA_DIR": str(settings.data_dir),
+        "SHANHAI_DATABASE_URL": str(settings.database_url),
+        "SHANHAI_BROKER_URL": str(settings.broker_url),
+        "SHANHAI_SECRET_KEY": TEST_SECRET,
+        "SHANHAI_TASK_QUEUE": settings.task_queue,
+        "SHANHAI_RASTER_DIR": str(settings.raster_dir),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @pytest.fixture(scope="session")

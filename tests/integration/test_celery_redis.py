@@ -5,9 +5,7 @@ Marked ``redis``: under CI=true this fails if Redis is missing; elsewhere it ski
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from carbon.models import Plot
 from core.audit import AuditEntry, verify_chain
 from core.clock import FixedClock
 from core.settings import Settings
-from tests.conftest import PASSWORDS, REPO, TEST_SECRET
+from tests.conftest import PASSWORDS, celery_worker
 
 pytestmark = pytest.mark.redis
 
@@ -35,30 +33,8 @@ def broker_settings(settings: Settings, redis_url: str) -> Settings:
 
 @pytest.fixture
 def worker(broker_settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "SHANHAI_ENVIRONMENT": "test",
-        "SHANHAI_DATA_DIR": str(broker_settings.data_dir),
-        "SHANHAI_DATABASE_URL": str(broker_settings.database_url),
-        "SHANHAI_BROKER_URL": str(broker_settings.broker_url),
-        "SHANHAI_SECRET_KEY": TEST_SECRET,
-        "SHANHAI_TASK_QUEUE": broker_settings.task_queue,
-    }
-    log = (tmp_path / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with celery_worker(broker_settings, tmp_path / "worker.log") as process:
+        yield process
 
 
 def test_worker_remeasures_a_plot(

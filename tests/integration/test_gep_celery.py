@@ -7,9 +7,7 @@ Marked ``redis``: under CI=true this fails if Redis is missing; elsewhere it ski
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +27,7 @@ from gep.prices import load_table
 from gep.regions import get_region_layer, region_shapes
 from gep.runs import CreateRun, create_run, raster_sources
 from gep.synthetic import FILES, write_stack
-from tests.conftest import REPO, TEST_SECRET
+from tests.conftest import celery_worker
 
 pytestmark = pytest.mark.redis
 
@@ -47,31 +45,8 @@ def stack_settings(settings: Settings, redis_url: str, tmp_path: Path) -> Settin
 
 @pytest.fixture
 def worker(stack_settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "SHANHAI_ENVIRONMENT": "test",
-        "SHANHAI_DATA_DIR": str(stack_settings.data_dir),
-        "SHANHAI_DATABASE_URL": str(stack_settings.database_url),
-        "SHANHAI_BROKER_URL": str(stack_settings.broker_url),
-        "SHANHAI_SECRET_KEY": TEST_SECRET,
-        "SHANHAI_TASK_QUEUE": stack_settings.task_queue,
-        "SHANHAI_RASTER_DIR": str(stack_settings.raster_dir),
-    }
-    log = (tmp_path / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with celery_worker(stack_settings, tmp_path / "worker.log") as process:
+        yield process
 
 
 def test_worker_runs_the_tiles(

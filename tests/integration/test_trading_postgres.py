@@ -9,15 +9,13 @@ that equals the open orders. Also scenario R8 on the exchange: parallel sells of
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from api.seed import seed_demo
 from carbon.ledger import IssueBatch, issue_batch, ledger_violations
@@ -26,8 +24,7 @@ from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from core.errors import InsufficientUnits
-from core.migrate import upgrade
-from tests.conftest import POSTGRES_URL, SAMPLES, service_unavailable
+from tests.conftest import SAMPLES, fresh_postgres_database
 from trading import exchange
 
 pytestmark = pytest.mark.postgres
@@ -36,26 +33,12 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "trading_concur
 
 @pytest.fixture(scope="module")
 def trading_pg_url() -> Iterator[str]:
-    url = make_url(POSTGRES_URL)
-    url = url.set(database=f"{url.database}_{os.getpid()}_trading")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    except Exception as error:
-        admin.dispose()
-        service_unavailable("PostgreSQL", error)
-    rendered = url.render_as_string(hide_password=False)
-    upgrade(rendered)
-    engine = make_engine(rendered)
-    with make_session_factory(engine)() as session:
-        seed_demo(session, SAMPLES, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
-    engine.dispose()
-    yield rendered
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database("_trading") as url:
+        engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            seed_demo(session, SAMPLES, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
+        engine.dispose()
+        yield url
 
 
 def test_concurrent_order_entry_with_a_killed_process(trading_pg_url: str) -> None:
