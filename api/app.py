@@ -21,6 +21,7 @@ from api.routers import (
     auth,
     gep,
     imports,
+    market,
     monitoring,
     projects,
     rasters,
@@ -36,6 +37,7 @@ from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
 from trading.exchange import MatcherCache
+from trading.market_data import BookReplicas
 
 API_DESCRIPTION = """
 Shanhai (山海) — cross-province carbon-sink trading and GEP accounting for the Fujian–Ningxia cooperation.
@@ -58,6 +60,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     gep.router,
     audit.router,
     trading.router,
+    market.public,
+    market.reports,
     tasks_router,
 )
 
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
     app.state.matchers = MatcherCache()
+    app.state.book_replicas = BookReplicas()
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)

@@ -108,6 +108,15 @@ RULES: Final[dict[str, Rule]] = {
     "cancel_order": TRADERS,
     "amend_order": TRADERS,
     "list_fills": TRADERS,
+    # market data: public and anonymous, as exchanges publish quotes and daily reports (ADR 014)
+    "read_market_book": PUBLIC,
+    "list_market_trades": PUBLIC,
+    "list_market_bars": PUBLIC,
+    "stream_market": PUBLIC,
+    # reports: aggregates without parties' names, for every role of the cooperation
+    "read_flows_report": ALL_ROLES,
+    "export_flows_csv": ALL_ROLES,
+    "export_flows_xlsx": ALL_ROLES,
     # audit
     "list_audit_entries": AUDIT_READERS,
     "verify_audit_log": AUDIT_READERS,

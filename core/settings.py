@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
     max_features_per_file: int = Field(default=100_000, ge=1)
     max_expanded_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="Archives, once expanded.")
+    market_stream_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="How often a market-data stream polls the committed journal."
+    )
+    market_stream_max_seconds: float = Field(
+        default=3600, gt=0, description="A stream ends after this long; clients resume with Last-Event-ID."
+    )
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:

@@ -10,5 +10,6 @@ clock or randomness) and lives in these modules:
 
 Around the engine (I/O): ``models`` (instruments, cash, orders, trades, journal), ``cash`` (CNY accounts in fen,
 holds, fee account) and ``exchange`` (order entry, holds and escrow, matching under the instrument lock, DvP
-settlement; ADR 005 and ADR 012). Auctions and block trades arrive with the later trading issues.
+settlement; ADR 005 and ADR 012), ``market_data`` (committed L2 book, trades, daily bars, the update feed;
+ADR 014) and ``flows`` (the cross-province flows report). Auctions and block trades arrive with issue 8.
 """

@@ -1,0 +1,200 @@
+"""Market data (public, anonymous) and the cross-province flows report (every role).
+
+Market data is public, as exchanges publish their quotes and daily market reports (registry-trading §4.1,
+§7): the book shows aggregated levels, trades show price, quantity and time, never a party (ADR 014). Being
+public also lets a browser follow the stream with a plain ``EventSource``, which cannot send headers.
+
+The stream is Server-Sent Events: ``id`` is the instrument's journal sequence number, so a client detects a
+gap (ids are consecutive) and resumes with ``Last-Event-ID`` (or ``?after_seq=``). Each stream polls the
+committed journal every ``market_stream_poll_seconds`` (0.5 s by default), so every API process sees every
+commit, whoever made it; nothing is published before it is committed (ADR 014).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from functools import partial
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api.deps import SessionDep
+from core.errors import InvalidInput
+from core.settings import Settings
+from trading import flows, market_data
+from trading.market_data import BookReplicas, FeedRead, Update
+
+public = APIRouter(prefix="/public/v1/market", tags=["market data"])
+reports = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+#: A comment line this often keeps proxies from closing an idle stream.
+KEEP_ALIVE_SECONDS = 15.0
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Depth = Annotated[int, Query(ge=1, le=market_data.MAX_DEPTH, description="Price levels per side.")]
+
+
+def _replicas(request: Request) -> BookReplicas:
+    replicas: BookReplicas = request.app.state.book_replicas
+    return replicas
+
+
+@public.get("/instruments/{instrument_id}/book")
+def read_market_book(instrument_id: str, request: Request, session: SessionDep, depth: Depth = 5) -> dict[str, Any]:
+    """The committed L2 book: aggregated price levels (price, tonnes, orders), best first, and its seq."""
+    return market_data.read_book(session, _replicas(request), instrument_id, depth)
+
+
+@public.get("/instruments/{instrument_id}/trades")
+def list_market_trades(
+    instrument_id: str,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=market_data.MAX_TRADES_PER_PAGE)] = 50,
+    before_id: Annotated[int | None, Query(ge=1, description="Page cursor: next_before_id of a page.")] = None,
+) -> dict[str, Any]:
+    """Recent trades, newest first, a page at a time (anonymous: price, tonnes, turnover, time)."""
+    return market_data.recent_trades(session, instrument_id, limit=limit, before_id=before_id)
+
+
+@public.get("/instruments/{instrument_id}/bars")
+def list_market_bars(
+    instrument_id: str,
+    session: SessionDep,
+    start: Annotated[date | None, Query(description="First trading day (Asia/Shanghai).")] = None,
+    end: Annotated[date | None, Query(description="Last trading day (Asia/Shanghai).")] = None,
+) -> dict[str, Any]:
+    """Daily open, high, low, close (the instrument's close rule), VWAP, volume and turnover per trading day."""
+    return market_data.daily_bars(session, instrument_id, start=start, end=end)
+
+
+def _sse(update: Update) -> str:
+    data = json.dumps(update.data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {update.seq}\nevent: {update.kind}\ndata: {data}\n\n"
+
+
+def _read(request: Request, instrument_id: str, after_seq: int | None, depth: int) -> FeedRead | Update:
+    """One short transaction: the snapshot (no position yet) or the updates after the position."""
+    with request.app.state.session_factory() as session:
+        try:
+            if after_seq is None:
+                return market_data.feed_snapshot(session, _replicas(request), instrument_id, depth)
+            return market_data.read_feed(session, _replicas(request), instrument_id, after_seq, depth=depth)
+        finally:
+            session.rollback()  # SQLite: end the read at once, it holds the writer lock
+
+
+async def _events(
+    request: Request, settings: Settings, instrument_id: str, after_seq: int | None, depth: int
+) -> AsyncIterator[str]:
+    deadline = time.monotonic() + settings.market_stream_max_seconds
+    quiet_since = time.monotonic()
+    yield f"retry: {int(settings.market_stream_poll_seconds * 2000)}\n\n"
+    while time.monotonic() < deadline and not await request.is_disconnected():
+        found = await anyio.to_thread.run_sync(partial(_read, request, instrument_id, after_seq, depth))
+        if isinstance(found, Update):
+            after_seq = found.seq
+            yield _sse(found)
+            continue
+        for update in found.updates:
+            after_seq = update.seq
+            yield _sse(update)
+        if found.updates:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ": keep-alive\n\n"
+        if not found.more:
+            await anyio.sleep(settings.market_stream_poll_seconds)
+
+
+@public.get(
+    "/instruments/{instrument_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def stream_market(
+    instrument_id: str,
+    request: Request,
+    session: SessionDep,
+    depth: Depth = 5,
+    after_seq: Annotated[int | None, Query(ge=0, description="Resume after this seq (as Last-Event-ID).")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of the book and trades: a ``snapshot``, then one ``update`` per committed seq.
+
+    With ``Last-Event-ID`` (sent by browsers on reconnect) or ``after_seq``, the stream resumes after that
+    seq from the committed journal and trades instead of starting with a snapshot.
+    """
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            raise InvalidInput("Last-Event-ID must be a sequence number")
+        after_seq = int(last_event_id)
+    # Refuse an unknown instrument or depth now, as a problem, then end this request's transaction:
+    # the stream reads in its own short transactions (on SQLite a transaction holds the writer lock).
+    try:
+        market_data.read_book(session, _replicas(request), instrument_id, depth)
+    finally:
+        session.close()
+    settings: Settings = request.app.state.settings
+    return StreamingResponse(
+        _events(request, settings, instrument_id, after_seq, depth),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+# Reports -------------------------------------------------------------------------------------------------
+
+Province = Annotated[str | None, Query(pattern=r"^\d{2}$", description="GB/T 2260 province code, e.g. 64.")]
+Day = Annotated[date | None, Query(description="Trading day (Asia/Shanghai), inclusive.")]
+
+
+def _flow_report(session: SessionDep, seller: str | None, buyer: str | None, start: date | None,
+                 end: date | None) -> dict[str, Any]:  # fmt: skip
+    return flows.flow_report(session, flows.FlowQuery(seller, buyer, start, end))
+
+
+@reports.get("/flows")
+def read_flows_report(
+    session: SessionDep,
+    seller_province: Province = None,
+    buyer_province: Province = None,
+    start: Day = None,
+    end: Day = None,
+) -> dict[str, Any]:
+    """Tonnes and CNY from sellers of one province to buyers of another, by month, project, county, class."""
+    report = _flow_report(session, seller_province, buyer_province, start, end)
+    result: dict[str, Any] = flows.as_json(report)
+    return result
+
+
+@reports.get("/flows.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_flows_csv(
+    session: SessionDep,
+    seller_province: Province = None,
+    buyer_province: Province = None,
+    start: Day = None,
+    end: Day = None,
+) -> Response:
+    """The flows report's rows as CSV."""
+    report = _flow_report(session, seller_province, buyer_province, start, end)
+    return Response(flows.flows_csv(report), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="flows.csv"'})  # fmt: skip
+
+
+@reports.get("/flows.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}})
+def export_flows_xlsx(
+    session: SessionDep,
+    seller_province: Province = None,
+    buyer_province: Province = None,
+    start: Day = None,
+    end: Day = None,
+) -> Response:
+    """The flows report as an Excel workbook: rows, totals by pair, month, project, county and class."""
+    report = _flow_report(session, seller_province, buyer_province, start, end)
+    return Response(flows.flows_xlsx(report), media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="flows.xlsx"'})  # fmt: skip
