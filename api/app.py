@@ -17,6 +17,7 @@ from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.routers import (
+    auctions,
     audit,
     auth,
     gep,
@@ -58,6 +59,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     gep.router,
     audit.router,
     trading.router,
+    auctions.router,
+    auctions.public,
     tasks_router,
 )
 
