@@ -17,6 +17,7 @@ from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.routers import (
+    auctions,
     audit,
     auth,
     gep,
@@ -62,6 +63,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     trading.router,
     market.public,
     market.reports,
+    auctions.router,
+    auctions.public,
     tasks_router,
 )
 

@@ -121,9 +121,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose(close=False)
 
     celery = create_celery(settings, make_session_factory(engine), SystemClock())
-    celery.worker_main(
-        ["worker", f"--loglevel={args.loglevel}", f"--pool={args.pool}", f"--concurrency={args.concurrency}"]
-    )
+    argv = ["worker", f"--loglevel={args.loglevel}", f"--pool={args.pool}", f"--concurrency={args.concurrency}"]
+    celery.worker_main([*argv, "--beat"] if args.beat else argv)
     return 0
 
 
@@ -316,6 +315,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--beat", action="store_true",
+                        help="also run the scheduler (trading sweep); run it in one worker only")  # fmt: skip
     worker.set_defaults(func=cmd_worker)
     audit = commands.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="verify the hash chain (database or export) and a kept tree head")

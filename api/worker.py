@@ -19,11 +19,18 @@ from core.db import session_scope
 from core.settings import Settings
 from geodata.readers import ReadLimits
 from gep.runs import run_tile, start_run
+from trading.auctions import close_due
+from trading.block_trades import expire_due
+from trading.exchange import MatcherCache
 
 REMEASURE_PLOT = "shanhai.plots.remeasure"
 IMPORT_PLOTS = "shanhai.plots.import_file"
 START_GEP_RUN = "shanhai.gep.start_run"
 GEP_TILE = "shanhai.gep.run_tile"
+TRADING_SWEEP = "shanhai.trading.sweep"
+#: How often the beat scheduler runs the trading sweep (seconds): auctions close and block proposals expire
+#: at most this late after their time.
+TRADING_SWEEP_SECONDS = 30.0
 
 
 def create_celery(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Celery:
@@ -48,6 +55,7 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
         result_expires=24 * 3600,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        beat_schedule={"trading-sweep": {"task": TRADING_SWEEP, "schedule": TRADING_SWEEP_SECONDS}},
     )
 
     @celery.task(name=REMEASURE_PLOT, shared=False)
@@ -74,5 +82,16 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
         return run_tile(
             session_factory, run_id, index, raster_dir=settings.raster_dir, data_dir=settings.data_dir, clock=clock
         )
+
+    matchers = MatcherCache()
+
+    @celery.task(name=TRADING_SWEEP, shared=False)
+    def trading_sweep() -> dict[str, Any]:
+        # Idempotent: a closed auction or an expired proposal is not due any more.
+        with session_scope(session_factory) as session:
+            closed = close_due(session, actor="system:scheduler", clock=clock, cache=matchers)
+        with session_scope(session_factory) as session:
+            expired = expire_due(session, actor="system:scheduler", clock=clock)
+        return {"closed_auction_ids": closed, "expired_block_trade_ids": expired}
 
     return celery

@@ -10,10 +10,11 @@ import core.audit
 import core.auth
 import geodata.models
 import gep.models
+import trading.models
 from core.db import Base, make_engine
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models)
+_MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models, trading.models)
 target_metadata = Base.metadata
 
 

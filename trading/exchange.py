@@ -55,7 +55,7 @@ from core.money import MoneyError, ticks_from_cny
 from trading import cash
 from trading.calendar import ALWAYS_OPEN, SHANGHAI_SESSIONS
 from trading.engine import MatchingEngine
-from trading.instruments import LISTING_RULES, Instrument, MatchingStyle, ModeRules
+from trading.instruments import BLOCK_RULES, LISTING_RULES, Instrument, MatchingStyle, ModeRules
 from trading.models import (
     IdempotencyRecord,
     InstrumentRow,
@@ -127,6 +127,10 @@ class CreateInstrument:
     resale_next_day: bool = True
     buyer_fee_bp: int = 0
     seller_fee_bp: int = 0
+    block_min_t: int = BLOCK_RULES.min_quantity_t
+    block_band_bp: int = BLOCK_RULES.band_bp
+    block_open_minute: int = 13 * 60
+    block_close_minute: int = 15 * 60
 
 
 def instrument_of(row: InstrumentRow) -> Instrument:
@@ -156,6 +160,10 @@ def create_instrument(session: Session, cmd: CreateInstrument, *, actor: Princip
         raise InvalidInput(f"unknown matching style {cmd.style!r}")
     if not (0 <= cmd.buyer_fee_bp <= 1_000 and 0 <= cmd.seller_fee_bp <= 1_000):
         raise InvalidInput("fees are 0..1000 basis points per side")
+    if cmd.block_min_t <= 0 or not 0 <= cmd.block_band_bp < BASIS_POINTS:
+        raise InvalidInput("the block minimum is > 0 t and the block band 0..9999 basis points")
+    if not 0 <= cmd.block_open_minute < cmd.block_close_minute <= 24 * 60:
+        raise InvalidInput("the block window opens before it closes, within one local day (minutes 0..1440)")
     if session.get(InstrumentRow, cmd.instrument_id) is not None:
         raise Conflict(f"instrument {cmd.instrument_id} exists already")
     reference_ticks = ticks_from_cny(cmd.reference_price_cny, cmd.tick_fen)
@@ -163,7 +171,9 @@ def create_instrument(session: Session, cmd: CreateInstrument, *, actor: Princip
         instrument_id=cmd.instrument_id, credit_class=cmd.credit_class, vintage_year=cmd.vintage_year,
         province_code=cmd.province_code, reference_price_ticks=reference_ticks, style=cmd.style,
         tick_fen=cmd.tick_fen, lot_t=cmd.lot_t, always_open=cmd.always_open, resale_next_day=cmd.resale_next_day,
-        buyer_fee_bp=cmd.buyer_fee_bp, seller_fee_bp=cmd.seller_fee_bp, created_at=clock.now(),
+        buyer_fee_bp=cmd.buyer_fee_bp, seller_fee_bp=cmd.seller_fee_bp, block_min_t=cmd.block_min_t,
+        block_band_bp=cmd.block_band_bp, block_open_minute=cmd.block_open_minute,
+        block_close_minute=cmd.block_close_minute, created_at=clock.now(),
     )  # fmt: skip
     try:
         engine = MatchingEngine([instrument_of(row)])
@@ -240,6 +250,38 @@ def _engine(session: Session, cache: MatcherCache, row: InstrumentRow) -> tuple[
     return engine, cursor
 
 
+def lock_instrument(session: Session, instrument_id: str) -> InstrumentRow:
+    """Take an instrument's lock (as order entry does) and return its row.
+
+    Raises:
+        NotFound: No such instrument.
+    """
+    return _lock(session, instrument_id)
+
+
+def reference_and_seq(session: Session, cache: MatcherCache, row: InstrumentRow) -> tuple[int, int]:
+    """Return the instrument's reference price (the previous close, centre of every band) and journal position.
+
+    The caller holds the instrument's lock; the engine is caught up with the committed journal first.
+    """
+    engine, cursor = _engine(session, cache, row)
+    return engine.states[row.instrument_id].reference_ticks, cursor.applied_seq
+
+
+def price_ticks_of(row: InstrumentRow, price_cny: str) -> int:
+    """Return a CNY price as whole ticks of the instrument.
+
+    Raises:
+        OrderRejected: Not a decimal, off the tick, or not positive.
+    """
+    return _price_ticks(row, price_cny)
+
+
+def cny_of(row: InstrumentRow, price_ticks: int) -> str:
+    """Return a price in ticks as CNY (a decimal string)."""
+    return _cny(row, price_ticks)
+
+
 def rebuild_book(session: Session, instrument_id: str) -> MatchingEngine:
     """Rebuild an instrument's engine from its committed journal alone (restart, recovery, audit)."""
     cache = MatcherCache()
@@ -303,18 +345,28 @@ def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, n
 def _escrow(session: Session, row: InstrumentRow, order: TradeOrder, quantity_t: int, actor: Principal,
             clock: Clock) -> None:  # fmt: skip
     """Escrow tonnes for a sell order, refusing tonnes bought today where the instrument says T+1."""
+    escrow_for_sale(session, row, order.organisation_id, quantity_t, f"order:{order.id}", actor=actor, clock=clock)
+
+
+def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, quantity_t: int, reason: str, *,
+                    actor: Principal, clock: Clock) -> None:  # fmt: skip
+    """Escrow a seller's tonnes of the instrument (registry ``escrow``), refusing tonnes bought today under T+1.
+
+    Raises:
+        InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
+    """
     batch_ids = eligible_batch_ids(session, row)
     if row.resale_next_day:
-        locked_t = bought_today_t(session, row, order.organisation_id, clock.now())
+        locked_t = bought_today_t(session, row, organisation_id, clock.now())
         if locked_t:
-            tradable = _tradable_t(session, order.organisation_id, batch_ids, clock)
+            tradable = _tradable_t(session, organisation_id, batch_ids, clock)
             if tradable - locked_t < quantity_t:
                 raise InsufficientUnits(
                     f"{locked_t} t of the {tradable} t tradable were bought today and may be sold from the next "
                     f"trading day (T+1); {quantity_t} t cannot be sold now"
                 )
-    change_state(session, "escrow", organisation_id=order.organisation_id, quantity_t=quantity_t, actor=actor,
-                 clock=clock, batch_ids=batch_ids, reason=f"order:{order.id}", commit=False)  # fmt: skip
+    change_state(session, "escrow", organisation_id=organisation_id, quantity_t=quantity_t, actor=actor,
+                 clock=clock, batch_ids=batch_ids, reason=reason, commit=False)  # fmt: skip
 
 
 def _tradable_t(session: Session, organisation_id: int, batch_ids: list[int], clock: Clock) -> int:
@@ -648,13 +700,11 @@ def _free(session: Session, row: InstrumentRow, order: TradeOrder, *, clock: Clo
 
 
 def _settle(session: Session, row: InstrumentRow, fill: Fill, batch: _Batch, *, clock: Clock) -> None:
-    """DvP for one fill: tonnes seller → buyer, cash buyer → seller and fee account, orders, trade, audit."""
+    """Settle one fill DvP and move both orders on: the order-book caller of :func:`deliver_versus_payment`."""
     now = clock.now()
     taker, maker = _order(session, batch, fill.taker_order_id), _order(session, batch, fill.maker_order_id)
     buy, sell = (taker, maker) if fill.taker_side is Side.BUY else (maker, taker)
     quantity_t = fill.quantity_t
-    notional = fill.price_ticks * row.tick_fen * quantity_t  # ticks × fen/tick × t = fen
-    buyer_fee, seller_fee = fee_fen(notional, row.buyer_fee_bp), fee_fen(notional, row.seller_fee_bp)
     retirement = None
     if buy.retire_on_fill:
         retirement = Retirement(
@@ -664,47 +714,103 @@ def _settle(session: Session, row: InstrumentRow, fill: Fill, batch: _Batch, *, 
         )  # fmt: skip
         session.add(retirement)
         session.flush()
-    moved = settle_escrowed(
-        session, organisation_id=sell.organisation_id, quantity_t=quantity_t,
-        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
-        to_organisation_id=buy.organisation_id, retirement=retirement, reason=f"trade on {row.instrument_id}",
-    )  # fmt: skip
-    # Cash: the parties' accounts are locked in organisation order (no deadlock between two settlements).
-    locked = {
-        org: cash.cash_account(session, org, now=now) for org in sorted({buy.organisation_id, sell.organisation_id})
-    }
-    accounts = {"buyer": locked[buy.organisation_id], "seller": locked[sell.organisation_id],
-                "fee": cash.fee_account(session, now=now)}  # fmt: skip
-    charge = notional + buyer_fee
-    remaining_after = buy.remaining_t - quantity_t
-    keep = buy_hold_fen(row, buy.price_ticks, remaining_after)
-    reference = f"trade:{row.instrument_id}:{fill.seq}:{fill.trade_id}"
-    cash.post(session, accounts["buyer"], cash.HELD, -charge, "trade", reference, now)
-    cash.release(session, accounts["buyer"], buy.held_fen - charge - keep, reference, now)
+    keep = buy_hold_fen(row, buy.price_ticks, buy.remaining_t - quantity_t)
+    trade = deliver_versus_payment(session, row, Delivery(
+        seller_organisation_id=sell.organisation_id, buyer_organisation_id=buy.organisation_id,
+        price_ticks=fill.price_ticks, quantity_t=quantity_t, held_fen=buy.held_fen, keep_fen=keep,
+        reference=f"trade:{row.instrument_id}:{fill.seq}:{fill.trade_id}", seq=fill.seq, buy_order_id=buy.id,
+        sell_order_id=sell.id, retirement=retirement), clock=clock)  # fmt: skip
     buy.held_fen = keep
-    cash.post(session, accounts["seller"], cash.AVAILABLE, notional - seller_fee, "trade", reference, now)
-    cash.post(session, accounts["fee"], cash.AVAILABLE, buyer_fee + seller_fee, "fee", reference, now)
     for order in (buy, sell):
         order.remaining_t -= quantity_t
         order.filled_t += quantity_t
         order.updated_at = now
         if order.remaining_t == 0:
             order.status = FILLED
+    batch.trades.append(trade)
+    batch.audit.append(trade_settled(row, trade, retirement))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery versus payment: an order-book fill, a confirmed block trade or an auction allocation.
+
+    Attributes:
+        held_fen: The buyer's hold this settlement draws on (it covers at least price × quantity + fee).
+        keep_fen: What stays held afterwards (the hold of the buyer's unfilled remainder, else 0).
+        reference: The cash entries' reference.
+        seq: The instrument's journal position of the trade.
+        mode: ``book``, ``block`` or ``auction``.
+    """
+
+    seller_organisation_id: int
+    buyer_organisation_id: int
+    price_ticks: int
+    quantity_t: int
+    held_fen: int
+    keep_fen: int
+    reference: str
+    seq: int
+    mode: str = "book"
+    buy_order_id: int | None = None
+    sell_order_id: int | None = None
+    block_trade_id: int | None = None
+    auction_bid_id: int | None = None
+    retirement: Retirement | None = None
+
+
+def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, *, clock: Clock) -> Trade:
+    """The one DvP path: tonnes seller → buyer (or retired), cash buyer → seller and fee account, the trade.
+
+    The seller's tonnes must be escrowed and the buyer's cash held already; both legs and the trade row are
+    written in the caller's transaction (the caller writes the audit entry and commits), so either all of it
+    commits or none of it does.
+    """
+    now = clock.now()
+    notional = leg.price_ticks * row.tick_fen * leg.quantity_t  # ticks × fen/tick × t = fen
+    buyer_fee, seller_fee = fee_fen(notional, row.buyer_fee_bp), fee_fen(notional, row.seller_fee_bp)
+    moved = settle_escrowed(
+        session, organisation_id=leg.seller_organisation_id, quantity_t=leg.quantity_t,
+        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
+        to_organisation_id=leg.buyer_organisation_id, retirement=leg.retirement,
+        reason=f"trade on {row.instrument_id}",
+    )  # fmt: skip
+    # Cash: the parties' accounts are locked in organisation order (no deadlock between two settlements).
+    parties = sorted({leg.buyer_organisation_id, leg.seller_organisation_id})
+    locked = {org: cash.cash_account(session, org, now=now) for org in parties}
+    buyer, seller = locked[leg.buyer_organisation_id], locked[leg.seller_organisation_id]
+    charge = notional + buyer_fee
+    cash.post(session, buyer, cash.HELD, -charge, "trade", leg.reference, now)
+    cash.release(session, buyer, leg.held_fen - charge - leg.keep_fen, leg.reference, now)
+    cash.post(session, seller, cash.AVAILABLE, notional - seller_fee, "trade", leg.reference, now)
+    cash.post(session, cash.fee_account(session, now=now), cash.AVAILABLE, buyer_fee + seller_fee, "fee",
+              leg.reference, now)  # fmt: skip
     trade = Trade(
-        instrument_id=row.instrument_id, seq=fill.seq, price_ticks=fill.price_ticks, quantity_t=quantity_t,
-        buy_order_id=buy.id, sell_order_id=sell.id, buyer_organisation_id=buy.organisation_id,
-        seller_organisation_id=sell.organisation_id, notional_fen=notional, buyer_fee_fen=buyer_fee,
-        seller_fee_fen=seller_fee, serials=[_serial(b) for b in moved],
-        retirement_id=retirement.id if retirement is not None else None, created_at=now,
+        instrument_id=row.instrument_id, seq=leg.seq, mode=leg.mode, price_ticks=leg.price_ticks,
+        quantity_t=leg.quantity_t, buy_order_id=leg.buy_order_id, sell_order_id=leg.sell_order_id,
+        block_trade_id=leg.block_trade_id, auction_bid_id=leg.auction_bid_id,
+        buyer_organisation_id=leg.buyer_organisation_id, seller_organisation_id=leg.seller_organisation_id,
+        notional_fen=notional, buyer_fee_fen=buyer_fee, seller_fee_fen=seller_fee, serials=[_serial(b) for b in moved],
+        retirement_id=leg.retirement.id if leg.retirement is not None else None, created_at=now,
     )  # fmt: skip
     session.add(trade)
     session.flush()
-    batch.trades.append(trade)
-    batch.audit.append(audit.Event(MATCHER, "trade.settled", f"trade:{trade.id}", {
-        "instrument": row.instrument_id, "seq": fill.seq, "price_ticks": fill.price_ticks, "quantity_t": quantity_t,
-        "buy_order": buy.id, "sell_order": sell.id, "notional_fen": notional, "buyer_fee_fen": buyer_fee,
-        "seller_fee_fen": seller_fee, "serials": trade.serials,
-        "retirement": retirement.verification_code if retirement is not None else None}))  # fmt: skip
+    return trade
+
+
+def trade_settled(row: InstrumentRow, trade: Trade, retirement: Retirement | None = None) -> audit.Event:
+    """Return the ``trade.settled`` audit entry of a trade."""
+    payload: dict[str, Any] = {
+        "instrument": row.instrument_id, "seq": trade.seq, "price_ticks": trade.price_ticks,
+        "quantity_t": trade.quantity_t, "buy_order": trade.buy_order_id, "sell_order": trade.sell_order_id,
+        "notional_fen": trade.notional_fen, "buyer_fee_fen": trade.buyer_fee_fen,
+        "seller_fee_fen": trade.seller_fee_fen, "serials": trade.serials,
+        "retirement": retirement.verification_code if retirement is not None else None,
+    }  # fmt: skip
+    if trade.mode != "book":
+        payload |= {"mode": trade.mode, "block_trade": trade.block_trade_id, "auction_bid": trade.auction_bid_id,
+                    "buyer": trade.buyer_organisation_id, "seller": trade.seller_organisation_id}  # fmt: skip
+    return audit.Event(MATCHER, "trade.settled", f"trade:{trade.id}", payload)
 
 
 def _serial(block: HoldingBlock) -> str:

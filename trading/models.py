@@ -49,9 +49,20 @@ class InstrumentRow(Base):
     resale_next_day: Mapped[bool] = mapped_column(Boolean)
     buyer_fee_bp: Mapped[int] = mapped_column(Integer)
     seller_fee_bp: Mapped[int] = mapped_column(Integer)
+    #: Block trades (大宗协议): smallest block, band half-width around the reference, and the daily window
+    #: in exchange local minutes ``[open, close)`` (defaults: 100,000 t, ±30 %, 13:00–15:00; §4.1).
+    block_min_t: Mapped[int] = mapped_column(BigInteger, default=100_000, server_default="100000")
+    block_band_bp: Mapped[int] = mapped_column(Integer, default=3_000, server_default="3000")
+    block_open_minute: Mapped[int] = mapped_column(Integer, default=780, server_default="780")
+    block_close_minute: Mapped[int] = mapped_column(Integer, default=900, server_default="900")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        CheckConstraint(
+            "block_min_t > 0 AND block_band_bp >= 0 AND block_band_bp < 10000 AND block_open_minute >= 0 "
+            "AND block_open_minute < block_close_minute AND block_close_minute <= 1440",
+            name="block_rules",
+        ),
         CheckConstraint("buyer_fee_bp >= 0 AND seller_fee_bp >= 0 AND buyer_fee_bp <= 10000", name="fees_range"),
         CheckConstraint("reference_price_ticks > 0 AND tick_fen > 0 AND lot_t > 0", name="positive_units"),
     )
@@ -126,17 +137,25 @@ class TradeOrder(Base):
 
 
 class Trade(Base):
-    """One fill, settled delivery versus payment in the transaction that recorded it."""
+    """One settled trade, delivery versus payment in the transaction that recorded it.
+
+    ``mode`` says where it was struck: ``book`` (an order-book fill: both order ids set, ``seq`` is the
+    journal entry that matched it), ``block`` (a confirmed block trade) or ``auction`` (one allocation of a
+    one-way auction); for the last two ``seq`` is the instrument's journal position when it settled.
+    """
 
     __tablename__ = "trade"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instrument_id: Mapped[str] = mapped_column(ForeignKey("trading_instrument.instrument_id"))
     seq: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(10), default="book", server_default="book")
     price_ticks: Mapped[int] = mapped_column(BigInteger)
     quantity_t: Mapped[int] = mapped_column(BigInteger)
-    buy_order_id: Mapped[int] = mapped_column(ForeignKey("trade_order.id"), index=True)
-    sell_order_id: Mapped[int] = mapped_column(ForeignKey("trade_order.id"), index=True)
+    buy_order_id: Mapped[int | None] = mapped_column(ForeignKey("trade_order.id"), index=True)
+    sell_order_id: Mapped[int | None] = mapped_column(ForeignKey("trade_order.id"), index=True)
+    block_trade_id: Mapped[int | None] = mapped_column(ForeignKey("block_trade.id"), index=True)
+    auction_bid_id: Mapped[int | None] = mapped_column(ForeignKey("auction_bid.id"), index=True)
     buyer_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     seller_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     notional_fen: Mapped[int] = mapped_column(BigInteger)
@@ -184,3 +203,100 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("organisation_id", "key", name="uq_idempotency_record_org_key"),)
+
+
+class BlockTrade(Base):
+    """A negotiated block trade (大宗协议): proposed by one named party, confirmed by the other.
+
+    States: ``proposed`` → ``settled`` (the counterparty confirms: DvP) | ``rejected`` (the counterparty
+    declines) | ``withdrawn`` (the proposer) | ``expired`` (window close). The proposer's side is locked at
+    proposal (tonnes escrowed or cash held); the counterparty's at confirmation, settled in that transaction.
+    """
+
+    __tablename__ = "block_trade"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("trading_instrument.instrument_id"))
+    proposer_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    counterparty_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    proposed_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    side: Mapped[str] = mapped_column(String(4))
+    buyer_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    seller_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    price_ticks: Mapped[int] = mapped_column(BigInteger)
+    quantity_t: Mapped[int] = mapped_column(BigInteger)
+    reference_price_ticks: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    held_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    escrowed_t: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0 AND price_ticks > 0 AND held_fen >= 0 AND escrowed_t >= 0", name="positive"),
+        CheckConstraint("proposer_organisation_id <> counterparty_organisation_id", name="two_parties"),
+    )
+
+
+class Auction(Base):
+    """A one-way auction (单向竞价): a seller offers tonnes with a reserve price in an announced window.
+
+    States: ``announced`` (bids accepted in ``[starts_at, ends_at)``) → ``closed`` (allocated, settled,
+    unfilled tonnes returned). ``qualification`` optionally restricts bidders by organisation province
+    (``provinces``) and kind (``kinds``).
+    """
+
+    __tablename__ = "auction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("trading_instrument.instrument_id"))
+    seller_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    announced_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    quantity_t: Mapped[int] = mapped_column(BigInteger)
+    reserve_price_ticks: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[str] = mapped_column(String(12))
+    qualification: Mapped[dict[str, Any]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    escrowed_t: Mapped[int] = mapped_column(BigInteger)
+    allocated_t: Mapped[int] = mapped_column(BigInteger, default=0)
+    clearing_price_ticks: Mapped[int | None] = mapped_column(BigInteger)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "quantity_t > 0 AND reserve_price_ticks > 0 AND escrowed_t >= 0 AND allocated_t >= 0", name="positive"
+        ),
+        CheckConstraint("rule IN ('uniform', 'pay_as_bid')", name="known_rule"),
+    )
+
+
+class AuctionBid(Base):
+    """A buyer's bid in an auction, its cash hold, and after the close its allocation.
+
+    States: ``open`` → ``withdrawn`` (before the close) | ``won`` (fully filled) | ``partial`` (the marginal
+    bid) | ``lost``.
+    """
+
+    __tablename__ = "auction_bid"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    auction_id: Mapped[int] = mapped_column(ForeignKey("auction.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    placed_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    price_ticks: Mapped[int] = mapped_column(BigInteger)
+    quantity_t: Mapped[int] = mapped_column(BigInteger)
+    held_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10))
+    allocated_t: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_price_ticks: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0 AND price_ticks > 0 AND held_fen >= 0 AND allocated_t >= 0", name="positive"),
+    )
