@@ -39,6 +39,8 @@ TABLES = {
     "idempotency_record",
     "retirement",
     "workflow_step",
+    "credit_class_policy",
+    "pending_transfer",
     "gep_region_layer",
     "gep_region",
     "gep_run",
