@@ -64,6 +64,10 @@ RULES: Final[dict[str, Rule]] = {
     # registry
     "read_holdings": ALL_ROLES,
     "create_transfer": HOLDERS,
+    "list_pending_transfers": HOLDERS,
+    "accept_transfer": HOLDERS,
+    "reject_transfer": HOLDERS,
+    "expire_pending_transfers": frozenset({OrgKind.REGISTRY}),
     "create_pledge": PROPONENTS | {OrgKind.ENTERPRISE},
     "release_pledge": frozenset({OrgKind.BANK}),
     "enforce_pledge": frozenset({OrgKind.BANK}),
@@ -76,6 +80,8 @@ RULES: Final[dict[str, Rule]] = {
     "read_buffer": PUBLIC,
     "list_public_projects": PUBLIC,
     "export_batches_csv": PUBLIC,
+    "list_public_retirements": PUBLIC,
+    "export_retirements_csv": PUBLIC,
     "create_reversal": frozenset({OrgKind.REGISTRY}),
     # methodologies and monitoring reports
     "list_methodologies": ALL_ROLES,

@@ -13,13 +13,16 @@ import argparse
 import os
 import platform
 import random
+import signal
 import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from carbon.ledger import IssueBatch, issue_batch, ledger_violations, transfer
-from carbon.models import CreditClass, Scheme
+from carbon.models import CreditClass, HoldingBlock, Scheme
 from carbon.projects import CreateProject, create_project
 from core.audit import verify_chain
 from core.auth import Organisation, OrgKind, User, principal_of
@@ -58,10 +61,16 @@ def main() -> None:
             issue_batch(session, issue, actor=who[OrgKind.REGISTRY], clock=CLOCK)
             holders = [OrgKind.FORESTRY_BUREAU, OrgKind.ENTERPRISE, OrgKind.FOREST_OWNER]
             rng = random.Random(5)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             done = 0
             factory = make_session_factory(engine)
-            for _ in range(args.transfers):
+            stop = []  # SIGTERM/SIGINT end the transfers early; the log made so far is still verified and reported
+            signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+            signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+            for index in range(args.transfers):
+                if stop:
+                    print(f"  stopped by a signal after {index} attempted transfers", flush=True)
+                    break
                 a, b = rng.sample(holders, 2)
                 with factory() as request_session:  # one session per transfer, as the API has per request
                     try:
@@ -71,17 +80,31 @@ def main() -> None:
                         done += 1
                     except InsufficientUnits:  # an emptied account is part of a random walk
                         request_session.rollback()
-            transfer_s = time.perf_counter() - started
+                if (index + 1) % 10_000 == 0:  # progress, so that a long run on a shared machine shows its pace
+                    elapsed = time.perf_counter() - started
+                    print(f"  {index + 1} attempted, {done} done, {elapsed:.0f} s, {done / elapsed:.0f}/s", flush=True)
+            transfer_s, transfer_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
             started = time.perf_counter()
             report = verify_chain(session)
             chain_s = time.perf_counter() - started
             started = time.perf_counter()
             violations = ledger_violations(session)
             ledger_s = time.perf_counter() - started
+            all_count = session.scalar(select(func.count()).select_from(HoldingBlock))
+            open_count = session.scalar(
+                select(func.count()).select_from(HoldingBlock).where(HoldingBlock.closed_at.is_(None))
+            )
         engine.dispose()
-    print(f"machine: nproc={os.cpu_count()} {platform.machine()} python {platform.python_version()}")
+    print(
+        f"machine: nproc={os.cpu_count()} {platform.machine()} python {platform.python_version()}, "
+        f"load average at the end {os.getloadavg()[0]:.1f}"
+    )
+    print(f"open blocks at the end: {open_count} (of {all_count} block rows written)")
     print(f"database: {'SQLite' if args.database_url is None else args.database_url.split('://')[0]}")
-    print(f"transfers: {done} in {transfer_s:.1f} s = {done / transfer_s:.0f} transfers/s")
+    print(
+        f"transfers: {done} in {transfer_s:.1f} s = {done / transfer_s:.0f} transfers/s "
+        f"(process CPU {transfer_cpu_s:.1f} s = {1000 * transfer_cpu_s / done:.2f} ms per transfer)"
+    )
     print(f"verify_chain: {report.entries} entries in {chain_s:.2f} s, ok={report.ok}")
     print(f"ledger invariants: {len(violations)} violations, {ledger_s:.2f} s")
 

@@ -15,12 +15,14 @@ Blocks are taken oldest vintage first, then by batch and serial, unless the call
 from __future__ import annotations
 
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session, contains_eager, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from carbon.invariants import BatchFacts, BlockFacts, Violation, check_invariants
 from carbon.models import (
@@ -29,10 +31,14 @@ from carbon.models import (
     Batch,
     BlockState,
     CreditClass,
+    CreditClassPolicy,
     HoldingBlock,
     Movement,
+    PendingTransfer,
     Project,
     Retirement,
+    ReversalRule,
+    TransferStatus,
 )
 from carbon.serials import SerialBlock
 from core import audit
@@ -57,16 +63,24 @@ def account_of(
     session: Session, organisation_id: int, kind: AccountKind = AccountKind.HOLDING, *, now: datetime
 ) -> Account:
     """Return the organisation's account of ``kind``, opening it on first use."""
-    account = session.scalars(
-        select(Account).where(Account.organisation_id == organisation_id, Account.kind == kind)
-    ).one_or_none()
-    if account is None:
-        if session.get(Organisation, organisation_id) is None:
-            raise NotFound(f"organisation {organisation_id} does not exist")
-        account = Account(organisation_id=organisation_id, kind=kind, created_at=now)
-        session.add(account)
-        session.flush()
+    [account] = accounts_of(session, [organisation_id], kind, now=now)
     return account
+
+
+def accounts_of(
+    session: Session, organisation_ids: list[int], kind: AccountKind = AccountKind.HOLDING, *, now: datetime
+) -> list[Account]:
+    """Return the organisations' accounts of ``kind`` in the order asked (one query), opening missing ones."""
+    params = {"organisations": organisation_ids, "kind": kind}
+    found = {a.organisation_id: a for a in session.scalars(_ACCOUNTS, params)}
+    for organisation_id in organisation_ids:
+        if organisation_id not in found:
+            if session.get(Organisation, organisation_id) is None:
+                raise NotFound(f"organisation {organisation_id} does not exist")
+            found[organisation_id] = Account(organisation_id=organisation_id, kind=kind, created_at=now)
+            session.add(found[organisation_id])
+            session.flush()
+    return [found[i] for i in organisation_ids]
 
 
 def buffer_account(session: Session, *, now: datetime) -> Account:
@@ -87,55 +101,133 @@ class Piece:
     quantity: int
 
 
-def _open_blocks(
-    session: Session, account: Account, state: BlockState, batch_ids: list[int] | None, *, offset: int, limit: int
-) -> list[HoldingBlock]:
-    query = (
-        select(HoldingBlock)
-        .join(Batch)
-        .where(HoldingBlock.account_id == account.id, HoldingBlock.state == state, HoldingBlock.closed_at.is_(None))
-        .order_by(Batch.vintage_year, Batch.id, HoldingBlock.serial_start)
-        .with_for_update(of=HoldingBlock)
+# Statements of the hot path are built once (bound parameters): building and keying a statement costs more
+# CPU than running it on an indexed table.
+_ACCOUNTS = (
+    select(Account)
+    .options(lazyload(Account.organisation))
+    .where(Account.organisation_id.in_(bindparam("organisations", expanding=True)), Account.kind == bindparam("kind"))
+)
+_POLICIES = select(CreditClassPolicy).where(CreditClassPolicy.credit_class.in_(bindparam("classes", expanding=True)))
+_BEFORE = (
+    select(func.max(HoldingBlock.serial_start))
+    .where(
+        HoldingBlock.batch_id == bindparam("batch"),
+        HoldingBlock.closed_at.is_(None),
+        HoldingBlock.serial_start < bindparam("start"),
     )
+    .scalar_subquery()
+)
+_NEIGHBOURS = (
+    select(HoldingBlock)
+    .options(lazyload(HoldingBlock.batch))
+    .where(
+        HoldingBlock.closed_at.is_(None),
+        HoldingBlock.batch_id == bindparam("batch"),
+        HoldingBlock.serial_start.in_([_BEFORE, bindparam("after")]),
+    )
+    # A neighbour may belong to another account (the receiver's): never wait for its lock — a neighbour that a
+    # concurrent transaction holds is simply not merged this time — so merging adds no lock wait or deadlock.
+    .with_for_update(skip_locked=True)
+)
+_OPEN_BLOCKS: dict[tuple[bool, bool], Any] = {}
+# Plain table statements (no ORM unit of work) for the rows an operation writes.
+_BLOCKS = cast(Table, HoldingBlock.__table__)
+_CLOSE = update(_BLOCKS).where(_BLOCKS.c.id.in_(bindparam("ids", expanding=True))).values(closed_at=bindparam("now"))
+_OPEN = insert(_BLOCKS)
+_JOURNAL = insert(cast(Table, Movement.__table__))
+
+
+def _open_blocks_statement(by_batch: bool, by_offer: bool) -> Any:
+    key = (by_batch, by_offer)
+    if key not in _OPEN_BLOCKS:
+        # The partial index ix_holding_block_open_holdings (account, state, batch, serial) finds the rows; the
+        # batch is loaded by the same join (no chain of joined eager loads to project and organisation).
+        query = (
+            select(HoldingBlock)
+            .join(HoldingBlock.batch)
+            .options(contains_eager(HoldingBlock.batch).lazyload(Batch.project))
+            .where(
+                HoldingBlock.account_id == bindparam("account"),
+                HoldingBlock.state == bindparam("state"),
+                HoldingBlock.closed_at.is_(None),
+            )
+            .order_by(Batch.vintage_year, Batch.id, HoldingBlock.serial_start)
+            .with_for_update(of=HoldingBlock)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+        if by_batch:
+            query = query.where(HoldingBlock.batch_id.in_(bindparam("batches", expanding=True)))
+        if by_offer:
+            query = query.where(HoldingBlock.pending_transfer_id == bindparam("offer"))
+        _OPEN_BLOCKS[key] = query
+    return _OPEN_BLOCKS[key]
+
+
+def _open_blocks(
+    session: Session,
+    account: Account,
+    state: BlockState,
+    batch_ids: list[int] | None,
+    *,
+    offset: int,
+    limit: int,
+    pending_transfer_id: int | None = None,
+) -> list[HoldingBlock]:
+    query = _open_blocks_statement(batch_ids is not None, pending_transfer_id is not None)
+    params = {"account": account.id, "state": state, "limit": limit, "offset": offset}
     if batch_ids is not None:
-        query = query.where(HoldingBlock.batch_id.in_(batch_ids))
-    return list(session.scalars(query.offset(offset).limit(limit)))
+        params["batches"] = batch_ids
+    if pending_transfer_id is not None:
+        params["offer"] = pending_transfer_id
+    return list(session.scalars(query, params))
 
 
 def _take(
-    session: Session, account: Account, quantity: int, state: BlockState, batch_ids: list[int] | None
+    session: Session,
+    account: Account,
+    quantity: int | None,
+    state: BlockState,
+    batch_ids: list[int] | None,
+    *,
+    pending_transfer_id: int | None = None,
 ) -> list[Piece]:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+    """Take ``quantity`` tonnes (``None``: all of them) of the account's open blocks in ``state``."""
+    if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0):
         raise InvalidInput(f"quantities are whole tonnes > 0, got {quantity!r}")
-    pieces, needed, offset = [], quantity, 0
+    pieces: list[Piece] = []
+    needed, offset = quantity, 0
     # Read (and lock) the account's blocks a page at a time, oldest first, only as far as needed: an account
-    # may hold many blocks after many splits, and an operation usually needs one or two of them.
-    while needed:
-        page = _open_blocks(session, account, state, batch_ids, offset=offset, limit=BLOCK_PAGE)
+    # may hold many blocks, and an operation usually needs one or two of them.
+    while needed is None or needed > 0:
+        page = _open_blocks(
+            session, account, state, batch_ids, offset=offset, limit=BLOCK_PAGE, pending_transfer_id=pending_transfer_id
+        )
         for block in page:
-            take = min(block.quantity, needed)
+            take = block.quantity if needed is None else min(block.quantity, needed)
             pieces.append(Piece(block, take))
-            needed -= take
-            if needed == 0:
-                break
+            if needed is not None:
+                needed -= take
+                if needed == 0:
+                    break
         if len(page) < BLOCK_PAGE:
             break
         offset += BLOCK_PAGE
     if needed:
-        available = quantity - needed
+        available = quantity - needed if quantity is not None else 0
         raise InsufficientUnits(f"account {account.id} holds {available} t {state.value}, {quantity} t needed")
     return pieces
 
 
-def _reopen(block: HoldingBlock, start: int, end: int, **changes: Any) -> HoldingBlock:
-    values = {
-        "batch_id": block.batch_id,
-        "account_id": block.account_id,
-        "state": block.state,
-        "pledgee_organisation_id": block.pledgee_organisation_id,
-        "retirement_id": block.retirement_id,
-    } | changes
-    return HoldingBlock(serial_start=start, serial_end=end, **values)
+#: Attributes that must be equal for two adjacent blocks to be one (coalescing, ADR 016).
+_BLOCK_KEY = ("batch_id", "account_id", "state", "pledgee_organisation_id", "retirement_id", "pending_transfer_id")
+#: States whose adjacent blocks are coalesced. Retired and cancelled blocks are never closed again.
+_COALESCED = frozenset({BlockState.TRADABLE, BlockState.ESCROWED, BlockState.PLEDGED})
+
+
+def _values(block: HoldingBlock) -> dict[str, Any]:
+    return {name: getattr(block, name) for name in _BLOCK_KEY}
 
 
 def _apply(
@@ -148,26 +240,91 @@ def _apply(
     reason: str = "",
     **changes: Any,
 ) -> list[HoldingBlock]:
-    """Close each taken block, open the moved piece with ``changes`` and the remainder unchanged."""
-    moved = []
+    """Close each taken block and open the moved piece with ``changes`` and the remainder unchanged.
+
+    Adjacent open blocks with the same batch, account, state and links are one block: a moved piece that
+    lands next to such a block is merged with it (the neighbour is closed, the merged block opened), so an
+    account's holdings stay few blocks however many transfers cut them (ADR 016). Returns the moved ranges
+    (transient blocks, not the merged rows): what the operation did, for its audit entry and response.
+    The rows are written with three bulk statements (close, open, journal), not object by object.
+    """
+    moved: list[HoldingBlock] = []
+    fresh: list[tuple[dict[str, Any], int, int]] = []
+    closing: list[HoldingBlock] = []
+    movements = []
     for piece in pieces:
         block = piece.block
-        block.closed_at = now
+        closing.append(block)
         cut = block.serial_start + piece.quantity - 1
-        new = _reopen(block, block.serial_start, cut, created_at=now, **changes)
-        session.add(new)
+        values = _values(block) | changes
+        fresh.append((values, block.serial_start, cut))
         if cut < block.serial_end:
-            session.add(_reopen(block, cut + 1, block.serial_end, created_at=now))
-        session.add(
-            Movement(
-                kind=kind, batch_id=block.batch_id, serial_start=block.serial_start, serial_end=cut,
-                from_account_id=block.account_id, to_account_id=new.account_id, from_state=block.state.value,
-                to_state=new.state.value, reason=reason, actor=actor, created_at=now,
-            )
+            fresh.append((_values(block), cut + 1, block.serial_end))
+        view = HoldingBlock(serial_start=block.serial_start, serial_end=cut, created_at=now, **values)
+        view.batch = block.batch
+        moved.append(view)
+        movements.append(
+            {"kind": kind, "batch_id": block.batch_id, "serial_start": block.serial_start, "serial_end": cut,
+             "from_account_id": block.account_id, "to_account_id": values["account_id"],
+             "from_state": block.state.value, "to_state": values["state"].value, "reason": reason, "actor": actor,
+             "created_at": now}
         )  # fmt: skip
-        moved.append(new)
-    session.flush()
+    with session.no_autoflush:
+        neighbours = _neighbours(session, moved, {b.id for b in closing})
+    opened, merged = _coalesce(fresh, neighbours)
+    closing.extend(merged)
+    if closing:
+        session.execute(_CLOSE, {"ids": [b.id for b in closing], "now": now})
+        for block in closing:  # keep the loaded objects true to the row without another UPDATE at flush
+            set_committed_value(block, "closed_at", now)
+    if opened:
+        session.execute(_OPEN, [row | {"created_at": now} for row in opened])
+    if movements:
+        session.execute(_JOURNAL, movements)
     return moved
+
+
+def _neighbours(session: Session, moved: list[HoldingBlock], closing: set[int]) -> list[HoldingBlock]:
+    """Return the open blocks just before and just after each moved range that could merge with it."""
+    rows: dict[int, HoldingBlock] = {}
+    for m in moved:
+        if m.state in _COALESCED:
+            params = {"batch": m.batch_id, "start": m.serial_start, "after": m.serial_end + 1}
+            rows.update((b.id, b) for b in session.scalars(_NEIGHBOURS, params))
+    return [b for b in rows.values() if b.id not in closing and b.state in _COALESCED]
+
+
+def _coalesce(
+    fresh: list[tuple[dict[str, Any], int, int]], neighbours: list[HoldingBlock]
+) -> tuple[list[dict[str, Any]], list[HoldingBlock]]:
+    """Merge the new ranges with each other and with adjacent neighbours of the same key.
+
+    Returns the rows to open and the neighbours they absorb (to close).
+    """
+    groups: dict[tuple[Any, ...], list[tuple[int, int, HoldingBlock | None, dict[str, Any]]]] = defaultdict(list)
+    for values, start, end in fresh:
+        groups[tuple(values[k] for k in _BLOCK_KEY)].append((start, end, None, values))
+    for block in neighbours:
+        key = tuple(getattr(block, k) for k in _BLOCK_KEY)
+        if key in groups:
+            groups[key].append((block.serial_start, block.serial_end, block, _values(block)))
+    opened: list[dict[str, Any]] = []
+    absorbed: list[HoldingBlock] = []
+    for key, ranges in groups.items():
+        mergeable = key[_BLOCK_KEY.index("state")] in _COALESCED
+        ranges.sort(key=lambda r: r[0])
+        runs: list[list[tuple[int, int, HoldingBlock | None, dict[str, Any]]]] = []
+        for r in ranges:
+            if mergeable and runs and runs[-1][-1][1] + 1 == r[0]:
+                runs[-1].append(r)
+            else:
+                runs.append([r])
+        for run in runs:
+            if len(run) == 1 and run[0][2] is not None:
+                continue  # a neighbour that touches nothing new stays as it is
+            absorbed.extend(old for _, _, old, _ in run if old is not None)
+            opened.append({"serial_start": run[0][0], "serial_end": run[-1][1], **run[0][3]})
+    return opened, absorbed
 
 
 def serial_of(block: HoldingBlock) -> SerialBlock:
@@ -254,6 +411,16 @@ def issue_batch(session: Session, cmd: IssueBatch, *, actor: Principal, clock: C
     return batch
 
 
+def class_policies(session: Session, classes: set[CreditClass]) -> dict[CreditClass, CreditClassPolicy]:
+    """Return the registry's rules for each credit class (every class has a row, seeded by the migration)."""
+    rows = session.scalars(_POLICIES, {"classes": sorted(c.value for c in classes)}).all()
+    found = {CreditClass(r.credit_class): r for r in rows}
+    missing = classes - set(found)
+    if missing:
+        raise NotFound(f"no registry rules for credit class(es) {', '.join(sorted(c.value for c in missing))}")
+    return found
+
+
 def transfer(
     session: Session,
     *,
@@ -264,20 +431,117 @@ def transfer(
     clock: Clock,
     batch_ids: list[int] | None = None,
 ) -> list[HoldingBlock]:
-    """Move tradable tonnes (oldest vintage first) from one organisation's holding account to another's."""
+    """Move tradable tonnes (oldest vintage first) from one organisation's holding account to another's.
+
+    When a class of the tonnes taken requires the receiver's acceptance (``credit_class_policy``), the whole
+    transfer waits instead: the blocks become ``pending`` in the sender's account, linked to a
+    :class:`PendingTransfer` that the receiver accepts or rejects before it expires
+    (:func:`decide_transfer`, :func:`expire_transfers`). The returned blocks then have state ``pending``.
+    """
     if actor.organisation_id != from_organisation_id:
         raise PermissionDenied("only the holder transfers its units")
     if from_organisation_id == to_organisation_id:
         raise InvalidInput("a transfer needs two different organisations")
     now = clock.now()
-    source = account_of(session, from_organisation_id, now=now)
-    target = account_of(session, to_organisation_id, now=now)
+    source, target = accounts_of(session, [from_organisation_id, to_organisation_id], now=now)
     pieces = _take(session, source, quantity_t, BlockState.TRADABLE, batch_ids)
-    moved = _apply(session, pieces, "transfer", actor=actor.actor, now=now, account_id=target.id)
-    payload = {"from": source.id, "to": target.id, "quantity_t": quantity_t, "serials": serials(moved)}
-    _record(session, "units.transferred", f"account:{source.id}", payload, actor.actor, clock)
+    policies = class_policies(session, {p.block.batch.credit_class for p in pieces})
+    if any(policy.requires_acceptance for policy in policies.values()):
+        days = min(p.acceptance_days for p in policies.values() if p.requires_acceptance)
+        offer = PendingTransfer(
+            from_account_id=source.id, to_account_id=target.id, quantity_t=quantity_t,
+            status=TransferStatus.PENDING, created_at=now, created_by_user_id=actor.user_id,
+            expires_at=now + timedelta(days=days),
+        )  # fmt: skip
+        session.add(offer)
+        session.flush()
+        moved = _apply(session, pieces, "offer", actor=actor.actor, now=now,
+                       state=BlockState.PENDING, pending_transfer_id=offer.id)  # fmt: skip
+        payload = {"from": source.id, "to": target.id, "quantity_t": quantity_t, "serials": serials(moved),
+                   "pending_transfer": offer.id, "expires_at": offer.expires_at.isoformat()}  # fmt: skip
+        _record(session, "units.transfer_offered", f"pending_transfer:{offer.id}", payload, actor.actor, clock)
+    else:
+        moved = _apply(session, pieces, "transfer", actor=actor.actor, now=now, account_id=target.id)
+        payload = {"from": source.id, "to": target.id, "quantity_t": quantity_t, "serials": serials(moved)}
+        _record(session, "units.transferred", f"account:{source.id}", payload, actor.actor, clock)
     session.commit()
     return moved
+
+
+def pending_transfer_of(moved: list[HoldingBlock]) -> int | None:
+    """Return the pending transfer the blocks returned by :func:`transfer` wait in, if any."""
+    return moved[0].pending_transfer_id if moved else None
+
+
+def _settle_offer(
+    session: Session, offer: PendingTransfer, status: TransferStatus, *, actor: str, now: datetime, reason: str
+) -> list[HoldingBlock]:
+    source = session.get(Account, offer.from_account_id)
+    assert source is not None  # a foreign key
+    pieces = _take(session, source, None, BlockState.PENDING, None, pending_transfer_id=offer.id)
+    accepted = status is TransferStatus.ACCEPTED
+    account_id = offer.to_account_id if accepted else offer.from_account_id
+    moved = _apply(session, pieces, "transfer" if accepted else "return", actor=actor, now=now, reason=reason,
+                   state=BlockState.TRADABLE, pending_transfer_id=None, account_id=account_id)  # fmt: skip
+    offer.status, offer.decided_at, offer.decided_by, offer.reason = status, now, actor, reason
+    return moved
+
+
+def decide_transfer(
+    session: Session, transfer_id: int, *, accept: bool, actor: Principal, clock: Clock, reason: str = ""
+) -> list[HoldingBlock]:
+    """The receiver accepts a pending transfer (the blocks move to it as tradable) or rejects it (they return).
+
+    Raises:
+        NotFound: No such transfer, or the actor's organisation is not its receiver.
+        Conflict: The transfer was decided already or has expired (its blocks then return to the sender).
+    """
+    offer = session.scalars(
+        select(PendingTransfer).where(PendingTransfer.id == transfer_id).with_for_update()
+    ).one_or_none()
+    receiver = session.get(Account, offer.to_account_id) if offer is not None else None
+    if offer is None or receiver is None or receiver.organisation_id != actor.organisation_id:
+        raise NotFound(f"no pending transfer {transfer_id} to your organisation")
+    if offer.status is not TransferStatus.PENDING:
+        raise Conflict(f"transfer {transfer_id} is {offer.status.value} already")
+    now = clock.now()
+    if now >= _aware(offer.expires_at):
+        raise Conflict(
+            f"transfer {transfer_id} expired at {offer.expires_at.isoformat()}; its units return to the sender"
+        )
+    status = TransferStatus.ACCEPTED if accept else TransferStatus.REJECTED
+    moved = _settle_offer(session, offer, status, actor=actor.actor, now=now, reason=reason)
+    payload = {"from": offer.from_account_id, "to": offer.to_account_id, "quantity_t": offer.quantity_t,
+               "reason": reason, "serials": serials(moved)}  # fmt: skip
+    _record(session, f"units.transfer_{status.value}", f"pending_transfer:{offer.id}", payload, actor.actor, clock)
+    session.commit()
+    return moved
+
+
+def expire_transfers(session: Session, *, actor: str, clock: Clock) -> list[int]:
+    """Return the blocks of every pending transfer past its deadline to its sender; one audit entry each."""
+    now = clock.now()
+    offers = session.scalars(
+        select(PendingTransfer)
+        .where(PendingTransfer.status == TransferStatus.PENDING, PendingTransfer.expires_at <= now)
+        .order_by(PendingTransfer.id)
+        .with_for_update()
+    ).all()
+    events = []
+    for offer in offers:
+        moved = _settle_offer(session, offer, TransferStatus.EXPIRED, actor=actor, now=now, reason="expired")
+        payload = {"from": offer.from_account_id, "to": offer.to_account_id, "quantity_t": offer.quantity_t,
+                   "serials": serials(moved)}  # fmt: skip
+        events.append(audit.Event(actor, "units.transfer_expired", f"pending_transfer:{offer.id}", payload))
+    if events:
+        audit.append_many(session, events, clock=clock)
+    session.commit()
+    return [o.id for o in offers]
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def change_state(
@@ -443,23 +707,81 @@ def ledger_violations(session: Session) -> list[Violation]:
     return check_invariants(batches, blocks)
 
 
+@dataclass(frozen=True)
+class Reversal:
+    """What a reversal cancelled: from the buffer pool, and (per class rules) from the proponent's holdings."""
+
+    rule: ReversalRule
+    from_buffer: list[HoldingBlock]
+    from_proponent: list[HoldingBlock]
+
+
+def _tradable_t(session: Session, account: Account, batch_ids: list[int]) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(HoldingBlock.serial_end - HoldingBlock.serial_start + 1), 0)).where(
+            HoldingBlock.account_id == account.id, HoldingBlock.state == BlockState.TRADABLE,
+            HoldingBlock.closed_at.is_(None), HoldingBlock.batch_id.in_(batch_ids),
+        )
+    )  # fmt: skip
+    return int(total or 0)
+
+
 def reverse(
     session: Session, project_id: int, quantity_t: int, reason: str, *, actor: Principal, clock: Clock
-) -> list[HoldingBlock]:
-    """Cover a reversal (fire, logging) of a project by cancelling tonnes of its batches from the buffer pool.
+) -> Reversal:
+    """Cover a reversal (fire, logging) of a project by cancelling as many tonnes as were lost, with the reason.
 
-    The registry names the reason; the buffer pool must hold enough of the project's batches (a shortfall is
-    refused rather than silently taken from holders, whose units may already be sold).
+    The tonnes come from the buffer pool (the project's batches, oldest first). When the pool holds too few,
+    the class rule (``credit_class_policy.reversal_rule``) decides: ``buffer_then_proponent`` cancels the
+    shortfall from the proponent's *tradable* tonnes of the project (escrowed and pledged tonnes are promised
+    to others and retired ones are final); ``buffer_only`` refuses. If the tonnes cannot all be covered the
+    reversal is refused as a whole and nothing changes. A project whose batches are of several classes takes
+    the strictest rule (``buffer_only`` if any class has it).
     """
     if actor.role is not OrgKind.REGISTRY:
         raise PermissionDenied("only the registry records reversals")
-    batch_ids = list(session.scalars(select(Batch.id).where(Batch.project_id == project_id)))
-    if not batch_ids:
+    if isinstance(quantity_t, bool) or not isinstance(quantity_t, int) or quantity_t <= 0:
+        raise InvalidInput(f"quantities are whole tonnes > 0, got {quantity_t!r}")
+    if not reason.strip():
+        raise InvalidInput("a reversal states its reason")
+    project = session.get(Project, project_id)
+    batches = session.execute(select(Batch.id, Batch.credit_class).where(Batch.project_id == project_id)).all()
+    if project is None or not batches:
         raise NotFound(f"project {project_id} has no issued batches")
-    return change_state(
-        session, "cancel", organisation_id=actor.organisation_id, quantity_t=quantity_t, actor=actor, clock=clock,
-        reason=f"reversal: {reason}", batch_ids=batch_ids, account_kind=AccountKind.BUFFER,
-    )  # fmt: skip
+    batch_ids = [b for b, _ in batches]
+    policies = class_policies(session, {CreditClass(c) for _, c in batches})
+    rules = {p.reversal_rule for p in policies.values()}
+    rule = ReversalRule.BUFFER_ONLY if ReversalRule.BUFFER_ONLY in rules else ReversalRule.BUFFER_THEN_PROPONENT
+    now = clock.now()
+    pool = buffer_account(session, now=now)
+    from_buffer_t = min(quantity_t, _tradable_t(session, pool, batch_ids))
+    shortfall_t = quantity_t - from_buffer_t
+    holder = account_of(session, project.organisation_id, now=now)
+    if shortfall_t and rule is ReversalRule.BUFFER_ONLY:
+        raise InsufficientUnits(
+            f"the buffer pool holds {from_buffer_t} t of project {project_id}, {quantity_t} t lost; "
+            f"class rule {rule.value} takes nothing from holders"
+        )
+    if shortfall_t and _tradable_t(session, holder, batch_ids) < shortfall_t:
+        raise InsufficientUnits(
+            f"the buffer pool holds {from_buffer_t} t and the proponent {_tradable_t(session, holder, batch_ids)} t "
+            f"tradable of project {project_id}; {quantity_t} t lost"
+        )
+    text = f"reversal: {reason}"
+    buffer_pieces = _take(session, pool, from_buffer_t, BlockState.TRADABLE, batch_ids) if from_buffer_t else []
+    holder_pieces = _take(session, holder, shortfall_t, BlockState.TRADABLE, batch_ids) if shortfall_t else []
+    cancelled = {"state": BlockState.CANCELLED}
+    from_buffer = _apply(session, buffer_pieces, "cancel", actor=actor.actor, now=now, reason=text, **cancelled)
+    from_holder = _apply(session, holder_pieces, "cancel", actor=actor.actor, now=now, reason=text, **cancelled)
+    events = [
+        audit.Event(actor.actor, "units.reversed", f"account:{account.id}",
+                    {"project": project_id, "account": account.id, "quantity_t": sum(b.quantity for b in moved),
+                     "lost_t": quantity_t, "rule": rule.value, "reason": text, "serials": serials(moved)})
+        for account, moved in ((pool, from_buffer), (holder, from_holder)) if moved
+    ]  # fmt: skip
+    audit.append_many(session, events, clock=clock)
+    session.commit()
+    return Reversal(rule, from_buffer, from_holder)
 
 
 def settle_escrowed(

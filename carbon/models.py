@@ -38,6 +38,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -218,6 +219,65 @@ class BlockState(enum.StrEnum):
     PLEDGED = "pledged"
     RETIRED = "retired"
     CANCELLED = "cancelled"
+    PENDING = "pending"  # offered to a receiver who must accept it (stays in the sender's account)
+
+
+class ReversalRule(enum.StrEnum):
+    """Where a credit class takes a reversal (a loss reported after issuance) from."""
+
+    BUFFER_ONLY = "buffer_only"  # the buffer pool alone; a shortfall is refused
+    BUFFER_THEN_PROPONENT = "buffer_then_proponent"  # buffer first, shortfall from the proponent's tradable units
+
+
+class CreditClassPolicy(Base):
+    """Per-class registry rules: receiver acceptance of transfers and where reversals are taken from.
+
+    One row per credit class, seeded by the migration; the registry changes a class's rules by updating its row.
+    """
+
+    __tablename__ = "credit_class_policy"
+
+    credit_class: Mapped[str] = mapped_column(String(10), primary_key=True)
+    requires_acceptance: Mapped[bool] = mapped_column()
+    acceptance_days: Mapped[int] = mapped_column(Integer)
+    reversal_rule: Mapped[ReversalRule] = mapped_column(
+        Enum(ReversalRule, name="reversal_rule", native_enum=False, length=30, values_callable=_values)
+    )
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (CheckConstraint("acceptance_days >= 1", name="acceptance_window_positive"),)
+
+
+class TransferStatus(enum.StrEnum):
+    """Lifecycle of a transfer that waits for the receiver: pending → accepted | rejected | expired."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class PendingTransfer(Base):
+    """A transfer of a class that requires the receiver's acceptance; its blocks are ``pending`` meanwhile."""
+
+    __tablename__ = "pending_transfer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    from_account_id: Mapped[int] = mapped_column(ForeignKey("registry_account.id"), index=True)
+    to_account_id: Mapped[int] = mapped_column(ForeignKey("registry_account.id"), index=True)
+    quantity_t: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[TransferStatus] = mapped_column(
+        Enum(TransferStatus, name="transfer_status", native_enum=False, length=20, values_callable=_values),
+        index=True,
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_positive"),)
 
 
 class Account(Base):
@@ -284,12 +344,21 @@ class HoldingBlock(Base):
     )
     pledgee_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     retirement_id: Mapped[int | None] = mapped_column(ForeignKey("retirement.id"))
+    pending_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("pending_transfer.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     batch: Mapped[Batch] = relationship(lazy="joined")
 
-    __table_args__ = (CheckConstraint("serial_start >= 1 AND serial_start <= serial_end", name="range_ordered"),)
+    __table_args__ = (
+        CheckConstraint("serial_start >= 1 AND serial_start <= serial_end", name="range_ordered"),
+        # Current holdings only (closed rows are history): an account's blocks of one state, in serial order,
+        # and a batch's blocks by first serial (the neighbours that coalescing looks up).
+        Index("ix_holding_block_open_holdings", "account_id", "state", "batch_id", "serial_start",
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+        Index("ix_holding_block_open_serials", "batch_id", "serial_start",
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+    )  # fmt: skip
 
     @property
     def quantity(self) -> int:

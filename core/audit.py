@@ -89,7 +89,10 @@ def entry_hash(
 
 
 def _lock_head(session: Session) -> AuditHead:
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one_or_none()
+    # No autoflush: the caller's pending changes are flushed once, with the entries, by append_many.
+    with session.no_autoflush:
+        query = select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        head = session.execute(query).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH)
         session.add(head)

@@ -14,8 +14,30 @@ from sqlalchemy import func, select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
 from carbon.certificates import certificate_facts, render_pdf, retirement_by_code
-from carbon.ledger import RetireUnits, change_state, open_blocks, retire_units, reverse, serial_of, transfer
-from carbon.models import Account, AccountKind, Batch, BlockState, HoldingBlock, Project, Retirement
+from carbon.ledger import (
+    RetireUnits,
+    change_state,
+    decide_transfer,
+    expire_transfers,
+    open_blocks,
+    pending_transfer_of,
+    retire_units,
+    reverse,
+    serial_of,
+    transfer,
+)
+from carbon.models import (
+    Account,
+    AccountKind,
+    Batch,
+    BlockState,
+    CreditClass,
+    HoldingBlock,
+    PendingTransfer,
+    Project,
+    Retirement,
+    TransferStatus,
+)
 from carbon.plots import list_plots
 from core.auth import OrgKind
 from core.errors import NotFound
@@ -90,7 +112,71 @@ def create_transfer(
         session, from_organisation_id=principal.organisation_id, to_organisation_id=body.to_organisation_id,
         quantity_t=body.quantity_t, actor=principal, clock=clock, batch_ids=body.batch_ids,
     )  # fmt: skip
-    return _blocks_out(moved)
+    offer_id = pending_transfer_of(moved)
+    offer = session.get(PendingTransfer, offer_id) if offer_id is not None else None
+    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer) if offer is not None else None}
+
+
+def _offer_out(session: Any, offer: PendingTransfer) -> dict[str, Any]:
+    sender, receiver = session.get(Account, offer.from_account_id), session.get(Account, offer.to_account_id)
+    return {
+        "id": offer.id, "status": offer.status.value, "quantity_t": offer.quantity_t,
+        "from_organisation_id": sender.organisation_id, "to_organisation_id": receiver.organisation_id,
+        "created_at": offer.created_at.isoformat(), "expires_at": offer.expires_at.isoformat(),
+        "decided_at": offer.decided_at.isoformat() if offer.decided_at else None, "reason": offer.reason,
+    }  # fmt: skip
+
+
+@router.get("/transfers/pending")
+def list_pending_transfers(session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+    """Transfers waiting for acceptance that the caller's organisation sent or must decide."""
+    accounts = select(Account.id).where(Account.organisation_id == principal.organisation_id)
+    offers = session.scalars(
+        select(PendingTransfer)
+        .where(PendingTransfer.status == TransferStatus.PENDING)
+        .where(PendingTransfer.from_account_id.in_(accounts) | PendingTransfer.to_account_id.in_(accounts))
+        .order_by(PendingTransfer.id)
+    ).all()
+    rows = [_offer_out(session, o) for o in offers]
+    return {
+        "incoming": [r for r in rows if r["to_organisation_id"] == principal.organisation_id],
+        "outgoing": [r for r in rows if r["from_organisation_id"] == principal.organisation_id],
+    }
+
+
+class DecisionRequest(BaseModel):
+    """The receiver's decision on a pending transfer."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=2000)
+
+
+@router.post("/transfers/{transfer_id}/accept")
+def accept_transfer(
+    transfer_id: int, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+) -> dict[str, Any]:
+    """The receiver accepts a pending transfer: its tonnes move to the receiver's account as tradable."""
+    moved = decide_transfer(session, transfer_id, accept=True, actor=principal, clock=clock, reason=body.reason)
+    offer = session.get(PendingTransfer, transfer_id)
+    assert offer is not None
+    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)}
+
+
+@router.post("/transfers/{transfer_id}/reject")
+def reject_transfer(
+    transfer_id: int, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+) -> dict[str, Any]:
+    """The receiver rejects a pending transfer: its tonnes return to the sender as tradable."""
+    moved = decide_transfer(session, transfer_id, accept=False, actor=principal, clock=clock, reason=body.reason)
+    offer = session.get(PendingTransfer, transfer_id)
+    assert offer is not None
+    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)}
+
+
+@router.post("/transfers/expire")
+def expire_pending_transfers(session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+    """The registry returns the tonnes of every pending transfer past its deadline to their senders."""
+    return {"expired": expire_transfers(session, actor=principal.actor, clock=clock)}
 
 
 @router.post("/pledges", status_code=201)
@@ -225,8 +311,14 @@ class ReversalRequest(BaseModel):
 def create_reversal(
     body: ReversalRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
-    """The registry cancels buffer-pool tonnes of the project's batches, with the reason (a reversal)."""
-    return _blocks_out(reverse(session, body.project_id, body.quantity_t, body.reason, actor=principal, clock=clock))
+    """The registry cancels the lost tonnes: buffer pool first, then per the class rule the proponent's holdings."""
+    done = reverse(session, body.project_id, body.quantity_t, body.reason, actor=principal, clock=clock)
+    return {
+        **_blocks_out(done.from_buffer + done.from_proponent),
+        "rule": done.rule.value,
+        "from_buffer_t": sum(b.quantity for b in done.from_buffer),
+        "from_proponent_t": sum(b.quantity for b in done.from_proponent),
+    }
 
 
 #: Public plot outlines are generalised to about 1 km: exact boundaries of holders' land need a login.
@@ -273,4 +365,108 @@ def export_batches_csv(session: SessionDep) -> Response:
         writer.writerow([row["id"], row["project_code"], row["credit_class"], row["vintage"], row["province_code"],
                          row["quantity_t"], row["buffer_t"], row["issued_at"],
                          *[row["supply_t"].get(s, 0) for s in states]])  # fmt: skip
+    return Response(buffer.getvalue(), media_type="text/csv")
+
+
+def _public_retirements(
+    session: Any, beneficiary: str | None, year: int | None, credit_class: CreditClass | None, project: str | None
+) -> Any:
+    query = select(Retirement)
+    if beneficiary:
+        query = query.where(func.lower(Retirement.beneficiary).contains(beneficiary.lower(), autoescape=True))
+    if year is not None:
+        query = query.where(Retirement.reporting_year == year)
+    if credit_class is not None or project:
+        retired = (
+            select(HoldingBlock.retirement_id)
+            .join(Batch, HoldingBlock.batch_id == Batch.id)
+            .join(Project, Batch.project_id == Project.id)
+            .where(HoldingBlock.retirement_id.is_not(None))
+        )
+        if credit_class is not None:
+            retired = retired.where(Batch.credit_class == credit_class)
+        if project:
+            retired = retired.where(Project.code == project)
+        query = query.where(Retirement.id.in_(retired))
+    return query
+
+
+def _retirement_rows(session: Any, retirements: list[Retirement]) -> list[dict[str, Any]]:
+    blocks: dict[int, list[HoldingBlock]] = defaultdict(list)
+    if retirements:
+        for block in session.scalars(
+            select(HoldingBlock)
+            .where(HoldingBlock.retirement_id.in_([r.id for r in retirements]), HoldingBlock.closed_at.is_(None))
+            .order_by(HoldingBlock.batch_id, HoldingBlock.serial_start)
+        ):
+            blocks[block.retirement_id].append(block)
+    rows = []
+    for r in retirements:
+        mine = blocks[r.id]
+        rows.append({
+            "verification_code": r.verification_code, "retired_at": r.created_at.isoformat(),
+            "quantity_t": r.quantity_t, "beneficiary": r.beneficiary, "purpose": r.purpose,
+            "reporting_year": r.reporting_year, "use": r.use,
+            "projects": sorted({b.batch.project.code for b in mine}),
+            "credit_classes": sorted({b.batch.credit_class.value for b in mine}),
+            "vintages": sorted({b.batch.vintage_year for b in mine}),
+            "serials": [serial_of(b).format() for b in mine],
+        })  # fmt: skip
+    return rows
+
+
+BeneficiaryQuery = Annotated[str | None, Query(max_length=300, description="Part of the beneficiary's name.")]
+YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="Reporting year.")]
+ClassQuery = Annotated[CreditClass | None, Query(alias="class", description="Credit class code, e.g. FCT.")]
+ProjectQuery = Annotated[str | None, Query(max_length=40, description="Project code, e.g. SH-64-000001.")]
+
+
+@public.get("/retirements")
+def list_public_retirements(
+    session: SessionDep,
+    beneficiary: BeneficiaryQuery = None,
+    year: YearQuery = None,
+    credit_class: ClassQuery = None,
+    project: ProjectQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Public list of retirements, newest first, filtered by beneficiary, reporting year, class and project."""
+    query = _public_retirements(session, beneficiary, year, credit_class, project)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    page = session.scalars(query.order_by(Retirement.id.desc()).limit(limit).offset(offset)).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": _retirement_rows(session, list(page))}
+
+
+#: Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+@public.get("/retirements.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_retirements_csv(
+    session: SessionDep,
+    beneficiary: BeneficiaryQuery = None,
+    year: YearQuery = None,
+    credit_class: ClassQuery = None,
+    project: ProjectQuery = None,
+) -> Response:
+    """Every retirement matching the filters, newest first, as CSV (serial ranges separated by ';')."""
+    query = _public_retirements(session, beneficiary, year, credit_class, project).order_by(Retirement.id.desc())
+    columns = ["verification_code", "retired_at", "quantity_t", "beneficiary", "purpose", "reporting_year", "use",
+               "projects", "credit_classes", "vintages", "serials"]  # fmt: skip
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    offset, page_size = 0, 500
+    while True:
+        page = list(session.scalars(query.limit(page_size).offset(offset)))
+        for row in _retirement_rows(session, page):
+            writer.writerow([_cell(";".join(map(str, v)) if isinstance(v, list) else v) for v in row.values()])
+        if len(page) < page_size:
+            break
+        offset += page_size
     return Response(buffer.getvalue(), media_type="text/csv")

@@ -67,6 +67,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/monitoring-reports/{report_id}/issue"): {R},
     ("GET", "/api/v1/monitoring-reports/{report_id}/workflow"): EVERYONE,
     ("POST", "/api/v1/transfers"): {B, W, N, K},
+    ("GET", "/api/v1/transfers/pending"): {B, W, N, K},
+    ("POST", "/api/v1/transfers/{transfer_id}/accept"): {B, W, N, K},
+    ("POST", "/api/v1/transfers/{transfer_id}/reject"): {B, W, N, K},
+    ("POST", "/api/v1/transfers/expire"): {R},
     ("POST", "/api/v1/pledges"): {B, W, N},
     ("POST", "/api/v1/pledges/release"): {K},
     ("POST", "/api/v1/pledges/enforce"): {K},
@@ -78,6 +82,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/public/v1/buffer"): PUBLIC,
     ("GET", "/public/v1/projects"): PUBLIC,
     ("GET", "/public/v1/batches.csv"): PUBLIC,
+    ("GET", "/public/v1/retirements"): PUBLIC,
+    ("GET", "/public/v1/retirements.csv"): PUBLIC,
     ("POST", "/api/v1/reversals"): {R},
     ("GET", "/api/v1/tasks/{task_id}"): {B, W, R},
     ("GET", "/api/v1/methodologies"): EVERYONE,
@@ -156,6 +162,7 @@ PATH_VALUES = {
     "{block_trade_id}": "1",
     "{auction_id}": "1",
     "{bid_id}": "1",
+    "{transfer_id}": "1",
 }
 
 

@@ -80,7 +80,7 @@ def test_transfer_retire_and_verify_the_certificate(
                            headers=login("registry"))  # fmt: skip
     assert reversal.status_code == 201 and reversal.json()["totals_t"] == {"cancelled": 40}
     assert client.get("/public/v1/buffer").json()["totals_t"] == {"tradable": 110, "cancelled": 40}
-    too_much = client.post("/api/v1/reversals", json={"project_id": 1, "quantity_t": 500, "reason": "flood"},
+    too_much = client.post("/api/v1/reversals", json={"project_id": 1, "quantity_t": 50_000, "reason": "flood"},
                            headers=login("registry"))  # fmt: skip
     assert too_much.status_code == 409
     [row] = list(csv.DictReader(io.StringIO(client.get("/public/v1/batches.csv").text)))
@@ -122,3 +122,66 @@ def test_pledge_release_and_enforce(issued: int, client: TestClient, login: Logi
         "/api/v1/transfers", json={"to_organisation_id": bank_id, "quantity_t": 1.5}, headers=bureau
     )
     assert fractional.status_code == 422
+
+
+def test_a_transfer_of_a_class_that_requires_acceptance_over_http(
+    client: TestClient, login: Login, session: Session, clock: FixedClock
+) -> None:
+    user = session.scalars(select(User).join(Organisation).where(Organisation.kind == OrgKind.REGISTRY)).one()
+    issue_batch(session, IssueBatch(1, "test:cca", CreditClass.CCER_AFFORESTATION, 2025, 500, 50),
+                actor=principal_of(user, "test"), clock=clock)  # fmt: skip
+    session.rollback()
+    bureau, enterprise, owner = login("forestry_bureau"), login("enterprise"), login("forest_owner")
+    enterprise_id = org_id(session, OrgKind.ENTERPRISE)
+    offered = client.post("/api/v1/transfers", json={"to_organisation_id": enterprise_id, "quantity_t": 120},
+                          headers=bureau)  # fmt: skip
+    assert offered.status_code == 201, offered.text
+    offer = offered.json()["pending_transfer"]
+    assert offer["status"] == "pending" and offered.json()["totals_t"] == {"pending": 120}
+    assert client.get("/api/v1/holdings", headers=bureau).json()["totals_t"] == {"tradable": 330, "pending": 120}
+    incoming = client.get("/api/v1/transfers/pending", headers=enterprise).json()
+    assert [o["id"] for o in incoming["incoming"]] == [offer["id"]] and incoming["outgoing"] == []
+    assert client.get("/api/v1/transfers/pending", headers=bureau).json()["outgoing"][0]["quantity_t"] == 120
+    stranger = client.post(f"/api/v1/transfers/{offer['id']}/accept", json={}, headers=owner)
+    assert stranger.status_code == 404
+    accepted = client.post(f"/api/v1/transfers/{offer['id']}/accept", json={}, headers=enterprise)
+    assert accepted.status_code == 200 and accepted.json()["pending_transfer"]["status"] == "accepted"
+    assert client.get("/api/v1/holdings", headers=enterprise).json()["totals_t"] == {"tradable": 120}
+    again = client.post(f"/api/v1/transfers/{offer['id']}/reject", json={"reason": "late"}, headers=enterprise)
+    assert again.status_code == 409
+    second = client.post("/api/v1/transfers", json={"to_organisation_id": enterprise_id, "quantity_t": 30},
+                         headers=bureau).json()["pending_transfer"]  # fmt: skip
+    rejected = client.post(f"/api/v1/transfers/{second['id']}/reject", json={"reason": "no"}, headers=enterprise)
+    assert rejected.status_code == 200 and rejected.json()["totals_t"] == {"tradable": 30}
+    assert client.get("/api/v1/holdings", headers=bureau).json()["totals_t"] == {"tradable": 330}
+    expired = client.post("/api/v1/transfers/expire", headers=login("registry"))
+    assert expired.status_code == 200 and expired.json() == {"expired": []}
+
+
+def test_public_retirements_are_listed_filtered_and_exported(
+    issued: int, client: TestClient, login: Login, session: Session
+) -> None:
+    bureau = login("forestry_bureau")
+    for year, beneficiary, quantity in [(2024, "Xiamen port", 10), (2025, "Fuzhou metro", 20), (2025, "Xiamen air", 5),
+                                        (2025, "=HYPERLINK(evil)", 1)]:  # fmt: skip
+        body = {"quantity_t": quantity, "beneficiary": beneficiary, "purpose": "offset", "reporting_year": year}
+        assert client.post("/api/v1/retirements", json=body, headers=bureau).status_code == 201
+    everything = client.get("/public/v1/retirements")  # no login
+    assert everything.status_code == 200 and everything.json()["total"] == 4
+    newest = everything.json()["items"][0]
+    assert newest["projects"] == ["SH-64-000001"] and newest["credit_classes"] == ["FCT"]
+    assert newest["serials"] == ["SH-FCT-64-000001-2025-000001-000000036-000000036"]
+    xiamen = client.get("/public/v1/retirements", params={"beneficiary": "xiamen"}).json()
+    assert [r["beneficiary"] for r in xiamen["items"]] == ["Xiamen air", "Xiamen port"]
+    y2025 = client.get("/public/v1/retirements", params={"year": 2025, "limit": 2, "offset": 1}).json()
+    assert y2025["total"] == 3 and [r["beneficiary"] for r in y2025["items"]] == ["Xiamen air", "Fuzhou metro"]
+    assert client.get("/public/v1/retirements", params={"class": "FCT", "project": "SH-64-000001"}).json()["total"] == 4
+    assert client.get("/public/v1/retirements", params={"class": "OFS"}).json()["total"] == 0
+    assert client.get("/public/v1/retirements", params={"project": "SH-99-000009"}).json()["total"] == 0
+    assert client.get("/public/v1/retirements", params={"class": "XYZ"}).status_code == 422
+    assert client.get("/public/v1/retirements", params={"limit": 0}).status_code == 422
+    exported = client.get("/public/v1/retirements.csv", params={"year": 2025})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["beneficiary"] for r in rows] == ["'=HYPERLINK(evil)", "Xiamen air", "Fuzhou metro"]
+    assert rows[2]["quantity_t"] == "20" and rows[2]["serials"].endswith("-000000011-000000030")

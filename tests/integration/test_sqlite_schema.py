@@ -42,6 +42,8 @@ TABLES = {
     "auction_bid",
     "retirement",
     "workflow_step",
+    "credit_class_policy",
+    "pending_transfer",
     "gep_region_layer",
     "gep_region",
     "gep_run",
