@@ -596,14 +596,29 @@ def compute_tile(plan: Plan, datasets: Mapping[str, Any], window: tuple[int, int
             result.values[code_name] = quantity
     land = masked.get("land_cover")
     if isinstance(land, np.ndarray):
-        for i in codes:
-            in_region = regions == i
-            classes = np.unique(land[in_region & valid])
-            masks = {int(c): in_region & (land == c) for c in classes}
-            result.extent[i] = {c: exact_sum(areas[mask]) for c, mask in masks.items()}
-            for code_name, quantity in physical.items():
-                result.by_class.setdefault(code_name, {})[i] = {c: exact_sum(quantity[m]) for c, m in masks.items()}
+        _totals_by_class(result, regions, land, valid, {"": areas, **physical})
     return result
+
+
+def _totals_by_class(
+    result: TileResult, regions: FloatArray, land: FloatArray, valid: np.ndarray, quantities: Mapping[str, FloatArray]
+) -> None:
+    """Record exact totals per region × land-cover class: the extent (key ``""``) and every quantity.
+
+    One sort of the tile's valid pixels by (region, class), then each group is a contiguous slice: the
+    cost is one sort plus one pass per quantity, not one mask per region, class and quantity. Exact sums
+    do not depend on the order, so the totals are those of masking each group.
+    """
+    pairs = np.stack([regions[valid], land[valid]], axis=1)
+    groups, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
+    bounds = np.searchsorted(inverse.ravel()[order], np.arange(len(groups) + 1))
+    for key, quantity in quantities.items():
+        ordered = quantity[valid][order]
+        for g, (region, klass) in enumerate(groups):
+            total = exact_sum(ordered[bounds[g] : bounds[g + 1]])
+            target = result.extent if key == "" else result.by_class.setdefault(key, {})
+            target.setdefault(int(region), {})[int(klass)] = total
 
 
 def _with_nan_values(result: TileResult, shape: tuple[int, int]) -> TileResult:

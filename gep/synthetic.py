@@ -26,7 +26,8 @@ import numpy as np
 WEST, NORTH = 106.20, 35.65
 NODATA = -9999.0
 #: Cover-management factor C by land-cover class (1 forest … 9 built-up), synthetic.
-COVER_C = {1: 0.02, 2: 0.08, 3: 0.15, 4: 0.6, 5: 0.3, 6: 0.0, 7: 0.0, 8: 0.05, 9: 0.9}
+#: Open water (6, 7) has C = 1: no vegetation, so no soil retained (1 − C·P = 0).
+COVER_C = {1: 0.02, 2: 0.08, 3: 0.15, 4: 0.6, 5: 0.3, 6: 1.0, 7: 1.0, 8: 0.05, 9: 0.9}
 #: Per-class synthetic values, indexed by class code (index 0 = nodata).
 BY_CLASS: dict[str, list[float]] = {
     "runoff_coefficient": [np.nan, 0.05, 0.08, 0.12, 0.25, 0.18, 0.0, 0.0, 0.02, 0.7],
