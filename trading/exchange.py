@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -332,7 +332,8 @@ def eligible_batch_ids(session: Session, row: InstrumentRow) -> list[int]:
 
 def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, now: datetime) -> int:
     """Return the tonnes an organisation bought (and kept) on an instrument since Beijing midnight."""
-    midnight = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    # In UTC: SQLite stores an aware datetime by its wall-clock fields, so a +08:00 bound would be 8 h off there.
+    midnight = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     total = session.scalar(
         select(func.coalesce(func.sum(Trade.quantity_t), 0)).where(
             Trade.instrument_id == row.instrument_id, Trade.buyer_organisation_id == organisation_id,
