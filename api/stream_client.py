@@ -109,6 +109,7 @@ class MarketStream:
         self.reconnect = reconnect
         self.max_reconnects = max_reconnects
         self.reconnects = 0
+        self.closed = False
         self._response: HTTPResponse | None = None
 
     def _open(self) -> HTTPResponse:
@@ -120,7 +121,13 @@ class MarketStream:
         return response
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and end the iteration (also from another thread)."""
+        self.closed = True
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    def _drop(self) -> None:
         if self._response is not None:
             self._response.close()
             self._response = None
@@ -140,13 +147,16 @@ class MarketStream:
                 if not self.reconnect:
                     raise
                 ended = str(error)
-            except OSError as error:
-                if not self.reconnect or isinstance(error, TimeoutError):
+            except (OSError, ValueError, AttributeError) as error:
+                if self.closed:  # closed by the caller, maybe from another thread, while a read was in flight
+                    return
+                if not isinstance(error, OSError) or isinstance(error, TimeoutError) or not self.reconnect:
                     raise
                 ended = str(error)
-            self.close()
-            if not self.reconnect:
+            if self.closed or not self.reconnect:
+                self.close()
                 return
+            self._drop()
             self.reconnects += 1
             if self.reconnects > self.max_reconnects:
                 raise ConnectionError(f"{ended}; gave up after {self.max_reconnects} reconnects")
