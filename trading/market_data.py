@@ -165,6 +165,7 @@ def public_trade(row: InstrumentRow, trade: Trade) -> dict[str, Any]:
         "quantity_t": trade.quantity_t,
         "turnover_cny": str(Fen(trade.notional_fen).cny),
         "at": aware(trade.created_at).isoformat(),
+        "mode": trade.mode,
     }
 
 
@@ -248,19 +249,27 @@ def daily_bars(
 
     The close is computed under the instrument's close rule (the one its engine uses at the end of day),
     chained from the listing reference price over every earlier day, so a window does not change a close.
+    Prices, volume and turnover of a bar are the order book's (listing) trades only, as exchanges compute the
+    close from listing trades; block trades and auction allocations are reported beside them per day and mode
+    in ``off_book``, never in a bar's prices.
     """
     if start is not None and end is not None and start > end:
         raise InvalidInput("start must not be after end")
     row = _instrument(session, instrument_id)
     rule = instrument_of(row).close_rule
     by_day: dict[date, list[tuple[int, int, int]]] = {}
+    off_book: dict[tuple[date, str], list[int]] = {}  # (day, mode) → [volume t, turnover fen, trades]
     trades = session.execute(
-        select(Trade.created_at, Trade.price_ticks, Trade.quantity_t, Trade.notional_fen)
+        select(Trade.created_at, Trade.mode, Trade.price_ticks, Trade.quantity_t, Trade.notional_fen)
         .where(Trade.instrument_id == instrument_id)
         .order_by(Trade.seq, Trade.id)
     )
-    for at, price, quantity, notional in trades:
-        by_day.setdefault(trading_day(at), []).append((price, quantity, notional))
+    for at, mode, price, quantity, notional in trades:
+        if mode == "book":
+            by_day.setdefault(trading_day(at), []).append((price, quantity, notional))
+        else:
+            totals = off_book.setdefault((trading_day(at), mode), [0, 0, 0])
+            totals[0], totals[1], totals[2] = totals[0] + quantity, totals[1] + notional, totals[2] + 1
     bars = bars_from_trades(sorted(by_day.items()), rule, row.reference_price_ticks)
     return {
         "instrument_id": instrument_id,
@@ -280,6 +289,17 @@ def daily_bars(
             }
             for bar in bars
             if (start is None or bar.day >= start) and (end is None or bar.day <= end)
+        ],
+        "off_book": [
+            {
+                "date": day.isoformat(),
+                "mode": mode,
+                "volume_t": volume,
+                "turnover_cny": str(Fen(turnover).cny),
+                "trades": count,
+            }
+            for (day, mode), (volume, turnover, count) in sorted(off_book.items())
+            if (start is None or day >= start) and (end is None or day <= end)
         ],
     }
 
@@ -359,7 +379,9 @@ def read_feed(
     trades: dict[int, list[dict[str, Any]]] = {}
     for trade in session.scalars(
         select(Trade)
-        .where(Trade.instrument_id == instrument_id, Trade.seq > after_seq, Trade.seq <= last)
+        # Book fills only: a block or auction trade carries the journal position at its settlement, which the
+        # feed has already sent; it shows in trades, bars (off_book) and flows, not as a book update.
+        .where(Trade.instrument_id == instrument_id, Trade.mode == "book", Trade.seq > after_seq, Trade.seq <= last)
         .order_by(Trade.seq, Trade.id)
     ):
         trades.setdefault(trade.seq, []).append(public_trade(row, trade))

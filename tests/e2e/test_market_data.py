@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -93,7 +93,7 @@ def test_trades_are_paged_newest_first(market: None, client: TestClient, login: 
     assert [t["quantity_t"] for t in first["trades"]] == [5, 4]
     assert first["trades"][0] == {
         "trade_id": first["trades"][0]["trade_id"], "seq": 10, "price_cny": "60.00", "quantity_t": 5,
-        "turnover_cny": "300.00", "at": "2026-11-25T09:30:00+00:00",
+        "turnover_cny": "300.00", "at": "2026-11-25T09:30:00+00:00", "mode": "book",
     }  # fmt: skip
     second = client.get(f"{MARKET}/{FCT}/trades", params={"limit": 2, "before_id": first["next_before_id"]}).json()
     assert [t["quantity_t"] for t in second["trades"]] == [3, 2]
@@ -190,3 +190,25 @@ def test_a_short_stream_in_process_snapshot_then_resume(
     update = json.loads(messages[0].data)
     assert [(t["price_cny"], t["quantity_t"]) for t in update["trades"]] == [("60.00", 4)]
     assert update["book"]["seq"] == 2
+
+
+def test_block_and_auction_trades_stay_out_of_the_bars_prices(
+    market: None, client: TestClient, login: Login, session: Session
+) -> None:
+    for price, quantity in (("60.00", 10), ("62.00", 30), ("59.00", 10)):
+        order(client, login, "nx-bureau", FCT, "sell", price, quantity)
+        order(client, login, "fj-enterprise", FCT, "buy", price, quantity)
+    # The 62.00 trade becomes a block trade: only the listing trades make the bar (the close is theirs).
+    session.execute(update(Trade).where(Trade.price_ticks == 6200).values(mode="block"))
+    session.commit()
+    bars = client.get(f"{MARKET}/{FCT}/bars").json()
+    # By hand: listing trades 60×10 + 59×10 = 1190 over 20 t → VWAP 59.50; the block's 30 t at 62.00 = 1860.
+    assert bars["bars"] == [
+        {"date": "2026-11-25", "open_cny": "60.00", "high_cny": "60.00", "low_cny": "59.00", "close_cny": "59.50",
+         "vwap_cny": "59.50", "volume_t": 20, "turnover_cny": "1190.00", "trades": 2},
+    ]  # fmt: skip
+    assert bars["off_book"] == [
+        {"date": "2026-11-25", "mode": "block", "volume_t": 30, "turnover_cny": "1860.00", "trades": 1}
+    ]
+    modes = [t["mode"] for t in client.get(f"{MARKET}/{FCT}/trades").json()["trades"]]
+    assert sorted(modes) == ["block", "book", "book"]
