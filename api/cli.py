@@ -18,7 +18,7 @@
                                   write entries.jsonl, tree-head.json and public-key.pem to DIR
     shanhai carbon compute FILE   recompute an exported report trace (or bare record) offline; exit 1 on mismatch
     shanhai carbon methodologies  list the methodologies and their parameter sets
-    shanhai gep run CONFIG [--out DIR]
+    shanhai gep run CONFIG [--out DIR] [--xlsx]
                                   run a GEP accounting offline from a YAML/JSON config naming files;
                                   write the SEEA-EA tables (CSV), value rasters and run.json to DIR
 """
@@ -283,7 +283,7 @@ def cmd_gep_run(_settings: Settings, args: argparse.Namespace) -> int:
     from gep.offline import run_offline
 
     try:
-        _merged, summary = run_offline(Path(args.config), Path(args.out))
+        _merged, summary = run_offline(Path(args.config), Path(args.out), xlsx=args.xlsx)
     except ShanhaiError as error:
         print(f"{args.config}: {error.detail}", file=sys.stderr)
         for problem in getattr(error, "problems", [])[:20]:
@@ -292,7 +292,8 @@ def cmd_gep_run(_settings: Settings, args: argparse.Namespace) -> int:
     print(f"{'region':<16} {'regulating (yuan)':>22} {'GEP (yuan)':>22}")
     for row in summary:
         print(f"{row.region_code:<16} {row.regulating_yuan:>22} {row.gep_yuan:>22}")
-    print(f"tables, value rasters and run.json written to {args.out}")
+    workbook = " and tables.xlsx" if args.xlsx else ""
+    print(f"tables (CSV{workbook}), value rasters and run.json written to {args.out}")
     return 0
 
 
@@ -342,6 +343,7 @@ def _parser() -> argparse.ArgumentParser:
     gep_run = gep.add_parser("run", help="run an accounting offline from a YAML/JSON configuration")
     gep_run.add_argument("config", help="configuration file (raster and region paths relative to it)")
     gep_run.add_argument("--out", default="gep-run", help="output directory")
+    gep_run.add_argument("--xlsx", action="store_true", help="also write the SEEA-EA tables as tables.xlsx")
     gep_run.set_defaults(func=cmd_gep_run)
     return parser
 

@@ -93,6 +93,7 @@ RULES: Final[dict[str, Rule]] = {
     "list_gep_runs": GEP_READERS,
     "read_gep_run": GEP_READERS,
     "read_gep_run_table": GEP_READERS,
+    "read_gep_run_workbook": GEP_READERS,
     "read_gep_run_raster": GEP_READERS,
     "compare_gep_runs": GEP_READERS,
     # trading

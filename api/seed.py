@@ -33,10 +33,13 @@ from core.clock import Clock
 from geodata.models import RasterKind, RasterLayer
 from geodata.rasters import RegisterRasterLayer, register_layer
 from gep.engine import ROLES
+from gep.legend import load_legend
 from gep.models import GepRun, RegionLayer, RegionLevel
 from gep.regions import upload_region_layer
 from gep.runs import CreateRun, create_run, execute_in_process
 from gep.synthetic import FILES as GEP_FILES
+from gep.synthetic import demo_tables
+from gep.valuation import DEFAULT_INDICATORS
 
 LANDCOVER_CLASSES = {"1": "forest", "2": "shrubland", "3": "grassland", "4": "bare or mine land", "5": "cropland"}
 
@@ -123,6 +126,9 @@ DEMO_RASTERS = [
 ]
 
 
+#: The synthetic GEP land cover's classes (gep/data/legend_synthetic_jingyuan.toml).
+GEP_LEGEND = "legend_synthetic_jingyuan"
+GEP_LANDCOVER_CLASSES = {str(code): k.name for code, k in load_legend(GEP_LEGEND).classes.items()}
 GEP_RASTERS = [
     RegisterRasterLayer(
         name=f"gep-jy-{role.replace('_', '-')}",
@@ -130,19 +136,24 @@ GEP_RASTERS = [
         units=ROLES[role][0],
         path=f"gep_{stem}.tif",
         description=f"SYNTHETIC GEP demo input ({role}) over Jingyuan county (samples/make_gep_stack.py); not data.",
-        class_names=LANDCOVER_CLASSES if role == "land_cover" else {},
+        class_names=GEP_LANDCOVER_CLASSES if role == "land_cover" else {},
     )
     for role, stem in GEP_FILES.items()
 ]
 GEP_REGION_LAYER = "jingyuan-townships-synthetic"
+#: The demo townships' codes (samples/gep_townships_jingyuan.geojson: 2 × 2 synthetic townships).
+GEP_DEMO_TOWNSHIPS = [f"SYN-JY-{n:02d}" for n in range(1, 5)]
 GEP_DEMO_RUN = CreateRun(
     region_layer=GEP_REGION_LAYER,
-    name="Jingyuan 2025 — synthetic demo stack",
+    name="Jingyuan 2025 — synthetic demo stack, provisional Guyuan prices",
     year=2025,
-    indicators=["water_conservation", "soil_retention", "oxygen_release"],
+    indicators=list(DEFAULT_INDICATORS.codes()),
     inputs={**{role: f"gep-jy-{role.replace('_', '-')}" for role in GEP_FILES}, "practice_factor": 1.0},
-    prices="prices_ganzi_2010",
+    prices="prices_guyuan_2025",
     negative_balance="clamp-to-zero",
+    land_cover_legend=GEP_LEGEND,
+    cover_unit="percent",
+    **demo_tables(GEP_DEMO_TOWNSHIPS),
     tile_size=100,
 )
 

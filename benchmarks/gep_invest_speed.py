@@ -165,7 +165,9 @@ def run_water_yield(data: Path, out: Path, z: float) -> dict[str, Any]:
                     dtype="int32",
                 )
                 for ws, _ in sheds:
-                    parts[ws].append(water_yield.water_yield_volume_m3(wyield[shed == ws], area))
+                    inside = wyield[shed == ws]
+                    if inside.size:  # a strip may miss a watershed
+                        parts[ws].append(water_yield.water_yield_volume_m3(inside, area))
     finally:
         for dataset in datasets.values():
             dataset.close()
@@ -286,7 +288,9 @@ def main() -> None:
                 for clock in ("wall_s", "cpu_s"):
                     times.setdefault(model, {}).setdefault(side, {}).setdefault(clock, []).append(result[clock])
                 last.setdefault(model, {})[side] = result
-                keys = ("wall_s", "cpu_s", "peak_rss_mb")
+                keys = [
+                    k for k in ("wall_s", "cpu_s", "peak_rss_mb", "total_carbon_t", "total_wyield_m3") if k in result
+                ]
                 print(json.dumps({"run": run, "model": model, "side": side} | {k: result[k] for k in keys}), flush=True)
     summary: dict[str, Any] = {
         "size": args.size,

@@ -39,11 +39,12 @@ from typing import Any
 import numpy as np
 
 from gep.engine import INDICATOR_ROLES, ROLES
-from gep.synthetic import FILES, NODATA, fields, township_collection
+from gep.synthetic import FILES, NODATA, demo_tables, fields, township_collection
 
 REPO = Path(__file__).resolve().parents[1]
 STRIP_ROWS = 512
-PRICES = "prices_ganzi_2010"
+PRICES = "prices_guyuan_2025"
+LEGEND = "legend_synthetic_jingyuan"
 REDIS_URL = os.environ.get("SHANHAI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
@@ -178,6 +179,7 @@ def run_once(
     tile: int,
     gdal_cache_mb: int | None,
     compare_one_tile: bool = False,
+    only: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Record the layers and the run in a fresh database, run it on a real worker; return the figures."""
     from sqlalchemy.exc import OperationalError
@@ -227,6 +229,8 @@ def run_once(
             clock=clock,
         )
         indicators, skipped = valued_indicators(PRICES)
+        if only:
+            indicators = [code for code in indicators if code in only]
         for role in {r for code in indicators for r in INDICATOR_ROLES[code]} - set(inputs):
             inputs[role] = 1.0  # a constant (practice factor P = 1: no support practice)
         cmd_run = CreateRun(
@@ -237,6 +241,9 @@ def run_once(
             inputs=inputs,
             prices=PRICES,
             negative_balance="clamp-to-zero",  # type: ignore[arg-type]
+            land_cover_legend=LEGEND,
+            cover_unit="percent",  # type: ignore[arg-type]
+            **demo_tables([f["properties"]["code"] for f in townships["features"]]),
             tile_size=tile,
         )
         run = create_run(session, cmd_run, actor="benchmark", clock=clock, raster_dir=settings.raster_dir)
@@ -332,6 +339,7 @@ def main() -> None:
         action="store_true",
         help="also run the same run in one tile in this process and compare the totals (to 1e-12)",
     )
+    parser.add_argument("--indicators", default="", help="comma-separated subset (default: every one)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gep-scale-", dir="/tmp"))
@@ -363,6 +371,7 @@ def main() -> None:
                 tile=args.tile,
                 gdal_cache_mb=args.gdal_cache_mb,
                 compare_one_tile=args.compare_one_tile,
+                only=frozenset(filter(None, args.indicators.split(","))),
             )
             walls.append(figures["wall_s"])
             print(json.dumps(figures), flush=True)

@@ -35,7 +35,11 @@ BASE_OPS = ["count", "sum", "mean", "min", "max"]
 CELL_OPS = ["coverage", "values", "center_y"]
 
 
-def _to_raster_crs(geometries: Sequence[BaseGeometry], crs: CRS) -> list[BaseGeometry]:
+def to_raster_crs(geometries: Sequence[BaseGeometry], crs: CRS) -> list[BaseGeometry]:
+    """Return EPSG:4490 geometries in a raster's CRS (unchanged for CGCS2000/WGS84 lon/lat rasters).
+
+    Used by zonal statistics here and by GEP runs to rasterize their regions onto the run grid.
+    """
     source = CRS.from_epsg(4490)
     if crs.equals(source) or (crs.is_geographic and crs.ellipsoid and crs.ellipsoid.name in ("GRS 1980", "WGS 84")):
         return list(geometries)  # CGCS2000 and WGS84 lon/lat agree to well under a cell
@@ -120,7 +124,7 @@ def zonal_statistics(
     ops = BASE_OPS + (CELL_OPS if cell_m2 is None or categorical else [])
     features = [
         {"type": "Feature", "properties": {"i": i}, "geometry": g.__geo_interface__}
-        for i, g in enumerate(_to_raster_crs(geometries, crs))
+        for i, g in enumerate(to_raster_crs(geometries, crs))
     ]
     rows = exact_extract(dataset, features, ops, output="geojson") if features else []
     a, _b, _c, _d, e, _f = list(dataset.transform)[:6]

@@ -37,12 +37,28 @@ from shapely.geometry.base import BaseGeometry
 from core.errors import InvalidInput
 from geodata.pixel_area import GRS80_A_M, GRS80_F, cell_area_m2
 from geodata.rasters import iter_windows, open_raster
-from geodata.zonal import _to_raster_crs
-from gep.arrays import FloatArray, exact_sum
-from gep.coefficients import ls_coefficients
-from gep.indicators import carbon_oxygen, soil_retention, terrain, water_conservation
+from geodata.zonal import to_raster_crs
+from gep.arrays import FloatArray, exact_sum, lookup
+from gep.coefficients import (
+    ls_coefficients,
+    rweq_constants,
+    rweq_cover_coefficients_per_percent,
+    water_evaporation_parameters,
+)
+from gep.indicators import (
+    carbon_oxygen,
+    climate_regulation,
+    purification,
+    sand_fixation,
+    soil_retention,
+    terrain,
+    water_conservation,
+)
+from gep.indicators.sand_fixation import CoverUnit, RweqConstants
 from gep.indicators.water_conservation import NegativeBalancePolicy
+from gep.legend import Legend, load_legend
 from gep.prices import ParameterTable
+from gep.regional import COMPONENTS, PURIFICATION_ROLES, RegionalParameters, component_key, regional_result
 from gep.tables import SupplyLine, gep_summary, line_from_total
 from gep.valuation import DEFAULT_INDICATORS, UnitValue, valuation_record
 
@@ -61,6 +77,17 @@ ROLES: dict[str, tuple[str, Kind]] = {
     "cover_factor": ("1", "continuous"),
     "practice_factor": ("1", "continuous"),
     "land_cover": ("class", "categorical"),
+    # Sand fixation (RWEQ): weather factor, erodible fraction, crust factor, roughness, vegetation cover.
+    "wind_weather_factor": ("kg/m", "continuous"),
+    "erodible_fraction": ("1", "continuous"),
+    "crust_factor": ("1", "continuous"),
+    "roughness_factor": ("1", "continuous"),
+    "vegetation_cover": ("percent", "continuous"),  # or "1" when cover_unit is fraction
+    # Climate regulation: transpiration heat of vegetation, evaporation depth of water surfaces.
+    "transpiration_heat": ("kJ/(m2.d)", "continuous"),
+    "water_evaporation": ("mm", "continuous"),
+    # Purification: uptake capacity per km² and year, one per pollutant.
+    **dict.fromkeys(PURIFICATION_ROLES.values(), ("t/km2", "continuous")),
 }
 #: The roles each indicator needs. ``land_cover`` is optional: it adds the extent account.
 INDICATOR_ROLES: dict[str, tuple[str, ...]] = {
@@ -68,7 +95,22 @@ INDICATOR_ROLES: dict[str, tuple[str, ...]] = {
     "carbon_sequestration": ("nep",),
     "oxygen_release": ("nep",),
     "soil_retention": ("dem", "erosivity", "erodibility", "cover_factor", "practice_factor"),
+    "sand_fixation": (
+        "wind_weather_factor",
+        "erodible_fraction",
+        "crust_factor",
+        "roughness_factor",
+        "vegetation_cover",
+        "land_cover",
+    ),
+    "flood_regulation": ("land_cover",),
+    "climate_regulation": ("transpiration_heat", "water_evaporation", "land_cover"),
+    **{code: (role,) for code, role in PURIFICATION_ROLES.items()},
 }
+#: Indicators that read the land-cover legend (RWEQ cover type, flood storage, transpiring/water classes).
+LEGEND_INDICATORS = frozenset({"sand_fixation", "flood_regulation", "climate_regulation"})
+#: Indicators computed in two passes (regional sums first, then per-pixel factors): gep.regional.
+REGIONAL_INDICATORS = frozenset(COMPONENTS)
 ALLOWED_RESAMPLING: dict[Kind, frozenset[str]] = {
     "categorical": frozenset({"nearest", "mode"}),
     "continuous": frozenset({"bilinear"}),
@@ -92,6 +134,14 @@ class RunConfig(BaseModel):
     prices: str = Field(min_length=1, description="Packaged price table, e.g. prices_ganzi_2010.")
     coefficients: str = Field(default="coefficients_default", min_length=1)
     negative_balance: NegativeBalancePolicy | None = None
+    land_cover_legend: str | None = Field(default=None, description="Packaged legend of the land cover.")
+    cover_unit: CoverUnit | None = Field(default=None, description="Unit of vegetation_cover (sand fixation).")
+    reservoir_capacity_m3: dict[str, float] = Field(
+        default_factory=dict, description="Region code → total reservoir capacity (m³), for flood regulation."
+    )
+    emissions_t: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Purification indicator → region code → emission (t), the cap."
+    )
     tile_size: int = Field(default=512, ge=16, le=8192, description="Tile width and height in pixels.")
 
     @model_validator(mode="after")
@@ -111,6 +161,21 @@ class RunConfig(BaseModel):
         ]
         if "water_conservation" in self.indicators and self.negative_balance is None:
             problems.append({"indicator": "water_conservation", "reason": "negative-balance-policy-required"})
+        if "sand_fixation" in self.indicators and self.cover_unit is None:
+            problems.append({"indicator": "sand_fixation", "reason": "cover-unit-required"})
+        problems += [
+            {"indicator": code, "reason": "land-cover-legend-required"}
+            for code in self.indicators
+            if code in LEGEND_INDICATORS and self.land_cover_legend is None
+        ]
+        problems += [
+            {"indicator": code, "reason": "emissions-required"}
+            for code in self.indicators
+            if code in PURIFICATION_ROLES and code not in self.emissions_t
+        ]
+        numbers = [*self.reservoir_capacity_m3.values(), *(t for by in self.emissions_t.values() for t in by.values())]
+        if any(not (math.isfinite(value) and value >= 0.0) for value in numbers):
+            problems.append({"reason": "table-value-not-a-finite-number-ge-0"})
         for role, rule in self.resampling.items():
             kind = ROLES.get(role, ("", "continuous"))[1]
             if rule not in ALLOWED_RESAMPLING[kind]:
@@ -125,6 +190,16 @@ class RunConfig(BaseModel):
     def raster_roles(self) -> list[str]:
         """Return the roles given as rasters, in the order of :data:`ROLES`."""
         return [role for role in ROLES if isinstance(self.inputs.get(role), str)]
+
+    @property
+    def used_roles(self) -> frozenset[str]:
+        """Return the roles the selected indicators read, plus land cover (the extent account) if given.
+
+        Only these are read tile by tile and enter the shared nodata mask: a layer in the stack that no
+        selected indicator needs cannot remove pixels from the run.
+        """
+        used = {role for code in self.indicators for role in INDICATOR_ROLES.get(code, ())}
+        return frozenset(used | ({"land_cover"} & set(self.inputs)))
 
 
 @dataclass(frozen=True)
@@ -171,6 +246,18 @@ class Plan:
     valuation: dict[str, Any]
     ls: terrain.LsCoefficients | None
     cell_m: tuple[float, float]  # (x, y) cell size in metres for slopes
+    legend: Legend | None = None
+    rweq: RweqConstants | None = None
+    rweq_cover_coefficients: dict[str, float] = field(default_factory=dict)
+    climate: dict[str, float] = field(default_factory=dict)
+    regional: RegionalParameters | None = None
+
+    def value_keys(self) -> list[str]:
+        """Return the keys of a tile's blocks: element-wise indicators, then regional basis components."""
+        keys = [code for code in self.config.indicators if code not in REGIONAL_INDICATORS]
+        for code in self.config.indicators:
+            keys += [component_key(code, part) for part in COMPONENTS.get(code, ())]
+        return keys
 
     def windows(self) -> list[tuple[int, int, int, int]]:
         """Return the tiles as ``(col_off, row_off, width, height)``, row by row."""
@@ -274,8 +361,10 @@ def plan_run(
         source = sources.get(role)
         if source is None:
             problems.append({"role": role, "reason": "source-missing"})
-        elif source.units is not None and source.units != ROLES[role][0]:
-            problems.append({"role": role, "reason": "wrong-units", "units": source.units, "expected": ROLES[role][0]})
+        elif source.units is not None and source.units != expected_units(config, role):
+            problems.append(
+                {"role": role, "reason": "wrong-units", "units": source.units, "expected": expected_units(config, role)}
+            )
     if problems:
         raise InvalidInput(f"{len(problems)} input problem(s)", problems)
     grid_role = config.grid or roles[0]
@@ -303,11 +392,17 @@ def plan_run(
                     warp[role] = rule
             if scan_pixels and not _has_valid_pixel(dataset):
                 problems.append({"role": role, "reason": "no-valid-pixel"})
+    legend = load_legend(config.land_cover_legend) if config.land_cover_legend else None
+    if legend is not None and "land_cover" in sources:
+        with open_raster(sources["land_cover"].path) as dataset:
+            problems += _classes_not_in_legend(dataset, legend)
+    problems += _table_problems(config, regions)
     if problems:
         raise InvalidInput(f"{len(problems)} raster problem(s); nothing was written", problems)
     record = valuation_record(DEFAULT_INDICATORS, config.indicators, prices, coefficients)
     unit_values = {code: DEFAULT_INDICATORS.get(code).unit_value(prices, coefficients) for code in config.indicators}
     ls = ls_coefficients(coefficients) if "soil_retention" in config.indicators else None
+    selected = set(config.indicators)
     return Plan(
         config=config,
         grid=grid,
@@ -318,6 +413,66 @@ def plan_run(
         valuation=record,
         ls=ls,
         cell_m=_cell_metres(grid),
+        legend=legend,
+        rweq=rweq_constants(coefficients) if "sand_fixation" in selected else None,
+        rweq_cover_coefficients=rweq_cover_coefficients_per_percent(coefficients)
+        if "sand_fixation" in selected
+        else {},
+        climate=_climate_parameters(coefficients) if "climate_regulation" in selected else {},
+        regional=_regional_parameters(coefficients) if selected & REGIONAL_INDICATORS else None,
+    )
+
+
+def expected_units(config: RunConfig, role: str) -> str:
+    """Return the units a role's raster must declare (vegetation cover follows the run's cover unit)."""
+    if role == "vegetation_cover" and config.cover_unit is CoverUnit.FRACTION:
+        return "1"
+    return ROLES[role][0]
+
+
+def _classes_not_in_legend(dataset: Any, legend: Legend) -> list[dict[str, Any]]:
+    """Return a problem per land-cover class present in the raster but not in the legend (windowed scan)."""
+    present: set[float] = set()
+    for window in iter_windows(dataset.width, dataset.height, max_pixels=1_000_000):
+        block = _read(dataset, window)
+        present.update(float(c) for c in np.unique(block[np.isfinite(block)]))
+    return [
+        {"role": "land_cover", "class": int(c), "legend": legend.id, "reason": "class-not-in-legend"}
+        for c in sorted(present)
+        if c != int(c) or int(c) not in legend.classes
+    ]
+
+
+def _table_problems(config: RunConfig, regions: Sequence[RegionShape]) -> list[dict[str, Any]]:
+    """Return the problems of the run's regional tables: every region needs its figure, no unknown region."""
+    codes = {region.code for region in regions}
+    problems: list[dict[str, Any]] = []
+    tables: dict[str, dict[str, float]] = {
+        code: config.emissions_t.get(code, {}) for code in config.indicators if code in PURIFICATION_ROLES
+    }
+    if "flood_regulation" in config.indicators:
+        tables["reservoir_capacity_m3"] = config.reservoir_capacity_m3
+    for name, table in tables.items():
+        problems += [{"table": name, "region": c, "reason": "region-missing"} for c in sorted(codes - set(table))]
+        problems += [{"table": name, "region": c, "reason": "unknown-region"} for c in sorted(set(table) - codes)]
+    return problems
+
+
+def _climate_parameters(coefficients: ParameterTable) -> dict[str, float]:
+    return {
+        **water_evaporation_parameters(coefficients),
+        "days": coefficients.number("air_conditioning_days", unit="d"),
+    }
+
+
+def _regional_parameters(coefficients: ParameterTable) -> RegionalParameters:
+    number = coefficients.number
+    return RegionalParameters(
+        lake_log_coefficient=number("lake_log_coefficient", unit="1"),
+        lake_area_exponent=number("lake_area_exponent", unit="1"),
+        lake_water_exchanges=number("lake_water_exchanges", unit="1"),
+        reservoir_flood_share=number("reservoir_flood_share", unit="1"),
+        marsh_retention_depth_m=number("marsh_retention_depth", unit="m"),
     )
 
 
@@ -362,12 +517,17 @@ class TileResult:
     totals: dict[str, dict[int, float]]
     extent: dict[int, dict[int, float]]
     values: dict[str, FloatArray] = field(default_factory=dict)
+    by_class: dict[str, dict[int, dict[int, float]]] = field(default_factory=dict)  # key → region → class → total
 
     def as_json(self) -> dict[str, Any]:
         """Return the totals as JSON (floats round-trip exactly through ``repr``)."""
         return {
             "totals": {code: {str(k): v for k, v in by.items()} for code, by in self.totals.items()},
             "extent": {str(r): {str(c): v for c, v in by.items()} for r, by in self.extent.items()},
+            "by_class": {
+                key: {str(r): {str(c): v for c, v in by.items()} for r, by in regions.items()}
+                for key, regions in self.by_class.items()
+            },
         }
 
 
@@ -399,7 +559,7 @@ def region_index(plan: Plan, window: tuple[int, int, int, int]) -> FloatArray:
 
     col, row, width, height = window
     transform = Affine(*plan.grid.transform) @ Affine.translation(col, row)
-    geometries = _to_raster_crs([r.geometry for r in plan.regions], CRS.from_wkt(plan.grid.crs_wkt))
+    geometries = to_raster_crs([r.geometry for r in plan.regions], CRS.from_wkt(plan.grid.crs_wkt))
     burned = rasterize(
         ((g, i + 1) for i, g in enumerate(geometries)),
         out_shape=(height, width),
@@ -418,6 +578,8 @@ def compute_tile(plan: Plan, datasets: Mapping[str, Any], window: tuple[int, int
     config = plan.config
     blocks: dict[str, FloatArray | float] = {}
     for role, value in config.inputs.items():
+        if role not in config.used_roles:
+            continue
         if isinstance(value, str):
             blocks[role] = _read(datasets[role], window)
         else:
@@ -428,7 +590,7 @@ def compute_tile(plan: Plan, datasets: Mapping[str, Any], window: tuple[int, int
     for block in blocks.values():
         if isinstance(block, np.ndarray):
             valid &= ~np.isnan(block)
-    empty = TileResult({code: {} for code in config.indicators}, {})
+    empty = TileResult({key: {} for key in plan.value_keys()}, {})
     if not bool(valid.any()):
         return _with_nan_values(empty, (height, width))
     invalid = ~valid
@@ -444,16 +606,19 @@ def compute_tile(plan: Plan, datasets: Mapping[str, Any], window: tuple[int, int
     codes = [int(c) for c in np.unique(regions[valid])]
     for code_name, quantity in physical.items():
         result.totals[code_name] = {i: exact_sum(quantity[regions == i]) for i in codes}
-        price = float(plan.unit_values[code_name].yuan_per_unit)
-        shared = any(np.may_share_memory(quantity, b) for b in masked.values() if isinstance(b, np.ndarray))
-        # The quantity block is not needed after its totals: value it in place unless it is an input.
-        result.values[code_name] = quantity * price if shared else np.multiply(quantity, price, out=quantity)
+        if code_name in plan.unit_values:
+            result.values[code_name] = quantity * float(plan.unit_values[code_name].yuan_per_unit)
+        else:  # a regional basis component: scaled by its region's factor when the rasters are assembled
+            result.values[code_name] = quantity
     land = masked.get("land_cover")
     if isinstance(land, np.ndarray):
         for i in codes:
             in_region = regions == i
             classes = np.unique(land[in_region & valid])
-            result.extent[i] = {int(c): exact_sum(areas[in_region & (land == c)]) for c in classes}
+            masks = {int(c): in_region & (land == c) for c in classes}
+            result.extent[i] = {c: exact_sum(areas[mask]) for c, mask in masks.items()}
+            for code_name, quantity in physical.items():
+                result.by_class.setdefault(code_name, {})[i] = {c: exact_sum(quantity[m]) for c, m in masks.items()}
     return result
 
 
@@ -496,7 +661,61 @@ def _physical(
                 inputs["practice_factor"],
                 areas,
             )
+        elif code == "sand_fixation":
+            out[code] = _sand_fixation_t(plan, inputs, areas)
+        elif code == "climate_regulation":
+            out[code] = _climate_regulation_kwh(plan, inputs, areas)
+        elif code == "flood_regulation":
+            assert plan.legend is not None  # checked by RunConfig
+            for kind in COMPONENTS[code]:
+                share = lookup(inputs["land_cover"], plan.legend.codes(flood_storage=kind), name="land_cover")
+                out[component_key(code, kind)] = areas * share  # m² of lake / reservoir / marsh
+        elif code in PURIFICATION_ROLES:
+            uptake = inputs[PURIFICATION_ROLES[code]]
+            out[component_key(code, "capacity")] = purification.uptake_capacity_t(uptake, areas)
     return out
+
+
+def _sand_fixation_t(plan: Plan, inputs: Mapping[str, FloatArray | float], areas: FloatArray) -> FloatArray:
+    """RWEQ fixation (t) per pixel; classes without an RWEQ cover type (water, built-up) fix nothing."""
+    assert plan.legend is not None and plan.rweq is not None and plan.config.cover_unit is not None
+    classes = plan.legend.classes
+    land = inputs["land_cover"]
+    coefficient = {c: plan.rweq_cover_coefficients.get(k.rweq_cover_type or "", 0.0) for c, k in classes.items()}
+    eroding = {c: float(k.rweq_cover_type is not None) for c, k in classes.items()}
+    factor = sand_fixation.vegetation_factor(
+        inputs["vegetation_cover"], lookup(land, coefficient, name="land_cover"), cover_unit=plan.config.cover_unit
+    )
+    fixation_g_per_m = sand_fixation.sand_fixation_g_per_m(
+        inputs["wind_weather_factor"],
+        inputs["erodible_fraction"],
+        inputs["crust_factor"],
+        inputs["roughness_factor"],
+        factor,
+        plan.rweq,
+    )
+    # g/m → g/m² divides by the cell size along the wind; the wind direction is not an input, so the
+    # geometric mean of the cell's sides (one value per run: tiling-independent).
+    cell_size_m = math.sqrt(plan.cell_m[0] * plan.cell_m[1])
+    fixed_t = sand_fixation.sand_fixation_t(fixation_g_per_m, cell_size_m=cell_size_m, area_m2=areas)
+    return fixed_t * lookup(land, eroding, name="land_cover")
+
+
+def _climate_regulation_kwh(plan: Plan, inputs: Mapping[str, FloatArray | float], areas: FloatArray) -> FloatArray:
+    """Transpiration cooling on transpiring classes plus evaporation cooling on water surfaces (kWh)."""
+    assert plan.legend is not None
+    land = inputs["land_cover"]
+    transpires = lookup(land, plan.legend.codes(transpires=True), name="land_cover")
+    water = lookup(land, plan.legend.codes(water_surface=True), name="land_cover")
+    params = dict(plan.climate)
+    days = params.pop("days")
+    vegetation_kwh = climate_regulation.vegetation_cooling_kwh(
+        inputs["transpiration_heat"], areas, days=days, energy_efficiency_ratio=params["energy_efficiency_ratio"]
+    )
+    # mm × m² × 10⁻³ m/mm = m³ evaporated
+    evaporation_m3 = np.asarray(inputs["water_evaporation"], dtype=np.float64) * areas * 1e-3
+    water_kwh = climate_regulation.water_evaporation_kwh(evaporation_m3, **params)
+    return vegetation_kwh * transpires + water_kwh * water
 
 
 @dataclass(frozen=True)
@@ -506,39 +725,118 @@ class Merged:
     totals: dict[str, dict[str, float]]  # indicator → region code → physical total
     extent: dict[str, dict[str, float]]  # region code → class → m²
     lines: list[SupplyLine]
+    by_class: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # indicator → region → class
+    factors: dict[str, dict[str, float]] = field(default_factory=dict)  # basis component → region → factor
+    by_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # indicator → region → type
+
+
+def ecosystem_type_of(plan: Plan, klass: str) -> str:
+    """Return the ecosystem type of a land-cover class: from the legend, else ``class_<code>``."""
+    if plan.legend is not None and int(klass) in plan.legend.classes:
+        return plan.legend.ecosystem_type_of(int(klass))
+    return f"class_{klass}"
+
+
+def class_types(plan: Plan, merged: Merged) -> dict[str, str] | None:
+    """Return land-cover class → ecosystem type for the extent account (None without a legend)."""
+    if plan.legend is None:
+        return None
+    classes = {klass for by_class in merged.extent.values() for klass in by_class}
+    return {klass: ecosystem_type_of(plan, klass) for klass in sorted(classes, key=int)}
+
+
+def _by_type(plan: Plan, by_class: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, Any]:
+    """Group per-class totals by ecosystem type (``fsum`` of the classes of a type)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for code, regions in by_class.items():
+        out[code] = {}
+        for region, classes in regions.items():
+            grouped: dict[str, list[float]] = {}
+            for klass, value in classes.items():
+                grouped.setdefault(ecosystem_type_of(plan, klass), []).append(value)
+            out[code][region] = {kind: math.fsum(values) for kind, values in sorted(grouped.items())}
+    return out
+
+
+def _fsum_nested(tiles: Sequence[Mapping[str, Any]], key: str, index: int) -> dict[str, float]:
+    """Return class → fsum over tiles of ``by_class[key][index]`` (classes sorted numerically)."""
+    parts: dict[str, list[float]] = {}
+    for tile in tiles:
+        for klass, value in tile.get("by_class", {}).get(key, {}).get(str(index), {}).items():
+            parts.setdefault(klass, []).append(float(value))
+    return {k: math.fsum(v) for k, v in sorted(parts.items(), key=lambda kv: int(kv[0]))}
 
 
 def merge_tiles(plan: Plan, tiles: Sequence[Mapping[str, Any]]) -> Merged:
     """Merge per-tile JSON totals (``math.fsum``) into lines for every region × indicator; sums asserted.
 
+    Regional indicators (:mod:`gep.regional`) are finished here from their merged basis sums: the
+    region's quantity and one factor per basis component, kept for the rasters' second pass.
+
     Raises:
         AccountingInconsistency: Σ indicators ≠ GEP or Σ regions ≠ total (a bug, never rounding).
+        InvalidInput: A regional table cannot be mapped (reservoir capacity without reservoir pixels).
     """
     totals: dict[str, dict[str, float]] = {}
+    by_class: dict[str, dict[str, dict[str, float]]] = {}
+    factors: dict[str, dict[str, float]] = {}
     lines: list[SupplyLine] = []
     for code in plan.config.indicators:
-        totals[code] = {}
+        totals[code], by_class[code] = {}, {}
         for i, region in enumerate(plan.regions):
-            parts = [float(t["totals"].get(code, {}).get(str(i), 0.0)) for t in tiles]
-            totals[code][region.code] = math.fsum(parts)
+            if code in REGIONAL_INDICATORS:
+                quantity, classes = _merge_regional(plan, tiles, code, i, factors)
+            else:
+                quantity = math.fsum(float(t["totals"].get(code, {}).get(str(i), 0.0)) for t in tiles)
+                classes = _fsum_nested(tiles, code, i)
+            totals[code][region.code] = quantity
+            if classes:
+                by_class[code][region.code] = classes
             lines.append(
                 line_from_total(
                     region_code=region.code,
                     indicator=DEFAULT_INDICATORS.get(code),
-                    quantity=totals[code][region.code],
+                    quantity=quantity,
                     unit_value=plan.unit_values[code],
                 )
             )
     extent: dict[str, dict[str, float]] = {}
     for i, region in enumerate(plan.regions):
-        by_class: dict[str, list[float]] = {}
+        by_area: dict[str, list[float]] = {}
         for tile in tiles:
             for klass, area in tile["extent"].get(str(i), {}).items():
-                by_class.setdefault(klass, []).append(float(area))
-        if by_class:
-            extent[region.code] = {k: math.fsum(v) for k, v in sorted(by_class.items(), key=lambda kv: int(kv[0]))}
+                by_area.setdefault(klass, []).append(float(area))
+        if by_area:
+            extent[region.code] = {k: math.fsum(v) for k, v in sorted(by_area.items(), key=lambda kv: int(kv[0]))}
     gep_summary(lines)
-    return Merged(totals, extent, lines)
+    return Merged(totals, extent, lines, by_class, factors, _by_type(plan, by_class))
+
+
+def _merge_regional(
+    plan: Plan, tiles: Sequence[Mapping[str, Any]], code: str, index: int, factors: dict[str, dict[str, float]]
+) -> tuple[float, dict[str, float]]:
+    """Return a regional indicator's quantity and per-class split for region ``index``; record its factors."""
+    assert plan.regional is not None
+    region = plan.regions[index].code
+    basis: dict[str, float] = {}
+    for part in COMPONENTS[code]:
+        key = component_key(code, part)
+        basis[part] = math.fsum(float(t["totals"].get(key, {}).get(str(index), 0.0)) for t in tiles)
+    emission = plan.config.emissions_t.get(code, {}).get(region)
+    result = regional_result(
+        code,
+        basis,
+        plan.regional,
+        reservoir_capacity_m3=plan.config.reservoir_capacity_m3.get(region, 0.0),
+        emission_t=emission,
+    )
+    split: dict[str, list[float]] = {}
+    for part in COMPONENTS[code]:
+        key = component_key(code, part)
+        factors.setdefault(key, {})[region] = result.factors[part]
+        for klass, value in _fsum_nested(tiles, key, index).items():
+            split.setdefault(klass, []).append(value * result.factors[part])
+    return result.quantity, {k: math.fsum(v) for k, v in sorted(split.items(), key=lambda kv: int(kv[0]))}
 
 
 def run_in_process(plan: Plan, out_dir: Path | None = None) -> tuple[Merged, dict[str, str]]:
@@ -553,5 +851,6 @@ def run_in_process(plan: Plan, out_dir: Path | None = None) -> tuple[Merged, dic
             tiles.append(result.as_json())
             if writer is not None:
                 writer.write_tile(index, window, result.values)
-    rasters = writer.assemble(len(tiles)) if writer is not None else {}
-    return merge_tiles(plan, tiles), rasters
+    merged = merge_tiles(plan, tiles)
+    rasters = writer.assemble(len(tiles), merged.factors) if writer is not None else {}
+    return merged, rasters

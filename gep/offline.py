@@ -2,7 +2,8 @@
 
 The configuration is a :class:`~gep.engine.RunConfig` plus ``regions`` (a polygon file with a ``code``
 per feature); raster inputs are file paths relative to the configuration file. Outputs: the SEEA-EA
-tables (``summary.csv``, ``physical.csv``, ``monetary.csv``, ``extent.csv``), one value raster per
+tables (``summary.csv``, ``extent.csv``, ``physical.csv``, ``monetary.csv``, ``physical_by_type.csv``,
+``monetary_by_type.csv``; with ``xlsx`` also ``tables.xlsx``), one value raster per
 indicator (``value_<indicator>.tif``, float64 元 per pixel, COG) and ``run.json`` (configuration,
 inputs with SHA-256, valuation record with the tables' hashes). Raster units are not checked offline
 (files carry none); the run's roles fix them (:data:`gep.engine.ROLES`).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,10 @@ from pydantic_core import to_jsonable_python
 from core.errors import InvalidInput
 from geodata.intake import intake_file
 from gep import tables
-from gep.engine import Merged, RegionShape, RunConfig, Source, plan_run, run_in_process
+from gep.engine import Merged, RegionShape, RunConfig, Source, class_types, plan_run, run_in_process
 from gep.prices import load_table
 from gep.regions import REGION_LIMITS
+from gep.workbook import workbook_bytes
 
 
 def _sha256(path: Path) -> str:
@@ -44,8 +45,8 @@ def load_config(path: Path) -> tuple[RunConfig, Path]:
     return RunConfig.model_validate(document), regions
 
 
-def run_offline(config_path: Path, out_dir: Path) -> tuple[Merged, list[tables.SummaryRow]]:
-    """Run the configuration at ``config_path`` and write its outputs to ``out_dir``."""
+def run_offline(config_path: Path, out_dir: Path, *, xlsx: bool = False) -> tuple[Merged, list[tables.SummaryRow]]:
+    """Run the configuration at ``config_path`` and write its outputs to ``out_dir`` (and ``tables.xlsx``)."""
     config, regions_path = load_config(config_path)
     intake = intake_file(regions_path.read_bytes(), regions_path.name, limits=REGION_LIMITS)
     intake.raise_if_refused()
@@ -60,31 +61,34 @@ def run_offline(config_path: Path, out_dir: Path) -> tuple[Merged, list[tables.S
     out_dir.mkdir(parents=True, exist_ok=True)
     merged, rasters = run_in_process(plan, out_dir)
     summary = tables.gep_summary(merged.lines)
-    files = {
-        "summary.csv": tables.to_csv([row.model_dump() for row in summary]),
-        "physical.csv": tables.to_csv(tables.physical_supply_rows(merged.lines)),
-        "monetary.csv": tables.to_csv(tables.monetary_supply_rows(merged.lines)),
-        "extent.csv": tables.to_csv(_extent(merged)),
-    }
-    for name, text in files.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
+    seea = tables.seea_tables(
+        merged.lines,
+        by_type=merged.by_type,
+        unit_values={code: value.yuan_per_unit for code, value in plan.unit_values.items()},
+        extent_m2=merged.extent,
+        class_types=class_types(plan, merged),
+    )
+    for name, rows in seea.items():
+        (out_dir / f"{name}.csv").write_text(tables.to_csv(rows), encoding="utf-8")
+    if xlsx:
+        about = {
+            "run": config.name,
+            "year": config.year,
+            "prices": plan.valuation["prices"],
+            "coefficients": plan.valuation["coefficients"],
+            "land-cover legend": plan.legend.reference() if plan.legend else "",
+            "valuation sha256": plan.valuation["sha256"],
+        }
+        (out_dir / "tables.xlsx").write_bytes(workbook_bytes(seea, about=about))
     record: dict[str, Any] = {
         "config": config.model_dump(mode="json"),
         "regions": {"file": regions_path.name, "sha256": _sha256(regions_path)},
         "inputs": {role: {"file": s.name, "sha256": s.sha256} for role, s in sources.items()},
         "warp": plan.warp,
+        "legend": plan.legend.reference() if plan.legend else None,
         "valuation": plan.valuation,
         "rasters": rasters,
     }
     text = json.dumps(to_jsonable_python(record), ensure_ascii=False, indent=1, sort_keys=True)
     (out_dir / "run.json").write_text(text + "\n", encoding="utf-8")
     return merged, summary
-
-
-def _extent(merged: Merged) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for region, by_class in sorted(merged.extent.items()):
-        for klass, area in by_class.items():
-            km2 = tables.decimal_from_total("area", area) / Decimal(1_000_000)
-            rows.append({"region_code": region, "land_cover_class": klass, "area_km2": km2.quantize(Decimal("1e-6"))})
-    return rows

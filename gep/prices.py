@@ -56,6 +56,7 @@ Unit = Literal[
     "kJ/kg",
     "kWh/m3",
     "g/m",
+    "d",
 ]
 UNITS: frozenset[str] = frozenset(Unit.__args__)  # type: ignore[attr-defined]
 

@@ -14,7 +14,6 @@ Workers must share ``data_dir`` (the value rasters are written there) and the ra
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,15 @@ from core.errors import InvalidInput, NotFound, ShanhaiError
 from geodata.models import RasterKind
 from geodata.rasters import get_layer, layer_file
 from gep import tables
-from gep.engine import Plan, RunConfig, Source, compute_tile, merge_tiles, open_stack, plan_run
+from gep.engine import Plan, RunConfig, Source, class_types, compute_tile, merge_tiles, open_stack, plan_run
 from gep.models import GepRun, GepRunTile, RunStatus
 from gep.outputs import RasterWriter
 from gep.prices import load_table
 from gep.regions import get_region_layer, region_shapes
+from gep.workbook import workbook_bytes as write_workbook
 
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)
-TABLES = ("summary", "physical", "monetary", "extent")
+TABLES = tables.SEEA_TABLES
 
 
 class CreateRun(RunConfig):
@@ -103,7 +103,13 @@ def create_run(session: Session, cmd: CreateRun, *, actor: str, clock: Clock, ra
         region_layer_id=layer.id,
         status=RunStatus.QUEUED,
         config=config.model_dump(mode="json"),
-        inputs={"rasters": inputs, "warp": plan.warp, "cell_m": list(plan.cell_m), "region_layer": layer.name},
+        inputs={
+            "rasters": inputs,
+            "warp": plan.warp,
+            "cell_m": list(plan.cell_m),
+            "region_layer": layer.name,
+            "legend": plan.legend.reference() if plan.legend else None,
+        },
         valuation=to_jsonable_python(plan.valuation),
         tiles_total=len(windows),
         tiles_done=0,
@@ -125,6 +131,7 @@ def create_run(session: Session, cmd: CreateRun, *, actor: str, clock: Clock, ra
             "year": run.year,
             "region_layer": layer.name,
             "inputs": inputs,
+            "legend": plan.legend.reference() if plan.legend else None,
             "prices": plan.valuation["prices"],
             "coefficients": plan.valuation["coefficients"],
             "valuation_sha256": plan.valuation["sha256"],
@@ -215,7 +222,7 @@ def finish_run(factory: sessionmaker[Session], run_id: int, *, plan: Plan, data_
             return
         tiles = session.scalars(select(GepRunTile).where(GepRunTile.run_id == run_id).order_by(GepRunTile.index))
         merged = merge_tiles(plan, [t.result or {} for t in tiles])
-        rasters = RasterWriter(plan, data_dir / run.output_dir).assemble(run.tiles_total)
+        rasters = RasterWriter(plan, data_dir / run.output_dir).assemble(run.tiles_total, merged.factors)
         summary = tables.gep_summary(merged.lines)
         run.result = to_jsonable_python(
             {
@@ -223,6 +230,9 @@ def finish_run(factory: sessionmaker[Session], run_id: int, *, plan: Plan, data_
                 "summary": [row.model_dump(mode="json") for row in summary],
                 "totals": merged.totals,
                 "extent_m2": merged.extent,
+                "by_class": merged.by_class,
+                "by_type": merged.by_type,
+                "class_types": class_types(plan, merged),
                 "rasters": rasters,
             }
         )
@@ -302,35 +312,60 @@ def _lines(run: GepRun) -> list[tables.SupplyLine]:
     return [tables.SupplyLine.model_validate(line) for line in run.result["lines"]]
 
 
-def _extent_rows(run: GepRun) -> list[dict[str, object]]:
+def seea_tables(run: GepRun) -> dict[str, list[dict[str, object]]]:
+    """Return every SEEA-EA table of a finished run (sums asserted).
+
+    Raises:
+        NotFound: The run has no results.
+    """
+    lines = _lines(run)
     assert run.result is not None
-    rows: list[dict[str, object]] = []
-    for region, by_class in sorted(run.result["extent_m2"].items()):
-        for klass, area in by_class.items():
-            km2 = tables.decimal_from_total("area", float(area)) / Decimal(1_000_000)
-            rows.append({"region_code": region, "land_cover_class": klass, "area_km2": km2.quantize(Decimal("1e-6"))})
-    return rows
-
-
-TABLE_BUILDERS: dict[str, Callable[[list[tables.SupplyLine]], list[Any]]] = {
-    "summary": lambda lines: [row.model_dump() for row in tables.gep_summary(lines)],
-    "physical": tables.physical_supply_rows,
-    "monetary": tables.monetary_supply_rows,
-}
+    unit_values = {code: Decimal(str(v["yuan_per_unit"])) for code, v in run.valuation["unit_values"].items()}
+    return tables.seea_tables(
+        lines,
+        by_type=run.result.get("by_type", {}),
+        unit_values=unit_values,
+        extent_m2=run.result["extent_m2"],
+        class_types=run.result.get("class_types"),
+    )
 
 
 def table_csv(run: GepRun, table: str) -> str:
-    """Return one SEEA-EA table of a finished run as CSV (summary, physical, monetary, extent).
+    """Return one SEEA-EA table of a finished run as CSV (:data:`TABLES`).
 
     Raises:
         NotFound: No such table, or the run has no results.
     """
     if table not in TABLES:
         raise NotFound(f"no table {table!r}; tables: {', '.join(TABLES)}")
-    lines = _lines(run)
-    if table == "extent":
-        return tables.to_csv(_extent_rows(run))
-    return tables.to_csv(TABLE_BUILDERS[table](lines))
+    return tables.to_csv(seea_tables(run)[table])
+
+
+def workbook(run: GepRun, compare_to: GepRun | None = None) -> bytes:
+    """Return the SEEA-EA tables of a finished run as an Excel workbook, with a comparison if asked.
+
+    Raises:
+        NotFound: Either run has no results.
+    """
+    comparison = tables.compare_runs(_lines(run), _lines(compare_to)) if compare_to is not None else None
+    about: dict[str, object] = {
+        "run": f"{run.id} — {run.name}",
+        "year": run.year,
+        "region layer": run.inputs.get("region_layer"),
+        "prices": _reference(run.valuation["prices"]),
+        "coefficients": _reference(run.valuation["coefficients"]),
+        "land-cover legend": _reference(run.inputs.get("legend")),
+        "valuation sha256": run.valuation["sha256"],
+        "compared with": f"run {compare_to.id} — {compare_to.name} (after minus before: this run is 'before')"
+        if compare_to is not None
+        else "",
+        "note": "Numbers are Excel doubles; the CSV tables are the exact Decimal form.",
+    }
+    return write_workbook(seea_tables(run), about=about, comparison=comparison)
+
+
+def _reference(table: dict[str, str] | None) -> str:
+    return f"{table['id']} v{table['version']} sha256 {table['sha256']}" if table else ""
 
 
 def compare_csv(before: GepRun, after: GepRun) -> str:

@@ -7,6 +7,12 @@ measurement; the townships are rectangles named "synthetic".
 :func:`write_stack` writes one GeoTIFF per role (EPSG:4490, float32, nodata −9999, a small nodata
 patch; land cover uint8, nodata 0) and returns role → file name. :func:`township_collection` returns a
 GeoJSON FeatureCollection of ``n × n`` rectangular townships covering the stack's interior.
+
+Land cover follows the synthetic legend ``gep/data/legend_synthetic_jingyuan.toml`` (1 forest,
+2 shrubland, 3 grassland, 4 bare, 5 cropland, 6 lake, 7 reservoir, 8 marsh, 9 built-up). One reservoir
+block sits near the north-west corner, inside township 1 of both the 2 × 2 and the 3 × 3 layouts, so
+:func:`demo_tables` can give township 1 a reservoir capacity. The RWEQ factors, vegetation cover,
+transpiration heat, water-surface evaporation and pollutant uptake rates are invented per class too.
 """
 
 from __future__ import annotations
@@ -19,8 +25,21 @@ import numpy as np
 #: West and north edges of the demo stack (degrees), in Jingyuan county.
 WEST, NORTH = 106.20, 35.65
 NODATA = -9999.0
-#: Cover-management factor C by land-cover class (1 forest … 5 cropland), synthetic.
-COVER_C = {1: 0.02, 2: 0.08, 3: 0.15, 4: 0.6, 5: 0.3}
+#: Cover-management factor C by land-cover class (1 forest … 9 built-up), synthetic.
+COVER_C = {1: 0.02, 2: 0.08, 3: 0.15, 4: 0.6, 5: 0.3, 6: 0.0, 7: 0.0, 8: 0.05, 9: 0.9}
+#: Per-class synthetic values, indexed by class code (index 0 = nodata).
+BY_CLASS: dict[str, list[float]] = {
+    "runoff_coefficient": [np.nan, 0.05, 0.08, 0.12, 0.25, 0.18, 0.0, 0.0, 0.02, 0.7],
+    "nep": [np.nan, 320.0, 180.0, 110.0, 5.0, 150.0, 20.0, 20.0, 200.0, 0.0],
+    "vegetation_cover": [np.nan, 75.0, 50.0, 40.0, 8.0, 30.0, 0.0, 0.0, 60.0, 5.0],  # percent
+    "transpiration_heat": [np.nan, 1200.0, 900.0, 700.0, 50.0, 800.0, 0.0, 0.0, 1000.0, 0.0],  # kJ/(m²·d)
+    "water_evaporation": [np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 950.0, 900.0, 0.0, 0.0],  # mm
+    "uptake_so2": [np.nan, 8.0, 4.0, 2.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0],  # t/km²
+    "uptake_nox": [np.nan, 5.0, 3.0, 2.0, 0.0, 2.0, 0.0, 0.0, 2.0, 0.0],
+    "uptake_dust": [np.nan, 300.0, 200.0, 100.0, 0.0, 80.0, 0.0, 0.0, 120.0, 0.0],
+    "uptake_cod": [np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 30.0, 30.0, 50.0, 0.0],
+    "uptake_nh3n": [np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 3.0, 5.0, 0.0],
+}
 #: Units per role, as the run expects them (gep.engine.ROLES).
 FILES = {
     "precipitation": "precipitation_mm",
@@ -32,7 +51,29 @@ FILES = {
     "erodibility": "erodibility",
     "cover_factor": "cover_factor",
     "land_cover": "land_cover",
+    "wind_weather_factor": "rweq_weather_factor_kg_m",
+    "erodible_fraction": "rweq_erodible_fraction",
+    "crust_factor": "rweq_crust_factor",
+    "roughness_factor": "rweq_roughness_factor",
+    "vegetation_cover": "vegetation_cover_percent",
+    "transpiration_heat": "transpiration_heat_kj_m2_d",
+    "water_evaporation": "water_evaporation_mm",
+    "uptake_so2": "uptake_so2_t_km2",
+    "uptake_nox": "uptake_nox_t_km2",
+    "uptake_dust": "uptake_dust_t_km2",
+    "uptake_cod": "uptake_cod_t_km2",
+    "uptake_nh3n": "uptake_nh3n_t_km2",
 }
+#: Synthetic regional tables of the demo: total emission (t) of every township, per purification indicator.
+EMISSIONS_T = {
+    "air_purification_so2": 40.0,
+    "air_purification_nox": 30.0,
+    "air_purification_dust": 900.0,
+    "water_purification_cod": 20.0,
+    "water_purification_nh3n": 1.0,
+}
+#: Synthetic capacity of the one demo reservoir (in township 1), m³.
+RESERVOIR_CAPACITY_M3 = 2.4e6
 
 
 def _profile(rows: int, cols: int, cell_deg: float, dtype: str, nodata: float) -> dict[str, Any]:
@@ -62,14 +103,20 @@ def fields(rows: int, cols: int, *, seed: int = 2026) -> dict[str, np.ndarray]:
     ridge = np.exp(-(((u - 0.45) / 0.25) ** 2)) * (0.6 + 0.4 * np.sin(3 * np.pi * v))
     dem = 1700.0 + 1100.0 * ridge + 40.0 * np.sin(17 * u) * np.cos(13 * v)
     coarse = rng.integers(1, 6, size=(rows // 20 + 1, cols // 20 + 1)).astype(np.float64)
+    # Water, marsh and built-up blocks from a second generator, so the other fields keep their values.
+    extra = np.random.default_rng(seed + 1).uniform(size=coarse.shape)
+    coarse = np.select([extra < 0.06, extra < 0.12, extra < 0.16], [6.0, 8.0, 9.0], coarse)
+    coarse[coarse.shape[0] // 6, coarse.shape[1] // 6] = 7.0  # the reservoir, inside township 1
     land = np.kron(coarse, np.ones((20, 20)))[:rows, :cols]
     noise = rng.uniform(0.9, 1.1, size=(rows, cols))
     precipitation = (480.0 + 260.0 * ridge + 60.0 * v) * noise
     evapotranspiration = (330.0 + 120.0 * ridge) * rng.uniform(0.9, 1.1, size=(rows, cols))
     codes = land.astype(np.int64)
-    runoff = np.array([np.nan, 0.05, 0.08, 0.12, 0.25, 0.18])[codes]
-    nep = np.array([np.nan, 320.0, 180.0, 110.0, 5.0, 150.0])[codes] * noise
-    cover = np.array([np.nan, *(COVER_C[k] for k in range(1, 6))])[codes]
+    per_class = {role: np.array(values)[codes] for role, values in BY_CLASS.items()}
+    runoff = per_class.pop("runoff_coefficient")
+    nep = per_class.pop("nep") * noise
+    cover = np.array([np.nan, *(COVER_C[k] for k in range(1, 10))])[codes]
+    per_class["vegetation_cover"] = np.clip(per_class["vegetation_cover"] * noise, 0.0, 100.0)
     erosivity = 1600.0 + 900.0 * v + 300.0 * ridge
     erodibility = 0.028 + 0.01 * u
     out = {
@@ -82,11 +129,29 @@ def fields(rows: int, cols: int, *, seed: int = 2026) -> dict[str, np.ndarray]:
         "erodibility": erodibility,
         "cover_factor": cover,
         "land_cover": land,
+        "wind_weather_factor": 9.0 + 8.0 * (1.0 - v) + 4.0 * ridge,  # kg/m: windier to the north, on ridges
+        "erodible_fraction": 0.35 + 0.2 * u,
+        "crust_factor": 0.6 + 0.2 * v,
+        "roughness_factor": 0.95 - 0.25 * ridge,
+        **per_class,
     }
     hole = (slice(rows // 3, rows // 3 + max(1, rows // 20)), slice(cols // 2, cols // 2 + max(1, cols // 15)))
     for role in ("precipitation", "nep", "dem"):
         out[role][hole] = np.nan  # a synthetic nodata patch (a reservoir, say)
     return out
+
+
+def demo_tables(region_codes: list[str]) -> dict[str, Any]:
+    """Return the SYNTHETIC regional tables of a demo run: reservoir capacity (township 1 only) and emissions.
+
+    >>> demo_tables(["SYN-JY-01", "SYN-JY-02"])["reservoir_capacity_m3"]
+    {'SYN-JY-01': 2400000.0, 'SYN-JY-02': 0.0}
+    """
+    first = sorted(region_codes)[0]
+    return {
+        "reservoir_capacity_m3": {c: RESERVOIR_CAPACITY_M3 if c == first else 0.0 for c in region_codes},
+        "emissions_t": {code: dict.fromkeys(region_codes, t) for code, t in EMISSIONS_T.items()},
+    }
 
 
 def write_stack(directory: Path, rows: int, cols: int, *, cell_deg: float = 0.001, seed: int = 2026) -> dict[str, str]:

@@ -9,7 +9,9 @@ Invariants, checked every time a summary is built (:func:`gep_summary`):
 
 - per region, provisioning + regulating + cultural − out-of-region = GEP, and GEP = Σ of its lines'
   net values (Σ indicators = GEP);
-- the total row equals the Σ over regions of every column (Σ regions = total).
+- the total row equals the Σ over regions of every column (Σ regions = total);
+- in the supply tables by ecosystem type (:func:`supply_by_type_rows`), Σ types = the line's total, in
+  both the physical and the monetary table (see :func:`allocate`).
 
 Both sums are exact Decimal arithmetic, so a failure means a bug, not rounding; it raises
 :class:`AccountingInconsistency`.
@@ -27,7 +29,8 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +43,10 @@ FEN = Decimal("0.01")
 TOTAL = "total"
 #: The ecosystem type of a line not split by ecosystem type.
 ALL_TYPES = "all"
+#: Physical quantities in the supply tables by ecosystem type are quantised to 0.001 of their unit.
+MILLI = Decimal("0.001")
+#: Column order of ecosystem types (the legend's types; anything else sorts after, alphabetically).
+TYPE_ORDER = ("forest", "shrubland", "grassland", "wetland", "cropland", "urban", "desert", "other")
 
 
 class AccountingInconsistency(ShanhaiError):
@@ -297,3 +304,128 @@ def to_csv(rows: Sequence[Mapping[str, object]]) -> str:
     writer.writeheader()
     writer.writerows({key: "" if value is None else str(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def allocate(target: Decimal, parts: Mapping[str, Decimal], quantum: Decimal) -> dict[str, Decimal]:
+    """Return ``parts`` quantised to ``quantum`` so that they sum to ``target`` exactly (largest remainder).
+
+    Each part is floored to the quantum, then the quanta still missing go to the parts with the largest
+    remainders (ties by key). The raw parts must already sum to the target within one quantum per part —
+    a larger gap means the split lost or invented something (a pixel without a type, a class counted
+    twice), which raises rather than being hidden by rounding.
+
+    Raises:
+        AccountingInconsistency: Σ parts differs from the target by more than rounding.
+
+    >>> allocate(Decimal("1.00"), {"a": Decimal("0.333"), "b": Decimal("0.333"), "c": Decimal("0.334")}, FEN)
+    {'a': Decimal('0.33'), 'b': Decimal('0.33'), 'c': Decimal('0.34')}
+    """
+    floors = {key: (value / quantum).to_integral_value(ROUND_FLOOR) for key, value in parts.items()}
+    missing = (target / quantum) - sum(floors.values(), Decimal(0))
+    if missing != missing.to_integral_value() or not 0 <= missing <= len(parts):
+        raise AccountingInconsistency(
+            f"Σ ecosystem types {sum(parts.values(), Decimal(0))} ≠ total {target} (beyond rounding)"
+        )
+    order = sorted(parts, key=lambda key: (-(parts[key] / quantum - floors[key]), key))
+    for key in order[: int(missing)]:
+        floors[key] += 1
+    allocated = {key: (floors[key] * quantum).quantize(quantum) for key in parts}
+    if sum(allocated.values(), Decimal(0)) != target:  # pragma: no cover - guaranteed by construction
+        raise AccountingInconsistency(f"Σ ecosystem types ≠ total {target}")
+    return allocated
+
+
+def _type_key(kind: str) -> tuple[int, str]:
+    return (TYPE_ORDER.index(kind) if kind in TYPE_ORDER else len(TYPE_ORDER), kind)
+
+
+def supply_by_type_rows(
+    lines: Sequence[SupplyLine],
+    by_type: Mapping[str, Mapping[str, Mapping[str, float]]],
+    unit_values: Mapping[str, Decimal],
+    measure: Literal["physical", "monetary"],
+) -> list[dict[str, object]]:
+    """Return the SEEA-EA supply table by ecosystem type: one row per region × indicator, one column per type.
+
+    ``by_type`` is indicator → region → ecosystem type → physical total (float, exact per type); a line
+    with no split (no land cover) has the single column ``all``. Physical cells are quantised to 0.001 of
+    the unit and the ``total`` column is the line's quantity so quantised; monetary cells are in 元 (fen)
+    and the total is the line's gross value. Σ types = total is asserted row by row (:func:`allocate`).
+
+    >>> line = SupplyLine(region_code="r", indicator_code="flood_regulation",
+    ...     service_class=ServiceClass.REGULATING, quantity=Decimal(3), unit="m3", gross_yuan=Decimal("21.18"))
+    >>> rows = supply_by_type_rows([line], {"flood_regulation": {"r": {"wetland": 2.0, "forest": 1.0}}},
+    ...     {"flood_regulation": Decimal("7.06")}, "monetary")
+    >>> rows[0]["forest"], rows[0]["wetland"], rows[0]["total"]
+    (Decimal('7.06'), Decimal('14.12'), Decimal('21.18'))
+    """
+    check_unique(lines)
+    types = sorted({t for regions in by_type.values() for split in regions.values() for t in split}, key=_type_key)
+    columns = types or [ALL_TYPES]
+    rows: list[dict[str, object]] = []
+    for line in sorted(lines, key=_line_key):
+        split = by_type.get(line.indicator_code, {}).get(line.region_code, {})
+        raw = {t: decimal_from_total(t, v) for t, v in split.items()} if types else {ALL_TYPES: line.quantity}
+        if measure == "physical":
+            target, quantum = line.quantity.quantize(MILLI, ROUND_HALF_EVEN), MILLI
+        else:
+            price = unit_values[line.indicator_code]
+            target, quantum = line.gross_yuan, FEN
+            raw = {t: q * price for t, q in raw.items()}
+        cells = allocate(target, raw, quantum)  # a region with no classified pixel has no part: total 0
+        row: dict[str, object] = {
+            "region_code": line.region_code,
+            "service_class": line.service_class.value,
+            "indicator_code": line.indicator_code,
+            "unit": line.unit if measure == "physical" else "yuan",
+        }
+        row |= {t: cells.get(t, Decimal(0).quantize(quantum)) for t in columns}
+        row["total"] = target
+        if sum((cells.get(t, Decimal(0)) for t in columns), Decimal(0)) != target:
+            raise AccountingInconsistency(f"{line.region_code} {line.indicator_code}: Σ types ≠ total {target}")
+        rows.append(row)
+    return rows
+
+
+def extent_by_class_rows(
+    extent_m2: Mapping[str, Mapping[str, float]], type_of: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
+    """Return the extent account per region × land-cover class (km², 6 decimals), with its ecosystem type.
+
+    >>> extent_by_class_rows({"r": {"1": 2.5e6}}, {"1": "forest"})
+    [{'region_code': 'r', 'land_cover_class': '1', 'ecosystem_type': 'forest', 'area_km2': Decimal('2.500000')}]
+    """
+    micro = Decimal("0.000001")
+    rows: list[dict[str, object]] = []
+    for region, by_class in sorted(extent_m2.items()):
+        for klass, area in by_class.items():
+            km2 = decimal_from_total("area", float(area)) / Decimal(1_000_000)
+            row: dict[str, object] = {"region_code": region, "land_cover_class": klass}
+            if type_of is not None:
+                row["ecosystem_type"] = type_of.get(klass, "other")
+            row["area_km2"] = km2.quantize(micro, ROUND_HALF_EVEN)
+            rows.append(row)
+    return rows
+
+
+#: The SEEA-EA tables of a run, in the order of the workbook's sheets.
+SEEA_TABLES = ("summary", "extent", "physical", "monetary", "physical_by_type", "monetary_by_type")
+
+
+def seea_tables(
+    lines: Sequence[SupplyLine],
+    *,
+    by_type: Mapping[str, Mapping[str, Mapping[str, float]]],
+    unit_values: Mapping[str, Decimal],
+    extent_m2: Mapping[str, Mapping[str, float]],
+    class_types: Mapping[str, str] | None,
+) -> dict[str, list[dict[str, object]]]:
+    """Return every SEEA-EA table of a run (:data:`SEEA_TABLES`), each as rows; all sums are asserted."""
+    return {
+        "summary": [row.model_dump() for row in gep_summary(lines)],
+        "extent": extent_by_class_rows(extent_m2, class_types),
+        "physical": physical_supply_rows(lines),
+        "monetary": monetary_supply_rows(lines),
+        "physical_by_type": supply_by_type_rows(lines, by_type, unit_values, "physical"),
+        "monetary_by_type": supply_by_type_rows(lines, by_type, unit_values, "monetary"),
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
@@ -12,7 +12,17 @@ from api.tasks import enqueue_gep_run
 from geodata.readers import ReadLimits
 from gep.models import RegionLevel
 from gep.regions import layer_summary, list_region_layers, upload_region_layer
-from gep.runs import CreateRun, compare_csv, create_run, get_run, list_runs, raster_path, summary, table_csv
+from gep.runs import (
+    CreateRun,
+    compare_csv,
+    create_run,
+    get_run,
+    list_runs,
+    raster_path,
+    summary,
+    table_csv,
+    workbook,
+)
 
 router = APIRouter(prefix="/api/v1/gep", tags=["GEP accounting"])
 
@@ -105,12 +115,40 @@ def read_gep_run(run_id: int, session: SessionDep, _principal: CurrentUser) -> d
 
 @router.get("/runs/{run_id}/tables/{table}.csv", response_class=Response)
 def read_gep_run_table(run_id: int, table: str, session: SessionDep, _principal: CurrentUser) -> Response:
-    """Return a SEEA-EA table of a finished run as CSV: ``summary``, ``physical``, ``monetary`` or ``extent``."""
+    """Return a SEEA-EA table of a finished run as CSV.
+
+    Tables: ``summary``, ``extent``, ``physical``, ``monetary``, ``physical_by_type``, ``monetary_by_type``.
+    """
     text = table_csv(get_run(session, run_id), table)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="gep-run-{run_id}-{table}.csv"'},
+    )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/runs/{run_id}/tables.xlsx", response_class=Response)
+def read_gep_run_workbook(
+    run_id: int,
+    session: SessionDep,
+    _principal: CurrentUser,
+    compare_to: Annotated[int | None, Query(description="Another finished run: adds the comparison sheet.")] = None,
+) -> Response:
+    """Return every SEEA-EA table of a finished run as an Excel workbook (one sheet each; the CSVs are exact).
+
+    Sheets: run identity and table hashes, GEP summary, extent account, physical and monetary supply, the
+    supply tables by ecosystem type (Σ types = total), and with ``compare_to`` the change from this run.
+    """
+    other = get_run(session, compare_to) if compare_to is not None else None
+    content = workbook(get_run(session, run_id), other)
+    suffix = f"-vs-{compare_to}" if compare_to is not None else ""
+    return Response(
+        content,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="gep-run-{run_id}{suffix}.xlsx"'},
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -12,13 +13,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.cli import main
+from api.routers.gep import XLSX
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
 from core.audit import AuditEntry, verify_chain
 from gep.models import GepRun
+from gep.runs import TABLES
 from tests.conftest import SAMPLES
 
 Login = Callable[[str], dict[str, str]]
@@ -36,7 +40,9 @@ def test_seeded_run_is_readable_by_auditors(client: TestClient, login: Login) ->
     body = client.get("/api/v1/gep/runs/1", headers=login("auditor")).json()
     assert body["status"] == "succeeded"
     assert body["progress"] == {"done": 4, "total": 4}
-    assert body["valuation"]["prices"]["id"] == "prices_ganzi_2010"
+    assert body["valuation"]["prices"]["id"] == "prices_guyuan_2025"
+    assert body["inputs"]["legend"]["id"] == "legend_synthetic_jingyuan"
+    assert set(body["rasters"]) == set(body["config"]["indicators"]) and len(body["rasters"]) == 12
     assert len(body["valuation"]["prices"]["sha256"]) == 64
     summary = rows(client.get("/api/v1/gep/runs/1/tables/summary.csv", headers=login("registry")).text)
     assert summary[-1]["region_code"] == "total"
@@ -55,7 +61,7 @@ def test_create_run_tables_rasters_and_comparison(
     run = created.json()
     assert run["status"] == "succeeded" and run["progress"] == {"done": 16, "total": 16}
     run_id = run["id"]
-    for table in ("summary", "physical", "monetary", "extent"):
+    for table in TABLES:
         response = client.get(f"/api/v1/gep/runs/{run_id}/tables/{table}.csv", headers=headers)
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     monetary = rows(client.get(f"/api/v1/gep/runs/{run_id}/tables/monetary.csv", headers=headers).text)
@@ -71,6 +77,22 @@ def test_create_run_tables_rasters_and_comparison(
     # The seeded run used 4 tiles, this one 16: the same lines to the fen.
     compared = rows(client.get(f"/api/v1/gep/runs/1/compare/{run_id}.csv", headers=headers).text)
     assert compared and all(Decimal(r["value_change_yuan"]) == 0 for r in compared)
+    by_type = rows(client.get(f"/api/v1/gep/runs/{run_id}/tables/monetary_by_type.csv", headers=headers).text)
+    types = [c for c in by_type[0] if c not in ("region_code", "service_class", "indicator_code", "unit", "total")]
+    assert "wetland" in types and len(by_type) == len(monetary)
+    for row in by_type:
+        assert sum(Decimal(row[t]) for t in types) == Decimal(row["total"])
+    # The workbook: every table, the comparison with the seeded run; sums hold when read back.
+    book_response = client.get(f"/api/v1/gep/runs/1/tables.xlsx?compare_to={run_id}", headers=login("auditor"))
+    assert book_response.status_code == 200
+    assert book_response.headers["content-type"] == XLSX
+    book = load_workbook(io.BytesIO(book_response.content), read_only=True)
+    assert book.sheetnames[-1] == "Comparison" and "Monetary supply by type" in book.sheetnames
+    sheet = list(book["Monetary supply"].iter_rows(values_only=True))
+    net = sheet[0].index("net_yuan")
+    gep = next(r for r in summary if r["region_code"] == "total")["gep_yuan"]
+    assert Decimal(repr(math.fsum(r[net] for r in sheet[1:]))).quantize(Decimal("0.01")) == Decimal(gep)
+    assert client.get(f"/api/v1/gep/runs/{run_id}/tables.xlsx?compare_to=999", headers=headers).status_code == 404
     assert client.get(f"/api/v1/gep/runs/{run_id}/tables/nope.csv", headers=headers).status_code == 404
     assert client.get(f"/api/v1/gep/runs/{run_id}/rasters/nope.tif", headers=headers).status_code == 404
     actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.subject == f"gep_run:{run_id}")))
@@ -82,7 +104,11 @@ def test_bad_inputs_are_refused_and_nothing_is_recorded(client: TestClient, logi
     headers = login("ecology_bureau")
     before = session.scalar(select(func.count()).select_from(GepRun))
     session.rollback()  # SQLite: do not hold the write lock while the API works
-    missing_price = client.post("/api/v1/gep/runs", json=run_body(indicators=["carbon_sequestration"]), headers=headers)
+    missing_price = client.post(
+        "/api/v1/gep/runs",
+        json=run_body(indicators=["carbon_sequestration"], prices="prices_ganzi_2010"),
+        headers=headers,
+    )
     assert missing_price.status_code == 422, missing_price.text
     assert missing_price.json()["errors"][0]["reason"] == "missing-entry"
     no_layer = client.post(
@@ -96,6 +122,12 @@ def test_bad_inputs_are_refused_and_nothing_is_recorded(client: TestClient, logi
         "/api/v1/gep/runs", json=run_body(inputs={**run_body()["inputs"], "land_cover": "gep-jy-dem"}), headers=headers
     )
     assert wrong_kind.status_code == 422
+    lacking = {role: layer for role, layer in run_body()["inputs"].items() if role != "wind_weather_factor"}
+    no_wind = client.post("/api/v1/gep/runs", json=run_body(inputs=lacking), headers=headers)
+    assert no_wind.status_code == 422
+    assert {"indicator": "sand_fixation", "role": "wind_weather_factor", "reason": "missing-input"} in (
+        no_wind.json()["errors"]
+    )
     assert session.scalar(select(func.count()).select_from(GepRun)) == before
 
 
@@ -149,10 +181,20 @@ def test_region_layer_upload(client: TestClient, login: Login) -> None:
 
 
 def test_offline_cli_run(tmp_path: Path, capsys: Any) -> None:
-    assert main(["gep", "run", str(SAMPLES / "gep_run_jingyuan.yaml"), "--out", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out"
+    assert main(["gep", "run", str(SAMPLES / "gep_run_jingyuan.yaml"), "--out", str(out), "--xlsx"]) == 0
     assert "total" in capsys.readouterr().out
-    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    written = sorted(p.name for p in out.iterdir())
     assert "summary.csv" in written and "run.json" in written and "value_soil_retention.tif" in written
+    assert {f"{table}.csv" for table in TABLES} <= set(written) and "value_flood_regulation.tif" in written
+    book = load_workbook(out / "tables.xlsx", read_only=True)
+    physical = list(book["Physical supply by type"].iter_rows(values_only=True))
+    csv_rows = rows((out / "physical_by_type.csv").read_text(encoding="utf-8"))
+    assert len(physical) - 1 == len(csv_rows) == 48  # 4 townships × 12 indicators
+    total = physical[0].index("total")
+    for cells, exact in zip(physical[1:], csv_rows, strict=True):
+        assert math.isclose(math.fsum(c for c in cells[4:total]), cells[total], rel_tol=1e-12, abs_tol=1e-6)
+        assert Decimal(repr(cells[total])).quantize(Decimal("0.001")) == Decimal(exact["total"])
     record = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
     assert record["valuation"]["coefficients"]["id"] == "coefficients_default"
     bad = tmp_path / "bad.yaml"

@@ -94,6 +94,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/gep/runs"): {E, A, R},
     ("GET", "/api/v1/gep/runs/{run_id}"): {E, A, R},
     ("GET", "/api/v1/gep/runs/{run_id}/tables/{table}.csv"): {E, A, R},
+    ("GET", "/api/v1/gep/runs/{run_id}/tables.xlsx"): {E, A, R},
     ("GET", "/api/v1/gep/runs/{run_id}/rasters/{indicator}.tif"): {E, A, R},
     ("GET", "/api/v1/gep/runs/{run_id}/compare/{other_id}.csv"): {E, A, R},
     ("POST", "/api/v1/instruments"): {X},

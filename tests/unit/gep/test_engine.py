@@ -15,13 +15,27 @@ from affine import Affine
 
 from core.errors import InvalidInput
 from geodata.pixel_area import cell_area_m2
-from gep.engine import Grid, RegionShape, RunConfig, Source, pixel_areas, plan_run, run_in_process
+from gep.engine import REGIONAL_INDICATORS, Grid, RegionShape, RunConfig, Source, pixel_areas, plan_run, run_in_process
 from gep.prices import load_table, parse_table
-from gep.synthetic import NORTH, WEST, township_collection, write_stack
+from gep.synthetic import NORTH, WEST, demo_tables, township_collection, write_stack
+from gep.valuation import DEFAULT_INDICATORS
 
 ROWS = COLS = 120
 CELL = 0.001
 INDICATORS = ["water_conservation", "oxygen_release", "soil_retention"]
+#: Every indicator a run can compute (element-wise and regional second pass).
+ALL_INDICATORS = [
+    *INDICATORS,
+    "carbon_sequestration",
+    "sand_fixation",
+    "flood_regulation",
+    "climate_regulation",
+    "air_purification_so2",
+    "air_purification_nox",
+    "air_purification_dust",
+    "water_purification_cod",
+    "water_purification_nh3n",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,31 +76,74 @@ def plan(cfg: RunConfig, srcs: dict[str, Source], prices: str = "prices_ganzi_20
     return plan_run(cfg, srcs, regions(), load_table(prices), load_table("coefficients_default"))
 
 
+def full_config(names: dict[str, str], **changes: Any) -> RunConfig:
+    """Every indicator, on the Guyuan table (it has a carbon price), with the synthetic regional tables."""
+    base: dict[str, Any] = {
+        "indicators": ALL_INDICATORS,
+        "prices": "prices_guyuan_2025",
+        "land_cover_legend": "legend_synthetic_jingyuan",
+        "cover_unit": "percent",
+        **demo_tables([r.code for r in regions()]),
+    }
+    return config(names, **(base | changes))
+
+
 def test_one_tile_and_many_tiles_give_the_same_totals(stack: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     folder, names = stack
     results = {}
     for size in (ROWS, 30, 17):  # 1, 16 and 64 tiles (ragged)
         merged, rasters = run_in_process(
-            plan(config(names, tile_size=size), sources(folder, names)), tmp_path / str(size)
+            plan(full_config(names, tile_size=size), sources(folder, names), "prices_guyuan_2025"),
+            tmp_path / str(size),
         )
         results[size] = merged
-        assert set(rasters) == set(INDICATORS)
+        assert set(rasters) == set(ALL_INDICATORS)
     one = results[ROWS]
+    for code in ALL_INDICATORS:  # every indicator has a non-zero total somewhere (the test can fail)
+        assert any(total > 0 for total in one.totals[code].values()), code
     for size in (30, 17):
-        for code in INDICATORS:
+        for code in ALL_INDICATORS:
             for region, total in one.totals[code].items():
-                assert math.isclose(results[size].totals[code][region], total, rel_tol=1e-12, abs_tol=0.0)
+                assert math.isclose(results[size].totals[code][region], total, rel_tol=1e-12, abs_tol=0.0), code
+                for klass, part in one.by_class[code][region].items():
+                    tiled = results[size].by_class[code][region][klass]
+                    assert math.isclose(tiled, part, rel_tol=1e-12, abs_tol=1e-9), (code, klass)
         assert [line.gross_yuan for line in results[size].lines] == [line.gross_yuan for line in one.lines]
         for region, by_class in one.extent.items():
             for klass, area in by_class.items():
                 assert math.isclose(results[size].extent[region][klass], area, rel_tol=1e-12)
     # The value rasters are the same pixel for pixel, and sum to the physical totals × unit value.
-    with (
-        rasterio.open(tmp_path / "120" / "value_soil_retention.tif") as a,
-        rasterio.open(tmp_path / "17" / "value_soil_retention.tif") as b,
-    ):
-        assert a.dtypes[0] == "float64"
-        np.testing.assert_array_equal(a.read(1), b.read(1))
+    for code in ALL_INDICATORS:
+        with (
+            rasterio.open(tmp_path / "120" / f"value_{code}.tif") as a,
+            rasterio.open(tmp_path / "17" / f"value_{code}.tif") as b,
+        ):
+            assert a.dtypes[0] == "float64"
+            whole, tiled = a.read(1), b.read(1)
+        if code in REGIONAL_INDICATORS:  # factors come from regional totals, equal to 1e-12 (not bitwise)
+            np.testing.assert_allclose(tiled, whole, rtol=1e-12, atol=0.0)
+        else:
+            np.testing.assert_array_equal(whole, tiled)
+        price = float(DEFAULT_INDICATORS.get(code).unit_value(load_table("prices_guyuan_2025"), load_table(
+            "coefficients_default")).yuan_per_unit)  # fmt: skip
+        expected = math.fsum(one.totals[code].values()) * price
+        assert math.isclose(math.fsum(whole[np.isfinite(whole)].tolist()), expected, rel_tol=1e-9), code
+
+
+def test_regional_pass_caps_purification_and_maps_reservoirs(stack: tuple[Path, dict[str, str]]) -> None:
+    folder, names = stack
+    merged, _ = run_in_process(plan(full_config(names), sources(folder, names), "prices_guyuan_2025"))
+    tables = demo_tables([r.code for r in regions()])
+    for code, by_region in tables["emissions_t"].items():
+        for region, emission in by_region.items():
+            assert merged.totals[code][region] <= emission
+    capped = merged.factors["air_purification_dust:capacity"]
+    assert any(f < 1.0 for f in capped.values()) and all(0.0 < f <= 1.0 for f in capped.values())
+    assert merged.factors["flood_regulation:reservoir"]["SYN-JY-01"] > 0.0
+    # Σ classes = total for every indicator (the ecosystem-type split starts from these).
+    for code in ALL_INDICATORS:
+        for region, total in merged.totals[code].items():
+            assert math.isclose(math.fsum(merged.by_class[code][region].values()), total, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def test_pixel_areas_are_geodesic_and_tile_independent() -> None:
@@ -181,7 +238,12 @@ def test_wrong_raster_units_are_refused(stack: tuple[Path, dict[str, str]]) -> N
     ("changes", "reason"),
     [
         ({"negative_balance": None}, "negative-balance-policy-required"),
-        ({"indicators": ["sand_fixation"]}, "unknown-indicator"),
+        ({"indicators": ["pest_control"]}, "unknown-indicator"),
+        ({"indicators": ["sand_fixation"]}, "cover-unit-required"),
+        ({"indicators": ["flood_regulation"]}, "land-cover-legend-required"),
+        ({"indicators": ["air_purification_so2"]}, "emissions-required"),
+        ({"indicators": ["climate_regulation"]}, "missing-input"),
+        ({"reservoir_capacity_m3": {"A": -1.0}}, "table-value-not-a-finite-number-ge-0"),
         ({"resampling": {"land_cover": "bilinear"}}, "resampling-not-allowed"),
         ({"inputs": {"precipitation": "p.tif"}}, "missing-input"),
     ],
@@ -198,3 +260,96 @@ def test_warped_sources_without_nodata_get_one() -> None:
 
     assert _fill_for("uint8") == 255.0
     assert math.isnan(_fill_for("float32"))
+
+
+def test_a_stack_lacking_a_selected_indicators_input_is_refused_at_creation(
+    stack: tuple[Path, dict[str, str]],
+) -> None:
+    folder, names = stack
+    without = {role: name for role, name in names.items() if role != "wind_weather_factor"}
+    with pytest.raises(InvalidInput) as refused:
+        full_config(without)
+    assert {"indicator": "sand_fixation", "role": "wind_weather_factor", "reason": "missing-input"} in (
+        refused.value.problems
+    )
+    # Not selected, not needed: the same stack runs the other indicators.
+    others = [code for code in ALL_INDICATORS if code != "sand_fixation"]
+    assert plan(full_config(without, indicators=others), sources(folder, without), "prices_guyuan_2025")
+
+
+def test_regional_tables_and_legend_are_checked_against_the_run(
+    stack: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    folder, names = stack
+    tables = demo_tables([r.code for r in regions()])
+    capacity = dict(tables["reservoir_capacity_m3"])
+    capacity.pop("SYN-JY-02")
+    capacity["NOWHERE"] = 1.0
+    with pytest.raises(InvalidInput) as refused:
+        plan(full_config(names, reservoir_capacity_m3=capacity), sources(folder, names), "prices_guyuan_2025")
+    reasons = {(p.get("region"), p["reason"]) for p in refused.value.problems}
+    assert {("SYN-JY-02", "region-missing"), ("NOWHERE", "unknown-region")} <= reasons
+    # A land-cover class missing from the legend is refused before anything is computed.
+    with rasterio.open(folder / names["land_cover"]) as dataset:
+        profile, data = dataset.profile, dataset.read(1)
+    data[0:5, 0:5] = 42
+    odd = tmp_path / "lc.tif"
+    with rasterio.open(odd, "w", **profile) as out:
+        out.write(data, 1)
+    with pytest.raises(InvalidInput) as unknown:
+        plan(full_config(names), sources(folder, names, land_cover=odd), "prices_guyuan_2025")
+    assert {
+        "role": "land_cover",
+        "class": 42,
+        "legend": "legend_synthetic_jingyuan",
+        "reason": "class-not-in-legend",
+    } in (unknown.value.problems)
+
+
+def test_reservoir_capacity_without_reservoir_pixels_fails_the_merge(stack: tuple[Path, dict[str, str]]) -> None:
+    folder, names = stack
+    capacity = {r.code: 1e6 for r in regions()}  # only township 1 has a reservoir
+    with pytest.raises(InvalidInput, match="reservoir capacity but no reservoir pixel"):
+        run_in_process(
+            plan(full_config(names, reservoir_capacity_m3=capacity), sources(folder, names), "prices_guyuan_2025")
+        )
+
+
+def test_fraction_cover_unit_expects_unitless_rasters(stack: tuple[Path, dict[str, str]]) -> None:
+    folder, names = stack
+    srcs = sources(folder, names)
+    srcs["vegetation_cover"] = Source("vegetation_cover", "c", srcs["vegetation_cover"].path, "x", units="percent")
+    with pytest.raises(InvalidInput) as refused:
+        plan(full_config(names, cover_unit="fraction"), srcs, "prices_guyuan_2025")
+    assert {"role": "vegetation_cover", "reason": "wrong-units", "units": "percent", "expected": "1"} in (
+        refused.value.problems
+    )
+
+
+def test_layers_no_selected_indicator_reads_do_not_mask_pixels(
+    stack: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    folder, names = stack
+    with rasterio.open(folder / names["uptake_so2"]) as dataset:
+        profile = dataset.profile
+    holes = tmp_path / "holes.tif"
+    half = np.full((ROWS, COLS), 5.0, dtype="float32")
+    half[:, : COLS // 2] = -9999.0  # nodata over the western half
+    with rasterio.open(holes, "w", **profile) as out:
+        out.write(half, 1)
+    srcs = sources(folder, names, uptake_so2=holes)
+    assert config(names).used_roles == {
+        "precipitation",
+        "evapotranspiration",
+        "runoff_coefficient",
+        "nep",
+        "dem",
+        "erosivity",
+        "erodibility",
+        "cover_factor",
+        "practice_factor",
+        "land_cover",
+    }
+    with_holes, _ = run_in_process(plan(config(names), srcs))
+    without, _ = run_in_process(plan(config(names), sources(folder, names)))
+    assert with_holes.totals == without.totals
