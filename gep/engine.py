@@ -303,12 +303,17 @@ def _has_valid_pixel(dataset: Any) -> bool:
 
 
 def _read(dataset: Any, window: tuple[int, int, int, int]) -> FloatArray:
+    from rasterio.enums import MaskFlags
     from rasterio.windows import Window
 
     col, row, width, height = window
-    masked = dataset.read(1, window=Window(col, row, width, height), masked=True)
-    block = np.ma.filled(masked.astype(np.float64), np.nan)
-    return np.asarray(block, dtype=np.float64)
+    frame = Window(col, row, width, height)
+    # Read straight into float64 (GDAL converts; exact for uint8/int/float32) and blank the dataset's
+    # mask (nodata value, NaN, mask band) in place: one array, where a masked read makes three.
+    block: FloatArray = dataset.read(1, window=frame, out_dtype="float64")
+    if dataset.mask_flag_enums[0] != [MaskFlags.all_valid]:
+        block[dataset.read_masks(1, window=frame) == 0] = np.nan
+    return block
 
 
 def _cell_metres(grid: Grid) -> tuple[float, float]:
@@ -334,8 +339,13 @@ def plan_run(
     regions: Sequence[RegionShape],
     prices: ParameterTable,
     coefficients: ParameterTable,
+    *,
+    scan_pixels: bool = True,
 ) -> Plan:
     """Check every input and return the plan of the run; refuse bad inputs listing every problem.
+
+    ``scan_pixels=False`` skips the search for a valid pixel in every raster (a read of up to the whole
+    raster): for re-planning a run that was checked when it was created (each tile task re-plans).
 
     Raises:
         InvalidInput: Missing or mis-united inputs, misaligned rasters without a rule, other CRSs without
@@ -380,7 +390,7 @@ def plan_run(
                     problems.append({"role": role, "reason": "misaligned-no-resampling-rule"})
                 else:
                     warp[role] = rule
-            if not _has_valid_pixel(dataset):
+            if scan_pixels and not _has_valid_pixel(dataset):
                 problems.append({"role": role, "reason": "no-valid-pixel"})
     legend = load_legend(config.land_cover_legend) if config.land_cover_legend else None
     if legend is not None and "land_cover" in sources:
@@ -583,8 +593,14 @@ def compute_tile(plan: Plan, datasets: Mapping[str, Any], window: tuple[int, int
     empty = TileResult({key: {} for key in plan.value_keys()}, {})
     if not bool(valid.any()):
         return _with_nan_values(empty, (height, width))
-    masked = {role: np.where(valid, b, np.nan) if isinstance(b, np.ndarray) else b for role, b in blocks.items()}
-    areas = np.where(valid, pixel_areas(plan.grid, window), np.nan)
+    invalid = ~valid
+    for block in blocks.values():
+        if isinstance(block, np.ndarray):
+            block[invalid] = np.nan  # the shared mask, in place: the blocks are this tile's own copies
+    masked = blocks
+    areas = pixel_areas(plan.grid, window)
+    areas[invalid] = np.nan
+    del invalid
     physical = _physical(plan, masked, areas, dem_halo, valid)
     result = TileResult({}, {})
     codes = [int(c) for c in np.unique(regions[valid])]

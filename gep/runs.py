@@ -68,7 +68,9 @@ def raster_sources(session: Session, config: RunConfig, raster_dir: Path) -> dic
     return sources
 
 
-def _plan(session: Session, config: RunConfig, region_layer: str, raster_dir: Path) -> Plan:
+def _plan(
+    session: Session, config: RunConfig, region_layer: str, raster_dir: Path, *, scan_pixels: bool = True
+) -> Plan:
     layer = get_region_layer(session, region_layer)
     return plan_run(
         config,
@@ -76,6 +78,7 @@ def _plan(session: Session, config: RunConfig, region_layer: str, raster_dir: Pa
         region_shapes(layer),
         load_table(config.prices),
         load_table(config.coefficients),
+        scan_pixels=scan_pixels,
     )
 
 
@@ -168,7 +171,9 @@ def start_run(factory: sessionmaker[Session], run_id: int) -> list[int]:
 
 
 def _stored_plan(session: Session, run: GepRun, raster_dir: Path) -> Plan:
-    return _plan(session, RunConfig.model_validate(run.config), run.inputs["region_layer"], raster_dir)
+    # Checked in full when the run was created; a tile re-plans without re-scanning every raster's pixels.
+    config = RunConfig.model_validate(run.config)
+    return _plan(session, config, run.inputs["region_layer"], raster_dir, scan_pixels=False)
 
 
 def run_tile(

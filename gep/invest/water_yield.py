@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from gep.arrays import ArrayLike, FloatArray, exact_sum, lookup, prepare, require_positive
+from gep.arrays import ArrayLike, FloatArray, exact_sum, lookup_columns, prepare, require_positive
 
 #: ω is capped at 5 ("Budyko Framework Global Potentials", p. 8, as in InVEST).
 OMEGA_CAP = 5.0
@@ -73,9 +73,16 @@ def actual_et_fraction(
             "pawc": pawc,
         }
     )
-    kc = lookup(inputs["lulc"], {code: row.kc for code, row in table.rows.items()}, name="lulc")
-    root_mm = lookup(inputs["lulc"], {code: row.root_depth_mm for code, row in table.rows.items()}, name="lulc")
-    vegetated = lookup(inputs["lulc"], {code: float(row.vegetated) for code, row in table.rows.items()}, name="lulc")
+    columns = lookup_columns(
+        inputs["lulc"],
+        {
+            "kc": {code: row.kc for code, row in table.rows.items()},
+            "root_mm": {code: row.root_depth_mm for code, row in table.rows.items()},
+            "vegetated": {code: float(row.vegetated) for code, row in table.rows.items()},
+        },
+        name="lulc",
+    )
+    kc, root_mm, vegetated = columns["kc"], columns["root_mm"], columns["vegetated"]
     precip = np.where(inputs["precipitation_mm"] == 0.0, np.nan, inputs["precipitation_mm"])
     pet_mm = kc * inputs["eto_mm"]
     phi = pet_mm / precip

@@ -1,7 +1,10 @@
 """A GEP run's tiles computed by a real Celery worker process over Redis give the one-tile totals.
 
-400 × 400 cells in 16 tiles (the 4,000 × 4,000 / 64-tile comparison is ``benchmarks/gep_runs.py``).
-Marked ``redis``: under CI=true this fails if Redis is missing; elsewhere it skips.
+An 800 × 800 stack in 64 tiles (100²) on a real worker gives the totals, to 1e-12 relative, of the same
+run in one 800² tile in this process. Issue 9 states it for 4,000 × 4,000: that size takes minutes and
+GBs here, so it is ``benchmarks/gep_scale.py --size 4000 --tile 500 --compare-one-tile`` (the same worker
+path; figures in ``benchmarks/README.md``). Marked ``redis``: under CI=true this fails if Redis is missing;
+elsewhere it skips.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
@@ -31,13 +35,15 @@ from tests.conftest import celery_worker
 
 pytestmark = pytest.mark.redis
 
-SIZE = 400
+SIZE = 800
+TILES_PER_SIDE = 8
+TILES = TILES_PER_SIDE**2
 
 
 @pytest.fixture
 def stack_settings(settings: Settings, redis_url: str, tmp_path: Path) -> Settings:
     raster_dir = tmp_path / "rasters"
-    write_stack(raster_dir, SIZE, SIZE, cell_deg=0.00075)
+    write_stack(raster_dir, SIZE, SIZE, cell_deg=0.3 / SIZE)  # the demo townships' extent
     return settings.model_copy(
         update={"broker_url": redis_url, "task_queue": f"test-{uuid.uuid4().hex}", "raster_dir": raster_dir}
     )
@@ -63,26 +69,30 @@ def test_worker_runs_the_tiles(
             cmd = RegisterRasterLayer(name=name, kind=kind, units=ROLES[role][0], path=path.name)
             register_layer(session, cmd, raster_dir=raster_dir, actor="test", clock=clock)
             inputs[role] = name
-        body = GEP_DEMO_RUN.model_dump() | {"inputs": inputs, "tile_size": SIZE // 4, "name": "16 tiles"}
+        body = GEP_DEMO_RUN.model_dump() | {"inputs": inputs, "tile_size": SIZE // TILES_PER_SIDE, "name": "64 tiles"}
         run = create_run(session, CreateRun.model_validate(body), actor="test", clock=clock, raster_dir=raster_dir)
         run_id = run.id
-        assert run.tiles_total == 16
+        assert run.tiles_total == TILES
     app.state.celery.send_task("shanhai.gep.start_run", args=[run_id])
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a generous bound for a loaded CI machine
     status = RunStatus.QUEUED
     while time.monotonic() < deadline and status not in (RunStatus.SUCCEEDED, RunStatus.FAILED):
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()
         time.sleep(0.3)
-        with app.state.session_factory() as session:
-            found = session.get(GepRun, run_id)
-            assert found is not None
-            status = found.status
+        try:
+            with app.state.session_factory() as session:
+                found = session.get(GepRun, run_id)
+                assert found is not None
+                status = found.status
+                session.rollback()
+        except OperationalError:  # SQLite: the worker holds the write lock while it finishes the run
+            continue
     log = (tmp_path / "worker.log").read_text()
     assert status is RunStatus.SUCCEEDED, log
-    assert log.count("shanhai.gep.run_tile[") >= 16
+    assert log.count("shanhai.gep.run_tile[") >= TILES
     with app.state.session_factory() as session:
         stored = session.get(GepRun, run_id)
-        assert stored is not None and stored.result is not None and stored.tiles_done == 16
+        assert stored is not None and stored.result is not None and stored.tiles_done == TILES
         config = RunConfig.model_validate({k: v for k, v in body.items() if k != "region_layer"} | {"tile_size": SIZE})
         plan = plan_run(
             config,
