@@ -288,7 +288,7 @@ def run_once(
                         assert found is not None
                         status, done = found.status, found.tiles_done
                         session.rollback()
-                except OperationalError:  # SQLite: the worker holds the write lock (merging, assembling)
+                except OperationalError:  # SQLite: a tile's short write outlasted the busy timeout on a loaded host
                     continue
             seconds = time.perf_counter() - started
             worker_peak = max(worker_peak, _vm(worker.pid, "VmHWM"))

@@ -215,27 +215,43 @@ def run_tile(
 
 
 def finish_run(factory: sessionmaker[Session], run_id: int, *, plan: Plan, data_dir: Path, clock: Clock) -> None:
-    """Merge the tiles, build and check the tables, assemble the rasters, mark the run succeeded."""
+    """Merge the tiles, build and check the tables, assemble the rasters, mark the run succeeded.
+
+    The rasters are assembled outside any transaction (minutes at 10,000², and on SQLite a transaction that
+    wrote would hold the database's one write lock all that time, so readers polling the run saw "database
+    is locked"); only the final status change is a short write that re-checks the run is still running.
+    Exactly one call finishes a run: the one whose tile made ``tiles_done`` reach ``tiles_total``.
+    """
     with session_scope(factory) as session:
-        run = session.scalars(select(GepRun).where(GepRun.id == run_id).with_for_update()).one()
+        run = get_run(session, run_id)
         if run.status is not RunStatus.RUNNING:
             return
         tiles = session.scalars(select(GepRunTile).where(GepRunTile.run_id == run_id).order_by(GepRunTile.index))
-        merged = merge_tiles(plan, [t.result or {} for t in tiles])
-        rasters = RasterWriter(plan, data_dir / run.output_dir).assemble(run.tiles_total, merged.factors)
-        summary = tables.gep_summary(merged.lines)
-        run.result = to_jsonable_python(
-            {
-                "lines": [line.model_dump(mode="json") for line in merged.lines],
-                "summary": [row.model_dump(mode="json") for row in summary],
-                "totals": merged.totals,
-                "extent_m2": merged.extent,
-                "by_class": merged.by_class,
-                "by_type": merged.by_type,
-                "class_types": class_types(plan, merged),
-                "rasters": rasters,
-            }
-        )
+        results = [t.result or {} for t in tiles]
+        out_dir, tiles_total = data_dir / run.output_dir, run.tiles_total
+        session.rollback()
+    merged = merge_tiles(plan, results)
+    rasters = RasterWriter(plan, out_dir).assemble(tiles_total, merged.factors)
+    summary = tables.gep_summary(merged.lines)
+    result = to_jsonable_python(
+        {
+            "lines": [line.model_dump(mode="json") for line in merged.lines],
+            "summary": [row.model_dump(mode="json") for row in summary],
+            "totals": merged.totals,
+            "extent_m2": merged.extent,
+            "by_class": merged.by_class,
+            "by_type": merged.by_type,
+            "class_types": class_types(plan, merged),
+            "rasters": rasters,
+        }
+    )
+    with session_scope(factory) as session:
+        run = session.scalars(select(GepRun).where(GepRun.id == run_id).with_for_update()).one()
+        if run.status is not RunStatus.RUNNING:  # failed or cancelled while assembling: its files go too
+            session.rollback()
+            shutil.rmtree(out_dir, ignore_errors=True)
+            return
+        run.result = result
         run.status = RunStatus.SUCCEEDED
         run.finished_at = clock.now()
         audit.append(
