@@ -84,7 +84,7 @@ def start_server(url: str, workers: int) -> subprocess.Popen[bytes]:
            "SHANHAI_ENVIRONMENT": "development", "SHANHAI_ACCESS_TOKEN_MINUTES": "120"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(PORT),
-         "--workers", str(workers), "--log-level", "warning"],
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
         cwd=REPO, env=env,
     )  # fmt: skip
     for _ in range(200):
