@@ -53,10 +53,18 @@ MOVABLE_FROM = {
 }
 
 
+#: Key of ``session.info`` under which a caller may keep a dict of accounts already read in its transaction
+#: (the exchange does, per batch, ADR 015); the caller clears it whenever its transaction rolls back.
+ACCOUNT_CACHE = "shanhai.registry_accounts"
+
+
 def account_of(
     session: Session, organisation_id: int, kind: AccountKind = AccountKind.HOLDING, *, now: datetime
 ) -> Account:
     """Return the organisation's account of ``kind``, opening it on first use."""
+    cache: dict[tuple[int, AccountKind], Account] | None = session.info.get(ACCOUNT_CACHE)
+    if cache is not None and (organisation_id, kind) in cache:
+        return cache[(organisation_id, kind)]
     account = session.scalars(
         select(Account).where(Account.organisation_id == organisation_id, Account.kind == kind)
     ).one_or_none()
@@ -66,6 +74,8 @@ def account_of(
         account = Account(organisation_id=organisation_id, kind=kind, created_at=now)
         session.add(account)
         session.flush()
+    if cache is not None:
+        cache[(organisation_id, kind)] = account
     return account
 
 

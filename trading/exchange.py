@@ -43,7 +43,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.ledger import account_of, change_state, serial_of, settle_escrowed
+from carbon.ledger import ACCOUNT_CACHE, account_of, change_state, serial_of, settle_escrowed
 from carbon.models import Batch, BlockState, CreditClass, HoldingBlock, Retirement
 from core import audit
 from core.auth import OrgKind, Principal
@@ -487,6 +487,7 @@ class _Context(Settlement):
         """Drop the look-ups after a command's savepoint was rolled back (its row locks went with it)."""
         super().forget()
         self._orders.clear()
+        self.session.info[ACCOUNT_CACHE] = {}
 
 
 Step = Callable[[_Context], dict[str, Any]]
@@ -515,6 +516,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
     A failure *during* the commit (outcome unknown) is reported to every command, never retried.
     """
     committing = False
+    session.info[ACCOUNT_CACHE] = {}  # registry accounts read once per batch (cleared after any rollback)
     try:
         ctx = _begin(session, cache, instrument_id, clock)
         for job in jobs:
@@ -527,6 +529,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
     except Exception as error:
         cache.discard(instrument_id)
         session.rollback()
+        session.info.pop(ACCOUNT_CACHE, None)
         if committing or len(jobs) == 1:
             for job in jobs:
                 job.result, job.error = None, _translated(error)
@@ -534,6 +537,8 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
         for job in jobs:
             job.result = job.error = None
             run_batch(session, cache, instrument_id, [job], clock=clock)
+    finally:
+        session.info.pop(ACCOUNT_CACHE, None)
 
 
 def _translated(error: Exception) -> Exception:
