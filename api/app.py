@@ -37,7 +37,7 @@ from core.audit_tree import AuditTree, load_signing_key
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
-from trading.exchange import MatcherCache
+from trading.exchange import MatcherCache, OrderEntry
 from trading.market_data import BookReplicas
 
 API_DESCRIPTION = """
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
     app.state.matchers = MatcherCache()
+    app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers)
     app.state.book_replicas = BookReplicas()
     app.state.audit_signing_key = load_signing_key(settings)
 

@@ -29,6 +29,7 @@ from statistics import quantiles
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,6 +43,39 @@ from core.db import make_engine, make_session_factory  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 
 PORT = 8765
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds a process has used (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def server_pids(root: int) -> list[int]:
+    """Return uvicorn's process and its worker processes."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            todo.extend(int(c) for c in children)
+    return pids
+
+
+def backend_pids(url: str) -> list[int]:
+    """Return the PostgreSQL backends connected to the benchmark database."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        pids = [int(p) for p in connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()]  # fmt: skip
+    engine.dispose()
+    return pids
 
 
 def start_server(url: str, workers: int) -> subprocess.Popen[bytes]:
@@ -50,7 +84,7 @@ def start_server(url: str, workers: int) -> subprocess.Popen[bytes]:
            "SHANHAI_ENVIRONMENT": "development", "SHANHAI_ACCESS_TOKEN_MINUTES": "120"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(PORT),
-         "--workers", str(workers), "--log-level", "warning"],
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
         cwd=REPO, env=env,
     )  # fmt: skip
     for _ in range(200):
@@ -107,11 +141,22 @@ def main() -> None:
         threads = [threading.Thread(target=client, args=(headers, seed, args.seconds, results))
                    for seed in range(args.clients)]  # fmt: skip
         started = time.monotonic()
+        workers = server_pids(server.pid)
+        cpu_before = {pid: cpu_seconds(pid) for pid in workers}
+        client_before = time.process_time()
         for thread in threads:
             thread.start()
+        time.sleep(min(2.0, args.seconds / 2))
+        backends = backend_pids(args.url)  # the pools are open by now
+        backend_before = {pid: cpu_seconds(pid) for pid in backends}
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+        cpu = {
+            "server_s": sum(cpu_seconds(pid) - cpu_before[pid] for pid in workers),
+            "postgres_s": sum(cpu_seconds(pid) - backend_before[pid] for pid in backends),
+            "client_s": time.process_time() - client_before,
+        }
     finally:
         server.terminate()
         server.wait()
@@ -124,7 +169,10 @@ def main() -> None:
         "clients": args.clients, "api_workers": args.workers, "seconds": round(elapsed, 1),
         "acknowledged": len(ok), "orders_per_s": round(len(ok) / elapsed, 1), "statuses": statuses,
         "p50_ms": round(cuts[49] * 1000, 1), "p99_ms": round(cuts[98] * 1000, 1),
-        "nproc": os.cpu_count(),
+        "nproc": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
+        # CPU per acknowledged order (ms): where the two cores went. PostgreSQL's figure misses the first
+        # seconds and any backend opened later, so it is a lower bound.
+        "cpu_ms_per_order": {k.removesuffix("_s"): round(v * 1000 / max(len(ok), 1), 1) for k, v in cpu.items()},
     }  # fmt: skip
     figures["checks"] = check(args.url, {r[2] for r in ok})
     print(json.dumps(figures, indent=2))

@@ -59,6 +59,11 @@ MOVABLE_FROM = {
 }
 
 
+#: Key of ``session.info`` under which a caller may keep a dict of accounts already read in its transaction
+#: (the exchange does, per batch, ADR 015); the caller clears it whenever its transaction rolls back.
+ACCOUNT_CACHE = "shanhai.registry_accounts"
+
+
 def account_of(
     session: Session, organisation_id: int, kind: AccountKind = AccountKind.HOLDING, *, now: datetime
 ) -> Account:
@@ -70,16 +75,25 @@ def account_of(
 def accounts_of(
     session: Session, organisation_ids: list[int], kind: AccountKind = AccountKind.HOLDING, *, now: datetime
 ) -> list[Account]:
-    """Return the organisations' accounts of ``kind`` in the order asked (one query), opening missing ones."""
-    params = {"organisations": organisation_ids, "kind": kind}
-    found = {a.organisation_id: a for a in session.scalars(_ACCOUNTS, params)}
-    for organisation_id in organisation_ids:
+    """Return the organisations' accounts of ``kind`` in the order asked (one query), opening missing ones.
+
+    Accounts already in the caller's :data:`ACCOUNT_CACHE` (``session.info``) are not read again.
+    """
+    cache: dict[tuple[int, AccountKind], Account] | None = session.info.get(ACCOUNT_CACHE)
+    found = {i: cache[(i, kind)] for i in organisation_ids if (i, kind) in cache} if cache is not None else {}
+    missing = [i for i in organisation_ids if i not in found]
+    if missing:
+        params = {"organisations": missing, "kind": kind}
+        found |= {a.organisation_id: a for a in session.scalars(_ACCOUNTS, params)}
+    for organisation_id in missing:
         if organisation_id not in found:
             if session.get(Organisation, organisation_id) is None:
                 raise NotFound(f"organisation {organisation_id} does not exist")
             found[organisation_id] = Account(organisation_id=organisation_id, kind=kind, created_at=now)
             session.add(found[organisation_id])
             session.flush()
+    if cache is not None:
+        cache.update({(i, kind): found[i] for i in missing})
     return [found[i] for i in organisation_ids]
 
 
@@ -341,7 +355,19 @@ def serials(blocks: list[HoldingBlock]) -> list[str]:
     return [serial_of(b).format() for b in blocks]
 
 
-def _record(session: Session, action: str, subject: str, payload: dict[str, Any], actor: str, clock: Clock) -> None:
+def _record(
+    session: Session,
+    action: str,
+    subject: str,
+    payload: dict[str, Any],
+    actor: str,
+    clock: Clock,
+    sink: list[audit.Event] | None = None,
+) -> None:
+    """Append the audit entry now, or to ``sink`` for a caller that appends a whole batch at once."""
+    if sink is not None:
+        sink.append(audit.Event(actor, action, subject, payload))
+        return
     audit.append(session, actor=actor, action=action, subject=subject, payload=payload, clock=clock)
 
 
@@ -557,11 +583,13 @@ def change_state(
     batch_ids: list[int] | None = None,
     commit: bool = True,
     account_kind: AccountKind = AccountKind.HOLDING,
+    audit_events: list[audit.Event] | None = None,
 ) -> list[HoldingBlock]:
     """Escrow, release, pledge, unpledge, enforce a pledge, or cancel tonnes of an organisation's account.
 
     ``enforce`` moves pledged tonnes to the pledgee bank as tradable; ``cancel`` (registry only, with a
-    reason) takes them out of circulation for good.
+    reason) takes them out of circulation for good. With ``audit_events`` the audit entry is collected there
+    for the caller to append (with :func:`core.audit.append_many`, in the same transaction) instead of now.
     """
     if kind not in MOVABLE_FROM or kind in ("transfer", "retire"):
         raise InvalidInput(f"unknown state change {kind!r}")
@@ -573,7 +601,7 @@ def change_state(
     )
     moved = _apply(session, pieces, kind, actor=actor.actor, now=now, reason=reason, **changes)
     payload = {"account": account.id, "quantity_t": quantity_t, "reason": reason, "serials": serials(moved)}
-    _record(session, f"units.{kind}", f"account:{account.id}", payload, actor.actor, clock)
+    _record(session, f"units.{kind}", f"account:{account.id}", payload, actor.actor, clock, audit_events)
     if commit:
         session.commit()
     return moved
@@ -795,13 +823,15 @@ def settle_escrowed(
     to_organisation_id: int | None = None,
     retirement: Retirement | None = None,
     reason: str = "",
+    audit_events: list[audit.Event] | None = None,
 ) -> list[HoldingBlock]:
     """The exchange's side of escrow: deliver escrowed tonnes to a buyer, or release them to their holder.
 
     With ``to_organisation_id`` the tonnes (oldest eligible batch first) move to the buyer's holding account
     as tradable — or as retired under ``retirement`` (retire on fill); without it they return to tradable
     in place (an order cancelled, expired or left over). Only the exchange calls this, inside the
-    transaction that records the trade or the cancellation (the caller commits).
+    transaction that records the trade or the cancellation (the caller commits; with ``audit_events`` the
+    audit entry is collected there for the caller's :func:`core.audit.append_many`).
     """
     now = clock.now()
     account = account_of(session, organisation_id, now=now)
@@ -817,5 +847,5 @@ def settle_escrowed(
     moved = _apply(session, pieces, kind, actor=actor, now=now, reason=reason, **changes)
     payload = {"account": account.id, "to": changes.get("account_id"), "quantity_t": quantity_t,
                "reason": reason, "serials": serials(moved)}  # fmt: skip
-    _record(session, f"units.settled.{kind}", f"account:{account.id}", payload, actor, clock)
+    _record(session, f"units.settled.{kind}", f"account:{account.id}", payload, actor, clock, audit_events)
     return moved

@@ -17,7 +17,9 @@ State machines (ADR 013)::
   the results are public (``/public/v1/auctions``). All of it is one transaction with its audit entries.
 
 Auctions take the instrument's lock, as order entry and block trades do, so the three never interleave on
-an instrument. Bad input raises before anything is written.
+an instrument; then they follow the lock order of ADR 015 (cash accounts in organisation order, registry
+blocks, the audit head last) through a :class:`trading.exchange.Settlement`. Bad input raises before
+anything is written.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ from trading.exchange import (
     MATCHER,
     Delivery,
     MatcherCache,
+    Settlement,
     buy_hold_fen,
     cny_of,
     deliver_versus_payment,
-    eligible_batch_ids,
     escrow_for_sale,
     lock_instrument,
     price_ticks_of,
@@ -146,11 +148,14 @@ def announce(session: Session, cmd: AnnounceAuction, *, actor: Principal, clock:
     )  # fmt: skip
     session.add(auction)
     session.flush()
-    escrow_for_sale(session, row, actor.organisation_id, quantity, f"auction:{auction.id}", actor=actor, clock=clock)
-    audit.append(session, actor=actor.actor, action="auction.announced", subject=f"auction:{auction.id}", payload={
+    scope = Settlement(session, row, clock)
+    escrow_for_sale(session, row, actor.organisation_id, quantity, f"auction:{auction.id}", actor=actor, clock=clock,
+                    scope=scope)  # fmt: skip
+    scope.audit.append(audit.Event(actor.actor, "auction.announced", f"auction:{auction.id}", {
         "instrument": row.instrument_id, "quantity_t": quantity, "reserve_price_ticks": reserve, "rule": cmd.rule,
         "starts_at": cmd.starts_at.isoformat(), "ends_at": cmd.ends_at.isoformat(),
-        "qualification": qualification}, clock=clock)  # fmt: skip
+        "qualification": qualification}))  # fmt: skip
+    scope.append_audit()
     session.commit()
     return auction_out(session, row, auction)
 
@@ -256,8 +261,8 @@ def close(session: Session, auction_id: int, *, actor: str, clock: Clock, cache:
     outcome = allocate([Bid(str(b.id), b.price_ticks, b.quantity_t, b.id) for b in bids], auction.quantity_t,
                        auction.reserve_price_ticks, Rule(auction.rule))  # fmt: skip
     by_id = {b.id: b for b in bids}
-    for organisation_id in sorted({auction.seller_organisation_id, *(b.organisation_id for b in bids)}):
-        cash.cash_account(session, organisation_id, now=now)  # lock every party's account, in one order
+    scope = Settlement(session, row, clock)
+    scope.lock_parties(auction.seller_organisation_id, *(b.organisation_id for b in bids))  # ADR 015's order
     _, seq = reference_and_seq(session, cache, row)
     events: list[audit.Event] = []
     for allocation in outcome.allocations:  # in priority order, so trade ids follow the ranking
@@ -266,20 +271,20 @@ def close(session: Session, auction_id: int, *, actor: str, clock: Clock, cache:
             seller_organisation_id=auction.seller_organisation_id, buyer_organisation_id=bid.organisation_id,
             price_ticks=allocation.price_ticks, quantity_t=allocation.quantity_t, held_fen=bid.held_fen,
             keep_fen=0, reference=f"auction:{auction.id}:bid:{bid.id}", seq=seq, mode="auction",
-            auction_bid_id=bid.id), clock=clock)  # fmt: skip
+            auction_bid_id=bid.id), clock=clock, scope=scope)  # fmt: skip
         events.append(trade_settled(row, trade))
         bid.allocated_t, bid.paid_price_ticks = allocation.quantity_t, allocation.price_ticks
         bid.status = WON if allocation.quantity_t == bid.quantity_t else PARTIAL
         bid.held_fen, bid.updated_at = 0, now
     for bid in bids:
         if bid.status == OPEN:  # took nothing
-            cash.release(session, cash.cash_account(session, bid.organisation_id, now=now), bid.held_fen,
+            cash.release(session, scope.cash_account(bid.organisation_id), bid.held_fen,
                          f"auction:{auction.id}:bid:{bid.id}", now)  # fmt: skip
             bid.status, bid.held_fen, bid.updated_at = LOST, 0, now
     if outcome.unfilled_t:
         settle_escrowed(session, organisation_id=auction.seller_organisation_id, quantity_t=outcome.unfilled_t,
-                        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
-                        reason=f"auction:{auction.id}")  # fmt: skip
+                        batch_ids=scope.batch_ids(), actor=MATCHER, clock=clock, reason=f"auction:{auction.id}",
+                        audit_events=scope.audit)  # fmt: skip
     auction.status, auction.closed_at = CLOSED, now
     auction.allocated_t, auction.escrowed_t = outcome.allocated_t, 0
     auction.clearing_price_ticks = outcome.clearing_price_ticks
@@ -287,7 +292,8 @@ def close(session: Session, auction_id: int, *, actor: str, clock: Clock, cache:
         "rule": auction.rule, "reserve_met": outcome.reserve_met, "allocated_t": outcome.allocated_t,
         "unfilled_t": outcome.unfilled_t, "clearing_price_ticks": outcome.clearing_price_ticks,
         "allocations": [[int(a.bid_id), a.quantity_t, a.price_ticks] for a in outcome.allocations]}))  # fmt: skip
-    audit.append_many(session, events, clock=clock)
+    scope.audit += events  # after the registry's entries, as when they were appended at once
+    scope.append_audit()
     session.commit()
     return auction_out(session, row, auction)
 

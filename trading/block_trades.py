@@ -19,7 +19,10 @@ Rules, per instrument (registry-trading §4.1, M4; defaults 100,000 t, ±30 %, 1
 Locks: the proposer's side at proposal (a seller's tonnes to registry escrow, a buyer's price × quantity +
 fee held), the counterparty's at confirmation, which settles in the same transaction through
 :func:`trading.exchange.deliver_versus_payment` with the trade row and the audit entries. Every command
-takes the instrument's lock first, as order entry does. Bad input raises before anything is written.
+takes the instrument's lock first, as order entry does, then follows the lock order of ADR 015 through a
+:class:`trading.exchange.Settlement`: cash accounts in organisation order, registry blocks, and the audit
+head last (the entries are collected and appended once, just before the commit). Bad input raises before
+anything is written.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ from trading.exchange import (
     MATCHER,
     Delivery,
     MatcherCache,
+    Settlement,
     buy_hold_fen,
     cny_of,
     deliver_versus_payment,
-    eligible_batch_ids,
     escrow_for_sale,
     lock_instrument,
     price_ticks_of,
@@ -101,31 +104,29 @@ def _check_window(row: InstrumentRow, now: datetime) -> None:
         )  # fmt: skip
 
 
-def _lock_side(session: Session, row: InstrumentRow, block: BlockTrade, side: str, *, actor: Principal,
-               clock: Clock) -> None:  # fmt: skip
+def _lock_side(scope: Settlement, block: BlockTrade, side: str, *, actor: Principal) -> None:
     """Lock one party's side: escrow the seller's tonnes or hold the buyer's cash."""
-    reference = f"block:{block.id}"
+    reference, now = f"block:{block.id}", scope.clock.now()
     if side == Side.SELL.value:
-        escrow_for_sale(session, row, block.seller_organisation_id, block.quantity_t, reference, actor=actor,
-                        clock=clock)  # fmt: skip
+        escrow_for_sale(scope.session, scope.row, block.seller_organisation_id, block.quantity_t, reference,
+                        actor=actor, clock=scope.clock, scope=scope)  # fmt: skip
         block.escrowed_t = block.quantity_t
     else:
-        block.held_fen = buy_hold_fen(row, block.price_ticks, block.quantity_t)
-        account = cash.cash_account(session, block.buyer_organisation_id, now=clock.now())
-        cash.hold(session, account, block.held_fen, reference, clock.now())
+        block.held_fen = buy_hold_fen(scope.row, block.price_ticks, block.quantity_t)
+        cash.hold(scope.session, scope.cash_account(block.buyer_organisation_id), block.held_fen, reference, now)
 
 
-def _release(session: Session, row: InstrumentRow, block: BlockTrade, *, actor: str, clock: Clock) -> None:
+def _release(scope: Settlement, block: BlockTrade, *, actor: str) -> None:
     """Release whatever the block still locks (the proposer's side; nothing else is ever locked)."""
-    now = clock.now()
+    now = scope.clock.now()
     if block.held_fen:
-        account = cash.cash_account(session, block.buyer_organisation_id, now=now)
-        cash.release(session, account, block.held_fen, f"block:{block.id}", now)
+        account = scope.cash_account(block.buyer_organisation_id)
+        cash.release(scope.session, account, block.held_fen, f"block:{block.id}", now)
         block.held_fen = 0
     if block.escrowed_t:
-        settle_escrowed(session, organisation_id=block.seller_organisation_id, quantity_t=block.escrowed_t,
-                        batch_ids=eligible_batch_ids(session, row), actor=actor, clock=clock,
-                        reason=f"block:{block.id}")  # fmt: skip
+        settle_escrowed(scope.session, organisation_id=block.seller_organisation_id, quantity_t=block.escrowed_t,
+                        batch_ids=scope.batch_ids(), actor=actor, clock=scope.clock, reason=f"block:{block.id}",
+                        audit_events=scope.audit)  # fmt: skip
         block.escrowed_t = 0
 
 
@@ -176,12 +177,13 @@ def propose(session: Session, cmd: ProposeBlockTrade, *, actor: Principal, clock
     )  # fmt: skip
     session.add(block)
     session.flush()
-    _lock_side(session, row, block, cmd.side, actor=actor, clock=clock)
-    audit.append(session, actor=actor.actor, action="block_trade.proposed", subject=f"block_trade:{block.id}",
-                 payload={"instrument": row.instrument_id, "side": cmd.side, "counterparty": counterparty.id,
-                          "quantity_t": quantity, "price_ticks": price, "reference_price_ticks": reference,
-                          "held_fen": block.held_fen, "escrowed_t": block.escrowed_t,
-                          "expires_at": block.expires_at.isoformat()}, clock=clock)  # fmt: skip
+    scope = Settlement(session, row, clock)
+    _lock_side(scope, block, cmd.side, actor=actor)
+    scope.audit.append(audit.Event(actor.actor, "block_trade.proposed", f"block_trade:{block.id}", {
+        "instrument": row.instrument_id, "side": cmd.side, "counterparty": counterparty.id, "quantity_t": quantity,
+        "price_ticks": price, "reference_price_ticks": reference, "held_fen": block.held_fen,
+        "escrowed_t": block.escrowed_t, "expires_at": block.expires_at.isoformat()}))  # fmt: skip
+    scope.append_audit()
     session.commit()
     return block_out(session, row, block)
 
@@ -216,18 +218,23 @@ def confirm(session: Session, block_id: int, *, actor: Principal, clock: Clock, 
         raise Conflict(f"block trade {block_id} expired at the window close ({aware(block.expires_at).isoformat()})")
     _check_window(row, now)
     counter_side = Side.BUY.value if block.side == Side.SELL.value else Side.SELL.value
-    _lock_side(session, row, block, counter_side, actor=actor, clock=clock)
+    scope = Settlement(session, row, clock)
+    scope.lock_parties(block.buyer_organisation_id, block.seller_organisation_id)  # ADR 015: in organisation order
+    scope.fee_account()  # then the fee account, before any registry block (the counterparty may escrow next)
+    _lock_side(scope, block, counter_side, actor=actor)
     _, seq = reference_and_seq(session, cache, row)
     trade = deliver_versus_payment(session, row, Delivery(
         seller_organisation_id=block.seller_organisation_id, buyer_organisation_id=block.buyer_organisation_id,
         price_ticks=block.price_ticks, quantity_t=block.quantity_t, held_fen=block.held_fen, keep_fen=0,
-        reference=f"block:{block.id}", seq=seq, mode="block", block_trade_id=block.id), clock=clock)  # fmt: skip
+        reference=f"block:{block.id}", seq=seq, mode="block", block_trade_id=block.id), clock=clock,
+        scope=scope)  # fmt: skip
     block.held_fen, block.escrowed_t = 0, 0
     block.status, block.decided_by_user_id, block.updated_at = SETTLED, actor.user_id, now
-    audit.append_many(session, [
+    scope.audit += [
         audit.Event(actor.actor, "block_trade.confirmed", f"block_trade:{block.id}", {"trade": trade.id}),
         trade_settled(row, trade),
-    ], clock=clock)  # fmt: skip
+    ]  # fmt: skip
+    scope.append_audit()
     session.commit()
     return block_out(session, row, block)
 
@@ -235,12 +242,14 @@ def confirm(session: Session, block_id: int, *, actor: Principal, clock: Clock, 
 def _close(session: Session, block_id: int, *, actor: Principal, clock: Clock, party: str,
            status: str) -> dict[str, Any]:  # fmt: skip
     row, block = _open_block(session, block_id, actor, party)
-    _release(session, row, block, actor=actor.actor, clock=clock)
+    scope = Settlement(session, row, clock)
+    _release(scope, block, actor=actor.actor)
     block.status, block.updated_at = status, clock.now()
     if party == "counterparty":
         block.decided_by_user_id = actor.user_id
-    audit.append(session, actor=actor.actor, action=f"block_trade.{status}", subject=f"block_trade:{block.id}",
-                 payload={"instrument": row.instrument_id}, clock=clock)  # fmt: skip
+    scope.audit.append(audit.Event(actor.actor, f"block_trade.{status}", f"block_trade:{block.id}",
+                                   {"instrument": row.instrument_id}))  # fmt: skip
+    scope.append_audit()
     session.commit()
     return block_out(session, row, block)
 
@@ -263,24 +272,29 @@ def expire_due(session: Session, *, actor: str, clock: Clock) -> list[int]:
     """
     now = clock.now()
     due = list(session.scalars(
-        select(BlockTrade.id).where(BlockTrade.status == PROPOSED, BlockTrade.expires_at <= now).order_by(BlockTrade.id)
+        select(BlockTrade).where(BlockTrade.status == PROPOSED, BlockTrade.expires_at <= now).order_by(BlockTrade.id)
     ))  # fmt: skip
-    expired = []
-    for block_id in due:
-        block = session.get(BlockTrade, block_id)
-        assert block is not None
-        row = lock_instrument(session, block.instrument_id)
+    # ADR 015's lock order across the sweep: instruments (sorted), then cash accounts in organisation order,
+    # then registry blocks, and the audit head last (every entry of the sweep in one append, before the commit).
+    events: list[audit.Event] = []
+    scopes = {
+        instrument_id: Settlement(session, lock_instrument(session, instrument_id), clock, events)
+        for instrument_id in sorted({block.instrument_id for block in due})
+    }  # fmt: skip
+    for block in due:
         session.refresh(block)
-        if block.status != PROPOSED:
-            continue
-        _release(session, row, block, actor=MATCHER, clock=clock)
+    due = [block for block in due if block.status == PROPOSED]
+    for block in sorted((b for b in due if b.held_fen), key=lambda b: b.buyer_organisation_id):
+        scopes[block.instrument_id].cash_account(block.buyer_organisation_id)
+    for block in due:
+        _release(scopes[block.instrument_id], block, actor=MATCHER)
         block.status, block.updated_at = EXPIRED, now
-        audit.append(session, actor=actor, action="block_trade.expired", subject=f"block_trade:{block.id}",
-                     payload={"instrument": row.instrument_id, "expires_at": aware(block.expires_at).isoformat()},
-                     clock=clock)  # fmt: skip
-        expired.append(block.id)
+        events.append(audit.Event(actor, "block_trade.expired", f"block_trade:{block.id}", {
+            "instrument": block.instrument_id, "expires_at": aware(block.expires_at).isoformat()}))  # fmt: skip
+    if events:
+        audit.append_many(session, events, clock=clock)
     session.commit()
-    return expired
+    return [block.id for block in due]
 
 
 def block_out(session: Session, row: InstrumentRow, block: BlockTrade) -> dict[str, Any]:

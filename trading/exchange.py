@@ -1,22 +1,27 @@
 """Service: order entry, pre-trade holds and escrow, matching under the instrument lock, DvP settlement.
 
-One order command is one database transaction (ADR 012, refining ADR 005):
+One *batch* of order commands of one instrument is one database transaction (ADR 015, refining ADR 012 and
+ADR 005; :class:`OrderEntry` gathers the commands a process receives while the previous batch commits):
 
 1. take the instrument's lock — ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite every write
    transaction already began with ``BEGIN IMMEDIATE`` — so matching of one instrument is serialised across
    processes and hosts;
-2. answer a replayed ``Idempotency-Key`` from its record (same body) or refuse it (different body);
-3. hold the buyer's cash (price × quantity + fee) or escrow the seller's tonnes (registry ``escrow``);
-4. bring the process's cached engine up to the committed journal (replaying the commands it has not seen,
-   checking the recorded state hash) and hand it the command;
-5. settle every fill — serial blocks seller → buyer (or retired for the buyer), cash buyer → seller minus
-   fees → fee account — and release what cancels and leftovers free, then write the trades, the order
-   states, the journal row, the compare-and-set of the cursor, the audit entries and the idempotency
-   record, and commit.
+2. bring the process's cached engine up to the committed journal (replaying the commands it has not seen,
+   checking the recorded state hash);
+3. for each command, in a savepoint: answer a replayed ``Idempotency-Key`` from its record (same body) or
+   refuse it (different body); hold the buyer's cash (price × quantity + fee) or escrow the seller's tonnes
+   (registry ``escrow``); hand the command to the engine; settle every fill — serial blocks seller → buyer
+   (or retired for the buyer), cash buyer → seller minus fees → fee account — and release what cancels and
+   leftovers free; write the trades, the order states, the journal row and the idempotency record. A
+   command refused before it reached the engine rolls back its savepoint and fails alone;
+4. the compare-and-set of the cursor, the audit entries of the whole batch (one ``append_many``, so the
+   audit head is locked only for the last moments of the transaction), and the commit; then every
+   command of the batch is answered.
 
-If anything fails before the commit, the cached engine of that instrument is thrown away: a match that was
-computed but not committed lives only in that process's memory and is forgotten, and the next command
-rebuilds the book from the committed journal. Nothing is acknowledged before it is committed.
+If anything else fails before the commit, the cached engine of that instrument is thrown away and each
+command of the batch runs again alone: a match that was computed but not committed lives only in that
+process's memory and is forgotten, and the next batch rebuilds the book from the committed journal.
+Nothing is acknowledged before it is committed.
 
 Fees are floored to the fen (in the client's favour): with ``fee(n) = ⌊n × bp / 10 000⌋`` the hold for a
 remainder is never less than what its fills cost plus the hold for what is left, so releases are never
@@ -27,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -34,9 +41,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.ledger import account_of, change_state, serial_of, settle_escrowed
+from carbon.ledger import ACCOUNT_CACHE, account_of, change_state, serial_of, settle_escrowed
 from carbon.models import Batch, BlockState, CreditClass, HoldingBlock, Retirement
 from core import audit
 from core.auth import OrgKind, Principal
@@ -50,6 +57,7 @@ from core.errors import (
     NotFound,
     OrderRejected,
     PermissionDenied,
+    ShanhaiError,
 )
 from core.money import MoneyError, ticks_from_cny
 from trading import cash
@@ -57,6 +65,7 @@ from trading.calendar import ALWAYS_OPEN, SHANGHAI_SESSIONS
 from trading.engine import MatchingEngine
 from trading.instruments import BLOCK_RULES, LISTING_RULES, Instrument, MatchingStyle, ModeRules
 from trading.models import (
+    CashAccount,
     IdempotencyRecord,
     InstrumentRow,
     JournalEntry,
@@ -87,6 +96,7 @@ BASIS_POINTS = 10_000
 BEIJING = timezone(timedelta(hours=8))
 OPEN, FILLED, CANCELLED, EXPIRED = "open", "filled", "cancelled", "expired"
 MATCHER = "system:matcher"
+TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
 
 
 class MatcherCache:
@@ -343,20 +353,24 @@ def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, n
     return int(total or 0)
 
 
-def _escrow(session: Session, row: InstrumentRow, order: TradeOrder, quantity_t: int, actor: Principal,
-            clock: Clock) -> None:  # fmt: skip
+def _escrow(ctx: _Context, order: TradeOrder, quantity_t: int, actor: Principal) -> None:
     """Escrow tonnes for a sell order, refusing tonnes bought today where the instrument says T+1."""
-    escrow_for_sale(session, row, order.organisation_id, quantity_t, f"order:{order.id}", actor=actor, clock=clock)
+    escrow_for_sale(ctx.session, ctx.row, order.organisation_id, quantity_t, f"order:{order.id}", actor=actor,
+                    clock=ctx.clock, scope=ctx)  # fmt: skip
 
 
 def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, quantity_t: int, reason: str, *,
-                    actor: Principal, clock: Clock) -> None:  # fmt: skip
+                    actor: Principal, clock: Clock, scope: Settlement | None = None) -> None:  # fmt: skip
     """Escrow a seller's tonnes of the instrument (registry ``escrow``), refusing tonnes bought today under T+1.
+
+    With ``scope`` (a batch's context, or the :class:`Settlement` of a block trade or auction) the deliverable
+    batches come from its per-transaction look-up and the audit entry goes to its sink; without it the entry
+    is appended now.
 
     Raises:
         InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
     """
-    batch_ids = eligible_batch_ids(session, row)
+    batch_ids = scope.batch_ids() if scope is not None else eligible_batch_ids(session, row)
     if row.resale_next_day:
         locked_t = bought_today_t(session, row, organisation_id, clock.now())
         if locked_t:
@@ -367,7 +381,8 @@ def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, 
                     f"trading day (T+1); {quantity_t} t cannot be sold now"
                 )
     change_state(session, "escrow", organisation_id=organisation_id, quantity_t=quantity_t, actor=actor,
-                 clock=clock, batch_ids=batch_ids, reason=reason, commit=False)  # fmt: skip
+                 clock=clock, batch_ids=batch_ids, reason=reason, commit=False,
+                 audit_events=scope.audit if scope is not None else None)  # fmt: skip
 
 
 def _tradable_t(session: Session, organisation_id: int, batch_ids: list[int], clock: Clock) -> int:
@@ -379,6 +394,266 @@ def _tradable_t(session: Session, organisation_id: int, batch_ids: list[int], cl
         )
     )  # fmt: skip
     return int(total or 0)
+
+
+# Batches (group commit, ADR 015) ----------------------------------------------------------------------------
+
+
+class Settlement:
+    """The look-ups and the audit sink of one settling transaction on one instrument (ADR 015's lock order).
+
+    Book fills use the batch's :class:`_Context` (a subclass); block trades and auction closes make one of
+    their own under the instrument's lock. Cash accounts are locked ``FOR UPDATE`` on their first use and kept
+    for the rest of the transaction (:meth:`lock_parties` locks several in organisation order); audit entries
+    are collected in ``audit`` and appended by :meth:`append_audit` as the transaction's last write, so the
+    audit chain's head is always locked last, just before the commit.
+    """
+
+    def __init__(self, session: Session, row: InstrumentRow, clock: Clock,
+                 audit_events: list[audit.Event] | None = None) -> None:  # fmt: skip
+        self.session, self.row, self.clock = session, row, clock
+        self.audit: list[audit.Event] = [] if audit_events is None else audit_events
+        self._cash: dict[tuple[int, str], CashAccount] = {}
+        self._fee: CashAccount | None = None
+        self._batch_ids: list[int] | None = None
+
+    def cash_account(self, organisation_id: int) -> CashAccount:
+        """Return an organisation's trading account, locked on its first use in this transaction."""
+        account = self._cash.get((organisation_id, cash.TRADING))
+        if account is None:
+            account = cash.cash_account(self.session, organisation_id, now=self.clock.now())
+            self._cash[(organisation_id, cash.TRADING)] = account
+        return account
+
+    def lock_parties(self, *organisation_ids: int) -> None:
+        """Lock the trading accounts of several organisations, in organisation order (no deadlock between two)."""
+        for organisation_id in sorted(set(organisation_ids)):
+            self.cash_account(organisation_id)
+
+    def fee_account(self) -> CashAccount:
+        """Return the exchange's fee account, locked on its first use in this transaction."""
+        if self._fee is None:
+            self._fee = cash.fee_account(self.session, now=self.clock.now())
+        return self._fee
+
+    def batch_ids(self) -> list[int]:
+        """Return the batches deliverable on the instrument (read once per transaction)."""
+        if self._batch_ids is None:
+            self._batch_ids = eligible_batch_ids(self.session, self.row)
+        return self._batch_ids
+
+    def forget(self) -> None:
+        """Drop the locked accounts after a savepoint was rolled back (its row locks went with it)."""
+        self._cash.clear()
+        self._fee = None
+
+    def append_audit(self) -> None:
+        """Append the collected audit entries (one ``append_many``: the audit head is locked here, last)."""
+        if self.audit:
+            audit.append_many(self.session, self.audit, clock=self.clock)
+            self.audit.clear()
+
+
+class _Context(Settlement):
+    """One batch's transaction on one instrument: its engine, the next sequence number, per-batch look-ups.
+
+    Everything a command writes goes through ``session`` inside the batch's single transaction; the audit
+    entries of every command are collected in ``audit`` and appended once, just before the commit.
+    """
+
+    def __init__(self, session: Session, row: InstrumentRow, engine: MatchingEngine, cursor_seq: int,
+                 clock: Clock) -> None:  # fmt: skip
+        super().__init__(session, row, clock)
+        self.engine = engine
+        self.cursor_seq = cursor_seq
+        self.seq = cursor_seq + 1
+        self.matched = False
+        self._orders: dict[str, TradeOrder] = {}
+
+    def order(self, engine_id: str) -> TradeOrder:
+        """Return an order the engine named, loaded once per batch."""
+        order = self._orders.get(engine_id)
+        if order is None:
+            order = self.session.get(TradeOrder, int(engine_id[1:]), populate_existing=True)
+            if order is None:
+                raise RuntimeError(f"the engine knows order {engine_id} but the database does not")
+            self._orders[engine_id] = order
+        return order
+
+    def remember(self, order: TradeOrder) -> None:
+        """Remember an order this batch created or loaded."""
+        self._orders[order.engine_id] = order
+
+    def forget(self) -> None:
+        """Drop the look-ups after a command's savepoint was rolled back (its row locks went with it)."""
+        super().forget()
+        self._orders.clear()
+        self.session.info[ACCOUNT_CACHE] = {}
+
+
+Step = Callable[[_Context], dict[str, Any]]
+
+
+@dataclass(eq=False)
+class Job:
+    """One command waiting for its batch: the step to run, then its answer or its error."""
+
+    step: Step
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+
+
+def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: list[Job], *, clock: Clock,
+              before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
+    """Run the commands of one instrument in ONE transaction; set every job's answer or error.
+
+    Under the instrument's lock: catch up from the journal, run each command in a savepoint (a command
+    refused before it reached the engine — validation, funds, tonnes, idempotency conflict, engine
+    rejection — rolls back only itself), then the cursor's compare-and-set, the audit entries of the whole
+    batch (one ``append_many``) and the commit. Any other failure before the commit rolls the batch back,
+    forgets the engine and runs each command again alone, so one bad command never fails the others.
+    A failure *during* the commit (outcome unknown) is reported to every command, never retried.
+    """
+    committing = False
+    session.info[ACCOUNT_CACHE] = {}  # registry accounts read once per batch (cleared after any rollback)
+    try:
+        ctx = _begin(session, cache, instrument_id, clock)
+        for job in jobs:
+            _step(ctx, job)
+        _finish(ctx)
+        if before_commit is not None:
+            before_commit()
+        committing = True
+        session.commit()
+    except Exception as error:
+        cache.discard(instrument_id)
+        session.rollback()
+        session.info.pop(ACCOUNT_CACHE, None)
+        if committing or len(jobs) == 1:
+            for job in jobs:
+                job.result, job.error = None, _translated(error)
+            return
+        for job in jobs:
+            job.result = job.error = None
+            run_batch(session, cache, instrument_id, [job], clock=clock)
+    finally:
+        session.info.pop(ACCOUNT_CACHE, None)
+
+
+def _translated(error: Exception) -> Exception:
+    if isinstance(error, IntegrityError) and unique_violation(error):
+        return IdempotencyConflict("a concurrent request used the same Idempotency-Key; nothing was done")
+    return error
+
+
+def _begin(session: Session, cache: MatcherCache, instrument_id: str, clock: Clock) -> _Context:
+    row = _lock(session, instrument_id)
+    engine, cursor = _engine(session, cache, row)
+    return _Context(session, row, engine, cursor.applied_seq, clock)
+
+
+def _step(ctx: _Context, job: Job) -> None:
+    ctx.matched = False
+    mark = len(ctx.audit)
+    try:
+        with ctx.session.begin_nested():
+            job.result = job.step(ctx)
+    except ShanhaiError as error:
+        if ctx.matched:
+            raise  # the engine moved: the batch cannot keep it; run_batch retries each command alone
+        del ctx.audit[mark:]
+        ctx.forget()
+        job.error = error
+
+
+def _finish(ctx: _Context) -> None:
+    """Compare-and-set the cursor, append the batch's audit entries, flush (the caller commits)."""
+    session, row = ctx.session, ctx.row
+    if ctx.seq > ctx.cursor_seq + 1:
+        moved = session.execute(
+            update(MatcherCursor)
+            .where(MatcherCursor.instrument_id == row.instrument_id, MatcherCursor.applied_seq == ctx.cursor_seq)
+            .values(applied_seq=ctx.seq - 1, state_hash=ctx.engine.state_hash())
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        if getattr(moved, "rowcount", 1) != 1:
+            raise Conflict(f"the journal of {row.instrument_id} moved under this matcher; nothing was committed")
+    if ctx.audit:
+        audit.append_many(session, ctx.audit, clock=ctx.clock)
+    session.flush()
+
+
+def _run_alone(session: Session, cache: MatcherCache, instrument_id: str, step: Step, *, clock: Clock,
+               before_commit: Callable[[], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run one command as a batch of one in the caller's session; return its answer or raise its error."""
+    job = Job(step)
+    run_batch(session, cache, instrument_id, [job], clock=clock, before_commit=before_commit)
+    if job.error is not None:
+        raise job.error
+    assert job.result is not None
+    return job.result
+
+
+class OrderEntry:
+    """Group commit for one process: commands of one instrument that arrive together share a transaction.
+
+    The first request to find its instrument idle leads: it takes every command queued so far (up to
+    ``max_batch``), runs them with :func:`run_batch` in its own session, answers them all, then hands the
+    lead to the first command that queued meanwhile (or leaves the instrument idle). Requests that arrive
+    while a batch commits simply wait for the next one: the more load, the bigger the batches, and the
+    cost of the lock, the catch-up, the cursor, the audit head and the commit is paid once per batch.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock, cache: MatcherCache,
+                 max_batch: int = 64, before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self._factory, self._clock, self._cache, self._max = session_factory, clock, cache, max_batch
+        self._before_commit = before_commit  # a test's hook (crash between match and commit)
+        self._guard = threading.Lock()
+        self._queues: dict[str, list[Job]] = {}
+        self._busy: set[str] = set()
+
+    def submit(self, instrument_id: str, step: Step) -> dict[str, Any]:
+        """Queue one command, wait for the commit of its batch, return its answer (or raise its error)."""
+        job = Job(step)
+        with self._guard:
+            self._queues.setdefault(instrument_id, []).append(job)
+            if instrument_id not in self._busy:
+                self._busy.add(instrument_id)
+                job.lead = True
+        if not job.lead:
+            job.done.wait()
+        if job.lead:
+            self._lead(instrument_id)
+            job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _lead(self, instrument_id: str) -> None:
+        with self._guard:
+            queue = self._queues[instrument_id]
+            jobs, self._queues[instrument_id] = queue[: self._max], queue[self._max :]
+        try:
+            with self._factory() as session:
+                run_batch(session, self._cache, instrument_id, jobs, clock=self._clock,
+                          before_commit=self._before_commit)  # fmt: skip
+        except BaseException as error:  # pragma: no cover - run_batch reports ordinary errors per job
+            for job in jobs:
+                job.result, job.error = None, error
+        finally:
+            with self._guard:
+                queue = self._queues[instrument_id]
+                if queue:
+                    queue[0].lead = True
+                    queue[0].done.set()
+                else:
+                    self._busy.discard(instrument_id)
+            for job in jobs:
+                job.lead = False
+                job.done.set()
 
 
 # Commands -------------------------------------------------------------------------------------------------
@@ -408,11 +683,10 @@ class AmendOrderRequest:
 
 @dataclass
 class _Batch:
-    """What one command changed, for the audit log and the answer."""
+    """What one command changed, for its answer."""
 
     orders: dict[str, TradeOrder] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
-    audit: list[audit.Event] = field(default_factory=list)
 
 
 def _idempotent(
@@ -447,53 +721,68 @@ def place_order(
     cache: MatcherCache,
     idempotency_key: str | None = None,
     before_commit: Any = None,
+    entry: OrderEntry | None = None,
 ) -> dict[str, Any]:
     """Place an order: hold or escrow, match, settle, journal, commit; return the order with its fills.
+
+    With ``entry`` the command joins the process's group commit (the caller's session is only used to end
+    its transaction first); without it, it is a batch of one in ``session``.
 
     Raises:
         IdempotencyConflict: The key was used with another body.
         InsufficientFunds, InsufficientUnits: The hold or the escrow cannot be made (nothing changes).
         OrderRejected: The engine refused the order (off tick, out of band, size...; nothing changes).
     """
+    step = place_step(cmd, actor, idempotency_key)
+    if entry is not None:
+        session.rollback()
+        return entry.submit(cmd.instrument_id, step)
+    return _run_alone(session, cache, cmd.instrument_id, step, clock=clock, before_commit=before_commit)
+
+
+def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | None = None) -> Step:
+    """Return the batch step that places one order (what :func:`place_order` runs)."""
     request = {"op": "place", **cmd.__dict__}
-    row = _lock(session, cmd.instrument_id)
-    replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
-    if replayed is not None:
-        return replayed
-    if cmd.side not in (Side.BUY.value, Side.SELL.value) or cmd.time_in_force not in {t.value for t in TimeInForce}:
-        raise InvalidInput("side is buy or sell; time_in_force is gtc, day, ioc or fok")
-    if cmd.retire_on_fill and (cmd.side != Side.BUY.value or not cmd.beneficiary or not cmd.purpose):
-        raise InvalidInput("retire_on_fill is for buy orders and needs a beneficiary and a purpose")
-    if isinstance(cmd.quantity_t, bool) or not isinstance(cmd.quantity_t, int) or cmd.quantity_t <= 0:
-        raise OrderRejected(f"quantity {cmd.quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
-    price_ticks = _price_ticks(row, cmd.price_cny)
-    now = clock.now()
-    order = TradeOrder(
-        instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
-        side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t, filled_t=0,
-        time_in_force=cmd.time_in_force, status=OPEN, held_fen=0, retire_on_fill=cmd.retire_on_fill,
-        beneficiary=cmd.beneficiary, purpose=cmd.purpose, created_at=now, updated_at=now,
-    )  # fmt: skip
-    session.add(order)
-    session.flush()
-    if cmd.side == Side.BUY.value:
-        order.held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
-        account = cash.cash_account(session, actor.organisation_id, now=now)
-        cash.hold(session, account, order.held_fen, f"order:{order.id}", now)
-    else:
-        _escrow(session, row, order, cmd.quantity_t, actor, clock)
 
-    def command(seq: int) -> Command:
-        return PlaceOrder(seq=seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
-                          account_id=str(actor.organisation_id), side=Side(cmd.side), quantity_t=cmd.quantity_t,
-                          price_cny=_cny(row, price_ticks), time_in_force=TimeInForce(cmd.time_in_force))  # fmt: skip
+    def step(ctx: _Context) -> dict[str, Any]:
+        session, row = ctx.session, ctx.row
+        replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+        if replayed is not None:
+            return replayed
+        if cmd.side not in (Side.BUY.value, Side.SELL.value) or cmd.time_in_force not in TIME_IN_FORCE:
+            raise InvalidInput("side is buy or sell; time_in_force is gtc, day, ioc or fok")
+        if cmd.retire_on_fill and (cmd.side != Side.BUY.value or not cmd.beneficiary or not cmd.purpose):
+            raise InvalidInput("retire_on_fill is for buy orders and needs a beneficiary and a purpose")
+        if isinstance(cmd.quantity_t, bool) or not isinstance(cmd.quantity_t, int) or cmd.quantity_t <= 0:
+            raise OrderRejected(f"quantity {cmd.quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
+        price_ticks = _price_ticks(row, cmd.price_cny)
+        now = ctx.clock.now()
+        order = TradeOrder(
+            instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
+            side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t,
+            filled_t=0, time_in_force=cmd.time_in_force, status=OPEN, held_fen=0,
+            retire_on_fill=cmd.retire_on_fill, beneficiary=cmd.beneficiary, purpose=cmd.purpose, created_at=now,
+            updated_at=now,
+        )  # fmt: skip
+        session.add(order)
+        session.flush()
+        ctx.remember(order)
+        if cmd.side == Side.BUY.value:
+            order.held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
+            cash.hold(session, ctx.cash_account(actor.organisation_id), order.held_fen, f"order:{order.id}", now)
+        else:
+            _escrow(ctx, order, cmd.quantity_t, actor)
+        command = PlaceOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                             account_id=str(actor.organisation_id), side=Side(cmd.side), quantity_t=cmd.quantity_t,
+                             price_cny=_cny(row, price_ticks),
+                             time_in_force=TimeInForce(cmd.time_in_force))  # fmt: skip
+        batch = _Batch(orders={order.engine_id: order})
+        _run(ctx, command, batch, actor=actor)
+        response = _order_answer(row, order, batch.trades)
+        _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+        return response
 
-    batch = _Batch(orders={order.engine_id: order})
-    _run(session, cache, row, command, batch, actor=actor, clock=clock)
-    response = order_out(session, row, order)
-    _remember(session, actor.organisation_id, idempotency_key, request, response, now)
-    _commit(session, cache, row, before_commit)
-    return response
+    return step
 
 
 def _own_order(session: Session, order_id: int, actor: Principal) -> TradeOrder:
@@ -503,77 +792,89 @@ def _own_order(session: Session, order_id: int, actor: Principal) -> TradeOrder:
     return order
 
 
-def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Clock, cache: MatcherCache,
-                 idempotency_key: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Cancel the remainder of one of the caller's resting orders and release its hold or escrow."""
+def _instrument_of_order(session: Session, order_id: int) -> str:
     instrument_id = session.scalar(select(TradeOrder.instrument_id).where(TradeOrder.id == order_id))
     if instrument_id is None:
         raise NotFound(f"order {order_id} does not exist or is not your organisation's")
-    row = _lock(session, instrument_id)
+    return instrument_id
+
+
+def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Clock, cache: MatcherCache,
+                 idempotency_key: str | None = None, entry: OrderEntry | None = None) -> dict[str, Any]:  # fmt: skip
+    """Cancel the remainder of one of the caller's resting orders and release its hold or escrow."""
+    instrument_id = _instrument_of_order(session, order_id)
     request = {"op": "cancel", "order_id": order_id}
-    replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
-    if replayed is not None:
-        return replayed
-    order = _own_order(session, order_id, actor)
-    if order.status != OPEN:
-        raise Conflict(f"order {order_id} is {order.status}; only open orders can be cancelled")
-    now = clock.now()
 
-    def command(seq: int) -> Command:
-        return CancelOrder(seq=seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
-                           account_id=str(actor.organisation_id))  # fmt: skip
+    def step(ctx: _Context) -> dict[str, Any]:
+        session, row = ctx.session, ctx.row
+        replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+        if replayed is not None:
+            return replayed
+        order = _own_order(session, order_id, actor)
+        ctx.remember(order)
+        if order.status != OPEN:
+            raise Conflict(f"order {order_id} is {order.status}; only open orders can be cancelled")
+        now = ctx.clock.now()
+        command = CancelOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                              account_id=str(actor.organisation_id))  # fmt: skip
+        _run(ctx, command, _Batch(orders={order.engine_id: order}), actor=actor)
+        response = order_out(session, row, order)
+        _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+        return response
 
-    _run(session, cache, row, command, _Batch(orders={order.engine_id: order}), actor=actor, clock=clock)
-    response = order_out(session, row, order)
-    _remember(session, actor.organisation_id, idempotency_key, request, response, now)
-    _commit(session, cache, row, None)
-    return response
+    if entry is not None:
+        session.rollback()
+        return entry.submit(instrument_id, step)
+    return _run_alone(session, cache, instrument_id, step, clock=clock)
 
 
 def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, actor: Principal, clock: Clock,
-                cache: MatcherCache, idempotency_key: str | None = None) -> dict[str, Any]:  # fmt: skip
+                cache: MatcherCache, idempotency_key: str | None = None,
+                entry: OrderEntry | None = None) -> dict[str, Any]:  # fmt: skip
     """Change a resting order's remaining quantity and/or price, adjusting its hold or escrow first."""
-    instrument_id = session.scalar(select(TradeOrder.instrument_id).where(TradeOrder.id == order_id))
-    if instrument_id is None:
-        raise NotFound(f"order {order_id} does not exist or is not your organisation's")
-    row = _lock(session, instrument_id)
+    instrument_id = _instrument_of_order(session, order_id)
     request = {"op": "amend", "order_id": order_id, **cmd.__dict__}
-    replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
-    if replayed is not None:
-        return replayed
-    order = _own_order(session, order_id, actor)
-    if order.status != OPEN:
-        raise Conflict(f"order {order_id} is {order.status}; only open orders can be amended")
-    quantity_t = order.remaining_t if cmd.quantity_t is None else cmd.quantity_t
-    if isinstance(quantity_t, bool) or not isinstance(quantity_t, int) or quantity_t <= 0:
-        raise OrderRejected(f"quantity {quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
-    price_ticks = order.price_ticks if cmd.price_cny is None else _price_ticks(row, cmd.price_cny)
-    now = clock.now()
-    if order.side == Side.BUY.value:
-        required = buy_hold_fen(row, price_ticks, quantity_t)
-        account = cash.cash_account(session, actor.organisation_id, now=now)
-        if required > order.held_fen:
-            cash.hold(session, account, required - order.held_fen, f"order:{order.id}", now)
-        else:
-            cash.release(session, account, order.held_fen - required, f"order:{order.id}", now)
-        order.held_fen = required
-    elif quantity_t > order.remaining_t:
-        _escrow(session, row, order, quantity_t - order.remaining_t, actor, clock)
-    elif quantity_t < order.remaining_t:
-        settle_escrowed(session, organisation_id=order.organisation_id, quantity_t=order.remaining_t - quantity_t,
-                        batch_ids=eligible_batch_ids(session, row), actor=actor.actor, clock=clock,
-                        reason=f"order:{order.id}")  # fmt: skip
 
-    def command(seq: int) -> Command:
-        return AmendOrder(seq=seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
-                          account_id=str(actor.organisation_id), quantity_t=quantity_t,
-                          price_cny=_cny(row, price_ticks))  # fmt: skip
+    def step(ctx: _Context) -> dict[str, Any]:
+        session, row = ctx.session, ctx.row
+        replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+        if replayed is not None:
+            return replayed
+        order = _own_order(session, order_id, actor)
+        ctx.remember(order)
+        if order.status != OPEN:
+            raise Conflict(f"order {order_id} is {order.status}; only open orders can be amended")
+        quantity_t = order.remaining_t if cmd.quantity_t is None else cmd.quantity_t
+        if isinstance(quantity_t, bool) or not isinstance(quantity_t, int) or quantity_t <= 0:
+            raise OrderRejected(f"quantity {quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
+        price_ticks = order.price_ticks if cmd.price_cny is None else _price_ticks(row, cmd.price_cny)
+        now = ctx.clock.now()
+        if order.side == Side.BUY.value:
+            required = buy_hold_fen(row, price_ticks, quantity_t)
+            account = ctx.cash_account(actor.organisation_id)
+            if required > order.held_fen:
+                cash.hold(session, account, required - order.held_fen, f"order:{order.id}", now)
+            else:
+                cash.release(session, account, order.held_fen - required, f"order:{order.id}", now)
+            order.held_fen = required
+        elif quantity_t > order.remaining_t:
+            _escrow(ctx, order, quantity_t - order.remaining_t, actor)
+        elif quantity_t < order.remaining_t:
+            settle_escrowed(session, organisation_id=order.organisation_id,
+                            quantity_t=order.remaining_t - quantity_t, batch_ids=ctx.batch_ids(), actor=actor.actor,
+                            clock=ctx.clock, reason=f"order:{order.id}", audit_events=ctx.audit)  # fmt: skip
+        command = AmendOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                             account_id=str(actor.organisation_id), quantity_t=quantity_t,
+                             price_cny=_cny(row, price_ticks))  # fmt: skip
+        _run(ctx, command, _Batch(orders={order.engine_id: order}), actor=actor)
+        response = order_out(session, row, order)
+        _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+        return response
 
-    _run(session, cache, row, command, _Batch(orders={order.engine_id: order}), actor=actor, clock=clock)
-    response = order_out(session, row, order)
-    _remember(session, actor.organisation_id, idempotency_key, request, response, now)
-    _commit(session, cache, row, None)
-    return response
+    if entry is not None:
+        session.rollback()
+        return entry.submit(instrument_id, step)
+    return _run_alone(session, cache, instrument_id, step, clock=clock)
 
 
 def end_of_day(session: Session, instrument_id: str, *, actor: Principal, clock: Clock,
@@ -581,129 +882,90 @@ def end_of_day(session: Session, instrument_id: str, *, actor: Principal, clock:
     """Close an instrument's day (operator): expire day orders, release what they held, move the band."""
     if actor.role is not OrgKind.OPERATOR:
         raise PermissionDenied("only the exchange operator closes the day")
-    row = _lock(session, instrument_id)
-    now = clock.now()
-    batch = _Batch()
 
-    def command(seq: int) -> Command:
-        return EndOfDay(seq=seq, at=now, instrument_id=row.instrument_id)
+    def step(ctx: _Context) -> dict[str, Any]:
+        batch = _Batch()
+        command = EndOfDay(seq=ctx.seq, at=ctx.clock.now(), instrument_id=ctx.row.instrument_id)
+        events = _run(ctx, command, batch, actor=actor)
+        closed = [e for e in events if isinstance(e, DayClosed)]
+        expired = sorted(o.id for o in batch.orders.values() if o.status in (EXPIRED, CANCELLED))
+        return {"instrument_id": instrument_id, "expired_order_ids": expired,
+                "close_price_cny": _cny(ctx.row, closed[0].close_ticks) if closed else None}  # fmt: skip
 
-    events = _run(session, cache, row, command, batch, actor=actor, clock=clock)
-    _commit(session, cache, row, None)
-    closed = [e for e in events if isinstance(e, DayClosed)]
-    expired = sorted(o.id for o in batch.orders.values() if o.status in (EXPIRED, CANCELLED))
-    return {"instrument_id": instrument_id, "expired_order_ids": expired,
-            "close_price_cny": _cny(row, closed[0].close_ticks) if closed else None}  # fmt: skip
-
-
-def _commit(session: Session, cache: MatcherCache, row: InstrumentRow, before_commit: Any) -> None:
-    try:
-        if before_commit is not None:
-            before_commit()
-        session.commit()
-    except IntegrityError as error:
-        cache.discard(row.instrument_id)
-        session.rollback()
-        if unique_violation(error):
-            raise IdempotencyConflict("a concurrent request used the same Idempotency-Key; nothing was done") from error
-        raise
-    except BaseException:
-        cache.discard(row.instrument_id)
-        session.rollback()
-        raise
+    return _run_alone(session, cache, instrument_id, step, clock=clock)
 
 
 # Matching and settlement ------------------------------------------------------------------------------------
 
 
-def _run(session: Session, cache: MatcherCache, row: InstrumentRow, make: Any, batch: _Batch, *, actor: Principal,
-         clock: Clock) -> list[Event]:  # fmt: skip
-    """Hand one command to the engine and write everything it caused; on any failure forget the engine."""
-    engine, cursor = _engine(session, cache, row)
-    seq = cursor.applied_seq + 1
-    command: Command = make(seq)
-    events = engine.handle(command)
-    if type(events[0]) is Rejected:
+def _run(ctx: _Context, command: Command, batch: _Batch, *, actor: Principal) -> list[Event]:
+    """Hand one command to the engine and write everything it caused (the batch commits)."""
+    events = ctx.engine.handle(command)
+    if type(events[0]) is Rejected:  # a rejection changes nothing in the engine
         reason = events[0].reason.value
         raise OrderRejected(f"the order was rejected: {reason}", reason)
-    try:
-        for event in events:
-            _apply(session, row, event, batch, actor=actor, clock=clock)
-        for order in batch.orders.values():
-            if order.status == OPEN and order.remaining_t == 0:
-                order.status = FILLED
-        session.add(JournalEntry(instrument_id=row.instrument_id, seq=seq, command=command_record(command),
-                                 created_at=clock.now()))  # fmt: skip
-        moved = session.execute(
-            update(MatcherCursor)
-            .where(MatcherCursor.instrument_id == row.instrument_id, MatcherCursor.applied_seq == cursor.applied_seq)
-            .values(applied_seq=seq, state_hash=engine.state_hash())
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-        if getattr(moved, "rowcount", 1) != 1:
-            raise Conflict(f"the journal of {row.instrument_id} moved under this matcher; nothing was committed")
-        audit.append_many(session, batch.audit, clock=clock)
-        session.flush()
-    except BaseException:
-        cache.discard(row.instrument_id)
-        raise
+    ctx.matched = True  # from here on, any failure must throw the whole batch (and the engine) away
+    for event in events:
+        _apply(ctx, event, batch, actor=actor)
+    for order in batch.orders.values():
+        if order.status == OPEN and order.remaining_t == 0:
+            order.status = FILLED
+    ctx.session.add(JournalEntry(instrument_id=ctx.row.instrument_id, seq=command.seq,
+                                 command=command_record(command), created_at=ctx.clock.now()))  # fmt: skip
+    ctx.seq += 1
     return events
 
 
-def _order(session: Session, batch: _Batch, engine_id: str) -> TradeOrder:
+def _order(ctx: _Context, batch: _Batch, engine_id: str) -> TradeOrder:
     order = batch.orders.get(engine_id)
     if order is None:
-        order = session.get(TradeOrder, int(engine_id[1:]), populate_existing=True)
-        if order is None:
-            raise RuntimeError(f"the engine knows order {engine_id} but the database does not")
+        order = ctx.order(engine_id)
         batch.orders[engine_id] = order
     return order
 
 
-def _apply(session: Session, row: InstrumentRow, event: Event, batch: _Batch, *, actor: Principal,
-           clock: Clock) -> None:  # fmt: skip
-    now = clock.now()
+def _apply(ctx: _Context, event: Event, batch: _Batch, *, actor: Principal) -> None:
+    now, row = ctx.clock.now(), ctx.row
     if isinstance(event, Accepted):
-        order = _order(session, batch, event.order_id)
-        batch.audit.append(audit.Event(actor.actor, "order.accepted", f"order:{order.id}", {
+        order = _order(ctx, batch, event.order_id)
+        ctx.audit.append(audit.Event(actor.actor, "order.accepted", f"order:{order.id}", {
             "instrument": row.instrument_id, "seq": event.seq, "side": order.side, "price_ticks": order.price_ticks,
             "quantity_t": order.quantity_t}))  # fmt: skip
     elif isinstance(event, Fill):
-        _settle(session, row, event, batch, clock=clock)
+        _settle(ctx, event, batch)
     elif isinstance(event, Cancelled | Expired):
-        order = _order(session, batch, event.order_id)
-        _free(session, row, order, clock=clock)
+        order = _order(ctx, batch, event.order_id)
+        _free(ctx, order)
         order.status = EXPIRED if isinstance(event, Expired) else CANCELLED
         order.reason = event.reason.value if isinstance(event, Cancelled) else "end_of_day"
         order.remaining_t, order.updated_at = 0, now
-        batch.audit.append(audit.Event(actor.actor if order.organisation_id == actor.organisation_id else MATCHER,
-                                       f"order.{order.status}", f"order:{order.id}",
-                                       {"seq": event.seq, "reason": order.reason}))  # fmt: skip
+        ctx.audit.append(audit.Event(actor.actor if order.organisation_id == actor.organisation_id else MATCHER,
+                                     f"order.{order.status}", f"order:{order.id}",
+                                     {"seq": event.seq, "reason": order.reason}))  # fmt: skip
     elif isinstance(event, Amended):
-        order = _order(session, batch, event.order_id)
+        order = _order(ctx, batch, event.order_id)
         order.price_ticks, order.remaining_t = event.price_ticks, event.quantity_t
         order.quantity_t, order.updated_at = order.filled_t + event.quantity_t, now
-        batch.audit.append(audit.Event(actor.actor, "order.amended", f"order:{order.id}", {
+        ctx.audit.append(audit.Event(actor.actor, "order.amended", f"order:{order.id}", {
             "seq": event.seq, "price_ticks": event.price_ticks, "quantity_t": event.quantity_t}))  # fmt: skip
 
 
-def _free(session: Session, row: InstrumentRow, order: TradeOrder, *, clock: Clock) -> None:
+def _free(ctx: _Context, order: TradeOrder) -> None:
     """Release what an order still holds: its cash hold or its escrowed tonnes."""
-    now = clock.now()
     if order.side == Side.BUY.value:
-        account = cash.cash_account(session, order.organisation_id, now=now)
-        cash.release(session, account, order.held_fen, f"order:{order.id}", now)
+        account = ctx.cash_account(order.organisation_id)
+        cash.release(ctx.session, account, order.held_fen, f"order:{order.id}", ctx.clock.now())
         order.held_fen = 0
     elif order.remaining_t:
-        settle_escrowed(session, organisation_id=order.organisation_id, quantity_t=order.remaining_t,
-                        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
-                        reason=f"order:{order.id}")  # fmt: skip
+        settle_escrowed(ctx.session, organisation_id=order.organisation_id, quantity_t=order.remaining_t,
+                        batch_ids=ctx.batch_ids(), actor=MATCHER, clock=ctx.clock, reason=f"order:{order.id}",
+                        audit_events=ctx.audit)  # fmt: skip
 
 
-def _settle(session: Session, row: InstrumentRow, fill: Fill, batch: _Batch, *, clock: Clock) -> None:
+def _settle(ctx: _Context, fill: Fill, batch: _Batch) -> None:
     """Settle one fill DvP and move both orders on: the order-book caller of :func:`deliver_versus_payment`."""
-    now = clock.now()
-    taker, maker = _order(session, batch, fill.taker_order_id), _order(session, batch, fill.maker_order_id)
+    session, row, now = ctx.session, ctx.row, ctx.clock.now()
+    taker, maker = _order(ctx, batch, fill.taker_order_id), _order(ctx, batch, fill.maker_order_id)
     buy, sell = (taker, maker) if fill.taker_side is Side.BUY else (maker, taker)
     quantity_t = fill.quantity_t
     retirement = None
@@ -720,7 +982,7 @@ def _settle(session: Session, row: InstrumentRow, fill: Fill, batch: _Batch, *, 
         seller_organisation_id=sell.organisation_id, buyer_organisation_id=buy.organisation_id,
         price_ticks=fill.price_ticks, quantity_t=quantity_t, held_fen=buy.held_fen, keep_fen=keep,
         reference=f"trade:{row.instrument_id}:{fill.seq}:{fill.trade_id}", seq=fill.seq, buy_order_id=buy.id,
-        sell_order_id=sell.id, retirement=retirement), clock=clock)  # fmt: skip
+        sell_order_id=sell.id, retirement=retirement), clock=ctx.clock, scope=ctx)  # fmt: skip
     buy.held_fen = keep
     for order in (buy, sell):
         order.remaining_t -= quantity_t
@@ -729,7 +991,7 @@ def _settle(session: Session, row: InstrumentRow, fill: Fill, batch: _Batch, *, 
         if order.remaining_t == 0:
             order.status = FILLED
     batch.trades.append(trade)
-    batch.audit.append(trade_settled(row, trade, retirement))
+    ctx.audit.append(trade_settled(row, trade, retirement))
 
 
 @dataclass(frozen=True)
@@ -760,32 +1022,35 @@ class Delivery:
     retirement: Retirement | None = None
 
 
-def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, *, clock: Clock) -> Trade:
+def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, *, clock: Clock,
+                           scope: Settlement | None = None) -> Trade:  # fmt: skip
     """The one DvP path: tonnes seller → buyer (or retired), cash buyer → seller and fee account, the trade.
 
     The seller's tonnes must be escrowed and the buyer's cash held already; both legs and the trade row are
-    written in the caller's transaction (the caller writes the audit entry and commits), so either all of it
-    commits or none of it does.
+    written in the caller's transaction (the caller writes the ``trade.settled`` entry and commits), so
+    either all of it commits or none of it does. Locks follow ADR 015's order: the two parties' cash
+    accounts in organisation order, the fee account, then the registry's blocks; the registry's audit entry
+    goes to ``scope.audit`` (appended by the caller, last). Book fills pass the batch's context; without
+    ``scope`` a one-off :class:`Settlement` is used and its audit entry appended before returning.
     """
+    own = scope is None
+    scope = Settlement(session, row, clock) if scope is None else scope
     now = clock.now()
     notional = leg.price_ticks * row.tick_fen * leg.quantity_t  # ticks × fen/tick × t = fen
     buyer_fee, seller_fee = fee_fen(notional, row.buyer_fee_bp), fee_fen(notional, row.seller_fee_bp)
+    scope.lock_parties(leg.buyer_organisation_id, leg.seller_organisation_id)
+    buyer, seller = scope.cash_account(leg.buyer_organisation_id), scope.cash_account(leg.seller_organisation_id)
+    fees = scope.fee_account()
     moved = settle_escrowed(
-        session, organisation_id=leg.seller_organisation_id, quantity_t=leg.quantity_t,
-        batch_ids=eligible_batch_ids(session, row), actor=MATCHER, clock=clock,
-        to_organisation_id=leg.buyer_organisation_id, retirement=leg.retirement,
-        reason=f"trade on {row.instrument_id}",
+        session, organisation_id=leg.seller_organisation_id, quantity_t=leg.quantity_t, batch_ids=scope.batch_ids(),
+        actor=MATCHER, clock=clock, to_organisation_id=leg.buyer_organisation_id, retirement=leg.retirement,
+        reason=f"trade on {row.instrument_id}", audit_events=scope.audit,
     )  # fmt: skip
-    # Cash: the parties' accounts are locked in organisation order (no deadlock between two settlements).
-    parties = sorted({leg.buyer_organisation_id, leg.seller_organisation_id})
-    locked = {org: cash.cash_account(session, org, now=now) for org in parties}
-    buyer, seller = locked[leg.buyer_organisation_id], locked[leg.seller_organisation_id]
     charge = notional + buyer_fee
     cash.post(session, buyer, cash.HELD, -charge, "trade", leg.reference, now)
     cash.release(session, buyer, leg.held_fen - charge - leg.keep_fen, leg.reference, now)
     cash.post(session, seller, cash.AVAILABLE, notional - seller_fee, "trade", leg.reference, now)
-    cash.post(session, cash.fee_account(session, now=now), cash.AVAILABLE, buyer_fee + seller_fee, "fee",
-              leg.reference, now)  # fmt: skip
+    cash.post(session, fees, cash.AVAILABLE, buyer_fee + seller_fee, "fee", leg.reference, now)
     trade = Trade(
         instrument_id=row.instrument_id, seq=leg.seq, mode=leg.mode, price_ticks=leg.price_ticks,
         quantity_t=leg.quantity_t, buy_order_id=leg.buy_order_id, sell_order_id=leg.sell_order_id,
@@ -796,6 +1061,8 @@ def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, 
     )  # fmt: skip
     session.add(trade)
     session.flush()
+    if own:
+        scope.append_audit()
     return trade
 
 
@@ -840,6 +1107,11 @@ def order_out(session: Session, row: InstrumentRow, order: TradeOrder) -> dict[s
     trades = session.scalars(
         select(Trade).where(or_(Trade.buy_order_id == order.id, Trade.sell_order_id == order.id)).order_by(Trade.id)
     )
+    return _order_answer(row, order, list(trades))
+
+
+def _order_answer(row: InstrumentRow, order: TradeOrder, trades: list[Trade]) -> dict[str, Any]:
+    """Return an order with the given fills (all of them: a new order's fills are its own command's trades)."""
     return {
         "order_id": order.id, "instrument_id": order.instrument_id, "side": order.side,
         "price_cny": _cny(row, order.price_ticks), "quantity_t": order.quantity_t, "filled_t": order.filled_t,

@@ -1,8 +1,9 @@
 """Trading endpoints: instruments, cash accounts, order entry (place, cancel, amend), orders and fills.
 
 Order entry is synchronous: the answer is sent after the command, its fills and their settlement have
-committed (ADR 012). Every order-entry call accepts an ``Idempotency-Key`` header: the same key with the same
-body returns the first answer; with another body, a 409 problem.
+committed (ADR 012), in a group commit with the commands that arrived alongside it (ADR 015). Every
+order-entry call accepts an ``Idempotency-Key`` header: the same key with the same body returns the first
+answer; with another body, a 409 problem.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def _cache(request: Request) -> exchange.MatcherCache:
     return matchers
 
 
+def _entry(request: Request) -> exchange.OrderEntry:
+    entry: exchange.OrderEntry = request.app.state.order_entry
+    return entry
+
+
 def _instrument_out(row: InstrumentRow) -> dict[str, Any]:
     return {
         "instrument_id": row.instrument_id, "credit_class": row.credit_class, "vintage_year": row.vintage_year,
@@ -138,7 +144,8 @@ def place_order(body: OrderRequest, request: Request, session: SessionDep, princ
         raise PermissionDenied("orders can only be placed on your own organisation's account")
     fields = body.model_dump(exclude={"account_organisation_id"})
     return exchange.place_order(session, exchange.PlaceOrderRequest(**fields), actor=principal, clock=clock,
-                                cache=_cache(request), idempotency_key=idempotency_key)  # fmt: skip
+                                cache=_cache(request), idempotency_key=idempotency_key,
+                                entry=_entry(request))  # fmt: skip
 
 
 @router.get("/orders")
@@ -160,7 +167,7 @@ def cancel_order(order_id: int, request: Request, session: SessionDep, principal
                  idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
     """Cancel the remainder of an open order; its hold or escrow is released."""
     return exchange.cancel_order(session, order_id, actor=principal, clock=clock, cache=_cache(request),
-                                 idempotency_key=idempotency_key)  # fmt: skip
+                                 idempotency_key=idempotency_key, entry=_entry(request))  # fmt: skip
 
 
 @router.post("/orders/{order_id}/amend")
@@ -169,7 +176,7 @@ def amend_order(order_id: int, body: AmendRequest, request: Request, session: Se
     """Change an open order's remaining quantity and/or price (the hold or escrow follows)."""
     cmd = exchange.AmendOrderRequest(quantity_t=body.quantity_t, price_cny=body.price_cny)
     return exchange.amend_order(session, order_id, cmd, actor=principal, clock=clock, cache=_cache(request),
-                                idempotency_key=idempotency_key)  # fmt: skip
+                                idempotency_key=idempotency_key, entry=_entry(request))  # fmt: skip
 
 
 @router.get("/fills")

