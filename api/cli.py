@@ -106,13 +106,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run a Celery worker against the configured broker and database."""
-    from api.worker import create_celery
+    from api.worker import configure_gdal, create_celery
 
     if settings.broker_url is None:
         print("SHANHAI_BROKER_URL is not set: without a broker, tasks run inside the API process", file=sys.stderr)
         return 2
     from celery.signals import worker_process_init
 
+    configure_gdal(settings)
     engine = make_engine(settings.resolved_database_url)
 
     @worker_process_init.connect(weak=False)

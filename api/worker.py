@@ -7,6 +7,8 @@ retried rather than lost; every task is idempotent and takes ids, not objects.
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from typing import Any
 
 from celery import Celery
@@ -31,6 +33,14 @@ TRADING_SWEEP = "shanhai.trading.sweep"
 #: How often the beat scheduler runs the trading sweep (seconds): auctions close and block proposals expire
 #: at most this late after their time.
 TRADING_SWEEP_SECONDS = 30.0
+
+
+def configure_gdal(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> str:
+    """Bound GDAL's block cache in this process (``GDAL_CACHEMAX`` wins when already set); return the value.
+
+    Called before a worker touches any raster: GDAL reads the variable when it first sizes its cache.
+    """
+    return environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
 
 
 def create_celery(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Celery:

@@ -8,9 +8,10 @@
    (:func:`geodata.rasters.register_layer`), the townships uploaded (:func:`gep.regions.upload_region_layer`),
    the run created (:func:`gep.runs.create_run`) with **every indicator the engine supports**
    (:data:`gep.engine.INDICATOR_ROLES`; roles the stack has no raster for get a constant).
-3. Starts a real Celery worker (``shanhai worker --pool solo``, the default ``GDAL_CACHEMAX`` unless
-   ``--gdal-cache-mb``) on Redis, sends ``shanhai.gep.start_run`` and waits: the worker computes every tile
-   (windowed reads, kernels, exact totals, tile value rasters), merges, checks Σ, assembles the COGs.
+3. Starts a real Celery worker (``shanhai worker --pool solo``; ``GDAL_CACHEMAX`` is the worker's setting
+   ``SHANHAI_GDAL_CACHE_MB``, 256 MB, unless ``--gdal-cache-mb``) on Redis, sends ``shanhai.gep.start_run``
+   and waits: the worker computes every tile (windowed reads, kernels, exact totals, tile value rasters),
+   merges, checks Σ, assembles the COGs.
 
 Prints JSON lines: the stack (generation seconds, size on disk), then per run the wall time from sending the
 task to the run's success, the tiles, the worker's peak RSS (``VmHWM`` from ``/proc``, the high-water mark
@@ -332,7 +333,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--coarse", type=int, default=1000, help="resolution of the synthetic fields")
-    parser.add_argument("--gdal-cache-mb", type=int, help="GDAL_CACHEMAX of the worker (default: GDAL's)")
+    parser.add_argument(
+        "--gdal-cache-mb", type=int, help="GDAL_CACHEMAX of the worker (default: the worker's setting, 256)"
+    )
     parser.add_argument("--workdir", type=Path, help="reuses a stack already written there")
     parser.add_argument(
         "--compare-one-tile",

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
     max_features_per_file: int = Field(default=100_000, ge=1)
     max_expanded_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="Archives, once expanded.")
+    gdal_cache_mb: int = Field(
+        default=256,
+        ge=16,
+        description="GDAL's raster block cache in a worker (GDAL_CACHEMAX, unless set); GDAL's own default is 5 % "
+        "of the machine's RAM, which dominated a 10,000² GEP run's memory.",
+    )
     market_stream_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often a market-data stream polls the committed journal."
     )
