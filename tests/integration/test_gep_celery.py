@@ -1,11 +1,10 @@
 """A GEP run's tiles computed by a real Celery worker process over Redis give the one-tile totals.
 
-An 800 × 800 stack in 64 tiles (100²) on a real worker gives the totals, to 1e-12 relative, of the same
-run in one 800² tile in this process. Issue 9 states it for 4,000 × 4,000: that size takes minutes and
-GBs here, so it is ``benchmarks/gep_scale.py --size 4000 --tile 500 --compare-one-tile`` (the same worker
-path; figures in ``benchmarks/README.md``). Marked ``redis``: under CI=true this fails if Redis is missing;
-elsewhere it skips.
-"""
+Issue 9's acceptance, at its size: a 4,000 × 4,000 stack in 64 tiles (500²) on a real worker gives the
+totals, to 1e-12 relative, of the same run in one 4,000² tile in this process (about 5 minutes and 8 GB of
+RSS in this process on the 2-core CI machine; ``benchmarks/gep_scale.py --compare-one-tile`` measures it with
+figures in ``benchmarks/README.md``). Marked ``redis``: under CI=true this fails if Redis is missing;
+elsewhere it skips."""
 
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ from tests.conftest import celery_worker
 
 pytestmark = pytest.mark.redis
 
-SIZE = 800
+SIZE = 4000
 TILES_PER_SIDE = 8
 TILES = TILES_PER_SIDE**2
 
@@ -73,7 +72,7 @@ def test_worker_runs_the_tiles(
         run_id = run.id
         assert run.tiles_total == TILES
     app.state.celery.send_task("shanhai.gep.start_run", args=[run_id])
-    deadline = time.monotonic() + 300  # a generous bound for a loaded CI machine
+    deadline = time.monotonic() + 900  # a generous bound for a loaded CI machine
     status = RunStatus.QUEUED
     while time.monotonic() < deadline and status not in (RunStatus.SUCCEEDED, RunStatus.FAILED):
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()
