@@ -744,7 +744,8 @@ class Reversal:
     from_proponent: list[HoldingBlock]
 
 
-def _tradable_t(session: Session, account: Account, batch_ids: list[int]) -> int:
+def tradable_t(session: Session, account: Account, batch_ids: list[int]) -> int:
+    """Return the tonnes of ``batch_ids`` in ``account`` that are tradable now (open blocks)."""
     total = session.scalar(
         select(func.coalesce(func.sum(HoldingBlock.serial_end - HoldingBlock.serial_start + 1), 0)).where(
             HoldingBlock.account_id == account.id, HoldingBlock.state == BlockState.TRADABLE,
@@ -782,7 +783,7 @@ def reverse(
     rule = ReversalRule.BUFFER_ONLY if ReversalRule.BUFFER_ONLY in rules else ReversalRule.BUFFER_THEN_PROPONENT
     now = clock.now()
     pool = buffer_account(session, now=now)
-    from_buffer_t = min(quantity_t, _tradable_t(session, pool, batch_ids))
+    from_buffer_t = min(quantity_t, tradable_t(session, pool, batch_ids))
     shortfall_t = quantity_t - from_buffer_t
     holder = account_of(session, project.organisation_id, now=now)
     if shortfall_t and rule is ReversalRule.BUFFER_ONLY:
@@ -790,9 +791,9 @@ def reverse(
             f"the buffer pool holds {from_buffer_t} t of project {project_id}, {quantity_t} t lost; "
             f"class rule {rule.value} takes nothing from holders"
         )
-    if shortfall_t and _tradable_t(session, holder, batch_ids) < shortfall_t:
+    if shortfall_t and tradable_t(session, holder, batch_ids) < shortfall_t:
         raise InsufficientUnits(
-            f"the buffer pool holds {from_buffer_t} t and the proponent {_tradable_t(session, holder, batch_ids)} t "
+            f"the buffer pool holds {from_buffer_t} t and the proponent {tradable_t(session, holder, batch_ids)} t "
             f"tradable of project {project_id}; {quantity_t} t lost"
         )
     text = f"reversal: {reason}"

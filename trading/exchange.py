@@ -43,8 +43,8 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.ledger import ACCOUNT_CACHE, account_of, change_state, serial_of, settle_escrowed
-from carbon.models import Batch, BlockState, CreditClass, HoldingBlock, Retirement
+from carbon.ledger import ACCOUNT_CACHE, account_of, change_state, serial_of, settle_escrowed, tradable_t
+from carbon.models import Batch, CreditClass, HoldingBlock, Retirement
 from core import audit
 from core.auth import OrgKind, Principal
 from core.canonical import canonical_hash
@@ -374,7 +374,7 @@ def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, 
     if row.resale_next_day:
         locked_t = bought_today_t(session, row, organisation_id, clock.now())
         if locked_t:
-            tradable = _tradable_t(session, organisation_id, batch_ids, clock)
+            tradable = tradable_t(session, account_of(session, organisation_id, now=clock.now()), batch_ids)
             if tradable - locked_t < quantity_t:
                 raise InsufficientUnits(
                     f"{locked_t} t of the {tradable} t tradable were bought today and may be sold from the next "
@@ -383,17 +383,6 @@ def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, 
     change_state(session, "escrow", organisation_id=organisation_id, quantity_t=quantity_t, actor=actor,
                  clock=clock, batch_ids=batch_ids, reason=reason, commit=False,
                  audit_events=scope.audit if scope is not None else None)  # fmt: skip
-
-
-def _tradable_t(session: Session, organisation_id: int, batch_ids: list[int], clock: Clock) -> int:
-    account = account_of(session, organisation_id, now=clock.now())
-    total = session.scalar(
-        select(func.coalesce(func.sum(HoldingBlock.serial_end - HoldingBlock.serial_start + 1), 0)).where(
-            HoldingBlock.account_id == account.id, HoldingBlock.state == BlockState.TRADABLE,
-            HoldingBlock.closed_at.is_(None), HoldingBlock.batch_id.in_(batch_ids),
-        )
-    )  # fmt: skip
-    return int(total or 0)
 
 
 # Batches (group commit, ADR 015) ----------------------------------------------------------------------------
