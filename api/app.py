@@ -34,6 +34,7 @@ from api.routers import (
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
+from core.auth import PrincipalCache
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     app.state.matchers = MatcherCache()
     app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers)
     app.state.book_replicas = BookReplicas()

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from api import permissions
 from core.audit_tree import AuditTree
-from core.auth import Principal, decode_token, principal_of, user_for_api_key, user_for_token
+from core.auth import (
+    Principal,
+    PrincipalCache,
+    api_key_digest,
+    decode_token,
+    principal_of,
+    user_for_api_key,
+    user_for_token,
+)
 from core.clock import Clock
 from core.db import session_scope
 from core.errors import AuthenticationFailed, PermissionDenied
@@ -77,17 +85,31 @@ def _resolve_principal(
 ) -> Principal | None:
     """Return the caller from a bearer token or an API key, ``None`` when anonymous.
 
+    The token's signature and expiry are checked on every call; the user or key row is read through the
+    app's :class:`PrincipalCache` (``SHANHAI_AUTH_CACHE_SECONDS``).
+
     Raises:
         AuthenticationFailed: Credentials were presented but are not valid.
     """
+    cache: PrincipalCache = request.app.state.principal_cache
     scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     if token and scheme.lower() == "bearer":
         claims = decode_token(token, token_type="access", key=settings.signing_key(), clock=clock)
-        return principal_of(user_for_token(session, claims), "token")
+        key: tuple[str, object] = ("user", int(claims["sub"]))
+        principal = cache.get(key)
+        if principal is None:
+            principal = principal_of(user_for_token(session, claims), "token")
+            cache.put(key, principal)
+        return principal
     if scheme:
         raise AuthenticationFailed("only Bearer tokens are accepted in the Authorization header")
     if api_key:
-        return principal_of(user_for_api_key(session, api_key), "api_key")
+        key = ("api_key", api_key_digest(api_key))
+        principal = cache.get(key)
+        if principal is None:
+            principal = principal_of(user_for_api_key(session, api_key), "api_key")
+            cache.put(key, principal)
+        return principal
     return None
 
 

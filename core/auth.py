@@ -11,6 +11,10 @@ Credentials:
 * API keys (enterprises' machine clients) are 256-bit random strings shown once; only their SHA-256 is
   stored and looked up, because a slow KDF on every request would cap throughput and a 256-bit secret
   does not need key stretching.
+* A verified caller is remembered per process for ``SHANHAI_AUTH_CACHE_SECONDS`` (:class:`PrincipalCache`,
+  default 2 s, 0 = off): the signature and expiry of a token are still checked on every request, but the
+  user (and API key) row is read again only after that long, so deactivating a user or revoking a key
+  takes effect within that bound (ADR 004).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -148,6 +155,44 @@ class Principal:
     def actor(self) -> str:
         """Return the audit-log actor string."""
         return f"user:{self.user_id}"
+
+
+class PrincipalCache:
+    """Callers verified against the database in the last ``ttl_seconds`` (per process, thread-safe).
+
+    Keys are ``("user", user_id)`` for tokens and ``("api_key", sha256)`` for API keys. An entry is used
+    for at most ``ttl_seconds`` after its row was read, so a deactivated user or a revoked key is refused
+    within that bound; ``ttl_seconds = 0`` reads the row on every request. At most ``max_entries`` are kept
+    (the oldest go first).
+    """
+
+    def __init__(self, ttl_seconds: float, *, max_entries: int = 10_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.ttl_seconds, self._max, self._monotonic = ttl_seconds, max_entries, monotonic
+        self._entries: dict[tuple[str, object], tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, object]) -> Principal | None:
+        """Return the remembered caller, or ``None`` when unknown or older than the TTL."""
+        entry = self._entries.get(key)
+        if entry is None or self._monotonic() - entry[0] >= self.ttl_seconds:
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, object], principal: Principal) -> None:
+        """Remember a caller just verified against the database."""
+        if self.ttl_seconds <= 0:
+            return
+        with self._lock:
+            self._entries.pop(key, None)
+            while len(self._entries) >= self._max:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = (self._monotonic(), principal)
+
+    def clear(self) -> None:
+        """Forget every caller (a test, or an operator action that must take effect at once in this process)."""
+        with self._lock:
+            self._entries.clear()
 
 
 def issue_token(user: User, *, token_type: str, lifetime: timedelta, key: str, clock: Clock) -> tuple[str, datetime]:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 private key (unencrypted PEM PKCS#8) that signs audit tree heads; never in the database.",
     )
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long an API process trusts a user or API key row it read (0 = read on every request).",
+    )
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

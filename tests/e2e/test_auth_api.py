@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from core.auth import ApiKey, PrincipalCache, User
 from core.clock import FixedClock
 from tests.conftest import PASSWORDS
 
@@ -93,3 +96,36 @@ def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
     assert client.get("/static/docs/redoc.standalone.js").status_code == 200
     assert client.get("/docs/oauth2-redirect").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "Shanhai"
+
+
+def test_a_deactivated_user_is_refused_once_the_auth_cache_entry_is_older_than_its_ttl(
+    client: TestClient, login: Login, app: FastAPI
+) -> None:
+    """Per-process principal cache (ADR 004): one row read per TTL, deactivation honoured within the TTL."""
+    now = [1000.0]
+    app.state.principal_cache = PrincipalCache(2.0, monotonic=lambda: now[0])
+    headers = login("fj-enterprise")
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    with app.state.session_factory() as db:
+        db.execute(update(User).where(User.username == "fj-enterprise").values(is_active=False))
+        db.commit()
+    now[0] += 1.9  # within the TTL the remembered caller is used: the row is not read again
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    now[0] += 0.2  # past it: the row is read, the user is inactive
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_revoked_api_key_is_refused_at_once_with_the_cache_off(
+    client: TestClient, login: Login, app: FastAPI
+) -> None:
+    app.state.principal_cache = PrincipalCache(0)
+    created = client.post("/api/v1/api-keys", json={"label": "erp"}, headers=login("fj-enterprise"))
+    assert created.status_code == 201, created.text
+    key = {"X-API-Key": created.json()["api_key"]}
+    assert client.get("/api/v1/me", headers=key).status_code == 200
+    with app.state.session_factory() as db:
+        db.execute(update(ApiKey).values(revoked_at=datetime(2026, 11, 25, tzinfo=UTC)))
+        db.commit()
+    assert client.get("/api/v1/me", headers=key).status_code == 401

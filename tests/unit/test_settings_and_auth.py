@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from core.auth import (
     OrgKind,
+    Principal,
+    PrincipalCache,
     User,
     api_key_digest,
     decode_token,
@@ -94,3 +96,21 @@ def test_tokens_carry_role_and_expire() -> None:
         decode_token(token, token_type="access", key=KEY, clock=clock)
     with pytest.raises(AuthenticationFailed, match="not valid"):
         decode_token(token + "x", token_type="access", key=KEY, clock=clock)
+
+
+def test_principal_cache_keeps_at_most_max_entries_and_expires_by_ttl() -> None:
+    now = [0.0]
+    cache = PrincipalCache(2.0, max_entries=2, monotonic=lambda: now[0])
+    who = [Principal(i, f"u{i}", 1, OrgKind.ENTERPRISE, "token") for i in range(3)]
+    for p in who:
+        cache.put(("user", p.user_id), p)
+    assert cache.get(("user", 0)) is None  # the oldest went first
+    assert cache.get(("user", 1)) == who[1] and cache.get(("user", 2)) == who[2]
+    now[0] = 2.0
+    assert cache.get(("user", 2)) is None  # an entry is used for less than the TTL
+    off = PrincipalCache(0)
+    off.put(("user", 0), who[0])
+    assert off.get(("user", 0)) is None
+    cache.clear()
+    now[0] = 0.0
+    assert cache.get(("user", 1)) is None
