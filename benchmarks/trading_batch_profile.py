@@ -92,7 +92,9 @@ def main() -> None:
                     except ShanhaiError:
                         answers = []
                 else:
-                    jobs = [exchange.Job(exchange.place_step(r, t, uuid.uuid4().hex)) for r, t in steps]
+                    keys = [uuid.uuid4().hex for _ in steps]
+                    jobs = [exchange.Job(exchange.place_step(r, t, k), (t.organisation_id, k))
+                            for (r, t), k in zip(steps, keys, strict=True)]  # fmt: skip
                     exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=clock)
                     answers = [j.result for j in jobs if j.result is not None]
             placed.update(a["order_id"] for a in answers)

@@ -44,6 +44,7 @@ from carbon.serials import SerialBlock
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
+from core.db import insert_rows
 from core.errors import Conflict, InsufficientUnits, InvalidInput, NotFound, PermissionDenied
 
 BLOCK_PAGE = 64
@@ -149,7 +150,7 @@ _OPEN_BLOCKS: dict[tuple[bool, bool], Any] = {}
 _BLOCKS = cast(Table, HoldingBlock.__table__)
 _CLOSE = update(_BLOCKS).where(_BLOCKS.c.id.in_(bindparam("ids", expanding=True))).values(closed_at=bindparam("now"))
 _OPEN = insert(_BLOCKS)
-_JOURNAL = insert(cast(Table, Movement.__table__))
+_MOVEMENTS = cast(Table, Movement.__table__)
 
 
 def _open_blocks_statement(by_batch: bool, by_offer: bool) -> Any:
@@ -293,8 +294,7 @@ def _apply(
             set_committed_value(block, "closed_at", now)
     if opened:
         session.execute(_OPEN, [row | {"created_at": now} for row in opened])
-    if movements:
-        session.execute(_JOURNAL, movements)
+    insert_rows(session, _MOVEMENTS, movements)  # at the end of an order-entry batch, with the others (ADR 015)
     return moved
 
 

@@ -8,11 +8,11 @@ transactions are serialised up front instead of failing on lock upgrade.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -76,3 +76,51 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+#: ``session.info`` key of the transaction's :class:`DeferredInserts`, when it has one.
+DEFERRED_INSERTS = "shanhai.deferred_inserts"
+
+
+class DeferredInserts:
+    """Append-only rows that nothing in the transaction reads back, written together just before its commit.
+
+    A batch of order-entry commands (ADR 015) collects here the journal rows, idempotency records, cash
+    entries and registry movements of all its commands and writes them with one multi-row ``INSERT`` per
+    table (in the order the tables were first used, rows in the order they came), instead of a statement and
+    an ORM unit of work per command. A command that fails drops its own rows: :meth:`mark` before it,
+    :meth:`undo` after. Rows must not be needed by a foreign key of another deferred table.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Table, dict[str, Any]]] = []
+
+    def add(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Queue rows for ``table``."""
+        self._rows.extend((table, row) for row in rows)
+
+    def mark(self) -> int:
+        """Return a position to :meth:`undo` to."""
+        return len(self._rows)
+
+    def undo(self, mark: int) -> None:
+        """Drop every row queued after ``mark``."""
+        del self._rows[mark:]
+
+    def write(self, session: Session) -> None:
+        """Insert the queued rows (one executemany per table) and forget them."""
+        tables: dict[Table, list[dict[str, Any]]] = {}
+        for table, row in self._rows:
+            tables.setdefault(table, []).append(row)
+        self._rows.clear()
+        for table, rows in tables.items():
+            session.execute(insert(table), rows)
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert append-only rows now, or at the end of the transaction when it defers them (:class:`DeferredInserts`)."""
+    deferred: DeferredInserts | None = session.info.get(DEFERRED_INSERTS)
+    if deferred is not None:
+        deferred.add(table, rows)
+    elif rows:
+        session.execute(insert(table), rows)

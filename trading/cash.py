@@ -14,18 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
+from core.db import insert_rows
 from core.errors import InsufficientFunds, InvalidInput, NotFound, PermissionDenied
 from trading.models import CashAccount, CashEntry
 
 TRADING, FEE = "trading", "fee"
 AVAILABLE, HELD = "available", "held"
+_ENTRIES = cast(Table, CashEntry.__table__)
 
 
 def cash_account(session: Session, organisation_id: int, kind: str = TRADING, *, now: datetime) -> CashAccount:
@@ -73,10 +76,8 @@ def post(session: Session, account: CashAccount, bucket: str, amount_fen: int, k
         raise InsufficientFunds(
             f"cash account {account.id} would go to {balance} fen {bucket}; {-amount_fen} fen needed"
         )
-    session.add(
-        CashEntry(account_id=account.id, bucket=bucket, amount_fen=amount_fen, kind=kind, reference=reference,
-                  created_at=now)
-    )  # fmt: skip
+    insert_rows(session, _ENTRIES, [{"account_id": account.id, "bucket": bucket, "amount_fen": amount_fen, "kind": kind,
+                                     "reference": reference, "created_at": now}])  # fmt: skip
 
 
 def hold(session: Session, account: CashAccount, amount_fen: int, reference: str, now: datetime) -> None:

@@ -37,9 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Table, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,7 @@ from core import audit
 from core.auth import OrgKind, Principal
 from core.canonical import canonical_hash
 from core.clock import Clock
+from core.db import DEFERRED_INSERTS, DeferredInserts, insert_rows
 from core.errors import (
     Conflict,
     IdempotencyConflict,
@@ -97,6 +98,8 @@ BEIJING = timezone(timedelta(hours=8))
 OPEN, FILLED, CANCELLED, EXPIRED = "open", "filled", "cancelled", "expired"
 MATCHER = "system:matcher"
 TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
+_JOURNAL = cast(Table, JournalEntry.__table__)
+_IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
 
 
 class MatcherCache:
@@ -458,6 +461,24 @@ class _Context(Settlement):
         self.seq = cursor_seq + 1
         self.matched = False
         self._orders: dict[str, TradeOrder] = {}
+        #: Idempotency records of this batch: read once for every key of the batch, plus the ones it wrote.
+        self.idempotency: dict[tuple[int, str], tuple[str, dict[str, Any]] | None] = {}
+        self.remembered: list[tuple[int, str]] = []
+        self.deferred = DeferredInserts()
+        session.info[DEFERRED_INSERTS] = self.deferred
+
+    def prefetch_idempotency(self, keys: list[tuple[int, str]]) -> None:
+        """Read the idempotency records of every key of the batch with one statement."""
+        if not keys:
+            return
+        self.idempotency.update(dict.fromkeys(keys))
+        rows = self.session.execute(
+            select(IdempotencyRecord.organisation_id, IdempotencyRecord.key, IdempotencyRecord.request_sha256,
+                   IdempotencyRecord.response)
+            .where(tuple_(IdempotencyRecord.organisation_id, IdempotencyRecord.key).in_(keys))
+        )  # fmt: skip
+        for organisation_id, key, sha256, response in rows:
+            self.idempotency[(organisation_id, key)] = (sha256, response)
 
     def order(self, engine_id: str) -> TradeOrder:
         """Return an order the engine named, loaded once per batch."""
@@ -479,6 +500,19 @@ class _Context(Settlement):
         self._orders.clear()
         self.session.info[ACCOUNT_CACHE] = {}
 
+    def mark(self) -> tuple[int, int, int]:
+        """Return where the batch's collected writes stand before a command (see :meth:`undo`)."""
+        return len(self.audit), self.deferred.mark(), len(self.remembered)
+
+    def undo(self, mark: tuple[int, int, int]) -> None:
+        """Drop what a failed command collected: its audit entries, its deferred rows, its idempotency records."""
+        audit_mark, deferred_mark, remembered_mark = mark
+        del self.audit[audit_mark:]
+        self.deferred.undo(deferred_mark)
+        for key in self.remembered[remembered_mark:]:
+            self.idempotency[key] = None
+        del self.remembered[remembered_mark:]
+
 
 Step = Callable[[_Context], dict[str, Any]]
 
@@ -488,6 +522,7 @@ class Job:
     """One command waiting for its batch: the step to run, then its answer or its error."""
 
     step: Step
+    idempotency: tuple[int, str] | None = None  # (organisation, Idempotency-Key), read up front for the batch
     result: dict[str, Any] | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -509,6 +544,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
     session.info[ACCOUNT_CACHE] = {}  # registry accounts read once per batch (cleared after any rollback)
     try:
         ctx = _begin(session, cache, instrument_id, clock)
+        ctx.prefetch_idempotency([job.idempotency for job in jobs if job.idempotency is not None])
         for job in jobs:
             _step(ctx, job)
         _finish(ctx)
@@ -520,6 +556,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
         cache.discard(instrument_id)
         session.rollback()
         session.info.pop(ACCOUNT_CACHE, None)
+        session.info.pop(DEFERRED_INSERTS, None)
         if committing or len(jobs) == 1:
             for job in jobs:
                 job.result, job.error = None, _translated(error)
@@ -529,6 +566,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
             run_batch(session, cache, instrument_id, [job], clock=clock)
     finally:
         session.info.pop(ACCOUNT_CACHE, None)
+        session.info.pop(DEFERRED_INSERTS, None)
 
 
 def _translated(error: Exception) -> Exception:
@@ -545,20 +583,23 @@ def _begin(session: Session, cache: MatcherCache, instrument_id: str, clock: Clo
 
 def _step(ctx: _Context, job: Job) -> None:
     ctx.matched = False
-    mark = len(ctx.audit)
+    mark = ctx.mark()
     try:
-        with ctx.session.begin_nested():
+        # No autoflush inside a command: its queries read rows that are already written (orders and trades
+        # are flushed where they are created, registry blocks by Core statements), so the cash-account and
+        # order updates of the command are flushed together when its savepoint is released.
+        with ctx.session.begin_nested(), ctx.session.no_autoflush:
             job.result = job.step(ctx)
     except ShanhaiError as error:
         if ctx.matched:
             raise  # the engine moved: the batch cannot keep it; run_batch retries each command alone
-        del ctx.audit[mark:]
+        ctx.undo(mark)
         ctx.forget()
         job.error = error
 
 
 def _finish(ctx: _Context) -> None:
-    """Compare-and-set the cursor, append the batch's audit entries, flush (the caller commits)."""
+    """Compare-and-set the cursor, write the deferred rows and the batch's audit entries, flush (caller commits)."""
     session, row = ctx.session, ctx.row
     if ctx.seq > ctx.cursor_seq + 1:
         moved = session.execute(
@@ -569,15 +610,17 @@ def _finish(ctx: _Context) -> None:
         )  # fmt: skip
         if getattr(moved, "rowcount", 1) != 1:
             raise Conflict(f"the journal of {row.instrument_id} moved under this matcher; nothing was committed")
+    ctx.deferred.write(session)
     if ctx.audit:
         audit.append_many(session, ctx.audit, clock=ctx.clock)
     session.flush()
 
 
 def _run_alone(session: Session, cache: MatcherCache, instrument_id: str, step: Step, *, clock: Clock,
-               before_commit: Callable[[], None] | None = None) -> dict[str, Any]:  # fmt: skip
+               before_commit: Callable[[], None] | None = None,
+               idempotency: tuple[int, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Run one command as a batch of one in the caller's session; return its answer or raise its error."""
-    job = Job(step)
+    job = Job(step, idempotency)
     run_batch(session, cache, instrument_id, [job], clock=clock, before_commit=before_commit)
     if job.error is not None:
         raise job.error
@@ -603,9 +646,12 @@ class OrderEntry:
         self._queues: dict[str, list[Job]] = {}
         self._busy: set[str] = set()
 
-    def submit(self, instrument_id: str, step: Step) -> dict[str, Any]:
-        """Queue one command, wait for the commit of its batch, return its answer (or raise its error)."""
-        job = Job(step)
+    def submit(self, instrument_id: str, step: Step, idempotency: tuple[int, str] | None = None) -> dict[str, Any]:
+        """Queue one command, wait for the commit of its batch, return its answer (or raise its error).
+
+        ``idempotency`` (organisation, key) lets the batch read every command's idempotency record at once.
+        """
+        job = Job(step, idempotency)
         with self._guard:
             self._queues.setdefault(instrument_id, []).append(job)
             if instrument_id not in self._busy:
@@ -678,27 +724,41 @@ class _Batch:
     trades: list[Trade] = field(default_factory=list)
 
 
-def _idempotent(
-    session: Session, organisation_id: int, key: str | None, request: dict[str, Any]
-) -> dict[str, Any] | None:
+def _idempotency_of(organisation_id: int, key: str | None) -> tuple[int, str] | None:
+    return None if key is None else (organisation_id, key)
+
+
+def _idempotent(ctx: _Context, organisation_id: int, key: str | None, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the first answer to a repeated key with the same body (``None`` for a new key).
+
+    Looks in the batch's records first (read up front for the whole batch, plus those its earlier commands
+    wrote), so a key repeated within one batch is answered like one repeated across batches.
+
+    Raises:
+        IdempotencyConflict: The key was used with a different body.
+    """
     if key is None:
         return None
-    record = session.scalars(
-        select(IdempotencyRecord).where(IdempotencyRecord.organisation_id == organisation_id,
-                                        IdempotencyRecord.key == key)
-    ).one_or_none()  # fmt: skip
+    if (organisation_id, key) not in ctx.idempotency:
+        ctx.prefetch_idempotency([(organisation_id, key)])
+    record = ctx.idempotency[(organisation_id, key)]
     if record is None:
         return None
-    if record.request_sha256 != canonical_hash(request):
+    sha256, response = record
+    if sha256 != canonical_hash(request):
         raise IdempotencyConflict(f"Idempotency-Key {key!r} was used with a different request")
-    return record.response
+    return response
 
 
-def _remember(session: Session, organisation_id: int, key: str | None, request: dict[str, Any],
+def _remember(ctx: _Context, organisation_id: int, key: str | None, request: dict[str, Any],
               response: dict[str, Any], now: datetime) -> None:  # fmt: skip
     if key is not None:
-        session.add(IdempotencyRecord(organisation_id=organisation_id, key=key, request_sha256=canonical_hash(request),
-                                      response=response, created_at=now))  # fmt: skip
+        sha256 = canonical_hash(request)
+        record = {"organisation_id": organisation_id, "key": key, "request_sha256": sha256, "response": response,
+                  "created_at": now}  # fmt: skip
+        insert_rows(ctx.session, _IDEMPOTENCY, [record])
+        ctx.idempotency[(organisation_id, key)] = (sha256, response)
+        ctx.remembered.append((organisation_id, key))
 
 
 def place_order(
@@ -722,11 +782,12 @@ def place_order(
         InsufficientFunds, InsufficientUnits: The hold or the escrow cannot be made (nothing changes).
         OrderRejected: The engine refused the order (off tick, out of band, size...; nothing changes).
     """
-    step = place_step(cmd, actor, idempotency_key)
+    step, idempotency = place_step(cmd, actor, idempotency_key), _idempotency_of(actor.organisation_id, idempotency_key)
     if entry is not None:
         session.rollback()
-        return entry.submit(cmd.instrument_id, step)
-    return _run_alone(session, cache, cmd.instrument_id, step, clock=clock, before_commit=before_commit)
+        return entry.submit(cmd.instrument_id, step, idempotency)
+    return _run_alone(session, cache, cmd.instrument_id, step, clock=clock, before_commit=before_commit,
+                      idempotency=idempotency)  # fmt: skip
 
 
 def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | None = None) -> Step:
@@ -735,7 +796,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
 
     def step(ctx: _Context) -> dict[str, Any]:
         session, row = ctx.session, ctx.row
-        replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+        replayed = _idempotent(ctx, actor.organisation_id, idempotency_key, request)
         if replayed is not None:
             return replayed
         if cmd.side not in (Side.BUY.value, Side.SELL.value) or cmd.time_in_force not in TIME_IN_FORCE:
@@ -768,7 +829,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         batch = _Batch(orders={order.engine_id: order})
         _run(ctx, command, batch, actor=actor)
         response = _order_answer(row, order, batch.trades)
-        _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+        _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
 
     return step
@@ -796,7 +857,7 @@ def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Cl
 
     def step(ctx: _Context) -> dict[str, Any]:
         session, row = ctx.session, ctx.row
-        replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+        replayed = _idempotent(ctx, actor.organisation_id, idempotency_key, request)
         if replayed is not None:
             return replayed
         order = _own_order(session, order_id, actor)
@@ -808,13 +869,14 @@ def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Cl
                               account_id=str(actor.organisation_id))  # fmt: skip
         _run(ctx, command, _Batch(orders={order.engine_id: order}), actor=actor)
         response = order_out(session, row, order)
-        _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+        _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
 
+    idempotency = _idempotency_of(actor.organisation_id, idempotency_key)
     if entry is not None:
         session.rollback()
-        return entry.submit(instrument_id, step)
-    return _run_alone(session, cache, instrument_id, step, clock=clock)
+        return entry.submit(instrument_id, step, idempotency)
+    return _run_alone(session, cache, instrument_id, step, clock=clock, idempotency=idempotency)
 
 
 def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, actor: Principal, clock: Clock,
@@ -826,7 +888,7 @@ def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, acto
 
     def step(ctx: _Context) -> dict[str, Any]:
         session, row = ctx.session, ctx.row
-        replayed = _idempotent(session, actor.organisation_id, idempotency_key, request)
+        replayed = _idempotent(ctx, actor.organisation_id, idempotency_key, request)
         if replayed is not None:
             return replayed
         order = _own_order(session, order_id, actor)
@@ -857,13 +919,14 @@ def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, acto
                              price_cny=_cny(row, price_ticks))  # fmt: skip
         _run(ctx, command, _Batch(orders={order.engine_id: order}), actor=actor)
         response = order_out(session, row, order)
-        _remember(session, actor.organisation_id, idempotency_key, request, response, now)
+        _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
 
+    idempotency = _idempotency_of(actor.organisation_id, idempotency_key)
     if entry is not None:
         session.rollback()
-        return entry.submit(instrument_id, step)
-    return _run_alone(session, cache, instrument_id, step, clock=clock)
+        return entry.submit(instrument_id, step, idempotency)
+    return _run_alone(session, cache, instrument_id, step, clock=clock, idempotency=idempotency)
 
 
 def end_of_day(session: Session, instrument_id: str, *, actor: Principal, clock: Clock,
@@ -899,8 +962,9 @@ def _run(ctx: _Context, command: Command, batch: _Batch, *, actor: Principal) ->
     for order in batch.orders.values():
         if order.status == OPEN and order.remaining_t == 0:
             order.status = FILLED
-    ctx.session.add(JournalEntry(instrument_id=ctx.row.instrument_id, seq=command.seq,
-                                 command=command_record(command), created_at=ctx.clock.now()))  # fmt: skip
+    entry = {"instrument_id": ctx.row.instrument_id, "seq": command.seq, "command": command_record(command),
+             "created_at": ctx.clock.now()}  # fmt: skip
+    insert_rows(ctx.session, _JOURNAL, [entry])
     ctx.seq += 1
     return events
 

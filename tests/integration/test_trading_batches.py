@@ -31,7 +31,7 @@ from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from core.errors import IdempotencyConflict, InsufficientFunds, InsufficientUnits, OrderRejected
 from trading import cash, exchange
-from trading.models import CashAccount, IdempotencyRecord, JournalEntry, Trade, TradeOrder
+from trading.models import CashAccount, CashEntry, IdempotencyRecord, JournalEntry, Trade, TradeOrder
 
 INSTRUMENT = "FCT-2025"
 CLOCK = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
@@ -105,6 +105,45 @@ def test_a_refused_command_fails_alone(market: Any) -> None:
         assert cash.balances(session, owner.organisation_id) == (0, 0)
         # The live engine equals the committed journal: the next batch goes on from it.
         assert cache.get(INSTRUMENT) is not None and cache.get(INSTRUMENT).last_seq == 2  # type: ignore[union-attr]
+        assert_consistent(session)
+
+
+def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leaves_no_deferred_row(
+    market: Any,
+) -> None:
+    """Idempotency records are read once for the batch and journal, cash and registry rows written at its end."""
+    _, factory, who = market
+    bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
+    sell = exchange.place_step(place("sell", "60.00", 100), bureau, "k-1")
+    jobs = [
+        exchange.Job(sell, (bureau.organisation_id, "k-1")),
+        exchange.Job(exchange.place_step(place("sell", "60.00", 100), bureau, "k-1"), (bureau.organisation_id, "k-1")),
+        # held cash (two deferred cash entries), then the engine refuses the price: both entries must go
+        exchange.Job(
+            exchange.place_step(place("buy", "60.005", 1), enterprise, "k-2"), (enterprise.organisation_id, "k-2")
+        ),
+        exchange.Job(
+            exchange.place_step(place("buy", "60.00", 10), enterprise, "k-3"), (enterprise.organisation_id, "k-3")
+        ),
+    ]
+    statements: list[str] = []
+    with factory() as session:
+        event.listen(session.get_bind(), "before_cursor_execute",
+                     lambda *args: statements.append(" ".join(args[2].split())))  # fmt: skip
+        exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
+        assert [type(j.error) if j.error else None for j in jobs] == [None, None, OrderRejected, None]
+        assert jobs[1].result == jobs[0].result  # the repeat got the first answer, nothing was placed again
+        assert jobs[3].result is not None and jobs[3].result["filled_t"] == 10
+        # one read of the batch's keys; one INSERT per append-only table, all at the end of the batch
+        assert sum("FROM idempotency_record" in s for s in statements) == 1
+        for table in ("order_journal", "idempotency_record", "cash_entry", "registry_movement"):
+            assert sum(s.startswith(f"INSERT INTO {table} ") for s in statements) == 1, table
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(TradeOrder)) == 2
+        assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 2
+        assert [j.seq for j in session.scalars(select(JournalEntry).order_by(JournalEntry.seq))] == [1, 2]
+        references = set(session.scalars(select(CashEntry.reference).where(CashEntry.kind != "deposit")))
+        assert all("order:" not in r or r.endswith(str(jobs[3].result["order_id"])) for r in references), references
         assert_consistent(session)
 
 
