@@ -97,6 +97,9 @@ BASIS_POINTS = 10_000
 BEIJING = timezone(timedelta(hours=8))
 OPEN, FILLED, CANCELLED, EXPIRED = "open", "filled", "cancelled", "expired"
 MATCHER = "system:matcher"
+#: A batch that crosses a multiple of this many commands records the engine's state hash (the cursor's
+#: checkpoint). Hashing is O(book); checking it is what catches engines that disagree with the journal.
+STATE_HASH_EVERY = 256
 TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
 _JOURNAL = cast(Table, JournalEntry.__table__)
 _IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
@@ -194,7 +197,9 @@ def create_instrument(session: Session, cmd: CreateInstrument, *, actor: Princip
         raise InvalidInput(str(error)) from error
     session.add(row)
     session.flush()
-    session.add(MatcherCursor(instrument_id=row.instrument_id, applied_seq=0, state_hash=engine.state_hash()))
+    session.add(
+        MatcherCursor(instrument_id=row.instrument_id, applied_seq=0, hash_seq=0, state_hash=engine.state_hash())
+    )
     audit.append(session, actor=actor.actor, action="instrument.listed", subject=f"instrument:{row.instrument_id}",
                  payload={**cmd.__dict__}, clock=clock)  # fmt: skip
     session.commit()
@@ -249,18 +254,38 @@ def _engine(session: Session, cache: MatcherCache, row: InstrumentRow) -> tuple[
         return engine, cursor  # this process wrote the last committed command: nothing to replay or check
     if engine is None or engine.last_seq > cursor.applied_seq:
         engine = MatchingEngine([instrument_of(row)])
+    try:
+        catch_up(session, engine, row.instrument_id, cursor)
+    except RuntimeError:
+        cache.discard(row.instrument_id)
+        raise
+    cache.put(row.instrument_id, engine)
+    return engine, cursor
+
+
+def catch_up(session: Session, engine: MatchingEngine, instrument_id: str, cursor: MatcherCursor) -> None:
+    """Replay the committed journal after ``engine.last_seq`` up to the cursor, checking the state hash checkpoint.
+
+    When the replay passes the cursor's ``hash_seq``, the engine's state hash there must be the recorded one.
+
+    Raises:
+        RuntimeError: The journal does not rebuild the recorded state (a corrupt journal, or engines that
+            disagree — e.g. two versions of the matching code).
+    """
+    check = cursor.hash_seq if engine.last_seq < cursor.hash_seq <= cursor.applied_seq else None
     if engine.last_seq < cursor.applied_seq:
         journal = session.scalars(
             select(JournalEntry.command).where(
-                JournalEntry.instrument_id == row.instrument_id, JournalEntry.seq > engine.last_seq
+                JournalEntry.instrument_id == instrument_id, JournalEntry.seq > engine.last_seq,
+                JournalEntry.seq <= cursor.applied_seq,
             ).order_by(JournalEntry.seq)
         )  # fmt: skip
-        engine.handle_all(command_from(record) for record in journal)
-    if engine.last_seq != cursor.applied_seq or engine.state_hash() != cursor.state_hash:
-        cache.discard(row.instrument_id)
-        raise RuntimeError(f"the journal of {row.instrument_id} does not rebuild the recorded state")
-    cache.put(row.instrument_id, engine)
-    return engine, cursor
+        for record in journal:
+            engine.handle(command_from(record))
+            if engine.last_seq == check and engine.state_hash() != cursor.state_hash:
+                raise RuntimeError(f"the journal of {instrument_id} does not rebuild the state recorded at {check}")
+    if engine.last_seq != cursor.applied_seq:
+        raise RuntimeError(f"the journal of {instrument_id} ends at {engine.last_seq}, not at {cursor.applied_seq}")
 
 
 def lock_instrument(session: Session, instrument_id: str) -> InstrumentRow:
@@ -602,10 +627,14 @@ def _finish(ctx: _Context) -> None:
     """Compare-and-set the cursor, write the deferred rows and the batch's audit entries, flush (caller commits)."""
     session, row = ctx.session, ctx.row
     if ctx.seq > ctx.cursor_seq + 1:
+        last = ctx.seq - 1
+        values: dict[str, Any] = {"applied_seq": last}
+        if last // STATE_HASH_EVERY > ctx.cursor_seq // STATE_HASH_EVERY:  # crossed a checkpoint: hash the book
+            values |= {"hash_seq": last, "state_hash": ctx.engine.state_hash()}
         moved = session.execute(
             update(MatcherCursor)
             .where(MatcherCursor.instrument_id == row.instrument_id, MatcherCursor.applied_seq == ctx.cursor_seq)
-            .values(applied_seq=ctx.seq - 1, state_hash=ctx.engine.state_hash())
+            .values(**values)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
         if getattr(moved, "rowcount", 1) != 1:

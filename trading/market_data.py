@@ -33,7 +33,7 @@ from trading.book import BookSide
 from trading.calendar import SHANGHAI_SESSIONS
 from trading.close_price import CloseRule, close_price, open_price, vwap_ticks
 from trading.engine import MatchingEngine
-from trading.exchange import command_from, instrument_of
+from trading.exchange import catch_up, instrument_of
 from trading.models import InstrumentRow, JournalEntry, MatcherCursor, Trade
 
 #: Largest depth (price levels per side) a caller may ask for.
@@ -105,19 +105,11 @@ class BookReplicas:
         if engine is None:
             engine = MatchingEngine([instrument_of(row)])
         if engine.last_seq < cursor.applied_seq:
-            journal = session.scalars(
-                select(JournalEntry.command)
-                .where(
-                    JournalEntry.instrument_id == row.instrument_id,
-                    JournalEntry.seq > engine.last_seq,
-                    JournalEntry.seq <= cursor.applied_seq,
-                )
-                .order_by(JournalEntry.seq)
-            )
-            engine.handle_all(command_from(record) for record in journal)
-            if engine.last_seq != cursor.applied_seq or engine.state_hash() != cursor.state_hash:
+            try:
+                catch_up(session, engine, row.instrument_id, cursor)
+            except RuntimeError:
                 self._engines.pop(row.instrument_id, None)
-                raise RuntimeError(f"the journal of {row.instrument_id} does not rebuild the recorded state")
+                raise
         self._engines[row.instrument_id] = engine
         return engine, cursor.applied_seq
 

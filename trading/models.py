@@ -181,12 +181,19 @@ class JournalEntry(Base):
 
 
 class MatcherCursor(Base):
-    """How far an instrument's journal has been applied, and the engine's state hash there."""
+    """How far an instrument's journal has been applied, and a checkpoint of the engine's state hash.
+
+    ``state_hash`` is the engine's state hash after command ``hash_seq`` (≤ ``applied_seq``): hashing the
+    whole book costs time in proportion to its size, so it is taken when a batch crosses a multiple of
+    ``trading.exchange.STATE_HASH_EVERY`` commands, not on every batch. A process that replays the journal
+    past ``hash_seq`` checks its engine there.
+    """
 
     __tablename__ = "matcher_cursor"
 
     instrument_id: Mapped[str] = mapped_column(ForeignKey("trading_instrument.instrument_id"), primary_key=True)
     applied_seq: Mapped[int] = mapped_column(BigInteger)
+    hash_seq: Mapped[int] = mapped_column(BigInteger)
     state_hash: Mapped[str] = mapped_column(String(64))
 
 

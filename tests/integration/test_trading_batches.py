@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -272,3 +272,39 @@ def test_a_crash_while_a_batch_commits_loses_nothing_acknowledged(market: Any) -
         assert held == 0
         assert session.scalar(select(func.count()).select_from(AuditEntry)) > 0
         assert_consistent(session)
+
+
+def test_the_state_hash_is_a_checkpoint_that_a_replaying_process_checks(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cursor hashes the book when a batch crosses a multiple of STATE_HASH_EVERY; a cold replay checks it."""
+    monkeypatch.setattr(exchange, "STATE_HASH_EVERY", 4)
+    _, factory, who = market
+    bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
+    cache = exchange.MatcherCache()
+    sizes, hashed = [3, 3, 1, 2], []
+    with factory() as session:
+        for size in sizes:  # commands 1-3, 4-6, 7, 8-9: the 2nd and 4th batches cross 4 and 8
+            sides = [("sell", bureau) if i % 2 else ("buy", enterprise) for i in range(size)]
+            jobs = [exchange.Job(exchange.place_step(place(side, "60.00", 1), trader)) for side, trader in sides]
+            exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
+            assert all(j.error is None for j in jobs)
+            cursor = session.get(exchange.MatcherCursor, INSTRUMENT, populate_existing=True)
+            assert cursor is not None
+            hashed.append((cursor.applied_seq, cursor.hash_seq))
+            session.rollback()
+        assert hashed == [(3, 0), (6, 6), (7, 6), (9, 9)]
+        assert cursor.state_hash == exchange.rebuild_book(session, INSTRUMENT).state_hash()
+        # A process that never saw the instrument replays the journal and checks the checkpoint on the way.
+        fresh = exchange.MatcherCache()
+        job = exchange.Job(exchange.place_step(place("buy", "59.00", 1), enterprise))
+        exchange.run_batch(session, fresh, INSTRUMENT, [job], clock=CLOCK)
+        assert job.error is None and fresh.get(INSTRUMENT) is not None
+        # A checkpoint the journal does not rebuild (a corrupt journal, or engines that disagree) stops the batch.
+        session.execute(update(exchange.MatcherCursor).values(state_hash="0" * 64))
+        session.commit()
+        job = exchange.Job(exchange.place_step(place("buy", "59.00", 1), enterprise))
+        exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, [job], clock=CLOCK)
+        assert isinstance(job.error, RuntimeError) and "state recorded at 9" in str(job.error)
+        session.rollback()
+        assert session.scalar(select(func.max(JournalEntry.seq))) == 10  # nothing more was committed
