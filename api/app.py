@@ -7,7 +7,8 @@ refuses to start if any route lacks an access rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -38,7 +39,7 @@ from core.auth import PrincipalCache
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings, get_settings
-from trading.exchange import MatcherCache, OrderEntry
+from trading.exchange import MatcherCache, MatcherProcess, OrderEntry
 from trading.market_data import BookReplicas
 
 API_DESCRIPTION = """
@@ -79,7 +80,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     engine = make_engine(settings.resolved_database_url)
     session_factory = make_session_factory(engine)
 
+    matcher = MatcherProcess(settings.resolved_database_url, clock) if settings.matcher_process else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if matcher is not None:
+            matcher.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Shanhai",
         version="0.1.0",
         description=API_DESCRIPTION,
@@ -95,7 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_tree = AuditTree()
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     app.state.matchers = MatcherCache()
-    app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers)
+    app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matcher=matcher)
     app.state.book_replicas = BookReplicas()
     app.state.audit_signing_key = load_signing_key(settings)
 

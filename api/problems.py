@@ -26,6 +26,7 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    ServiceUnavailable,
     ShanhaiError,
 )
 
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     PayloadTooLarge: 413,
     InvalidInput: 422,
     AuditChainBroken: 409,
+    ServiceUnavailable: 503,
     ShanhaiError: 400,
 }
 

@@ -52,6 +52,17 @@ class ShanhaiError(Exception):
         """Return the problem extension members of this occurrence."""
         return {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable whatever the subclass's __init__ takes: an order-entry answer crosses a process boundary.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(kind: type[ShanhaiError], args: tuple[Any, ...], state: dict[str, Any]) -> ShanhaiError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class NotFound(ShanhaiError):
     """A named resource does not exist (or is not visible to the caller)."""
@@ -178,6 +189,13 @@ class OrderRejected(InvalidInput):
     def extensions(self) -> dict[str, Any]:
         """Return the ``reason`` and ``errors`` extension members."""
         return {"reason": self.reason, "errors": self.problems}
+
+
+class ServiceUnavailable(ShanhaiError):
+    """A part of the platform a request needs is not running; the outcome of a command may be unknown."""
+
+    slug = "core/service-unavailable"
+    title = "Service unavailable"
 
 
 class AuditChainBroken(ShanhaiError):

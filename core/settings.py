@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 private key (unencrypted PEM PKCS#8) that signs audit tree heads; never in the database.",
     )
+    matcher_process: bool = Field(
+        default=False,
+        description="Run each API process's order-entry batches in a child process (ADR 018; for PostgreSQL).",
+    )
     auth_cache_seconds: float = Field(
         default=2.0,
         ge=0,

@@ -31,9 +31,13 @@ negative.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import secrets
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -58,6 +62,7 @@ from core.errors import (
     NotFound,
     OrderRejected,
     PermissionDenied,
+    ServiceUnavailable,
     ShanhaiError,
 )
 from core.money import MoneyError, ticks_from_cny
@@ -548,6 +553,7 @@ class Job:
 
     step: Step
     idempotency: tuple[int, str] | None = None  # (organisation, Idempotency-Key), read up front for the batch
+    command: OrderCommand | None = None  # the command as data, when it came from order entry
     result: dict[str, Any] | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -668,19 +674,21 @@ class OrderEntry:
     """
 
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock, cache: MatcherCache,
-                 max_batch: int = 64, before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 max_batch: int = 64, before_commit: Callable[[], None] | None = None,
+                 matcher: MatcherProcess | None = None) -> None:  # fmt: skip
         self._factory, self._clock, self._cache, self._max = session_factory, clock, cache, max_batch
         self._before_commit = before_commit  # a test's hook (crash between match and commit)
+        self.matcher = matcher
         self._guard = threading.Lock()
         self._queues: dict[str, list[Job]] = {}
         self._busy: set[str] = set()
 
-    def submit(self, instrument_id: str, step: Step, idempotency: tuple[int, str] | None = None) -> dict[str, Any]:
+    def submit(self, instrument_id: str, command: OrderCommand | Step) -> dict[str, Any]:
         """Queue one command, wait for the commit of its batch, return its answer (or raise its error).
 
-        ``idempotency`` (organisation, key) lets the batch read every command's idempotency record at once.
+        An :class:`OrderCommand` can run in the matcher process; a bare step (tests) always runs here.
         """
-        job = Job(step, idempotency)
+        job = command.job() if isinstance(command, OrderCommand) else Job(command)
         with self._guard:
             self._queues.setdefault(instrument_id, []).append(job)
             if instrument_id not in self._busy:
@@ -701,9 +709,14 @@ class OrderEntry:
             queue = self._queues[instrument_id]
             jobs, self._queues[instrument_id] = queue[: self._max], queue[self._max :]
         try:
-            with self._factory() as session:
-                run_batch(session, self._cache, instrument_id, jobs, clock=self._clock,
-                          before_commit=self._before_commit)  # fmt: skip
+            commands = [job.command for job in jobs if job.command is not None]
+            if self.matcher is not None and len(commands) == len(jobs):
+                for job, (result, error) in zip(jobs, self.matcher.run(instrument_id, commands), strict=True):
+                    job.result, job.error = result, error
+            else:
+                with self._factory() as session:
+                    run_batch(session, self._cache, instrument_id, jobs, clock=self._clock,
+                              before_commit=self._before_commit)  # fmt: skip
         except BaseException as error:  # pragma: no cover - run_batch reports ordinary errors per job
             for job in jobs:
                 job.result, job.error = None, error
@@ -718,6 +731,93 @@ class OrderEntry:
             for job in jobs:
                 job.lead = False
                 job.done.set()
+
+
+Outcome = tuple[dict[str, Any] | None, BaseException | None]
+
+
+class MatcherProcess:
+    """Runs an API process's order-entry batches in one child process (ADR 018).
+
+    The request threads of an API process compete for its interpreter lock with the batch they wait for: the
+    batch's thread gives the lock up at every database round trip and waits to get it back while requests are
+    parsed and answered. A child process that only runs batches (one at a time: the caller's
+    :class:`OrderEntry` already serialises them per instrument, and the database's instrument lock across
+    processes) has the lock to itself. Commands go to it as :class:`OrderCommand` data and come back as
+    answers or errors; it keeps its own engines (:class:`MatcherCache`) and its own connection pool.
+
+    If the child dies, the batch it was running is reported to each of its commands as
+    :class:`~core.errors.ServiceUnavailable` (its commit may or may not have happened: the client retries with
+    the same ``Idempotency-Key`` and gets the committed answer, or runs it now) and a new child is started for
+    the next batch.
+    """
+
+    def __init__(self, database_url: str, clock: Clock) -> None:
+        self._url, self._clock = database_url, clock
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                spawn = multiprocessing.get_context("spawn")  # no copy of this process's threads and connections
+                self._pool = ProcessPoolExecutor(1, mp_context=spawn, initializer=_start_matcher,
+                                                 initargs=(self._url, self._clock))  # fmt: skip
+            return self._pool
+
+    def run(self, instrument_id: str, commands: list[OrderCommand]) -> list[Outcome]:
+        """Run one batch in the child; return each command's answer or error."""
+        pool = self._executor()
+        try:
+            future = pool.submit(_run_in_matcher, instrument_id, commands)
+        except BrokenProcessPool:  # the child died while idle: nothing of this batch ran, start another
+            self._discard(pool)
+            pool = self._executor()
+            future = pool.submit(_run_in_matcher, instrument_id, commands)
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._discard(pool)
+            unknown = ServiceUnavailable("the matcher process stopped while running this order's batch; whether it "
+                                         "committed is unknown: retry with the same Idempotency-Key")  # fmt: skip
+            return [(None, unknown) for _ in commands]
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False)
+
+    def pid(self) -> int:
+        """Return the child's process id (starting it if needed), for operators and tests."""
+        return self._executor().submit(os.getpid).result()
+
+    def close(self) -> None:
+        """Stop the child (after the batch it is running, if any)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+_MATCHER: tuple[sessionmaker[Session], MatcherCache, Clock] | None = None
+
+
+def _start_matcher(database_url: str, clock: Clock) -> None:
+    """Child process start-up: its own engine, session factory and engines."""
+    global _MATCHER
+    from core.db import make_engine, make_session_factory
+
+    _MATCHER = (make_session_factory(make_engine(database_url)), MatcherCache(), clock)
+
+
+def _run_in_matcher(instrument_id: str, commands: list[OrderCommand]) -> list[Outcome]:
+    assert _MATCHER is not None, "the matcher process was not started"
+    factory, cache, clock = _MATCHER
+    jobs = [command.job() for command in commands]
+    with factory() as session:
+        run_batch(session, cache, instrument_id, jobs, clock=clock)
+    return [(job.result, job.error) for job in jobs]
 
 
 # Commands -------------------------------------------------------------------------------------------------
@@ -790,6 +890,47 @@ def _remember(ctx: _Context, organisation_id: int, key: str | None, request: dic
         ctx.remembered.append((organisation_id, key))
 
 
+@dataclass(frozen=True)
+class OrderCommand:
+    """One order-entry command as data (picklable): what a :class:`Job` runs, here or in a matcher process."""
+
+    op: str  # "place" | "cancel" | "amend"
+    actor: Principal
+    idempotency_key: str | None = None
+    place: PlaceOrderRequest | None = None
+    order_id: int | None = None
+    amend: AmendOrderRequest | None = None
+
+    @property
+    def idempotency(self) -> tuple[int, str] | None:
+        """Return ``(organisation, key)`` when the command carries an ``Idempotency-Key``."""
+        return _idempotency_of(self.actor.organisation_id, self.idempotency_key)
+
+    def step(self) -> Step:
+        """Return the batch step that runs this command."""
+        if self.op == "place" and self.place is not None:
+            return place_step(self.place, self.actor, self.idempotency_key)
+        if self.op == "cancel" and self.order_id is not None:
+            return cancel_step(self.order_id, self.actor, self.idempotency_key)
+        if self.op == "amend" and self.order_id is not None and self.amend is not None:
+            return amend_step(self.order_id, self.amend, self.actor, self.idempotency_key)
+        raise ValueError(f"not an order-entry command: {self!r}")
+
+    def job(self) -> Job:
+        """Return a job that runs this command in a batch."""
+        return Job(self.step(), self.idempotency, command=self)
+
+
+def _submit(session: Session, instrument_id: str, command: OrderCommand, *, clock: Clock, cache: MatcherCache,
+            entry: OrderEntry | None, before_commit: Callable[[], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run a command through the process's group commit (``entry``), or as a batch of one in ``session``."""
+    if entry is not None:
+        session.rollback()  # the request's own transaction ends before it waits for its batch
+        return entry.submit(instrument_id, command)
+    return _run_alone(session, cache, instrument_id, command.step(), clock=clock, before_commit=before_commit,
+                      idempotency=command.idempotency)  # fmt: skip
+
+
 def place_order(
     session: Session,
     cmd: PlaceOrderRequest,
@@ -811,12 +952,8 @@ def place_order(
         InsufficientFunds, InsufficientUnits: The hold or the escrow cannot be made (nothing changes).
         OrderRejected: The engine refused the order (off tick, out of band, size...; nothing changes).
     """
-    step, idempotency = place_step(cmd, actor, idempotency_key), _idempotency_of(actor.organisation_id, idempotency_key)
-    if entry is not None:
-        session.rollback()
-        return entry.submit(cmd.instrument_id, step, idempotency)
-    return _run_alone(session, cache, cmd.instrument_id, step, clock=clock, before_commit=before_commit,
-                      idempotency=idempotency)  # fmt: skip
+    return _submit(session, cmd.instrument_id, OrderCommand("place", actor, idempotency_key, place=cmd), clock=clock,
+                   cache=cache, entry=entry, before_commit=before_commit)  # fmt: skip
 
 
 def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | None = None) -> Step:
@@ -881,7 +1018,13 @@ def _instrument_of_order(session: Session, order_id: int) -> str:
 def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Clock, cache: MatcherCache,
                  idempotency_key: str | None = None, entry: OrderEntry | None = None) -> dict[str, Any]:  # fmt: skip
     """Cancel the remainder of one of the caller's resting orders and release its hold or escrow."""
-    instrument_id = _instrument_of_order(session, order_id)
+    return _submit(session, _instrument_of_order(session, order_id),
+                   OrderCommand("cancel", actor, idempotency_key, order_id=order_id), clock=clock, cache=cache,
+                   entry=entry)  # fmt: skip
+
+
+def cancel_step(order_id: int, actor: Principal, idempotency_key: str | None = None) -> Step:
+    """Return the batch step that cancels one order (what :func:`cancel_order` runs)."""
     request = {"op": "cancel", "order_id": order_id}
 
     def step(ctx: _Context) -> dict[str, Any]:
@@ -901,18 +1044,20 @@ def cancel_order(session: Session, order_id: int, *, actor: Principal, clock: Cl
         _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
 
-    idempotency = _idempotency_of(actor.organisation_id, idempotency_key)
-    if entry is not None:
-        session.rollback()
-        return entry.submit(instrument_id, step, idempotency)
-    return _run_alone(session, cache, instrument_id, step, clock=clock, idempotency=idempotency)
+    return step
 
 
 def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, actor: Principal, clock: Clock,
                 cache: MatcherCache, idempotency_key: str | None = None,
                 entry: OrderEntry | None = None) -> dict[str, Any]:  # fmt: skip
     """Change a resting order's remaining quantity and/or price, adjusting its hold or escrow first."""
-    instrument_id = _instrument_of_order(session, order_id)
+    return _submit(session, _instrument_of_order(session, order_id),
+                   OrderCommand("amend", actor, idempotency_key, order_id=order_id, amend=cmd), clock=clock,
+                   cache=cache, entry=entry)  # fmt: skip
+
+
+def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempotency_key: str | None = None) -> Step:
+    """Return the batch step that amends one order (what :func:`amend_order` runs)."""
     request = {"op": "amend", "order_id": order_id, **cmd.__dict__}
 
     def step(ctx: _Context) -> dict[str, Any]:
@@ -951,11 +1096,7 @@ def amend_order(session: Session, order_id: int, cmd: AmendOrderRequest, *, acto
         _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
 
-    idempotency = _idempotency_of(actor.organisation_id, idempotency_key)
-    if entry is not None:
-        session.rollback()
-        return entry.submit(instrument_id, step, idempotency)
-    return _run_alone(session, cache, instrument_id, step, clock=clock, idempotency=idempotency)
+    return step
 
 
 def end_of_day(session: Session, instrument_id: str, *, actor: Principal, clock: Clock,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +24,15 @@ from core.auth import (
     verify_password,
 )
 from core.clock import FixedClock
-from core.errors import AuthenticationFailed
+from core.errors import (
+    AuditChainBroken,
+    AuthenticationFailed,
+    DoubleCounting,
+    InsufficientFunds,
+    OrderRejected,
+    ServiceUnavailable,
+    ShanhaiError,
+)
 from core.settings import Settings
 
 KEY = "k" * 40
@@ -114,3 +123,20 @@ def test_principal_cache_keeps_at_most_max_entries_and_expires_by_ttl() -> None:
     cache.clear()
     now[0] = 0.0
     assert cache.get(("user", 1)) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OrderRejected("the order was rejected: off_tick", "off_tick"),
+        DoubleCounting("overlaps plot 3", [{"plot_id": 3, "overlap_ha": 1.5}]),
+        AuditChainBroken("entry 7 does not link", 7),
+        InsufficientFunds("10 fen needed"),
+        ServiceUnavailable("the matcher process stopped"),
+    ],
+)
+def test_domain_errors_survive_pickling_with_their_problem_members(error: ShanhaiError) -> None:
+    """Answers of the matcher process (ADR 018) cross a process boundary by pickle."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and copy.detail == error.detail and str(copy) == str(error)
+    assert copy.extensions() == error.extensions()
