@@ -817,7 +817,9 @@ def _run_in_matcher(instrument_id: str, commands: list[OrderCommand]) -> list[Ou
     jobs = [command.job() for command in commands]
     with factory() as session:
         run_batch(session, cache, instrument_id, jobs, clock=clock)
-    return [(job.result, job.error) for job in jobs]
+    # Domain errors travel as they are; anything else (a driver's error may not pickle) as its text.
+    return [(job.result, job.error if job.error is None or isinstance(job.error, ShanhaiError)
+             else RuntimeError(f"{type(job.error).__name__}: {job.error}")) for job in jobs]  # fmt: skip
 
 
 # Commands -------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sqlite3
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.auth import OrgKind, User, principal_of
@@ -20,8 +21,9 @@ from core.clock import FixedClock
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 from tests.e2e.test_trading_api import INSTRUMENT, Login, assert_conserved, balances, count, market, order
+from trading import exchange
 from trading.exchange import OrderEntry, PlaceOrderRequest, place_order, rebuild_book
-from trading.models import TradeOrder
+from trading.models import MatcherCursor, TradeOrder
 
 __all__ = ["market"]  # the fixture, imported from the order-entry tests
 
@@ -101,3 +103,21 @@ def test_a_matcher_killed_inside_a_batch_answers_503_and_leaves_nothing_half_wri
                              cache=app.state.matchers, entry=entry)  # fmt: skip
     assert answer["status"] == "open" and entry.matcher.pid() != pid
     assert_conserved(session, 1_000_000)
+
+
+def test_the_matcher_sends_back_errors_that_are_not_domain_errors_as_their_text(
+    settings: Settings, session: Session, market: dict[str, int], clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver's or a replay's error may not pickle: it crosses as a RuntimeError naming its type."""
+    monkeypatch.setattr(exchange, "_MATCHER", None)  # this process plays the child; restored afterwards
+    users = session.scalars(select(User)).all()
+    bureau = principal_of(next(u for u in users if u.organisation.kind is OrgKind.FORESTRY_BUREAU), "test")
+    place_order(session, PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 1), actor=bureau, clock=clock,
+                cache=exchange.MatcherCache())  # fmt: skip
+    session.execute(update(MatcherCursor).values(state_hash="0" * 64, hash_seq=1))  # a checkpoint no replay meets
+    session.commit()
+    exchange._start_matcher(settings.resolved_database_url, clock)  # in this process, as the child would
+    command = exchange.OrderCommand("place", bureau, None, place=PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 1))
+    [(result, error)] = exchange._run_in_matcher(INSTRUMENT, [command])
+    assert result is None and type(error) is RuntimeError and str(error).startswith("RuntimeError: the journal")
+    assert pickle.loads(pickle.dumps(error)).args == error.args
