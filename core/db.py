@@ -8,11 +8,12 @@ transactions are serialised up front instead of failing on lock upgrade.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import MetaData, Table, create_engine, event, insert
+from sqlalchemy import MetaData, Table, bindparam, create_engine, event, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -82,39 +83,78 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 DEFERRED_INSERTS = "shanhai.deferred_inserts"
 
 
+@dataclass
+class _Increment:
+    table: Table
+    row_id: int
+    deltas: dict[str, int]
+    undo: Callable[[], None]
+
+
 class DeferredInserts:
-    """Append-only rows that nothing in the transaction reads back, written together just before its commit.
+    """Writes that nothing in the transaction reads back from the database, made together just before its commit.
 
     A batch of order-entry commands (ADR 015) collects here the journal rows, idempotency records, cash
     entries and registry movements of all its commands and writes them with one multi-row ``INSERT`` per
-    table (in the order the tables were first used, rows in the order they came), instead of a statement and
-    an ORM unit of work per command. A command that fails drops its own rows: :meth:`mark` before it,
-    :meth:`undo` after. Rows must not be needed by a foreign key of another deferred table.
+    table (in the order the tables were first used, rows in the order they came), and the balance changes of
+    the rows it has locked (cash accounts) as one ``UPDATE … SET col = col + delta`` per row — instead of a
+    statement and an ORM unit of work per command. The in-memory objects carry the current values meanwhile.
+    A command that fails drops its own writes: :meth:`mark` before it, :meth:`undo` after (which also puts
+    the in-memory values back). Rows must not be needed by a foreign key of another deferred table.
     """
 
     def __init__(self) -> None:
         self._rows: list[tuple[Table, dict[str, Any]]] = []
+        self._increments: list[_Increment] = []
 
     def add(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Queue rows for ``table``."""
         self._rows.extend((table, row) for row in rows)
 
-    def mark(self) -> int:
-        """Return a position to :meth:`undo` to."""
-        return len(self._rows)
+    def increment(self, table: Table, row_id: int, deltas: dict[str, int], undo: Callable[[], None]) -> None:
+        """Queue ``col = col + delta`` for one row; ``undo`` reverts the caller's in-memory copy."""
+        self._increments.append(_Increment(table, row_id, deltas, undo))
 
-    def undo(self, mark: int) -> None:
-        """Drop every row queued after ``mark``."""
-        del self._rows[mark:]
+    def mark(self) -> tuple[int, int]:
+        """Return a position to :meth:`undo` to."""
+        return len(self._rows), len(self._increments)
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        """Drop every write queued after ``mark``, newest first, reverting in-memory values."""
+        rows, increments = mark
+        del self._rows[rows:]
+        for change in reversed(self._increments[increments:]):
+            change.undo()
+        del self._increments[increments:]
 
     def write(self, session: Session) -> None:
-        """Insert the queued rows (one executemany per table) and forget them."""
+        """Make the queued writes (one executemany per table and column set) and forget them."""
         tables: dict[Table, list[dict[str, Any]]] = {}
         for table, row in self._rows:
             tables.setdefault(table, []).append(row)
+        totals: dict[tuple[Table, int], dict[str, int]] = {}
+        for change in self._increments:
+            total = totals.setdefault((change.table, change.row_id), {})
+            for column, delta in change.deltas.items():
+                total[column] = total.get(column, 0) + delta
         self._rows.clear()
+        self._increments.clear()
         for table, rows in tables.items():
             session.execute(insert(table), rows)
+        updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for (table, row_id), total in totals.items():
+            columns = tuple(sorted(c for c, d in total.items() if d))
+            if columns:
+                updates.setdefault((table, columns), []).append(
+                    {"_id": row_id, **{f"_d_{c}": total[c] for c in columns}}
+                )
+        for (table, columns), params in updates.items():
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("_id"))
+                .values({c: table.c[c] + bindparam(f"_d_{c}") for c in columns})
+            )
+            session.execute(statement, params)
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
-from core.db import insert_rows
+from core.db import DEFERRED_INSERTS, DeferredInserts, insert_rows
 from core.errors import InsufficientFunds, InvalidInput, NotFound, PermissionDenied
 from trading.models import CashAccount, CashEntry
 
 TRADING, FEE = "trading", "fee"
 AVAILABLE, HELD = "available", "held"
 _ENTRIES = cast(Table, CashEntry.__table__)
+_ACCOUNTS = cast(Table, CashAccount.__table__)
 
 
 def cash_account(session: Session, organisation_id: int, kind: str = TRADING, *, now: datetime) -> CashAccount:
@@ -66,18 +69,27 @@ def post(session: Session, account: CashAccount, bucket: str, amount_fen: int, k
     """Add ``amount_fen`` (signed) to one bucket of ``account`` and record the entry."""
     if amount_fen == 0:
         return
-    if bucket == AVAILABLE:
-        account.available_fen += amount_fen
-        balance = account.available_fen
-    else:
-        account.held_fen += amount_fen
-        balance = account.held_fen
+    column = "available_fen" if bucket == AVAILABLE else "held_fen"
+    balance = getattr(account, column) + amount_fen
     if balance < 0:
         raise InsufficientFunds(
             f"cash account {account.id} would go to {balance} fen {bucket}; {-amount_fen} fen needed"
         )
+    deferred: DeferredInserts | None = session.info.get(DEFERRED_INSERTS)
+    if deferred is None:
+        setattr(account, column, balance)
+    else:
+        # An order-entry batch (ADR 015): the locked account's balance is written once, at the batch's end.
+        set_committed_value(account, column, balance)
+        deferred.increment(
+            _ACCOUNTS, account.id, {column: amount_fen}, partial(_take_back, account, column, amount_fen)
+        )
     insert_rows(session, _ENTRIES, [{"account_id": account.id, "bucket": bucket, "amount_fen": amount_fen, "kind": kind,
                                      "reference": reference, "created_at": now}])  # fmt: skip
+
+
+def _take_back(account: CashAccount, column: str, amount_fen: int) -> None:
+    set_committed_value(account, column, getattr(account, column) - amount_fen)
 
 
 def hold(session: Session, account: CashAccount, amount_fen: int, reference: str, now: datetime) -> None:

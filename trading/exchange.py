@@ -530,11 +530,11 @@ class _Context(Settlement):
         self._orders.clear()
         self.session.info[ACCOUNT_CACHE] = {}
 
-    def mark(self) -> tuple[int, int, int]:
+    def mark(self) -> tuple[int, tuple[int, int], int]:
         """Return where the batch's collected writes stand before a command (see :meth:`undo`)."""
         return len(self.audit), self.deferred.mark(), len(self.remembered)
 
-    def undo(self, mark: tuple[int, int, int]) -> None:
+    def undo(self, mark: tuple[int, tuple[int, int], int]) -> None:
         """Drop what a failed command collected: its audit entries, its deferred rows, its idempotency records."""
         audit_mark, deferred_mark, remembered_mark = mark
         del self.audit[audit_mark:]

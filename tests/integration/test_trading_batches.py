@@ -111,7 +111,7 @@ def test_a_refused_command_fails_alone(market: Any) -> None:
 def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leaves_no_deferred_row(
     market: Any,
 ) -> None:
-    """Idempotency records are read once for the batch and journal, cash and registry rows written at its end."""
+    """Idempotency records are read once for the batch; journal, cash, balance and registry rows written at its end."""
     _, factory, who = market
     bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
     sell = exchange.place_step(place("sell", "60.00", 100), bureau, "k-1")
@@ -138,6 +138,11 @@ def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leav
         assert sum("FROM idempotency_record" in s for s in statements) == 1
         for table in ("order_journal", "idempotency_record", "cash_entry", "registry_movement"):
             assert sum(s.startswith(f"INSERT INTO {table} ") for s in statements) == 1, table
+        # balances: one UPDATE … + delta per set of changed columns; the buyer's hold was filled, so its held
+        # balance nets to 0 and all three accounts (buyer, seller, fees) change only what is available
+        balance_updates = [s for s in statements if s.startswith("UPDATE cash_account ")]
+        assert len(balance_updates) == 1 and "available_fen=(cash_account.available_fen +" in balance_updates[0]
+        assert "held_fen" not in balance_updates[0]
         session.rollback()
         assert session.scalar(select(func.count()).select_from(TradeOrder)) == 2
         assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 2
