@@ -84,11 +84,12 @@ DEFERRED_INSERTS = "shanhai.deferred_inserts"
 
 
 @dataclass
-class _Increment:
+class _Change:
     table: Table
     row_id: int
-    deltas: dict[str, int]
+    values: dict[str, Any]
     undo: Callable[[], None]
+    add: bool  # True: values are deltas (col = col + Δ); False: new values (col = v)
 
 
 class DeferredInserts:
@@ -96,16 +97,18 @@ class DeferredInserts:
 
     A batch of order-entry commands (ADR 015) collects here the journal rows, idempotency records, cash
     entries and registry movements of all its commands and writes them with one multi-row ``INSERT`` per
-    table (in the order the tables were first used, rows in the order they came), and the balance changes of
-    the rows it has locked (cash accounts) as one ``UPDATE … SET col = col + delta`` per row — instead of a
-    statement and an ORM unit of work per command. The in-memory objects carry the current values meanwhile.
+    table (in the order the tables were first used, rows in the order they came), the balance changes of the
+    rows it has locked (cash accounts) as ``UPDATE … SET col = col + Δ`` and the changes of rows only it
+    writes (its orders) as ``UPDATE … SET col = last value``, one executemany per table and column set —
+    instead of a statement and an ORM unit of work per command. The in-memory objects carry the current
+    values meanwhile (set without marking them dirty) and must stay referenced: the undo hooks keep them.
     A command that fails drops its own writes: :meth:`mark` before it, :meth:`undo` after (which also puts
     the in-memory values back). Rows must not be needed by a foreign key of another deferred table.
     """
 
     def __init__(self) -> None:
         self._rows: list[tuple[Table, dict[str, Any]]] = []
-        self._increments: list[_Increment] = []
+        self._changes: list[_Change] = []
 
     def add(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Queue rows for ``table``."""
@@ -113,48 +116,49 @@ class DeferredInserts:
 
     def increment(self, table: Table, row_id: int, deltas: dict[str, int], undo: Callable[[], None]) -> None:
         """Queue ``col = col + delta`` for one row; ``undo`` reverts the caller's in-memory copy."""
-        self._increments.append(_Increment(table, row_id, deltas, undo))
+        self._changes.append(_Change(table, row_id, deltas, undo, add=True))
+
+    def assign(self, table: Table, row_id: int, values: dict[str, Any], undo: Callable[[], None]) -> None:
+        """Queue ``col = value`` for one row (the last value queued wins); ``undo`` reverts the in-memory copy."""
+        self._changes.append(_Change(table, row_id, values, undo, add=False))
 
     def mark(self) -> tuple[int, int]:
         """Return a position to :meth:`undo` to."""
-        return len(self._rows), len(self._increments)
+        return len(self._rows), len(self._changes)
 
     def undo(self, mark: tuple[int, int]) -> None:
         """Drop every write queued after ``mark``, newest first, reverting in-memory values."""
-        rows, increments = mark
+        rows, changes = mark
         del self._rows[rows:]
-        for change in reversed(self._increments[increments:]):
+        for change in reversed(self._changes[changes:]):
             change.undo()
-        del self._increments[increments:]
+        del self._changes[changes:]
 
     def write(self, session: Session) -> None:
         """Make the queued writes (one executemany per table and column set) and forget them."""
         tables: dict[Table, list[dict[str, Any]]] = {}
         for table, row in self._rows:
             tables.setdefault(table, []).append(row)
-        totals: dict[tuple[Table, int], dict[str, int]] = {}
-        for change in self._increments:
-            total = totals.setdefault((change.table, change.row_id), {})
-            for column, delta in change.deltas.items():
-                total[column] = total.get(column, 0) + delta
+        deltas: dict[tuple[Table, int], dict[str, Any]] = {}
+        values: dict[tuple[Table, int], dict[str, Any]] = {}
+        for change in self._changes:
+            row = (deltas if change.add else values).setdefault((change.table, change.row_id), {})
+            for column, value in change.values.items():
+                row[column] = row.get(column, 0) + value if change.add else value
         self._rows.clear()
-        self._increments.clear()
+        self._changes.clear()
         for table, rows in tables.items():
             session.execute(insert(table), rows)
-        updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
-        for (table, row_id), total in totals.items():
-            columns = tuple(sorted(c for c, d in total.items() if d))
-            if columns:
-                updates.setdefault((table, columns), []).append(
-                    {"_id": row_id, **{f"_d_{c}": total[c] for c in columns}}
-                )
-        for (table, columns), params in updates.items():
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("_id"))
-                .values({c: table.c[c] + bindparam(f"_d_{c}") for c in columns})
-            )
-            session.execute(statement, params)
+        for add, changed in ((True, deltas), (False, values)):
+            updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+            for (table, row_id), row in changed.items():
+                columns = tuple(sorted(c for c, v in row.items() if v or not add))
+                if columns:
+                    params = {"_id": row_id, **{f"_v_{c}": row[c] for c in columns}}
+                    updates.setdefault((table, columns), []).append(params)
+            for (table, columns), params_list in updates.items():
+                new = {c: table.c[c] + bindparam(f"_v_{c}") if add else bindparam(f"_v_{c}") for c in columns}
+                session.execute(update(table).where(table.c.id == bindparam("_id")).values(new), params_list)
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -41,11 +41,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from carbon.ledger import ACCOUNT_CACHE, account_of, change_state, serial_of, settle_escrowed, tradable_t
 from carbon.models import Batch, CreditClass, HoldingBlock, Retirement
@@ -108,6 +110,7 @@ STATE_HASH_EVERY = 256
 TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
 _JOURNAL = cast(Table, JournalEntry.__table__)
 _IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
+_ORDERS = cast(Table, TradeOrder.__table__)
 
 
 class MatcherCache:
@@ -514,7 +517,8 @@ class _Context(Settlement):
         """Return an order the engine named, loaded once per batch."""
         order = self._orders.get(engine_id)
         if order is None:
-            order = self.session.get(TradeOrder, int(engine_id[1:]), populate_existing=True)
+            # No populate_existing: an order this batch changed carries its values in memory, not in its row yet.
+            order = self.session.get(TradeOrder, int(engine_id[1:]))
             if order is None:
                 raise RuntimeError(f"the engine knows order {engine_id} but the database does not")
             self._orders[engine_id] = order
@@ -986,7 +990,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         session.flush()
         ctx.remember(order)
         if cmd.side == Side.BUY.value:
-            order.held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
+            _set(ctx, order, held_fen=buy_hold_fen(row, price_ticks, cmd.quantity_t))
             cash.hold(session, ctx.cash_account(actor.organisation_id), order.held_fen, f"order:{order.id}", now)
         else:
             _escrow(ctx, order, cmd.quantity_t, actor)
@@ -1004,7 +1008,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
 
 
 def _own_order(session: Session, order_id: int, actor: Principal) -> TradeOrder:
-    order = session.get(TradeOrder, order_id, populate_existing=True)
+    order = session.get(TradeOrder, order_id)  # the batch's in-memory values win over the row (see _set)
     if order is None or order.organisation_id != actor.organisation_id:
         raise NotFound(f"order {order_id} does not exist or is not your organisation's")
     return order
@@ -1083,7 +1087,7 @@ def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempote
                 cash.hold(session, account, required - order.held_fen, f"order:{order.id}", now)
             else:
                 cash.release(session, account, order.held_fen - required, f"order:{order.id}", now)
-            order.held_fen = required
+            _set(ctx, order, held_fen=required)
         elif quantity_t > order.remaining_t:
             _escrow(ctx, order, quantity_t - order.remaining_t, actor)
         elif quantity_t < order.remaining_t:
@@ -1133,7 +1137,7 @@ def _run(ctx: _Context, command: Command, batch: _Batch, *, actor: Principal) ->
         _apply(ctx, event, batch, actor=actor)
     for order in batch.orders.values():
         if order.status == OPEN and order.remaining_t == 0:
-            order.status = FILLED
+            _set(ctx, order, status=FILLED)
     entry = {"instrument_id": ctx.row.instrument_id, "seq": command.seq, "command": command_record(command),
              "created_at": ctx.clock.now()}  # fmt: skip
     insert_rows(ctx.session, _JOURNAL, [entry])
@@ -1161,18 +1165,35 @@ def _apply(ctx: _Context, event: Event, batch: _Batch, *, actor: Principal) -> N
     elif isinstance(event, Cancelled | Expired):
         order = _order(ctx, batch, event.order_id)
         _free(ctx, order)
-        order.status = EXPIRED if isinstance(event, Expired) else CANCELLED
-        order.reason = event.reason.value if isinstance(event, Cancelled) else "end_of_day"
-        order.remaining_t, order.updated_at = 0, now
+        _set(ctx, order, status=EXPIRED if isinstance(event, Expired) else CANCELLED,
+             reason=event.reason.value if isinstance(event, Cancelled) else "end_of_day", remaining_t=0,
+             updated_at=now)  # fmt: skip
         ctx.audit.append(audit.Event(actor.actor if order.organisation_id == actor.organisation_id else MATCHER,
                                      f"order.{order.status}", f"order:{order.id}",
                                      {"seq": event.seq, "reason": order.reason}))  # fmt: skip
     elif isinstance(event, Amended):
         order = _order(ctx, batch, event.order_id)
-        order.price_ticks, order.remaining_t = event.price_ticks, event.quantity_t
-        order.quantity_t, order.updated_at = order.filled_t + event.quantity_t, now
+        _set(ctx, order, price_ticks=event.price_ticks, remaining_t=event.quantity_t,
+             quantity_t=order.filled_t + event.quantity_t, updated_at=now)  # fmt: skip
         ctx.audit.append(audit.Event(actor.actor, "order.amended", f"order:{order.id}", {
             "seq": event.seq, "price_ticks": event.price_ticks, "quantity_t": event.quantity_t}))  # fmt: skip
+
+
+def _set(ctx: _Context, order: TradeOrder, **values: Any) -> None:
+    """Change an order in memory; its row is written once, at the end of the batch (``DeferredInserts.assign``).
+
+    The object is not marked dirty, so no savepoint release or flush writes it meanwhile; a refused command's
+    changes are put back by the batch's ``undo``.
+    """
+    old = {name: getattr(order, name) for name in values}
+    for name, value in values.items():
+        set_committed_value(order, name, value)
+    ctx.deferred.assign(_ORDERS, order.id, values, partial(_put_back, order, old))
+
+
+def _put_back(order: TradeOrder, old: dict[str, Any]) -> None:
+    for name, value in old.items():
+        set_committed_value(order, name, value)
 
 
 def _free(ctx: _Context, order: TradeOrder) -> None:
@@ -1180,7 +1201,7 @@ def _free(ctx: _Context, order: TradeOrder) -> None:
     if order.side == Side.BUY.value:
         account = ctx.cash_account(order.organisation_id)
         cash.release(ctx.session, account, order.held_fen, f"order:{order.id}", ctx.clock.now())
-        order.held_fen = 0
+        _set(ctx, order, held_fen=0)
     elif order.remaining_t:
         settle_escrowed(ctx.session, organisation_id=order.organisation_id, quantity_t=order.remaining_t,
                         batch_ids=ctx.batch_ids(), actor=MATCHER, clock=ctx.clock, reason=f"order:{order.id}",
@@ -1208,13 +1229,11 @@ def _settle(ctx: _Context, fill: Fill, batch: _Batch) -> None:
         price_ticks=fill.price_ticks, quantity_t=quantity_t, held_fen=buy.held_fen, keep_fen=keep,
         reference=f"trade:{row.instrument_id}:{fill.seq}:{fill.trade_id}", seq=fill.seq, buy_order_id=buy.id,
         sell_order_id=sell.id, retirement=retirement), clock=ctx.clock, scope=ctx)  # fmt: skip
-    buy.held_fen = keep
+    _set(ctx, buy, held_fen=keep)
     for order in (buy, sell):
-        order.remaining_t -= quantity_t
-        order.filled_t += quantity_t
-        order.updated_at = now
-        if order.remaining_t == 0:
-            order.status = FILLED
+        remaining_t = order.remaining_t - quantity_t
+        _set(ctx, order, remaining_t=remaining_t, filled_t=order.filled_t + quantity_t, updated_at=now,
+             **({"status": FILLED} if remaining_t == 0 else {}))  # fmt: skip
     batch.trades.append(trade)
     ctx.audit.append(trade_settled(row, trade, retirement))
 

@@ -313,3 +313,35 @@ def test_the_state_hash_is_a_checkpoint_that_a_replaying_process_checks(
         assert isinstance(job.error, RuntimeError) and "state recorded at 9" in str(job.error)
         session.rollback()
         assert session.scalar(select(func.max(JournalEntry.seq))) == 10  # nothing more was committed
+
+
+def test_an_order_changed_earlier_in_a_batch_is_amended_and_cancelled_from_its_in_memory_state(market: Any) -> None:
+    """Order rows are written once per batch: later commands, even after a refused one, see the batch's values."""
+    _, factory, who = market
+    bureau, enterprise, owner = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE], who[OrgKind.FOREST_OWNER]
+    jobs: list[exchange.Job] = []
+
+    def on_the_sell(make: Any) -> exchange.Step:
+        return lambda ctx: make(jobs[0].result["order_id"])(ctx)  # type: ignore[index]
+
+    jobs.extend([
+        exchange.Job(exchange.place_step(place("sell", "60.00", 100), bureau)),
+        exchange.Job(exchange.place_step(place("buy", "60.00", 30), enterprise)),  # fills 30: 70 left, in memory
+        exchange.Job(exchange.place_step(place("buy", "60.00", 10), owner)),  # no cash: refused, savepoint undone
+        exchange.Job(on_the_sell(lambda i: exchange.amend_step(i, exchange.AmendOrderRequest(quantity_t=50), bureau))),
+        exchange.Job(on_the_sell(lambda i: exchange.cancel_step(i, bureau))),
+    ])  # fmt: skip
+    statements: list[str] = []
+    with factory() as session:
+        event.listen(session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2].split()[0:2]))
+        exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
+        assert [type(j.error) if j.error else None for j in jobs] == [None, None, InsufficientFunds, None, None]
+        assert jobs[3].result is not None and jobs[3].result["remaining_t"] == 50  # amended from 70, not from 100
+        assert jobs[4].result is not None and jobs[4].result["status"] == "cancelled"
+        session.rollback()
+        sell = session.get(TradeOrder, jobs[0].result["order_id"])  # type: ignore[index]
+        assert sell is not None
+        assert (sell.status, sell.filled_t, sell.remaining_t, sell.quantity_t) == ("cancelled", 30, 0, 80)
+        assert sum(b.quantity for b in open_blocks(session) if b.state is BlockState.ESCROWED) == 0
+        assert_consistent(session)
+        assert sum(s == ["UPDATE", "trade_order"] for s in statements) <= 3  # one per set of changed columns
