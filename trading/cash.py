@@ -92,8 +92,8 @@ def _take_back(account: CashAccount, column: str, amount_fen: int) -> None:
     set_committed_value(account, column, getattr(account, column) - amount_fen)
 
 
-def hold(session: Session, account: CashAccount, amount_fen: int, reference: str, now: datetime) -> None:
-    """Move ``amount_fen`` from available to held (an order's pending entry).
+def check_hold(account: CashAccount, amount_fen: int) -> None:
+    """Refuse a hold of ``amount_fen`` that the account's available balance does not cover.
 
     Raises:
         InsufficientFunds: Less than ``amount_fen`` is available.
@@ -102,6 +102,15 @@ def hold(session: Session, account: CashAccount, amount_fen: int, reference: str
         raise InsufficientFunds(
             f"the order needs a hold of {amount_fen} fen; {account.available_fen} fen are available"
         )
+
+
+def hold(session: Session, account: CashAccount, amount_fen: int, reference: str, now: datetime) -> None:
+    """Move ``amount_fen`` from available to held (an order's pending entry).
+
+    Raises:
+        InsufficientFunds: Less than ``amount_fen`` is available.
+    """
+    check_hold(account, amount_fen)
     post(session, account, AVAILABLE, -amount_fen, "hold", reference, now)
     post(session, account, HELD, amount_fen, "hold", reference, now)
 

@@ -7,16 +7,18 @@ ADR 005; :class:`OrderEntry` gathers the commands a process receives while the p
    transaction already began with ``BEGIN IMMEDIATE`` — so matching of one instrument is serialised across
    processes and hosts;
 2. bring the process's cached engine up to the committed journal (replaying the commands it has not seen,
-   checking the recorded state hash);
-3. for each command, in a savepoint: answer a replayed ``Idempotency-Key`` from its record (same body) or
-   refuse it (different body); hold the buyer's cash (price × quantity + fee) or escrow the seller's tonnes
-   (registry ``escrow``); hand the command to the engine; settle every fill — serial blocks seller → buyer
-   (or retired for the buyer), cash buyer → seller minus fees → fee account — and release what cancels and
-   leftovers free; write the trades, the order states, the journal row and the idempotency record. A
-   command refused before it reached the engine rolls back its savepoint and fails alone;
-4. the compare-and-set of the cursor, the audit entries of the whole batch (one ``append_many``, so the
-   audit head is locked only for the last moments of the transaction), and the commit; then every
-   command of the batch is answered.
+   checking the state-hash checkpoint it passes);
+3. for each command: answer a replayed ``Idempotency-Key`` from its record (same body) or refuse it
+   (different body); check that the buyer's cash covers the hold (price × quantity + fee) or that the
+   seller's tonnes can be escrowed (reads only); hand the command to the engine; then hold the cash or
+   escrow the tonnes (registry ``escrow``), settle every fill — serial blocks seller → buyer (or retired for
+   the buyer), cash buyer → seller minus fees → fee account — and release what cancels and leftovers free.
+   Every refusal comes before the command writes anything, so a refused command fails alone without a
+   savepoint: what it queued or changed in memory is taken back (``_Context.undo``);
+4. the compare-and-set of the cursor, the batch's deferred writes (journal rows, idempotency records, cash
+   entries and balances, registry movements, order states: one statement per table and column set), the
+   audit entries of the whole batch (one ``append_many``, so the audit head is locked only for the last
+   moments of the transaction), and the commit; then every command of the batch is answered.
 
 If anything else fails before the commit, the cached engine of that instrument is thrown away and each
 command of the batch runs again alone: a match that was computed but not committed lives only in that
@@ -389,19 +391,39 @@ def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, n
     return int(total or 0)
 
 
+def check_escrowable(session: Session, row: InstrumentRow, organisation_id: int, quantity_t: int, *, clock: Clock,
+                     batch_ids: list[int]) -> None:  # fmt: skip
+    """Refuse a sale the registry's escrow would refuse (too few tradable tonnes, or T+1), reading only.
+
+    Raises:
+        InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
+    """
+    account = account_of(session, organisation_id, now=clock.now())
+    tradable = tradable_t(session, account, batch_ids)
+    if row.resale_next_day:
+        locked_t = bought_today_t(session, row, organisation_id, clock.now())
+        if locked_t and tradable - locked_t < quantity_t:
+            raise InsufficientUnits(
+                f"{locked_t} t of the {tradable} t tradable were bought today and may be sold from the next "
+                f"trading day (T+1); {quantity_t} t cannot be sold now"
+            )
+    if tradable < quantity_t:
+        raise InsufficientUnits(f"account {account.id} holds {tradable} t tradable, {quantity_t} t needed")
+
+
 def _escrow(ctx: _Context, order: TradeOrder, quantity_t: int, actor: Principal) -> None:
-    """Escrow tonnes for a sell order, refusing tonnes bought today where the instrument says T+1."""
-    escrow_for_sale(ctx.session, ctx.row, order.organisation_id, quantity_t, f"order:{order.id}", actor=actor,
-                    clock=ctx.clock, scope=ctx)  # fmt: skip
+    """Escrow tonnes for a sell order that :func:`check_escrowable` accepted (after the engine took the order)."""
+    change_state(ctx.session, "escrow", organisation_id=order.organisation_id, quantity_t=quantity_t, actor=actor,
+                 clock=ctx.clock, batch_ids=ctx.batch_ids(), reason=f"order:{order.id}", commit=False,
+                 audit_events=ctx.audit)  # fmt: skip
 
 
 def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, quantity_t: int, reason: str, *,
                     actor: Principal, clock: Clock, scope: Settlement | None = None) -> None:  # fmt: skip
     """Escrow a seller's tonnes of the instrument (registry ``escrow``), refusing tonnes bought today under T+1.
 
-    With ``scope`` (a batch's context, or the :class:`Settlement` of a block trade or auction) the deliverable
-    batches come from its per-transaction look-up and the audit entry goes to its sink; without it the entry
-    is appended now.
+    With ``scope`` (the :class:`Settlement` of a block trade or auction) the deliverable batches come from its
+    per-transaction look-up and the audit entry goes to its sink; without it the entry is appended now.
 
     Raises:
         InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
@@ -467,11 +489,6 @@ class Settlement:
             self._batch_ids = eligible_batch_ids(self.session, self.row)
         return self._batch_ids
 
-    def forget(self) -> None:
-        """Drop the locked accounts after a savepoint was rolled back (its row locks went with it)."""
-        self._cash.clear()
-        self._fee = None
-
     def append_audit(self) -> None:
         """Append the collected audit entries (one ``append_many``: the audit head is locked here, last)."""
         if self.audit:
@@ -528,12 +545,6 @@ class _Context(Settlement):
         """Remember an order this batch created or loaded."""
         self._orders[order.engine_id] = order
 
-    def forget(self) -> None:
-        """Drop the look-ups after a command's savepoint was rolled back (its row locks went with it)."""
-        super().forget()
-        self._orders.clear()
-        self.session.info[ACCOUNT_CACHE] = {}
-
     def mark(self) -> tuple[int, tuple[int, int], int]:
         """Return where the batch's collected writes stand before a command (see :meth:`undo`)."""
         return len(self.audit), self.deferred.mark(), len(self.remembered)
@@ -568,9 +579,9 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
               before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the commands of one instrument in ONE transaction; set every job's answer or error.
 
-    Under the instrument's lock: catch up from the journal, run each command in a savepoint (a command
-    refused before it reached the engine — validation, funds, tonnes, idempotency conflict, engine
-    rejection — rolls back only itself), then the cursor's compare-and-set, the audit entries of the whole
+    Under the instrument's lock: catch up from the journal, run each command (a command refused before the
+    engine moved — validation, funds, tonnes, idempotency conflict, engine rejection — has written nothing
+    and fails alone), then the cursor's compare-and-set, the deferred writes, the audit entries of the whole
     batch (one ``append_many``) and the commit. Any other failure before the commit rolls the batch back,
     forgets the engine and runs each command again alone, so one bad command never fails the others.
     A failure *during* the commit (outcome unknown) is reported to every command, never retried.
@@ -620,16 +631,15 @@ def _step(ctx: _Context, job: Job) -> None:
     ctx.matched = False
     mark = ctx.mark()
     try:
-        # No autoflush inside a command: its queries read rows that are already written (orders and trades
-        # are flushed where they are created, registry blocks by Core statements), so the cash-account and
-        # order updates of the command are flushed together when its savepoint is released.
-        with ctx.session.begin_nested(), ctx.session.no_autoflush:
+        # No savepoint and no autoflush: a command finds every refusal before it writes anything to the
+        # database (funds and tonnes are read, the engine decides, then the writes follow), and what it
+        # changes in memory or queues for the batch's end is taken back by ``undo`` when it is refused.
+        with ctx.session.no_autoflush:
             job.result = job.step(ctx)
     except ShanhaiError as error:
         if ctx.matched:
             raise  # the engine moved: the batch cannot keep it; run_batch retries each command alone
         ctx.undo(mark)
-        ctx.forget()
         job.error = error
 
 
@@ -979,6 +989,14 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
             raise OrderRejected(f"quantity {cmd.quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
         price_ticks = _price_ticks(row, cmd.price_cny)
         now = ctx.clock.now()
+        # Every refusal is found before anything is written (a command has no savepoint, ADR 015 amendment):
+        # funds or tonnes first (reads), then the engine; the hold or escrow is written once the engine took it.
+        if cmd.side == Side.BUY.value:
+            held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
+            cash.check_hold(ctx.cash_account(actor.organisation_id), held_fen)
+        else:
+            check_escrowable(session, row, actor.organisation_id, cmd.quantity_t, clock=ctx.clock,
+                             batch_ids=ctx.batch_ids())  # fmt: skip
         order = TradeOrder(
             instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
             side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t,
@@ -988,18 +1006,24 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         )  # fmt: skip
         session.add(order)
         session.flush()
-        ctx.remember(order)
-        if cmd.side == Side.BUY.value:
-            _set(ctx, order, held_fen=buy_hold_fen(row, price_ticks, cmd.quantity_t))
-            cash.hold(session, ctx.cash_account(actor.organisation_id), order.held_fen, f"order:{order.id}", now)
-        else:
-            _escrow(ctx, order, cmd.quantity_t, actor)
         command = PlaceOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
                              account_id=str(actor.organisation_id), side=Side(cmd.side), quantity_t=cmd.quantity_t,
                              price_cny=_cny(row, price_ticks),
                              time_in_force=TimeInForce(cmd.time_in_force))  # fmt: skip
+        try:
+            events = _decide(ctx, command)
+        except OrderRejected:
+            session.delete(order)  # the only row written so far, referenced by nothing yet
+            session.flush()
+            raise
+        ctx.remember(order)
+        if cmd.side == Side.BUY.value:
+            _set(ctx, order, held_fen=held_fen)
+            cash.hold(session, ctx.cash_account(actor.organisation_id), held_fen, f"order:{order.id}", now)
+        else:
+            _escrow(ctx, order, cmd.quantity_t, actor)
         batch = _Batch(orders={order.engine_id: order})
-        _run(ctx, command, batch, actor=actor)
+        _record(ctx, command, events, batch, actor=actor)
         response = _order_answer(row, order, batch.trades)
         _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
@@ -1080,8 +1104,18 @@ def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempote
             raise OrderRejected(f"quantity {quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
         price_ticks = order.price_ticks if cmd.price_cny is None else _price_ticks(row, cmd.price_cny)
         now = ctx.clock.now()
+        # Refusals first (funds or tonnes, then the engine), writes after: a command has no savepoint.
+        required = buy_hold_fen(row, price_ticks, quantity_t) if order.side == Side.BUY.value else 0
+        if order.side == Side.BUY.value and required > order.held_fen:
+            cash.check_hold(ctx.cash_account(actor.organisation_id), required - order.held_fen)
+        elif order.side == Side.SELL.value and quantity_t > order.remaining_t:
+            check_escrowable(session, row, actor.organisation_id, quantity_t - order.remaining_t, clock=ctx.clock,
+                             batch_ids=ctx.batch_ids())  # fmt: skip
+        command = AmendOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
+                             account_id=str(actor.organisation_id), quantity_t=quantity_t,
+                             price_cny=_cny(row, price_ticks))  # fmt: skip
+        events = _decide(ctx, command)
         if order.side == Side.BUY.value:
-            required = buy_hold_fen(row, price_ticks, quantity_t)
             account = ctx.cash_account(actor.organisation_id)
             if required > order.held_fen:
                 cash.hold(session, account, required - order.held_fen, f"order:{order.id}", now)
@@ -1094,10 +1128,7 @@ def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempote
             settle_escrowed(session, organisation_id=order.organisation_id,
                             quantity_t=order.remaining_t - quantity_t, batch_ids=ctx.batch_ids(), actor=actor.actor,
                             clock=ctx.clock, reason=f"order:{order.id}", audit_events=ctx.audit)  # fmt: skip
-        command = AmendOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
-                             account_id=str(actor.organisation_id), quantity_t=quantity_t,
-                             price_cny=_cny(row, price_ticks))  # fmt: skip
-        _run(ctx, command, _Batch(orders={order.engine_id: order}), actor=actor)
+        _record(ctx, command, events, _Batch(orders={order.engine_id: order}), actor=actor)
         response = order_out(session, row, order)
         _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
         return response
@@ -1128,11 +1159,23 @@ def end_of_day(session: Session, instrument_id: str, *, actor: Principal, clock:
 
 def _run(ctx: _Context, command: Command, batch: _Batch, *, actor: Principal) -> list[Event]:
     """Hand one command to the engine and write everything it caused (the batch commits)."""
+    events = _decide(ctx, command)
+    _record(ctx, command, events, batch, actor=actor)
+    return events
+
+
+def _decide(ctx: _Context, command: Command) -> list[Event]:
+    """Hand one command to the engine; refuse it (nothing changed anywhere) or mark the batch as matched."""
     events = ctx.engine.handle(command)
     if type(events[0]) is Rejected:  # a rejection changes nothing in the engine
         reason = events[0].reason.value
         raise OrderRejected(f"the order was rejected: {reason}", reason)
     ctx.matched = True  # from here on, any failure must throw the whole batch (and the engine) away
+    return events
+
+
+def _record(ctx: _Context, command: Command, events: list[Event], batch: _Batch, *, actor: Principal) -> None:
+    """Write everything the engine's events caused, and the journal row (the batch commits)."""
     for event in events:
         _apply(ctx, event, batch, actor=actor)
     for order in batch.orders.values():
@@ -1142,7 +1185,6 @@ def _run(ctx: _Context, command: Command, batch: _Batch, *, actor: Principal) ->
              "created_at": ctx.clock.now()}  # fmt: skip
     insert_rows(ctx.session, _JOURNAL, [entry])
     ctx.seq += 1
-    return events
 
 
 def _order(ctx: _Context, batch: _Batch, engine_id: str) -> TradeOrder:
@@ -1182,8 +1224,8 @@ def _apply(ctx: _Context, event: Event, batch: _Batch, *, actor: Principal) -> N
 def _set(ctx: _Context, order: TradeOrder, **values: Any) -> None:
     """Change an order in memory; its row is written once, at the end of the batch (``DeferredInserts.assign``).
 
-    The object is not marked dirty, so no savepoint release or flush writes it meanwhile; a refused command's
-    changes are put back by the batch's ``undo``.
+    The object is not marked dirty, so no flush writes it meanwhile; a refused command's changes are put back
+    by the batch's ``undo``.
     """
     old = {name: getattr(order, name) for name in values}
     for name, value in values.items():

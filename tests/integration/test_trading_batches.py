@@ -125,14 +125,17 @@ def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leav
         exchange.Job(
             exchange.place_step(place("buy", "60.00", 10), enterprise, "k-3"), (enterprise.organisation_id, "k-3")
         ),
+        # tonnes enough, price off tick: refused by the engine before anything is escrowed; its order row goes
+        exchange.Job(exchange.place_step(place("sell", "60.005", 5), bureau)),
     ]
     statements: list[str] = []
     with factory() as session:
         event.listen(session.get_bind(), "before_cursor_execute",
                      lambda *args: statements.append(" ".join(args[2].split())))  # fmt: skip
         exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
-        assert [type(j.error) if j.error else None for j in jobs] == [None, None, OrderRejected, None]
+        assert [type(j.error) if j.error else None for j in jobs] == [None, None, OrderRejected, None, OrderRejected]
         assert jobs[1].result == jobs[0].result  # the repeat got the first answer, nothing was placed again
+        assert not any(s.startswith(("SAVEPOINT", "ROLLBACK TO")) for s in statements)  # refusals wrote nothing
         assert jobs[3].result is not None and jobs[3].result["filled_t"] == 10
         # one read of the batch's keys; one INSERT per append-only table, all at the end of the batch
         assert sum("FROM idempotency_record" in s for s in statements) == 1
@@ -144,7 +147,8 @@ def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leav
         assert len(balance_updates) == 1 and "available_fen=(cash_account.available_fen +" in balance_updates[0]
         assert "held_fen" not in balance_updates[0]
         session.rollback()
-        assert session.scalar(select(func.count()).select_from(TradeOrder)) == 2
+        assert session.scalar(select(func.count()).select_from(TradeOrder)) == 2  # the rejected sell's row is gone
+        assert sum(b.quantity for b in open_blocks(session) if b.state is BlockState.ESCROWED) == 90
         assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 2
         assert [j.seq for j in session.scalars(select(JournalEntry).order_by(JournalEntry.seq))] == [1, 2]
         references = set(session.scalars(select(CashEntry.reference).where(CashEntry.kind != "deposit")))
