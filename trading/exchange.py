@@ -429,15 +429,7 @@ def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, 
         InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
     """
     batch_ids = scope.batch_ids() if scope is not None else eligible_batch_ids(session, row)
-    if row.resale_next_day:
-        locked_t = bought_today_t(session, row, organisation_id, clock.now())
-        if locked_t:
-            tradable = tradable_t(session, account_of(session, organisation_id, now=clock.now()), batch_ids)
-            if tradable - locked_t < quantity_t:
-                raise InsufficientUnits(
-                    f"{locked_t} t of the {tradable} t tradable were bought today and may be sold from the next "
-                    f"trading day (T+1); {quantity_t} t cannot be sold now"
-                )
+    check_escrowable(session, row, organisation_id, quantity_t, clock=clock, batch_ids=batch_ids)
     change_state(session, "escrow", organisation_id=organisation_id, quantity_t=quantity_t, actor=actor,
                  clock=clock, batch_ids=batch_ids, reason=reason, commit=False,
                  audit_events=scope.audit if scope is not None else None)  # fmt: skip
