@@ -79,8 +79,8 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-#: ``session.info`` key of the transaction's :class:`DeferredInserts`, when it has one.
-DEFERRED_INSERTS = "shanhai.deferred_inserts"
+#: ``session.info`` key of the transaction's :class:`DeferredWrites`, when it has one.
+DEFERRED_WRITES = "shanhai.deferred_writes"
 
 
 @dataclass
@@ -92,7 +92,7 @@ class _Change:
     add: bool  # True: values are deltas (col = col + Δ); False: new values (col = v)
 
 
-class DeferredInserts:
+class DeferredWrites:
     """Writes that nothing in the transaction reads back from the database, made together just before its commit.
 
     A batch of order-entry commands (ADR 015) collects here the journal rows, idempotency records, cash
@@ -162,8 +162,8 @@ class DeferredInserts:
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert append-only rows now, or at the end of the transaction when it defers them (:class:`DeferredInserts`)."""
-    deferred: DeferredInserts | None = session.info.get(DEFERRED_INSERTS)
+    """Insert append-only rows now, or at the end of the transaction when it defers them (:class:`DeferredWrites`)."""
+    deferred: DeferredWrites | None = session.info.get(DEFERRED_WRITES)
     if deferred is not None:
         deferred.add(table, rows)
     elif rows:

@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
-from core.db import DEFERRED_INSERTS, DeferredInserts, insert_rows
+from core.db import DEFERRED_WRITES, DeferredWrites, insert_rows
 from core.errors import InsufficientFunds, InvalidInput, NotFound, PermissionDenied
 from trading.models import CashAccount, CashEntry
 
@@ -75,7 +75,7 @@ def post(session: Session, account: CashAccount, bucket: str, amount_fen: int, k
         raise InsufficientFunds(
             f"cash account {account.id} would go to {balance} fen {bucket}; {-amount_fen} fen needed"
         )
-    deferred: DeferredInserts | None = session.info.get(DEFERRED_INSERTS)
+    deferred: DeferredWrites | None = session.info.get(DEFERRED_WRITES)
     if deferred is None:
         setattr(account, column, balance)
     else:

@@ -57,7 +57,7 @@ from core import audit
 from core.auth import OrgKind, Principal
 from core.canonical import canonical_hash
 from core.clock import Clock
-from core.db import DEFERRED_INSERTS, DeferredInserts, insert_rows
+from core.db import DEFERRED_WRITES, DeferredWrites, insert_rows
 from core.errors import (
     Conflict,
     IdempotencyConflict,
@@ -506,8 +506,8 @@ class _Context(Settlement):
         #: Idempotency records of this batch: read once for every key of the batch, plus the ones it wrote.
         self.idempotency: dict[tuple[int, str], tuple[str, dict[str, Any]] | None] = {}
         self.remembered: list[tuple[int, str]] = []
-        self.deferred = DeferredInserts()
-        session.info[DEFERRED_INSERTS] = self.deferred
+        self.deferred = DeferredWrites()
+        session.info[DEFERRED_WRITES] = self.deferred
 
     def prefetch_idempotency(self, keys: list[tuple[int, str]]) -> None:
         """Read the idempotency records of every key of the batch with one statement."""
@@ -594,7 +594,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
         cache.discard(instrument_id)
         session.rollback()
         session.info.pop(ACCOUNT_CACHE, None)
-        session.info.pop(DEFERRED_INSERTS, None)
+        session.info.pop(DEFERRED_WRITES, None)
         if committing or len(jobs) == 1:
             for job in jobs:
                 job.result, job.error = None, _translated(error)
@@ -604,7 +604,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
             run_batch(session, cache, instrument_id, [job], clock=clock)
     finally:
         session.info.pop(ACCOUNT_CACHE, None)
-        session.info.pop(DEFERRED_INSERTS, None)
+        session.info.pop(DEFERRED_WRITES, None)
 
 
 def _translated(error: Exception) -> Exception:
@@ -1214,7 +1214,7 @@ def _apply(ctx: _Context, event: Event, batch: _Batch, *, actor: Principal) -> N
 
 
 def _set(ctx: _Context, order: TradeOrder, **values: Any) -> None:
-    """Change an order in memory; its row is written once, at the end of the batch (``DeferredInserts.assign``).
+    """Change an order in memory; its row is written once, at the end of the batch (``DeferredWrites.assign``).
 
     The object is not marked dirty, so no flush writes it meanwhile; a refused command's changes are put back
     by the batch's ``undo``.

@@ -1,11 +1,11 @@
-"""core.db.DeferredInserts: rows and balance increments written at the end, undone per failed command."""
+"""core.db.DeferredWrites: rows and balance increments written at the end, undone per failed command."""
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from core.db import DEFERRED_INSERTS, DeferredInserts, insert_rows
+from core.db import DEFERRED_WRITES, DeferredWrites, insert_rows
 
 METADATA = MetaData()
 ACCOUNTS = Table("account", METADATA, Column("id", Integer, primary_key=True), Column("a", BigInteger),
@@ -19,8 +19,8 @@ def test_rows_and_increments_are_written_once_and_a_failed_command_takes_its_own
     memory = {"a": 100, "b": 0}  # the caller's in-memory copy of account 1
     with Session(engine) as session:
         session.execute(insert(ACCOUNTS), [{"id": 1, "a": 100, "b": 0}, {"id": 2, "a": 5, "b": 5}])
-        deferred = DeferredInserts()
-        session.info[DEFERRED_INSERTS] = deferred
+        deferred = DeferredWrites()
+        session.info[DEFERRED_WRITES] = deferred
 
         def move(column: str, delta: int) -> None:
             memory[column] += delta
@@ -42,6 +42,6 @@ def test_rows_and_increments_are_written_once_and_a_failed_command_takes_its_own
             (1, 70, 30), (2, 6, 5)]  # fmt: skip
         deferred.write(session)  # written once: a second write has nothing left
         assert session.execute(select(ACCOUNTS.c.a).where(ACCOUNTS.c.id == 1)).scalar() == 70
-        del session.info[DEFERRED_INSERTS]
+        del session.info[DEFERRED_WRITES]
         insert_rows(session, NOTES, [{"text": "now"}])  # no deferral: written at once
         assert session.scalar(select(NOTES.c.text).where(NOTES.c.text == "now")) == "now"
