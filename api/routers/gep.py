@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.downloads import CSV, XLSX, attachment
 from api.tasks import enqueue_gep_run
 from geodata.readers import ReadLimits
 from gep.models import RegionLevel
@@ -120,14 +121,7 @@ def read_gep_run_table(run_id: int, table: str, session: SessionDep, _principal:
     Tables: ``summary``, ``extent``, ``physical``, ``monetary``, ``physical_by_type``, ``monetary_by_type``.
     """
     text = table_csv(get_run(session, run_id), table)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="gep-run-{run_id}-{table}.csv"'},
-    )
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return attachment(text, CSV, f"gep-run-{run_id}-{table}.csv")
 
 
 @router.get("/runs/{run_id}/tables.xlsx", response_class=Response)
@@ -145,11 +139,7 @@ def read_gep_run_workbook(
     other = get_run(session, compare_to) if compare_to is not None else None
     content = workbook(get_run(session, run_id), other)
     suffix = f"-vs-{compare_to}" if compare_to is not None else ""
-    return Response(
-        content,
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="gep-run-{run_id}{suffix}.xlsx"'},
-    )
+    return attachment(content, XLSX, f"gep-run-{run_id}{suffix}.xlsx")
 
 
 @router.get("/runs/{run_id}/rasters/{indicator}.tif", response_class=FileResponse)
@@ -165,4 +155,4 @@ def read_gep_run_raster(
 def compare_gep_runs(run_id: int, other_id: int, session: SessionDep, _principal: CurrentUser) -> Response:
     """Return the change by region and indicator from run ``run_id`` to run ``other_id``, as CSV."""
     text = compare_csv(get_run(session, run_id), get_run(session, other_id))
-    return Response(text, media_type="text/csv; charset=utf-8")
+    return Response(text, media_type=CSV)

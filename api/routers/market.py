@@ -24,6 +24,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import SessionDep
+from api.downloads import CSV, XLSX, attachment
 from core.errors import InvalidInput
 from core.settings import Settings
 from trading import flows, market_data
@@ -34,7 +35,6 @@ reports = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 #: A comment line this often keeps proxies from closing an idle stream.
 KEEP_ALIVE_SECONDS = 15.0
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Depth = Annotated[int, Query(ge=1, le=market_data.MAX_DEPTH, description="Price levels per side.")]
 
 
@@ -182,8 +182,7 @@ def export_flows_csv(
 ) -> Response:
     """The flows report's rows as CSV."""
     report = _flow_report(session, seller_province, buyer_province, start, end)
-    return Response(flows.flows_csv(report), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="flows.csv"'})  # fmt: skip
+    return attachment(flows.flows_csv(report), CSV, "flows.csv")
 
 
 @reports.get("/flows.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}})
@@ -196,5 +195,4 @@ def export_flows_xlsx(
 ) -> Response:
     """The flows report as an Excel workbook: rows, totals by pair, month, project, county and class."""
     report = _flow_report(session, seller_province, buyer_province, start, end)
-    return Response(flows.flows_xlsx(report), media_type=XLSX,
-                    headers={"Content-Disposition": 'attachment; filename="flows.xlsx"'})  # fmt: skip
+    return attachment(flows.flows_xlsx(report), XLSX, "flows.xlsx")

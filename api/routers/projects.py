@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.downloads import GPKG, attachment
 from api.schemas import ProjectOut, plot_collection, plot_feature, plot_row_attributes
 from api.tasks import TaskRef, enqueue_remeasure
 from carbon.claims import overlaps_of_plot
@@ -15,7 +16,7 @@ from carbon.projects import CreateProject, create_project, get_project, list_pro
 from geodata.writers import geopackage_bytes
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
-GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
+
 
 GEOJSON_EXAMPLE = {
     "type": "Feature",
@@ -100,17 +101,13 @@ def read_plot_overlaps(plot_id: int, session: SessionDep, _principal: CurrentUse
 @router.get(
     "/projects/{project_id}/plots.gpkg",
     response_class=Response,
-    responses={200: {"content": {GPKG_MEDIA_TYPE: {}}, "description": "The project's plots as a GeoPackage."}},
+    responses={200: {"content": {GPKG: {}}, "description": "The project's plots as a GeoPackage."}},
 )
 def download_project_plots(project_id: int, session: SessionDep, _principal: CurrentUser) -> Response:
     """Download the project's plots as a GeoPackage (EPSG:4490, layer ``plots``) with their areas."""
     plots = list_plots(session, project_id)
     features = [(plot_row_attributes(p), p.geometry) for p in plots]
-    return Response(
-        geopackage_bytes(features),
-        media_type=GPKG_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="project-{project_id}-plots.gpkg"'},
-    )
+    return attachment(geopackage_bytes(features), GPKG, f"project-{project_id}-plots.gpkg")
 
 
 @router.post("/plots/{plot_id}/remeasure", status_code=202)

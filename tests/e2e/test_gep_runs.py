@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.cli import main
-from api.routers.gep import XLSX
+from api.downloads import XLSX
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
 from core.audit import AuditEntry, verify_chain
 from gep.models import GepRun
