@@ -11,6 +11,7 @@ import shapely
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep
 from carbon.certificates import certificate_facts, render_pdf, retirement_by_code
@@ -39,7 +40,8 @@ from carbon.models import (
     TransferStatus,
 )
 from carbon.plots import list_plots
-from core.auth import OrgKind
+from core.auth import OrgKind, Principal
+from core.clock import Clock
 from core.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -151,15 +153,21 @@ class DecisionRequest(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
+def _decided(session: Session, transfer_id: int, *, accept: bool, body: DecisionRequest, principal: Principal,
+             clock: Clock) -> dict[str, Any]:  # fmt: skip
+    """Carry out the receiver's decision; return the moved blocks and the transfer as it now stands."""
+    moved = decide_transfer(session, transfer_id, accept=accept, actor=principal, clock=clock, reason=body.reason)
+    offer = session.get(PendingTransfer, transfer_id)
+    assert offer is not None
+    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)}
+
+
 @router.post("/transfers/{transfer_id}/accept")
 def accept_transfer(
     transfer_id: int, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The receiver accepts a pending transfer: its tonnes move to the receiver's account as tradable."""
-    moved = decide_transfer(session, transfer_id, accept=True, actor=principal, clock=clock, reason=body.reason)
-    offer = session.get(PendingTransfer, transfer_id)
-    assert offer is not None
-    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)}
+    return _decided(session, transfer_id, accept=True, body=body, principal=principal, clock=clock)
 
 
 @router.post("/transfers/{transfer_id}/reject")
@@ -167,10 +175,7 @@ def reject_transfer(
     transfer_id: int, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The receiver rejects a pending transfer: its tonnes return to the sender as tradable."""
-    moved = decide_transfer(session, transfer_id, accept=False, actor=principal, clock=clock, reason=body.reason)
-    offer = session.get(PendingTransfer, transfer_id)
-    assert offer is not None
-    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)}
+    return _decided(session, transfer_id, accept=False, body=body, principal=principal, clock=clock)
 
 
 @router.post("/transfers/expire")
