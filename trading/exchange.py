@@ -1024,9 +1024,18 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
 
 
 def _own_order(session: Session, order_id: int, actor: Principal) -> TradeOrder:
-    order = session.get(TradeOrder, order_id)  # the batch's in-memory values win over the row (see _set)
+    order = session.get(TradeOrder, order_id)  # in a batch, its in-memory values win over the row (see _set)
     if order is None or order.organisation_id != actor.organisation_id:
         raise NotFound(f"order {order_id} does not exist or is not your organisation's")
+    return order
+
+
+def _own_open_order(ctx: _Context, order_id: int, actor: Principal, doing: str) -> TradeOrder:
+    """Return one of the caller's open orders for a cancel or an amend (``doing``: what would be done to it)."""
+    order = _own_order(ctx.session, order_id, actor)
+    ctx.remember(order)
+    if order.status != OPEN:
+        raise Conflict(f"order {order_id} is {order.status}; only open orders can be {doing}")
     return order
 
 
@@ -1054,10 +1063,7 @@ def cancel_step(order_id: int, actor: Principal, idempotency_key: str | None = N
         replayed = _idempotent(ctx, actor.organisation_id, idempotency_key, request)
         if replayed is not None:
             return replayed
-        order = _own_order(session, order_id, actor)
-        ctx.remember(order)
-        if order.status != OPEN:
-            raise Conflict(f"order {order_id} is {order.status}; only open orders can be cancelled")
+        order = _own_open_order(ctx, order_id, actor, "cancelled")
         now = ctx.clock.now()
         command = CancelOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
                               account_id=str(actor.organisation_id))  # fmt: skip
@@ -1087,10 +1093,7 @@ def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempote
         replayed = _idempotent(ctx, actor.organisation_id, idempotency_key, request)
         if replayed is not None:
             return replayed
-        order = _own_order(session, order_id, actor)
-        ctx.remember(order)
-        if order.status != OPEN:
-            raise Conflict(f"order {order_id} is {order.status}; only open orders can be amended")
+        order = _own_open_order(ctx, order_id, actor, "amended")
         quantity_t = order.remaining_t if cmd.quantity_t is None else cmd.quantity_t
         if isinstance(quantity_t, bool) or not isinstance(quantity_t, int) or quantity_t <= 0:
             raise OrderRejected(f"quantity {quantity_t!r} is not whole tonnes > 0", "non_positive_quantity")
