@@ -75,30 +75,16 @@ def upsample(coarse: np.ndarray, fine: int, row0: int, rows: int, *, nearest: bo
 def write_stack(directory: Path, size: int, *, coarse: int, cell_deg: float) -> dict[str, str]:
     """Write the stack strip by strip; return role → file name."""
     import rasterio
-    from affine import Affine
     from rasterio.windows import Window
 
-    from gep.synthetic import NORTH, WEST
+    from gep.synthetic import raster_profile
 
     directory.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
     for role, array in fields(coarse, coarse).items():
         categorical = ROLES[role][1] == "categorical"
         dtype, nodata = ("uint8", 0) if categorical else ("float32", NODATA)
-        profile = {
-            "driver": "GTiff",
-            "width": size,
-            "height": size,
-            "count": 1,
-            "dtype": dtype,
-            "crs": "EPSG:4490",
-            "transform": Affine(cell_deg, 0.0, WEST, 0.0, -cell_deg, NORTH),
-            "nodata": nodata,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-            "compress": "deflate",
-        }
+        profile = raster_profile(size, size, cell_deg, dtype, nodata)
         name = f"gep_{FILES[role]}.tif"
         with rasterio.open(directory / name, "w", **profile) as out:
             for row0 in range(0, size, STRIP_ROWS):

@@ -77,7 +77,8 @@ EMISSIONS_T = {
 RESERVOIR_CAPACITY_M3 = 2.4e6
 
 
-def _profile(rows: int, cols: int, cell_deg: float, dtype: str, nodata: float) -> dict[str, Any]:
+def raster_profile(rows: int, cols: int, cell_deg: float, dtype: str, nodata: float) -> dict[str, Any]:
+    """Return the GeoTIFF profile of a synthetic layer: EPSG:4490 from (WEST, NORTH), 256² deflate tiles."""
     from affine import Affine
 
     return {
@@ -165,10 +166,10 @@ def write_stack(directory: Path, rows: int, cols: int, *, cell_deg: float = 0.00
         name = f"gep_{FILES[role]}.tif"
         if role == "land_cover":
             data = np.nan_to_num(array, nan=0.0).astype("uint8")
-            profile = _profile(rows, cols, cell_deg, "uint8", 0)
+            profile = raster_profile(rows, cols, cell_deg, "uint8", 0)
         else:
             data = np.where(np.isnan(array), NODATA, array).astype("float32")
-            profile = _profile(rows, cols, cell_deg, "float32", NODATA)
+            profile = raster_profile(rows, cols, cell_deg, "float32", NODATA)
         with rasterio.open(directory / name, "w", **profile) as out:
             out.write(data, 1)
         names[role] = name
