@@ -28,7 +28,7 @@ they must be JSON-serialisable and never contain stack traces or internal state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -146,6 +146,16 @@ class InvalidInput(ShanhaiError):
     def extensions(self) -> dict[str, Any]:
         """Return the ``errors`` extension member."""
         return {"errors": self.problems}
+
+
+def validation_problems(items: Iterable[Mapping[str, Any]], **context: Any) -> list[dict[str, Any]]:
+    """Return pydantic's ``ValidationError.errors()`` as :class:`InvalidInput` problems, each with ``context``.
+
+    ``location`` is the dotted path of the offending field, ``reason`` pydantic's message.
+    """
+    return [
+        {**context, "location": ".".join(str(part) for part in item["loc"]), "reason": item["msg"]} for item in items
+    ]
 
 
 class InvalidGeometry(InvalidInput):

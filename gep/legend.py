@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.canonical import canonical_hash
-from core.errors import InvalidInput
+from core.errors import InvalidInput, validation_problems
 
 
 class EcosystemType(StrEnum):
@@ -120,8 +120,5 @@ def load_legend(name: str) -> Legend:
     try:
         return Legend.model_validate(raw)
     except ValidationError as error:
-        problems = [
-            {"legend": name, "location": ".".join(str(part) for part in item["loc"]), "reason": item["msg"]}
-            for item in error.errors()
-        ]
+        problems = validation_problems(error.errors(), legend=name)
         raise InvalidInput(f"{name} is not a valid land-cover legend ({len(problems)} problems)", problems) from error

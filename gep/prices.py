@@ -36,7 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.canonical import canonical_hash
-from core.errors import InvalidInput
+from core.errors import InvalidInput, validation_problems
 
 #: Units a table entry may declare. Money is yuan (元); "1" is dimensionless.
 Unit = Literal[
@@ -137,10 +137,7 @@ def parse_table(text: str, *, name: str) -> ParameterTable:
     try:
         return ParameterTable.model_validate(raw)
     except ValidationError as error:
-        problems = [
-            {"table": name, "location": ".".join(str(part) for part in item["loc"]), "reason": item["msg"]}
-            for item in error.errors()
-        ]
+        problems = validation_problems(error.errors(), table=name)
         raise InvalidInput(f"{name} is not a valid parameter table ({len(problems)} problems)", problems) from error
 
 
