@@ -98,21 +98,13 @@ def _resolve_principal(
     scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     if token and scheme.lower() == "bearer":
         claims = decode_token(token, token_type="access", key=settings.signing_key(), clock=clock)
-        key: tuple[str, object] = ("user", int(claims["sub"]))
-        principal = cache.get(key)
-        if principal is None:
-            principal = principal_of(user_for_token(session, claims), "token")
-            cache.put(key, principal)
-        return principal
+        return cache.get_or_load(("user", int(claims["sub"])),
+                                 lambda: principal_of(user_for_token(session, claims), "token"))  # fmt: skip
     if scheme:
         raise AuthenticationFailed("only Bearer tokens are accepted in the Authorization header")
     if api_key:
-        key = ("api_key", api_key_digest(api_key))
-        principal = cache.get(key)
-        if principal is None:
-            principal = principal_of(user_for_api_key(session, api_key), "api_key")
-            cache.put(key, principal)
-        return principal
+        return cache.get_or_load(("api_key", api_key_digest(api_key)),
+                                 lambda: principal_of(user_for_api_key(session, api_key), "api_key"))  # fmt: skip
     return None
 
 

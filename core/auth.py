@@ -179,6 +179,14 @@ class PrincipalCache:
             return None
         return entry[1]
 
+    def get_or_load(self, key: tuple[str, object], load: Callable[[], Principal]) -> Principal:
+        """Return the remembered caller, or ``load()`` it (reading the database) and remember it."""
+        principal = self.get(key)
+        if principal is None:
+            principal = load()
+            self.put(key, principal)
+        return principal
+
     def put(self, key: tuple[str, object], principal: Principal) -> None:
         """Remember a caller just verified against the database."""
         if self.ttl_seconds <= 0:
