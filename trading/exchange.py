@@ -594,7 +594,6 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
         cache.discard(instrument_id)
         session.rollback()
         session.info.pop(ACCOUNT_CACHE, None)
-        session.info.pop(DEFERRED_WRITES, None)
         if committing or len(jobs) == 1:
             for job in jobs:
                 job.result, job.error = None, _translated(error)
