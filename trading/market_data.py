@@ -96,7 +96,7 @@ class BookReplicas:
         with ``engine.last_seq``, never with the cursor.
 
         Raises:
-            RuntimeError: The journal does not rebuild the state hash recorded at the cursor.
+            RuntimeError: The journal does not rebuild the state-hash checkpoint it passes (see ``catch_up``).
         """
         cursor = session.get(MatcherCursor, row.instrument_id, populate_existing=True)
         if cursor is None:
