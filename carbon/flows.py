@@ -159,6 +159,39 @@ def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@dataclass(frozen=True)
+class BatchOrigin:
+    """Where a batch's tonnes come from: its project, the project's province and county, the credit class."""
+
+    project_id: int
+    province_code: str
+    county_code: str | None
+    credit_class: str
+
+
+def batch_origins(session: Session, numbers: Iterable[tuple[int, int]]) -> dict[tuple[int, int], BatchOrigin]:
+    """Return the origin of each batch named by ``(project number, batch number)`` (as serials name them).
+
+    This is the registry's public face for callers that hold serials but must not read its tables (the
+    exchange's part of the report); batches that do not exist are absent from the answer.
+    """
+    wanted = set(numbers)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Batch.project_id, Batch.batch_number, Batch.province_code, Batch.credit_class, Project.county_code)
+        .join(Project, Project.id == Batch.project_id)
+        .where(Batch.project_id.in_({project for project, _ in wanted}))
+    )
+    return {
+        (row.project_id, row.batch_number): BatchOrigin(
+            row.project_id, row.province_code, row.county_code, row.credit_class.value
+        )
+        for row in rows
+        if (row.project_id, row.batch_number) in wanted
+    }
+
+
 #: Registry movements that are flows: transfers between organisations that are not exchange deliveries
 #: (those leave escrow and are counted as trades) and every retirement.
 _FLOW_MOVEMENTS = or_(

@@ -5,7 +5,8 @@ The report itself (rows, totals, CSV and Excel) and its registry part (transfers
 made it (continuous order book, block trade, auction), so long as it records its parties and the serial
 blocks it delivered. A trade is split over the serial blocks it moved: each block names its batch (project
 number and batch number, ``carbon.serials``), so its tonnes are attributed to the batch's project, the
-project's province and county (the origin) and the batch's credit class; the destination is the buyer's
+project's province and county (the origin) and the batch's credit class, as the registry tells them
+(:func:`carbon.flows.batch_origins`: this module reads no registry table); the destination is the buyer's
 province and county.
 
 Rules:
@@ -22,8 +23,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from carbon.flows import FlowKey, FlowQuery, FlowTally, month_of
-from carbon.models import Batch, Project
+from carbon.flows import FlowKey, FlowQuery, FlowTally, batch_origins, month_of
 from carbon.serials import parse_block
 from core.auth import Organisation
 from trading.market_data import trading_day
@@ -44,28 +44,21 @@ def add_trade_flows(session: Session, query: FlowQuery, tally: FlowTally) -> Non
     )
     if query.destination_province is not None:
         statement = statement.where(buyer.province_code == query.destination_province)
-    batches: dict[tuple[int, int], tuple[Batch, str | None] | None] = {}
-    for trade, seller_province, buyer_province, buyer_county in session.execute(statement):
+    trades = [(*row, [parse_block(serial) for serial in row[0].serials or []]) for row in session.execute(statement)]
+    # The batches' origins come from the registry's public face, in one call (never from its tables).
+    origins = batch_origins(session, {(b.project_number, b.batch) for *_, blocks in trades for b in blocks})
+    for trade, seller_province, buyer_province, buyer_county, blocks in trades:
         day = trading_day(trade.created_at)
         covered = 0
-        for serial in trade.serials or []:
-            block = parse_block(serial)
-            number = (block.project_number, block.batch)
-            if number not in batches:
-                found = session.execute(
-                    select(Batch, Project.county_code)
-                    .join(Project, Project.id == Batch.project_id)
-                    .where(Batch.project_id == number[0], Batch.batch_number == number[1])
-                ).one_or_none()
-                batches[number] = (found[0], found[1]) if found else None
-            batch, county = batches[number] or (None, None)
-            origin = batch.province_code if batch else block.province
+        for block in blocks:
+            origin = origins.get((block.project_number, block.batch))
+            province = origin.province_code if origin else block.province
             covered += block.quantity
-            if not query.admits("trade", day, origin, buyer_province):
+            if not query.admits("trade", day, province, buyer_province):
                 continue
-            key = FlowKey("trade", month_of(day), origin, county, buyer_province, buyer_county,
-                          batch.project_id if batch else None,
-                          batch.credit_class.value if batch else block.credit_class)  # fmt: skip
+            key = FlowKey("trade", month_of(day), province, origin.county_code if origin else None, buyer_province,
+                          buyer_county, origin.project_id if origin else None,
+                          origin.credit_class if origin else block.credit_class)  # fmt: skip
             tally.add(key, block.quantity, trade.notional_fen * block.quantity // trade.quantity_t)  # fen × t / t
         rest = trade.quantity_t - covered
         if rest and query.admits("trade", day, seller_province, buyer_province):
