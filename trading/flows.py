@@ -1,13 +1,14 @@
 """Cross-province flows, the exchange's part: every settled trade, added to a :class:`carbon.flows.FlowTally`.
 
 The report itself (rows, totals, CSV and Excel) and its registry part (transfers, retirements) are
-:mod:`carbon.flows`; the API composes both. Every settled trade in the ``trade`` table counts, whatever
-made it (continuous order book, block trade, auction), so long as it records its parties and the serial
-blocks it delivered. A trade is split over the serial blocks it moved: each block names its batch (project
-number and batch number, ``carbon.serials``), so its tonnes are attributed to the batch's project, the
-project's province and county (the origin) and the batch's credit class, as the registry tells them
-(:func:`carbon.flows.batch_origins`: this module reads no registry table); the destination is the buyer's
-province and county.
+:mod:`carbon.flows`; :func:`flow_report` composes both for the API.
+
+Every settled trade in the ``trade`` table counts, whatever made it (continuous order book, block trade,
+auction), so long as it records its parties and the serial blocks it delivered. A trade is split over the
+serial blocks it moved: each block names its batch (project number and batch number, ``carbon.serials``),
+so its tonnes are attributed to the batch's project, the project's province and county (the origin) and
+the batch's credit class, as the registry tells them (:func:`carbon.flows.batch_origins`: this module reads
+no registry table); the destination is the buyer's province and county.
 
 Rules:
 
@@ -20,9 +21,12 @@ Rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from carbon import flows as registry_flows
 from carbon.flows import FlowKey, FlowQuery, FlowTally, batch_origins, month_of
 from carbon.serials import parse_block
 from core.auth import Organisation
@@ -64,3 +68,14 @@ def add_trade_flows(session: Session, query: FlowQuery, tally: FlowTally) -> Non
         if rest and query.admits("trade", day, seller_province, buyer_province):
             key = FlowKey("trade", month_of(day), seller_province, None, buyer_province, buyer_county, None, None)
             tally.add(key, rest, trade.notional_fen * rest // trade.quantity_t)
+
+
+def flow_report(session: Session, query: FlowQuery) -> dict[str, Any]:
+    """Return the whole flows report: the registry's transfers and retirements and the exchange's trades.
+
+    Composed here, the lowest layer that sees both (``carbon`` never imports ``trading``); the API serves it.
+    """
+    tally = FlowTally()
+    registry_flows.add_registry_flows(session, query, tally)
+    add_trade_flows(session, query, tally)
+    return registry_flows.flow_report(session, query, tally)

@@ -1,7 +1,7 @@
 """Market data (public, anonymous) and the cross-province flows report (every role).
 
-The flows report composes the registry's transfers and retirements (:mod:`carbon.flows`) with the
-exchange's trades (:mod:`trading.flows`) into one table with a ``kind`` column.
+The flows report is one table with a ``kind`` column: the registry's transfers and retirements
+(:mod:`carbon.flows`) with the exchange's trades (:mod:`trading.flows`, which composes the two).
 
 Market data is public, as exchanges publish their quotes and daily market reports (registry-trading §4.1,
 §7): the book shows aggregated levels, trades show price, quantity and time, never a party (ADR 014). Being
@@ -194,12 +194,8 @@ FlowParams = Annotated[FlowParameters, Depends()]
 
 
 def _flow_report(session: SessionDep, params: FlowParameters) -> dict[str, Any]:
-    """Compose the report: the registry's transfers and retirements (carbon) and the exchange's trades."""
-    query = params.query()
-    tally = carbon_flows.FlowTally()
-    carbon_flows.add_registry_flows(session, query, tally)
-    trading_flows.add_trade_flows(session, query, tally)
-    return carbon_flows.flow_report(session, query, tally)
+    """The report: the registry's transfers and retirements (carbon) with the exchange's trades."""
+    return trading_flows.flow_report(session, params.query())
 
 
 @reports.get("/flows")

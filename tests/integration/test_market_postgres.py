@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.seed import seed_demo
-from carbon.flows import FlowQuery, FlowTally, add_registry_flows, flow_rows, totals_by
+from carbon.flows import FlowQuery, totals_by
 from carbon.ledger import (
     IssueBatch,
     RetireUnits,
@@ -31,7 +31,7 @@ from core.db import make_engine, make_session_factory
 from tests.conftest import SAMPLES, fresh_postgres_database
 from trading import exchange, market_data
 from trading.cash import CashMovement, deposit
-from trading.flows import add_trade_flows
+from trading.flows import flow_report
 
 pytestmark = pytest.mark.postgres
 
@@ -125,8 +125,8 @@ def test_an_open_transaction_s_match_is_not_shown(market_pg_url: str) -> None:
 
 
 def _flows_by_kind(session: Session) -> list[dict[str, Any]]:
-    """The flows report's Ningxia → Fujian totals by kind, composed as the API composes them."""
-    query, tally = FlowQuery("64", "35"), FlowTally()
-    add_registry_flows(session, query, tally)
-    add_trade_flows(session, query, tally)
-    return totals_by(flow_rows(session, tally), ("kind",))
+    """The flows report's Ningxia → Fujian totals by kind, as the API serves them."""
+    report = flow_report(session, FlowQuery("64", "35"))
+    assert report["totals"]["kind"] == totals_by(report["rows"], ("kind",))
+    by_kind: list[dict[str, Any]] = report["totals"]["kind"]
+    return by_kind
