@@ -5,7 +5,7 @@ One report, three kinds of movement, each row saying where the tonnes come from 
 - ``transfer``: a registry transfer between two organisations (:func:`carbon.ledger.transfer`, counted
   when it takes effect: at once, or when the receiver accepts a pending transfer). Deliveries of exchange
   trades move tonnes too, out of escrow; they are reported as ``trade`` by ``trading.flows`` and not
-  counted again here.
+  counted again here. A pledge enforced by its bank and a reversal's cancellation are not transfers.
 - ``retirement``: tonnes retired for good, by their holder or on an exchange fill (retire on fill).
 - ``trade``: a settled exchange trade (``trading.flows``, which adds its rows to the same :class:`FlowTally`;
   this module never reads the exchange's tables, ``trading`` imports ``carbon``, not the reverse).
