@@ -100,14 +100,26 @@ class DoubleCounting(Conflict):
         return {"conflicts": self.conflicts}
 
 
-class InsufficientUnits(Conflict):
+class _Shortfall(Conflict):
+    """A conflict that carries the figures a client needs (ids, integer fen or tonnes) as extension members."""
+
+    def __init__(self, detail: str, **facts: Any) -> None:
+        super().__init__(detail)
+        self.facts = facts
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the facts (e.g. ``organisation_id``, ``available_fen``) as extension members."""
+        return dict(self.facts)
+
+
+class InsufficientUnits(_Shortfall):
     """The account does not hold enough tonnes in the required state."""
 
     slug = "carbon/insufficient-units"
     title = "Insufficient units"
 
 
-class InsufficientFunds(Conflict):
+class InsufficientFunds(_Shortfall):
     """The cash account does not have enough available fen for the hold an order needs."""
 
     slug = "trading/insufficient-funds"
@@ -192,13 +204,14 @@ class OrderRejected(InvalidInput):
     slug = "trading/order-rejected"
     title = "Order rejected"
 
-    def __init__(self, detail: str, reason: str) -> None:
+    def __init__(self, detail: str, reason: str, **facts: Any) -> None:
         super().__init__(detail, [{"reason": reason}])
         self.reason = reason
+        self.facts = facts
 
     def extensions(self) -> dict[str, Any]:
-        """Return the ``reason`` and ``errors`` extension members."""
-        return {"reason": self.reason, "errors": self.problems}
+        """Return the ``reason`` and ``errors`` extension members, and the refusal's facts (e.g. the band)."""
+        return {"reason": self.reason, "errors": self.problems, **self.facts}
 
 
 class ServiceUnavailable(ShanhaiError):

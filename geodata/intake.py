@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from core.errors import InvalidGeometry
@@ -90,7 +91,9 @@ class Intake:
 
 def _finish(report: FeatureReport, feature: PlotFeature) -> PlotFeature | None:
     if not in_china(feature.geometry):
-        report.refuse(messages.OUTSIDE_CHINA, list(feature.geometry.representative_point().coords[0]))
+        swapped = in_china(shapely.transform(feature.geometry, lambda xy: xy[:, ::-1]))
+        message = messages.OUTSIDE_CHINA_SWAPPED if swapped else messages.OUTSIDE_CHINA
+        report.refuse(message, list(feature.geometry.representative_point().coords[0]))
         return None
     attributes = map_attributes(feature.properties)
     measured = measure(feature.geometry)
