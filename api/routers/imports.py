@@ -11,6 +11,7 @@ from api.tasks import enqueue_import
 from carbon.imports import create_import, get_import, summary
 from core.auth import OrgKind
 from core.errors import NotFound
+from geodata.attributes import AreaUnit
 from geodata.readers import ReadLimits
 
 router = APIRouter(prefix="/api/v1", tags=["plot imports"])
@@ -26,6 +27,13 @@ def upload_plot_file(
     celery: CeleryDep,
     settings: SettingsDep,
     repair: Annotated[bool, Form(description="Repair invalid polygons with make_valid and report it.")] = False,
+    area_unit: Annotated[
+        AreaUnit | None,
+        Form(
+            description="Unit of the declared-area column (mu or ha); overrides the column name's. Default: "
+            "as the column's name says (MJ_MU, MJ_GQ, 面积(公顷)…), else mu, which the report then says."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Upload a plot file as a job; poll ``GET /api/v1/plot-imports/{id}`` for progress and the report.
 
@@ -35,7 +43,15 @@ def upload_plot_file(
     data = file.file.read()
     limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
     job = create_import(
-        session, project_id, file.filename or "upload", data, repair=repair, actor=principal, clock=clock, limits=limits
+        session,
+        project_id,
+        file.filename or "upload",
+        data,
+        repair=repair,
+        actor=principal,
+        clock=clock,
+        limits=limits,
+        area_unit=area_unit,
     )
     queued = summary(job)
     task = enqueue_import(celery, job.id)
