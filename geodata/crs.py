@@ -199,7 +199,45 @@ def fitting_zones(x: np.ndarray, y: np.ndarray, *, declared: int | None = None) 
             continue
         if shapely.contains_xy(china_outline(), lon, lat).all():  # plots are in China, whatever the CRS
             fitting.append(code)
-    return sorted(fitting, key=lambda c: (_family(c) != family, CANDIDATE_CODES.index(c)))
+    twin = _prefix_twin(declared)
+    return sorted(fitting, key=lambda c: (c != twin, _family(c) != family, CANDIDATE_CODES.index(c)))
+
+
+def _prefix_twin(code: int | None) -> int | None:
+    """The same zone with the zone prefix added or removed (EPSG:4523 ⇄ EPSG:4544, 4496 ⇄ 4507)."""
+    twins = {**{c: c + 21 for c in range(4513, 4534)}, **{c: c + 11 for c in range(4491, 4502)}}
+    twins |= {twin: c for c, twin in twins.items()}
+    return twins.get(code) if code is not None else None
+
+
+def _representative_xy(geometries: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray]:
+    points = shapely.get_coordinates(shapely.point_on_surface(np.asarray(geometries, dtype=object)))
+    return points[:, 0], points[:, 1]
+
+
+def _mismatch(
+    crs: CRS, x: np.ndarray, y: np.ndarray, reason: str, candidates: list[int], declared_area: AreaOfUse | None
+) -> CrsMismatch:
+    """Build the ``geodata/crs-mismatch`` refusal: what is wrong, the declared CRS, the zones that fit."""
+    declared = crs.to_epsg(min_confidence=70)
+    labels = [crs_label(code) for code in candidates]
+    if len(labels) > NAMED_CANDIDATES:
+        named = ", ".join(f"EPSG:{code}" for code in candidates)
+        reason += f"; {len(labels)} zones fit them (eastings without a zone prefix cannot tell which): {named}"
+    elif labels:
+        reason += "; they fit " + ", ".join(labels)
+    else:
+        reason += "; no Gauss-Kruger or UTM zone over China fits them either"
+    box = [declared_area.west, declared_area.south, declared_area.east, declared_area.north] if declared_area else None
+    problem = {
+        "reason": reason,
+        "location": [float(x[0]), float(y[0])],
+        "declared_crs": crs_label(declared) if declared is not None else crs.name,
+        "area_of_use": box,
+        "candidate_crs": labels,
+        "suggested_crs": labels[0] if labels else None,
+    }
+    return CrsMismatch(reason, [problem])
 
 
 def _check_area_of_use(crs: CRS, geometries: Sequence[BaseGeometry], transformer: Transformer) -> None:
@@ -207,8 +245,7 @@ def _check_area_of_use(crs: CRS, geometries: Sequence[BaseGeometry], transformer
     declared_area = area_of_use(crs)
     if declared_area is None:
         return
-    points = shapely.get_coordinates(shapely.point_on_surface(np.asarray(geometries, dtype=object)))
-    x, y = points[:, 0], points[:, 1]
+    x, y = _representative_xy(geometries)
     lon, lat = (np.asarray(v) for v in transformer.transform(x, y))
     if declared_area.contains(lon, lat).any():
         return  # some features fit: any stray one is refused on its own (outside China)
@@ -218,29 +255,12 @@ def _check_area_of_use(crs: CRS, geometries: Sequence[BaseGeometry], transformer
     in_box = AreaOfUse(declared_area.west, declared_area.south, declared_area.east, declared_area.north, False)
     if not candidates and (not finite or in_box.contains(lon, lat).all()):
         return  # nothing better to say: "does not fit" or, per feature, "outside China"
-    box = [declared_area.west, declared_area.south, declared_area.east, declared_area.north]
     where = "China, " if declared_area.china_only else ""
     reason = (
-        f"the coordinates lie outside the area of use of the declared CRS {crs.name!r} "
-        f"({where}{box[0]:g}°–{box[2]:g}°E, {box[1]:g}°–{box[3]:g}°N)"
+        f"the coordinates lie outside the area of use of the declared CRS {crs.name!r} ({where}"
+        f"{declared_area.west:g}°–{declared_area.east:g}°E, {declared_area.south:g}°–{declared_area.north:g}°N)"
     )
-    labels = [crs_label(code) for code in candidates]
-    if len(labels) > NAMED_CANDIDATES:
-        named = ", ".join(f"EPSG:{code}" for code in candidates)
-        reason += f"; {len(labels)} zones fit them (eastings without a zone prefix cannot tell which): {named}"
-    elif labels:
-        reason += "; they fit " + ", ".join(labels)
-    else:
-        reason += "; no Gauss-Kruger or UTM zone over China fits them either"
-    problem = {
-        "reason": reason,
-        "location": [float(x[0]), float(y[0])],
-        "declared_crs": crs_label(declared) if declared is not None else crs.name,
-        "area_of_use": box,
-        "candidate_crs": labels,
-        "suggested_crs": labels[0] if labels else None,
-    }
-    raise CrsMismatch(reason, [problem])
+    raise _mismatch(crs, x, y, reason, candidates, declared_area)
 
 
 def _bounds(geometries: Sequence[BaseGeometry]) -> tuple[float, float, float, float]:
@@ -276,7 +296,7 @@ def _false_easting(crs: CRS) -> float | None:
     return None
 
 
-def _check_projected(crs: CRS, bounds: tuple[float, float, float, float]) -> None:
+def _check_projected(crs: CRS, bounds: tuple[float, float, float, float], geometries: Sequence[BaseGeometry]) -> None:
     if _lonlat_like(bounds):
         raise _refuse(f"the CRS {crs.name!r} is projected but the coordinates look like degrees", bounds, CGCS2000)
     false_easting = _false_easting(crs)
@@ -285,10 +305,13 @@ def _check_projected(crs: CRS, bounds: tuple[float, float, float, float]) -> Non
     has_prefix = bounds[0] >= 1_000_000
     if has_prefix and false_easting < 1_000_000:
         reason = f"eastings carry a zone prefix but the CRS {crs.name!r} has none (false easting {false_easting:.0f})"
-        raise _refuse(reason, bounds, suggest_crs(bounds[0], bounds[1]))
-    if not has_prefix and false_easting >= 1_000_000:
+    elif not has_prefix and false_easting >= 1_000_000:
         reason = f"the CRS {crs.name!r} expects a zone prefix in the eastings (false easting {false_easting:.0f})"
-        raise _refuse(reason, bounds)
+    else:
+        return
+    x, y = _representative_xy(geometries)
+    declared_area = area_of_use(crs)
+    raise _mismatch(crs, x, y, reason, fitting_zones(x, y, declared=crs.to_epsg(min_confidence=70)), declared_area)
 
 
 def _source_crs(source: str | None, bounds: tuple[float, float, float, float]) -> tuple[CRS, bool]:
@@ -323,7 +346,7 @@ def to_cgcs2000(geometries: Sequence[BaseGeometry], source: str | None) -> Norma
                 suggest_crs(bounds[0], bounds[1]),
             )
     else:
-        _check_projected(crs, bounds)
+        _check_projected(crs, bounds, geometries)
     name = crs.to_string()
     if crs.equals(CRS.from_user_input(CGCS2000)):
         return Normalised(list(geometries), name, assumed)

@@ -80,3 +80,21 @@ def test_a_prefixed_easting_fits_only_its_own_zone() -> None:
     [square, _] = plot_in(4496, JINGYUAN)
     x, y = square.exterior.coords.xy
     assert fitting_zones(np.array(x), np.array(y)) == [4496]
+
+
+@pytest.mark.parametrize(
+    ("actual", "declared", "first"),
+    [
+        (4523, 4544, 4523),  # zone-35 prefixed eastings, prefix-free CM 105°E declared: the prefix names zone 35
+        (4524, 4544, 4524),  # zone-36 prefixed eastings under CM 105°E: zone 36, not the declared meridian
+        (4496, 4544, 4496),  # 6° zone-18 prefixed eastings under a 3° prefix-free CRS
+        (4544, 4523, 4544),  # prefix-free CM 105°E eastings under zone 35 with prefix: its twin comes first
+        (4507, 4496, 4507),  # 6° prefix-free under 6° zone 18 with prefix: CM 105°E first
+    ],
+)
+def test_a_prefix_disagreement_is_a_crs_mismatch_naming_the_zone(actual: int, declared: int, first: int) -> None:
+    with pytest.raises(CrsMismatch, match="zone prefix") as caught:
+        to_cgcs2000(plot_in(actual, JINGYUAN), f"EPSG:{declared}")
+    [problem] = caught.value.problems
+    assert problem["candidate_crs"][0].startswith(f"EPSG:{first} ")
+    assert problem["declared_crs"].startswith(f"EPSG:{declared} ")
