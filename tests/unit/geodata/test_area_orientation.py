@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.area import measure
 from geodata.overlap import geodesic_overlap
-from geodata.validation import GeometryLimits, check_plot_geometry
+from geodata.validation import GeometryLimits, check_plot_geometry, parse_features
 
 # GRS80 (CGCS2000), written out here so the reference does not reuse the code under test.
 A_M = 6_378_137.0
@@ -207,3 +207,15 @@ def test_sliver_and_size_checks_see_the_true_area() -> None:
     limits = GeometryLimits(max_area_m2=measure(Polygon(outer)).area_m2 * 0.8)
     assert check_plot_geometry(Polygon(outer, [hole]), limits=limits).problems == []
     assert check_plot_geometry(Polygon(outer, [hole[::-1]]), limits=limits).problems == []
+
+
+def test_plots_are_kept_wound_as_rfc_7946_asks() -> None:
+    document = {
+        "type": "Feature",
+        "properties": {"code": "CW"},
+        "geometry": {"type": "Polygon", "coordinates": [[*OUTER[::-1], OUTER[-1]], [*HOLE, HOLE[0]]]},
+    }
+    [feature], problems = parse_features(document)
+    assert problems == []
+    [polygon] = feature.geometry.geoms
+    assert polygon.exterior.is_ccw and not polygon.interiors[0].is_ccw
