@@ -8,11 +8,12 @@ the coordinates allow one, a suggested CRS:
 
 * projected coordinates with no CRS (a Shapefile without its ``.prj``);
 * latitude and longitude swapped;
-* a CRS that does not fit the coordinates — geographic CRS with metre coordinates, a Gauss-Krüger CRS
-  whose zone prefix disagrees with the eastings, or a transformation that yields infinities;
+* a CRS that does not fit the coordinates — geographic CRS with metre coordinates, or a transformation
+  that yields infinities;
 * projected coordinates outside the declared CRS's area of use (``geodata/crs-mismatch``), typically a
-  ``.prj`` of one Gauss-Krüger zone on coordinates of another: the refusal names every CGCS2000
-  Gauss-Krüger CRS (3° and 6°, with and without the zone prefix) whose area of use would contain them
+  ``.prj`` of one Gauss-Krüger zone on coordinates of another, or a zone prefix in the eastings that the
+  CRS does not expect (or the reverse): the refusal names every CGCS2000 Gauss-Krüger CRS (3° and 6°,
+  with and without the zone prefix) and UTM zone over China whose area of use would contain them
   (:func:`fitting_zones`). EPSG's areas of use of these CRSs are "China - onshore … between …°E and …°E",
   so a zone fits when the layer's points lie in its bounding box (± :data:`AREA_OF_USE_MARGIN_DEG`)
   *and* in China: a wrong prefix-free zone keeps the points inside its longitude band but may drop them
@@ -331,7 +332,8 @@ def to_cgcs2000(geometries: Sequence[BaseGeometry], source: str | None) -> Norma
     """Reproject ``geometries`` from ``source`` (``None``: no CRS given) to EPSG:4490 lon/lat.
 
     Raises:
-        InvalidCrs: One of the refusals listed in the module docstring (layer-wide).
+        CrsMismatch: The coordinates lie outside the declared CRS's area of use (names the zones that fit).
+        InvalidCrs: One of the other refusals listed in the module docstring (layer-wide).
     """
     if not geometries:
         return Normalised([], source or CGCS2000, source is None)
