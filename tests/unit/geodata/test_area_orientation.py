@@ -182,6 +182,33 @@ def test_overlap_does_not_depend_on_the_winding(
     assert overlap.area_a_m2 == pytest.approx(overlap.area_b_m2, rel=REL)
 
 
+def box_overlap_m2(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Closed-form area of the intersection of two lon/lat rectangles (0 if they are apart)."""
+    west, south, east, north = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return rectangle_m2(west, south, east, north) if west < east and south < north else 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(lon, lat, size, st.floats(0.05, 0.9), st.floats(-0.5, 0.5), choices)
+def test_overlap_with_a_holed_plot_matches_the_closed_form(
+    west: float, south: float, width: float, shift_x: float, shift_y: float, how: list[tuple[bool, int]]
+) -> None:
+    outer = (west, south, west + width, south + width)
+    hole = (west + 0.2 * width, south + 0.2 * width, west + 0.6 * width, south + 0.6 * width)
+    other = (
+        west + shift_x * width,
+        south + shift_y * width,
+        west + (1 + shift_x) * width,
+        south + (1 + shift_y) * width,
+    )
+    a = Polygon(rewind_ring(rectangle_ring(*outer), *how[0]), [rewind_ring(rectangle_ring(*hole), *how[1])])
+    b = Polygon(rewind_ring(rectangle_ring(*other), *how[2]))
+    expected_m2 = box_overlap_m2(outer, other) - box_overlap_m2(hole, other)
+    overlap = geodesic_overlap(a, b)
+    assert overlap.overlap_m2 == pytest.approx(expected_m2, rel=REL)
+    assert overlap.area_a_m2 == pytest.approx(rectangle_m2(*outer) - rectangle_m2(*hole), rel=REL)
+
+
 # --- the issue's examples, and the other places an area is measured ----------------------------------
 
 OUTER = [(106.30, 35.50), (106.31, 35.50), (106.31, 35.51), (106.30, 35.51)]
