@@ -96,3 +96,18 @@ def test_plot_post_takes_the_unit_of_its_declared_area(client: TestClient, login
     assert plot["properties"]["attributes"]["declared_area_mu"] == pytest.approx(area_ha * 15)
     [report] = body["report"]["features"]
     assert (report["declared_area_unit"], report["declared_area_unit_from"], report["warnings"]) == ("ha", "stated", [])
+
+
+def test_import_takes_the_unit_as_a_query_parameter_too(client: TestClient, login: Login) -> None:
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau, "Query unit")
+    area_ha = [round(measure(g).area_ha, 2) for g in PLOTS]
+    data = geopackage_bytes(
+        [({"code": f"Q-{i}", "MJ": a}, g) for i, (a, g) in enumerate(zip(area_ha, PLOTS, strict=True))]
+    )
+    files = {"file": ("plots.gpkg", data, "application/octet-stream")}
+    url = f"/api/v1/projects/{project_id}/plot-imports?area_unit=ha"
+    clash = client.post(url, files=files, data={"area_unit": "mu"}, headers=bureau)
+    assert clash.status_code == 422 and clash.json()["errors"][0]["pointer"] == "area_unit"
+    job = client.post(url, files=files, headers=bureau).json()
+    assert declared_mu(client, bureau, job) == pytest.approx([a * 15 for a in area_ha])
