@@ -172,6 +172,8 @@ class PlotImport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
     repair: Mapped[bool] = mapped_column(default=False)
+    #: The declared-area unit stated by the uploader (mu | ha); ``None``: from the column names, else mu.
+    area_unit: Mapped[str | None] = mapped_column(String(2))
     status: Mapped[ImportStatus] = mapped_column(
         Enum(ImportStatus, name="import_status", native_enum=False, length=20, values_callable=_values)
     )

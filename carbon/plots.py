@@ -21,6 +21,7 @@ from core.auth import Principal
 from core.clock import Clock
 from core.errors import Conflict, DoubleCounting, NotFound, PermissionDenied
 from geodata.area import measure
+from geodata.attributes import AreaUnit
 from geodata.geometry import geometry_sha256
 from geodata.intake import Intake, intake_geojson
 from geodata.overlap import lock_area
@@ -103,10 +104,12 @@ def register_plots(
     clock: Clock,
     max_features: int = 10_000,
     repair: bool = False,
+    area_unit: AreaUnit | None = None,
 ) -> tuple[list[Plot], Intake]:
     """Register every feature of a GeoJSON Feature/FeatureCollection as a plot of the project.
 
-    Returns the new plots and the per-feature report.
+    Returns the new plots and the per-feature report. ``area_unit`` is the unit (mu or ha) of the
+    features' declared-area property, as the uploader states it (see ``geodata.attributes``).
 
     Raises:
         NotFound: No such project.
@@ -117,7 +120,7 @@ def register_plots(
     """
     project = get_project(session, project_id)
     check_may_upload(project, actor)
-    intake = intake_geojson(document, repair=repair, max_features=max_features)
+    intake = intake_geojson(document, repair=repair, max_features=max_features, area_unit=area_unit)
     return register_intake(session, project, intake, actor=actor, clock=clock), intake
 
 

@@ -17,6 +17,7 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ├── InvalidInput                  core/invalid-input        (problems=[...])
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
     │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
+    │   │   └── CrsMismatch           geodata/crs-mismatch      (problems=[...], candidate zones)
     │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
@@ -182,6 +183,17 @@ class InvalidCrs(InvalidInput):
 
     slug = "geodata/invalid-crs"
     title = "Invalid coordinate reference system"
+
+
+class CrsMismatch(InvalidCrs):
+    """Projected coordinates fall outside the declared CRS's area of use (e.g. a ``.prj`` of another zone).
+
+    Each problem names the declared CRS, its area of use and ``candidate_crs``: the CRSs (CGCS2000
+    Gauss-Krüger zones) whose area of use would contain the coordinates.
+    """
+
+    slug = "geodata/crs-mismatch"
+    title = "Coordinates outside the declared CRS's area of use"
 
 
 class UnreadableFile(InvalidInput):

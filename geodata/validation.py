@@ -19,14 +19,14 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geodata import messages
-from geodata.area import measure
+from geodata.area import measure, oriented
 
 _REASON_LOCATION = re.compile(r"^(?P<reason>[^\[]+)\[(?P<x>[-+0-9.eE]+) (?P<y>[-+0-9.eE]+)\]$")
 PLOT_CODE_KEYS = ("code", "plot_code", "id")
@@ -268,7 +268,12 @@ def check_plot_geometry(
         change_m2 = measure(fixed).area_m2 - measure(polygonal).area_m2
         polygonal, repaired = fixed, True
     problems = _measure_problems(polygonal, limits)
-    return GeometryCheck(None if problems else polygonal, problems, repaired, change_m2)
+    # Stored and served wound as RFC 7946 §3.1.6 asks (exterior CCW, holes CW), whatever the file's winding.
+    return GeometryCheck(None if problems else _oriented_multipolygon(polygonal), problems, repaired, change_m2)
+
+
+def _oriented_multipolygon(geometry: MultiPolygon) -> MultiPolygon:
+    return cast(MultiPolygon, oriented(geometry))  # orienting keeps the geometry type
 
 
 def _feature_list(document: Any) -> tuple[list[tuple[str, Any]], list[GeometryProblem]]:
