@@ -18,6 +18,7 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
     │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
     │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
+    │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
     └── AuditChainBroken              core/audit-chain-broken
@@ -177,6 +178,13 @@ class UnreadableFile(InvalidInput):
 
     slug = "geodata/unreadable-file"
     title = "Unreadable file"
+
+
+class OutsideRegion(InvalidInput):
+    """A plot lies mostly outside its project's province; each problem names where it lies and the share inside."""
+
+    slug = "geodata/outside-region"
+    title = "Plot outside the project's region"
 
 
 class PayloadTooLarge(InvalidInput):
