@@ -12,7 +12,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from carbon.models import Plot
+from core.clock import FixedClock
+from core.settings import Settings
 from geodata.regions import shipped_index
 
 Login = Callable[[str], dict[str, str]]
@@ -143,3 +146,12 @@ def test_public_regions_name_the_dataset_and_the_review_number(client: TestClien
     layer = client.get("/public/v1/regions/boundaries", params={"level": "county"}).json()
     assert layer["type"] == "FeatureCollection" and len(layer["features"]) == 106
     assert {f["properties"]["code"][:2] for f in layer["features"]} == {"64", "35"}
+
+
+def test_the_configured_map_review_number_is_published(settings: Settings, clock: FixedClock) -> None:
+    configured = settings.model_copy(update={"map_review_number": "GS(2024)0650号"})
+    with TestClient(create_app(configured, clock=clock)) as public:
+        meta = public.get("/public/v1/regions").json()
+        layer = public.get("/public/v1/regions/boundaries").json()
+    assert meta["map_review_number"] == "GS(2024)0650号" and meta["standard_map"] is True
+    assert layer["metadata"]["map_review_number"] == "GS(2024)0650号" and len(layer["features"]) == 34
