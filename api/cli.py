@@ -81,6 +81,9 @@ def cmd_regions_import(settings: Settings, args: argparse.Namespace) -> int:
         with session_scope(make_session_factory(engine)) as session:
             dataset = import_boundaries(session, spec, actor="system:cli", clock=SystemClock())
             print(f"imported {dataset.feature_count} boundaries, version {dataset.version}")
+    except OSError as error:
+        print(f"refused: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 1
     except InvalidInput as error:
         print(f"refused: {error.detail}", file=sys.stderr)
         for problem in error.problems:

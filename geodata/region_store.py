@@ -44,9 +44,13 @@ _CACHE: dict[str, RegionIndex] = {}
 LEVEL_BY_DIVISION = {"province": "province", "county": "county"}
 
 
+def _newest(session: Session) -> RegionDataset | None:
+    return session.scalars(select(RegionDataset).order_by(RegionDataset.id.desc()).limit(1)).first()
+
+
 def current_index(session: Session) -> RegionIndex:
     """Return the index of the boundary set in force (imported, else shipped), built once per version."""
-    dataset = session.scalars(select(RegionDataset).order_by(RegionDataset.id.desc()).limit(1)).first()
+    dataset = _newest(session)
     if dataset is None:
         return shipped_index()
     cached = _CACHE.get(dataset.version)
@@ -54,6 +58,9 @@ def current_index(session: Session) -> RegionIndex:
         return cached
     rows = session.scalars(select(RegionBoundaryRow).order_by(RegionBoundaryRow.code))
     boundaries = tuple(Boundary(r.code, r.name_zh, r.level, r.geometry) for r in rows)
+    newest = _newest(session)
+    if newest is None or newest.version != dataset.version:  # an import committed between the two reads
+        return current_index(session)
     info = DatasetInfo(
         dataset.version, dataset.source, dataset.licence, dataset.datum, dataset.tolerance_m, dataset.as_of
     )

@@ -219,10 +219,15 @@ def shipped_index() -> RegionIndex:
 
 
 def as_multipolygon(geometry: BaseGeometry) -> MultiPolygon:
-    """Return a Polygon or MultiPolygon as a MultiPolygon (for the database column)."""
-    if isinstance(geometry, MultiPolygon):
-        return geometry
-    return MultiPolygon([geometry])
+    """Return the polygons of any geometry as one MultiPolygon (for the database column).
+
+    >>> from shapely.geometry import GeometryCollection, LineString, box
+    >>> as_multipolygon(GeometryCollection([box(0, 0, 1, 1), LineString([(0, 0), (2, 2)])])).geom_type
+    'MultiPolygon'
+    """
+    parts = getattr(geometry, "geoms", [geometry])
+    polygons = [p for part in parts for p in getattr(part, "geoms", [part]) if p.geom_type == "Polygon"]
+    return MultiPolygon(polygons)
 
 
 def check_codes(codes: Sequence[str]) -> list[str]:

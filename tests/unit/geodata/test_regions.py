@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon, box, shape
 from shapely.geometry.polygon import orient
 
 from geodata.gcj02 import gcj02_to_wgs84, gcj02_to_wgs84_array, wgs84_to_gcj02, wgs84_to_gcj02_array
 from geodata.regions import Boundary, DatasetInfo, RegionIndex, assess, check_codes, shipped_index
 
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 INFO = DatasetInfo("test", "hand-made", "none", "CGCS2000", 250.0, "2026")
 # Two "provinces" side by side at 106°E (west "64", east "35"), a county in the west one
 WEST = Boundary("640000", "宁夏回族自治区", "province", box(105.0, 35.0, 106.0, 36.0))
@@ -99,3 +103,16 @@ def test_shipped_boundaries_place_known_towns() -> None:
     provinces = {b.code for b in index.boundaries if b.level == "province"}
     assert len(provinces) == 34 and {"640000", "350000", "710000", "460000"} <= provinces
     assert index.info.datum.startswith("CGCS2000") and index.info.tolerance_m == 250.0
+
+
+def test_the_demo_plots_lie_in_their_named_counties_of_the_demo_project_province() -> None:
+    collection = json.loads((SAMPLES / "demo_plots.geojson").read_text(encoding="utf-8"))
+    index = shipped_index()
+    counties = []
+    for feature in collection["features"]:
+        geometry = shape(feature["geometry"])
+        assert not assess(index, geometry, "64", None, tolerance_m=0.0).refused
+        placement = index.place(geometry)
+        assert placement.county_share == pytest.approx(1.0)
+        counties.append(placement.county.code if placement.county else None)
+    assert counties == ["640424", "640121"]  # Haicang carbon forest in Jingyuan; mine restoration in Yongning
