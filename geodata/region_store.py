@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, select
@@ -25,7 +29,7 @@ from core import audit
 from core.clock import Clock
 from core.errors import InvalidInput, UnreadableFile
 from core.regions import divisions
-from geodata.crs import to_cgcs2000
+from geodata.crs import china_outline
 from geodata.gcj02 import gcj02_to_wgs84_array
 from geodata.models import RegionBoundaryRow, RegionDataset
 from geodata.readers import PlotFormat, ReadLimits, detect_format, read_plot_file
@@ -41,7 +45,6 @@ from geodata.regions import (
 )
 
 _CACHE: dict[str, RegionIndex] = {}
-LEVEL_BY_DIVISION = {"province": "province", "county": "county"}
 
 
 def _newest(session: Session) -> RegionDataset | None:
@@ -97,11 +100,23 @@ def _read_features(path: Path) -> list[tuple[dict[str, Any], BaseGeometry | None
     else:
         layer = read_plot_file(data, path.name, ReadLimits(max_features=10_000))
         raw, crs = layer.features, layer.crs
-    geometries = [g for _, g in raw if g is not None]
-    if crs is not None and geometries:
-        converted = iter(to_cgcs2000(geometries, crs).geometries)
-        raw = [(p, next(converted) if g is not None else None) for p, g in raw]
-    return raw
+    if crs is None:
+        return raw
+    return [(p, None if g is None else _to_cgcs2000(g, crs)) for p, g in raw]
+
+
+def _to_cgcs2000(geometry: BaseGeometry, crs: str) -> BaseGeometry:
+    """Reproject to CGCS2000 lon/lat (boundaries are whole provinces: no plot-scale CRS heuristics here)."""
+    try:
+        transformer = _transformer(crs)
+    except CRSError as error:
+        raise UnreadableFile(f"the CRS cannot be read: {error}") from error
+    return shapely.transform(geometry, lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])))
+
+
+@lru_cache(maxsize=4)
+def _transformer(crs: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4490), always_xy=True)
 
 
 def _boundaries(spec: BoundaryImport) -> list[Boundary]:
@@ -120,6 +135,8 @@ def _boundaries(spec: BoundaryImport) -> list[Boundary]:
             reason = "the boundary must be a non-empty Polygon or MultiPolygon"
         elif not geometry.is_valid:
             reason = f"invalid geometry: {shapely.is_valid_reason(geometry)}"
+        elif not china_outline().intersects(geometry):
+            reason = "the boundary lies outside China: are the coordinates lon/lat (x = longitude) in CGCS2000?"
         if reason is not None or division is None or geometry is None:
             problems.append({"feature_index": index, "code": code, "reason": reason})
             continue

@@ -168,8 +168,8 @@ class RegionIndex:
         """Return the boundary of a two-digit province code."""
         return self._by_code.get(f"{province_code}0000")
 
-    def most_of(self, plot: BaseGeometry, level: str, *, tolerance_m: float) -> tuple[Boundary | None, float]:
-        """Return the region of ``level`` holding the largest share of ``plot`` (unbuffered), and that share."""
+    def most_of(self, plot: BaseGeometry, level: str) -> tuple[Boundary | None, float]:
+        """Return the region of ``level`` holding the largest share of ``plot`` (no tolerance), and that share."""
         members, tree = self._trees[level]
         best: tuple[Boundary | None, float] = (None, 0.0)
         for position in tree.query(plot, predicate="intersects"):
@@ -181,8 +181,8 @@ class RegionIndex:
 
     def place(self, plot: BaseGeometry) -> Placement:
         """Return the province and county where most of ``plot`` lies."""
-        province, province_share = self.most_of(plot, "province", tolerance_m=0.0)
-        county, county_share = self.most_of(plot, "county", tolerance_m=0.0)
+        province, province_share = self.most_of(plot, "province")
+        county, county_share = self.most_of(plot, "county")
         return Placement(province, province_share, county, county_share)
 
 

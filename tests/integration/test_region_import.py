@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from shapely.geometry import box, mapping
+import shapely
+from pyproj import Transformer
+from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
@@ -23,6 +26,7 @@ from core.migrate import upgrade
 from core.settings import get_settings
 from geodata.region_store import BoundaryImport, current_index, import_boundaries
 from geodata.regions import assess, shipped_index
+from geodata.writers import write_layer
 
 XIAMEN = box(118.10, 24.60, 118.11, 24.61)
 CLOCK = FixedClock(datetime(2026, 12, 7, 6, 0, tzinfo=UTC))
@@ -132,3 +136,48 @@ def test_import_on_postgis_round_trips_and_converts_gcj02(pg_engine: Engine, tmp
         session.close()
         outer.rollback()
         connection.close()
+
+
+def test_swapped_coordinates_are_refused(sqlite_url: str, tmp_path: Path) -> None:
+    path = boundary_file(tmp_path / "swapped.geojson")
+    collection = json.loads(path.read_text(encoding="utf-8"))
+    ningxia = next(f for f in collection["features"] if f["properties"]["adcode"] == "640000")
+    swapped = shapely.transform(shape(ningxia["geometry"]), lambda c: c[:, ::-1])
+    ningxia["geometry"] = mapping(swapped)
+    path.write_text(json.dumps(collection), encoding="utf-8")
+    engine = make_engine(sqlite_url)
+    try:
+        with make_session_factory(engine)() as session:
+            with pytest.raises(InvalidInput) as raised:
+                import_boundaries(session, BoundaryImport(path, "x", "x", code_field="adcode"), actor="t", clock=CLOCK)
+            problem, missing = raised.value.problems  # refused, hence also missing from the set
+            assert problem["code"] == "640000" and "outside China" in problem["reason"]
+            assert missing["reason"] == "provinces missing: 640000 (every province-level division is required)"
+    finally:
+        engine.dispose()
+
+
+def test_a_geopackage_in_a_projected_crs_is_imported(sqlite_url: str, tmp_path: Path) -> None:
+    # every province in Web Mercator: the import reprojects to CGCS2000 lon/lat before checking
+    provinces = [b for b in shipped_index().boundaries if b.level == "province"]
+    to_mercator = Transformer.from_crs("EPSG:4490", "EPSG:3857", always_xy=True)
+    features = [
+        (
+            {"code": b.code},
+            shapely.transform(b.geometry, lambda c: np.column_stack(to_mercator.transform(c[:, 0], c[:, 1]))),
+        )
+        for b in provinces
+    ]
+    path = tmp_path / "official.gpkg"
+    write_layer(path, features, crs="EPSG:3857", driver="GPKG")
+    engine = make_engine(sqlite_url)
+    try:
+        with make_session_factory(engine)() as session:
+            dataset = import_boundaries(session, BoundaryImport(path, "gpkg", "x"), actor="t", clock=CLOCK)
+            assert dataset.feature_count == 34
+            ningxia = current_index(session).province("64")
+            original = shipped_index().province("64")
+            assert ningxia is not None and original is not None
+            assert ningxia.geometry.symmetric_difference(original.geometry).area < 1e-6 * original.geometry.area
+    finally:
+        engine.dispose()
