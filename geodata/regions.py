@@ -102,11 +102,11 @@ def _local_plane(lon0: float, lat0: float) -> tuple[float, float]:
 
 def share_in(boundary: Boundary, plot: BaseGeometry, *, tolerance_m: float) -> float:
     """Return the share (0–1) of ``plot``'s geodesic area inside ``boundary`` widened by ``tolerance_m``."""
+    if boundary.geometry.contains(plot):
+        return 1.0
     plot_area_m2 = geodesic_area_m2(plot)
     if plot_area_m2 == 0.0:
         return 0.0
-    if boundary.geometry.contains(plot):
-        return 1.0
     min_lon, min_lat, max_lon, max_lat = plot.bounds
     lon0, lat0 = (min_lon + max_lon) / 2, (min_lat + max_lat) / 2
     mx, my = _local_plane(lon0, lat0)
@@ -120,7 +120,7 @@ def share_in(boundary: Boundary, plot: BaseGeometry, *, tolerance_m: float) -> f
         to_m = shapely.transform(near, lambda c: (c - (lon0, lat0)) * (mx, my))
         widened = shapely.transform(to_m.buffer(tolerance_m), lambda c: c / (mx, my) + (lon0, lat0))
         near = widened
-    inside_m2 = geodesic_area_m2(shapely.intersection(plot, near))
+    inside_m2 = geodesic_area_m2(as_multipolygon(shapely.intersection(plot, near)))  # polygons only
     return min(1.0, inside_m2 / plot_area_m2)
 
 
