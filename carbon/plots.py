@@ -28,7 +28,7 @@ from geodata.geometry import geometry_sha256
 from geodata.intake import Intake, intake_geojson
 from geodata.overlap import lock_area
 from geodata.region_store import current_index
-from geodata.regions import RegionAssessment, assess
+from geodata.regions import RegionAssessment, assess, english_name
 from geodata.validation import PlotFeature
 
 T = TypeVar("T")
@@ -69,6 +69,13 @@ def _check_double_counting(session: Session, project: Project, features: list[Pl
 OUTSIDE_COUNTY = "geodata/outside-county"
 
 
+def _province_label(province_code: str) -> str:
+    """Return "宁夏回族自治区 (Ningxia)" for "64"."""
+    name_zh = province_name(province_code) or province_code
+    name_en = english_name(f"{province_code}0000")
+    return f"{name_zh} ({name_en})" if name_en else name_zh
+
+
 def _percent(share: float) -> float:
     return round(100 * share, 1)
 
@@ -76,7 +83,7 @@ def _percent(share: float) -> float:
 def _refusal(feature: PlotFeature, project: Project, found: RegionAssessment) -> dict[str, Any]:
     placement = found.placement
     where = placement.describe() if placement else "outside China"
-    wanted = province_name(project.province_code) or project.province_code
+    wanted = _province_label(project.province_code)
     return {
         "feature_index": feature.index,
         "plot_code": feature.plot_code,
@@ -123,7 +130,7 @@ def check_in_region(session: Session, project: Project, features: list[PlotFeatu
         where = ", ".join(sorted({r["lies_in"] for r in refusals}))
         raise OutsideRegion(
             f"{len(refusals)} plot(s) lie mostly outside the project's province "
-            f"{province_name(project.province_code) or project.province_code} (they lie in {where}); "
+            f"{_province_label(project.province_code)} (they lie in {where}); "
             "nothing was stored",
             refusals,
         )

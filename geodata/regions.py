@@ -134,12 +134,24 @@ class Placement:
     county_share: float
 
     def describe(self) -> str:
-        """Return "宁夏回族自治区 泾源县 (640424)", or "outside China"."""
+        """Return "宁夏回族自治区 泾源县 (Ningxia, Jingyuan, 640424)", "福建省 (Fujian, 35)" or "outside China"."""
         if self.province is None:
             return "outside China"
+        province_en = english_name(self.province.code)
         if self.county is not None and self.county.code.startswith(self.province.code[:2]):
-            return f"{self.province.name_zh} {self.county.name_zh} ({self.county.code})"
-        return f"{self.province.name_zh} ({self.province.code[:2]})"
+            names_en = ", ".join(n for n in (province_en, english_name(self.county.code)) if n)
+            return f"{self.province.name_zh} {self.county.name_zh} ({names_en}, {self.county.code})"
+        return f"{self.province.name_zh} ({', '.join(n for n in (province_en, self.province.code[:2]) if n)})"
+
+
+def english_name(code: str) -> str:
+    """Return the English (pinyin) name of a GB/T 2260 code, or "" if the code list has none.
+
+    >>> english_name("350000"), english_name("640424")
+    ('Fujian', 'Jingyuan')
+    """
+    division = divisions().get(code)
+    return division.name_en if division else ""
 
 
 @dataclass

@@ -62,7 +62,7 @@ def test_a_fujian_plot_is_refused_from_a_ningxia_county_project(
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["type"] == "urn:shanhai:problem:geodata/outside-region"
-    assert "福建省" in body["detail"]
+    assert "福建省 集美区 (Fujian, Jimei, 350211)" in body["detail"] and "宁夏回族自治区 (Ningxia)" in body["detail"]
     [problem] = body["errors"]
     assert problem["lies_in_province_code"] == "35" and problem["lies_in"].startswith("福建省")
     assert problem["share_in_province_percent"] == 0.0

@@ -34,7 +34,7 @@ def test_half_rule_on_a_straddling_plot(share_west: float, refused: bool) -> Non
     assert found.refused is refused
     assert found.province_share == pytest.approx(share_west, abs=0.01)
     if refused:
-        assert found.placement is not None and found.placement.describe() == "福建省 (35)"
+        assert found.placement is not None and found.placement.describe() == "福建省 (Fujian, 35)"
 
 
 def test_tolerance_widens_the_region_in_metres() -> None:
@@ -58,7 +58,10 @@ def test_orientation_does_not_change_the_share() -> None:
 def test_another_county_of_the_province_is_a_warning_not_a_refusal() -> None:
     found = assess(INDEX, box(105.2, 35.5, 105.21, 35.51), "64", "640424", tolerance_m=250.0)
     assert not found.refused and found.outside_county
-    assert found.placement is not None and found.placement.describe() == "宁夏回族自治区 永宁县 (640121)"
+    assert (
+        found.placement is not None
+        and found.placement.describe() == "宁夏回族自治区 永宁县 (Ningxia, Yongning, 640121)"
+    )
     inside = assess(INDEX, box(105.7, 35.5, 105.71, 35.51), "64", "640424", tolerance_m=250.0)
     assert not inside.outside_county and inside.placement is None
 
