@@ -155,3 +155,23 @@ def test_the_configured_map_review_number_is_published(settings: Settings, clock
         layer = public.get("/public/v1/regions/boundaries").json()
     assert meta["map_review_number"] == "GS(2024)0650号" and meta["standard_map"] is True
     assert layer["metadata"]["map_review_number"] == "GS(2024)0650号" and len(layer["features"]) == 34
+
+
+def test_an_imported_plot_in_another_county_carries_the_warning_in_the_job_report(
+    client: TestClient, login: Login
+) -> None:
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau, county_code="640424")
+    data = json.dumps(document(YONGNING, prefix="F")).encode()
+    response = client.post(
+        f"/api/v1/projects/{project_id}/plot-imports",
+        files={"file": ("plots.geojson", data, "application/octet-stream")},
+        headers=bureau,
+    )
+    job = response.json()
+    assert job["status"] == "succeeded", job
+    [report] = job["report"]["features"]
+    assert any("永宁县" in warning and "640424" in warning for warning in report["warnings"])
+    [plot_id] = job["plot_ids"]
+    plot = client.get(f"/api/v1/plots/{plot_id}", headers=bureau).json()
+    assert plot["properties"]["warnings"][0]["code"] == "geodata/outside-county"
