@@ -148,6 +148,7 @@ def plot_feature(plot: Plot) -> dict[str, Any]:
                 "external_registrations": plot.external_registrations,
             },
             "attributes": plot.properties,
+            "warnings": plot.warnings,
         },
     }
 

@@ -136,6 +136,8 @@ class Plot(Base):
     )
     external_registrations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     declared_area_mu: Mapped[float | None] = mapped_column(Float)
+    #: Warnings the verifier sees, such as ``geodata/outside-county`` (``carbon.plots``); never a refusal.
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     project: Mapped[Project] = relationship(back_populates="plots")
 

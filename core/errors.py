@@ -19,6 +19,7 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
     │   │   └── CrsMismatch           geodata/crs-mismatch      (problems=[...], candidate zones)
     │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
+    │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
     └── AuditChainBroken              core/audit-chain-broken
@@ -201,6 +202,13 @@ class UnreadableFile(InvalidInput):
 
     slug = "geodata/unreadable-file"
     title = "Unreadable file"
+
+
+class OutsideRegion(InvalidInput):
+    """A plot lies mostly outside its project's province; each problem names where it lies and the share inside."""
+
+    slug = "geodata/outside-region"
+    title = "Plot outside the project's region"
 
 
 class PayloadTooLarge(InvalidInput):
