@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -73,8 +73,8 @@ MOVABLE_FROM = {
 #: Key of ``session.info`` under which a caller may keep a dict of accounts already read in its transaction
 #: (the exchange does, per batch, ADR 015); the caller clears it whenever its transaction rolls back.
 ACCOUNT_CACHE = "shanhai.registry_accounts"
-#: Key of ``session.info`` under which the ledger remembers the account rows its current transaction locked.
-_LOCKED = "shanhai.registry_account_locks"
+#: Key of ``session.info`` under which the ledger keeps what its current transaction has locked and checked.
+_MEMO = "shanhai.registry_transaction_memo"
 
 
 def account_of(
@@ -131,6 +131,9 @@ def check_receiver(
         NotFound: The organisation does not exist.
         InvalidInput: Its kind may not hold tonnes in an account of ``kind``.
     """
+    checked = _memo(session).receivers
+    if (organisation_id, kind) in checked:  # an exchange batch delivers to one buyer many times
+        return
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         raise NotFound(f"organisation {organisation_id} does not exist")
@@ -142,6 +145,7 @@ def check_receiver(
             f"in a {kind.value} account (only {kinds})",
             [{"pointer": pointer, "reason": f"a {organisation.kind.value} does not hold tonnes"}],
         )
+    checked.add((organisation_id, kind))
 
 
 def receiving_account(
@@ -152,15 +156,25 @@ def receiving_account(
     return account_of(session, organisation_id, kind, now=now)
 
 
-def _held_locks(session: Session) -> set[int]:
-    """Return the ids of the accounts whose rows the session's current transaction has locked."""
+@dataclass
+class _TransactionMemo:
+    """What the current transaction has done that need not be done again before it ends."""
+
+    transaction: object
+    locked: set[int] = field(default_factory=set)  # account ids whose rows it holds
+    receivers: set[tuple[int, AccountKind]] = field(default_factory=set)  # receivers check_receiver passed
+
+
+def _memo(session: Session) -> _TransactionMemo:
+    """Return the memo of the session's current transaction (a new one after every commit or rollback)."""
     session.connection()  # begin the transaction if none is open, so that it can be told apart from the next
-    transaction = session.get_transaction()
-    held: tuple[object, set[int]] | None = session.info.get(_LOCKED)
-    if held is None or held[0] is not transaction:
-        held = (transaction, set())
-        session.info[_LOCKED] = held
-    return held[1]
+    # The innermost transaction: a savepoint rolled back releases the row locks taken inside it.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    memo: _TransactionMemo | None = session.info.get(_MEMO)
+    if memo is None or memo.transaction is not transaction:
+        memo = _TransactionMemo(transaction)
+        session.info[_MEMO] = memo
+    return memo
 
 
 def lock_accounts(session: Session, accounts: list[Account]) -> None:
@@ -170,7 +184,7 @@ def lock_accounts(session: Session, accounts: list[Account]) -> None:
     are exactly those the last holder of the row left. ``FOR NO KEY UPDATE`` does not block the key-share
     lock of a foreign-key check: tonnes may still be *inserted* into the account by others meanwhile.
     """
-    held = _held_locks(session)
+    held = _memo(session).locked
     ids = sorted({a.id for a in accounts} - held)
     if ids:
         session.execute(_LOCK_ACCOUNTS, {"ids": ids})
@@ -179,7 +193,7 @@ def lock_accounts(session: Session, accounts: list[Account]) -> None:
 
 def _try_lock_account(session: Session, account_id: int) -> bool:
     """Lock an account's row if no other transaction holds it (never waits); whether this transaction holds it."""
-    held = _held_locks(session)
+    held = _memo(session).locked
     if account_id not in held:
         if session.scalar(_TRY_LOCK_ACCOUNT, {"id": account_id}) is None:
             return False
