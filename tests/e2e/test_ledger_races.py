@@ -2,9 +2,11 @@
 
 Twenty HTTP clients at once each ask for 10 t of a holding of exactly 100 t, half through each of two uvicorn
 processes: exactly ten succeed and ten get a clean ``409`` — for retirements, transfers, pledges and the
-exchange's sell escrow. Before the account row was locked first (ADR 022), a waiter re-checked the block it
-had waited for, found it closed, never saw the remainder the winner had opened, and was refused while tonnes
-remained (3–5 of 20 went through). The ledger's invariants and the audit chain hold afterwards.
+exchange's sell escrow (sell orders; auction announcements racing retirements). And twenty 5 t operations of
+every kind at once, which all fit, all succeed. Before the account row was locked first (ADR 022), a waiter
+re-checked the block it had waited for, found it closed, never saw the remainder the winner had opened, and
+was refused while tonnes remained (1–3 of 20 retirements, transfers or pledges went through; 5 of the 20
+operations that fit). The ledger's invariants and the audit chain hold afterwards.
 
 A second test pins the other half of the rule: operations on *different* accounts never wait on each other —
 one account's row and blocks are held locked by an open transaction while another account retires,
@@ -20,7 +22,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -260,20 +262,61 @@ def test_twenty_parallel_sell_orders_of_a_100_t_holding_escrow_exactly_100_t(ser
     _assert_whole(db)
 
 
-def test_sell_escrow_racing_retirements_of_one_holding_takes_exactly_100_t(servers: list[str], db: Session) -> None:
-    """Ten sell orders (the exchange's escrow, under its instrument lock) and ten retirements (no such lock)."""
+def test_auction_escrow_racing_retirements_of_one_holding_takes_exactly_100_t(servers: list[str], db: Session) -> None:
+    """Ten auction announcements (escrow under the instrument's lock, outside the order batches, so a refused
+    one is not rerun) and ten retirements (no instrument lock) of one 100 t holding at once."""
     holder, username, password = _holder_with_100_t(db, "mixed", vintage_year=2022)
     listing = exchange.CreateInstrument("FCT-2022", "FCT", 2022, "60", always_open=True)
     exchange.create_instrument(db, listing, actor=_principal(db, OrgKind.OPERATOR), clock=SystemClock())
-    sell = {"instrument_id": "FCT-2022", "side": "sell", "price_cny": "60.00", "quantity_t": EACH_T}
+    now = datetime.now(UTC)
+    auction = {"instrument_id": "FCT-2022", "quantity_t": EACH_T, "reserve_price_cny": "50.00",
+               "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()}  # fmt: skip
     retire = {"quantity_t": EACH_T, "beneficiary": "Race Ltd", "purpose": "race test", "reporting_year": 2026}
-    requests = [("/api/v1/orders", sell) if i % 4 < 2 else ("/api/v1/retirements", retire) for i in range(CLIENTS)]
+    requests = [("/api/v1/auctions", auction) if i % 4 < 2 else ("/api/v1/retirements", retire) for i in range(CLIENTS)]
     results = _race(servers, username, password, requests)
     _assert_ten_of_twenty(results, 201)
-    held = _tonnes(db, holder)
-    sold = sum(EACH_T for (path, _), r in zip(requests, results, strict=True)
-               if path == "/api/v1/orders" and r.status_code == 201)  # fmt: skip
-    assert held == {k: v for k, v in {BlockState.ESCROWED: sold, BlockState.RETIRED: HOLDING_T - sold}.items() if v}
+    announced = sum(EACH_T for (path, _), r in zip(requests, results, strict=True)
+                    if path == "/api/v1/auctions" and r.status_code == 201)  # fmt: skip
+    expected = {BlockState.ESCROWED: announced, BlockState.RETIRED: HOLDING_T - announced}
+    assert _tonnes(db, holder) == {state: t for state, t in expected.items() if t}
+    _assert_whole(db)
+
+
+def test_twenty_parallel_operations_of_every_kind_that_fit_all_succeed(servers: list[str], db: Session) -> None:
+    """Twenty 5 t operations on one 100 t holding, four of each kind: retirements, transfers, pledges, sell
+    orders and auction announcements on two instruments that deliver the same batch (so the two instruments'
+    escrows race each other too). They all fit, so all succeed, and the holding is used up exactly."""
+    holder, username, password = _holder_with_100_t(db, "fit", vintage_year=2021)
+    operator, clock = _principal(db, OrgKind.OPERATOR), SystemClock()
+    province = db.scalars(select(Batch.province_code).where(Batch.source == "race:fit")).one()
+    instruments = ["FCT-2021", f"FCT-2021-{province}"]
+    for instrument_id, province_code in zip(instruments, (None, province), strict=True):
+        listing = exchange.CreateInstrument(instrument_id, "FCT", 2021, "60", province_code=province_code,
+                                            always_open=True)  # fmt: skip
+        exchange.create_instrument(db, listing, actor=operator, clock=clock)
+    enterprise = _principal(db, OrgKind.ENTERPRISE).organisation_id
+    bank = _principal(db, OrgKind.BANK).organisation_id
+    now = datetime.now(UTC)
+    window = {"starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()}
+    kinds = [
+        (
+            "/api/v1/retirements",
+            {"quantity_t": 5, "beneficiary": "Race Ltd", "purpose": "race", "reporting_year": 2026},
+        ),
+        ("/api/v1/transfers", {"to_organisation_id": enterprise, "quantity_t": 5}),
+        ("/api/v1/pledges", {"quantity_t": 5, "bank_organisation_id": bank}),
+        ("/api/v1/orders", {"instrument_id": instruments[0], "side": "sell", "price_cny": "60.00", "quantity_t": 5}),
+        (
+            "/api/v1/auctions",
+            {"instrument_id": instruments[1], "quantity_t": 5, "reserve_price_cny": "50.00", **window},
+        ),
+    ]
+    requests = [kinds[i % len(kinds)] for i in range(CLIENTS)]
+    results = _race(servers, username, password, requests)
+    codes = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
+    details = [r.text for r in results if isinstance(r, httpx.Response) and r.status_code != 201]
+    assert codes == [201] * CLIENTS, (f"{codes.count(201)} of {CLIENTS} succeeded", codes, details)
+    assert _tonnes(db, holder) == {BlockState.RETIRED: 20, BlockState.PLEDGED: 20, BlockState.ESCROWED: 40}
     _assert_whole(db)
 
 
