@@ -274,8 +274,9 @@ _NEIGHBOURS = (
         HoldingBlock.serial_start.in_([_BEFORE, bindparam("after")]),
         HoldingBlock.account_id == bindparam("account"),  # only a block of the same account can merge
     )
-    # A neighbour may belong to another account (the receiver's): never wait for its lock — a neighbour that a
-    # concurrent transaction holds is simply not merged this time — so merging adds no lock wait or deadlock.
+    # A neighbour may belong to another account (the receiver's, whose row this transaction holds, ADR 022):
+    # never wait for its lock all the same — a neighbour that a concurrent transaction holds is simply not
+    # merged this time — so merging adds no lock wait or deadlock.
     .with_for_update(skip_locked=True)
 )
 _OPEN_BLOCKS: dict[tuple[bool, bool], Any] = {}
