@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, Literal
 
+from carbon.ledger import HOLDER_KINDS
 from core.auth import OrgKind
 
 PUBLIC: Final = "public"
@@ -19,7 +20,7 @@ Rule = frozenset[OrgKind] | Literal["public"]
 ALL_ROLES: Final = frozenset(OrgKind)
 PROPONENTS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.FOREST_OWNER})
 AUDIT_READERS: Final = frozenset({OrgKind.AUDITOR, OrgKind.REGISTRY})
-HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE, OrgKind.BANK}
+HOLDERS: Final = HOLDER_KINDS  # who may hold (and so receive) tonnes: the registry's rule, ADR 022
 #: GEP accounting: the ecology bureau runs it; auditors and the registry read runs and results.
 GEP_RUNNERS: Final = frozenset({OrgKind.ECOLOGY_BUREAU})
 GEP_READERS: Final = GEP_RUNNERS | AUDIT_READERS

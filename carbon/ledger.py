@@ -10,17 +10,27 @@ Invariants (checked by :mod:`carbon.invariants` in tests and ``shanhai audit ver
 * every change is one transaction with its movement rows and audit entry (the caller never commits).
 
 Blocks are taken oldest vintage first, then by batch and serial, unless the caller names blocks.
+
+Concurrency (ADR 022): an operation that takes from an account locks the account's row first
+(``FOR NO KEY UPDATE``, so inserts that merely reference the account never wait) and only then reads and
+locks its blocks; whoever closes an account's blocks holds that row, so a reader that got the row sees every
+block the previous holder left, remainders included. A receiver's blocks are merged with incoming tonnes only
+if its row is free (``SKIP LOCKED``): operations on different accounts never wait on each other. Pages of
+blocks are read by key (vintage, batch, serial), never by offset, so rows inserted meanwhile cannot shift a
+page. Only organisations of :data:`HOLDER_KINDS` receive tonnes in a holding account (:func:`check_receiver`).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -63,6 +73,8 @@ MOVABLE_FROM = {
 #: Key of ``session.info`` under which a caller may keep a dict of accounts already read in its transaction
 #: (the exchange does, per batch, ADR 015); the caller clears it whenever its transaction rolls back.
 ACCOUNT_CACHE = "shanhai.registry_accounts"
+#: Key of ``session.info`` under which the ledger keeps what its current transaction has locked and checked.
+_MEMO = "shanhai.registry_transaction_memo"
 
 
 def account_of(
@@ -88,14 +100,123 @@ def accounts_of(
         found |= {a.organisation_id: a for a in session.scalars(_ACCOUNTS, params)}
     for organisation_id in missing:
         if organisation_id not in found:
-            if session.get(Organisation, organisation_id) is None:
-                raise NotFound(f"organisation {organisation_id} does not exist")
-            found[organisation_id] = Account(organisation_id=organisation_id, kind=kind, created_at=now)
-            session.add(found[organisation_id])
-            session.flush()
+            found[organisation_id] = _open_account(session, organisation_id, kind, now=now)
     if cache is not None:
         cache.update({(i, kind): found[i] for i in missing})
     return [found[i] for i in organisation_ids]
+
+
+#: Organisation kinds that may hold tonnes in a holding account, and so receive them — by issuance, transfer
+#: (also a pending one, on acceptance), delivery on the exchange, or a pledge enforced (ADR 022). The verifier,
+#: the registry (whose only account is the buffer pool), the operator, the ecology bureau and the auditor never
+#: hold: tonnes sent to them would be stranded.
+HOLDER_KINDS: frozenset[OrgKind] = frozenset(
+    {OrgKind.FORESTRY_BUREAU, OrgKind.FOREST_OWNER, OrgKind.ENTERPRISE, OrgKind.BANK}
+)
+
+
+def check_receiver(
+    session: Session,
+    organisation_id: int,
+    kind: AccountKind = AccountKind.HOLDING,
+    *,
+    pointer: str = "/to_organisation_id",
+) -> None:
+    """Refuse tonnes for an organisation that may not hold them (the one place of the hold rule).
+
+    A holding account receives only for :data:`HOLDER_KINDS`; the buffer pool belongs to the registry.
+    ``pointer`` names the request field that chose the receiver, for the problem's ``errors``.
+
+    Raises:
+        NotFound: The organisation does not exist.
+        InvalidInput: Its kind may not hold tonnes in an account of ``kind``.
+    """
+    checked = _memo(session).receivers
+    if (organisation_id, kind) in checked:  # an exchange batch delivers to one buyer many times
+        return
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"organisation {organisation_id} does not exist")
+    allowed = HOLDER_KINDS if kind is AccountKind.HOLDING else frozenset({OrgKind.REGISTRY})
+    if organisation.kind not in allowed:
+        kinds = ", ".join(sorted(k.value for k in allowed))
+        raise InvalidInput(
+            f"{organisation.name} is a {organisation.kind.value} and may not receive tonnes "
+            f"in a {kind.value} account (only {kinds})",
+            [{"pointer": pointer, "reason": f"a {organisation.kind.value} does not hold tonnes"}],
+        )
+    checked.add((organisation_id, kind))
+
+
+def receiving_account(
+    session: Session, organisation_id: int, kind: AccountKind = AccountKind.HOLDING, *, now: datetime
+) -> Account:
+    """Return the account that receives tonnes for an organisation, after :func:`check_receiver`."""
+    check_receiver(session, organisation_id, kind)
+    return account_of(session, organisation_id, kind, now=now)
+
+
+@dataclass
+class _TransactionMemo:
+    """What the current transaction has done that need not be done again before it ends."""
+
+    transaction: object
+    locked: set[int] = field(default_factory=set)  # account ids whose rows it holds
+    receivers: set[tuple[int, AccountKind]] = field(default_factory=set)  # receivers check_receiver passed
+
+
+def _memo(session: Session) -> _TransactionMemo:
+    """Return the memo of the session's current transaction (a new one after every commit or rollback)."""
+    session.connection()  # begin the transaction if none is open, so that it can be told apart from the next
+    # The innermost transaction: a savepoint rolled back releases the row locks taken inside it.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    memo: _TransactionMemo | None = session.info.get(_MEMO)
+    if memo is None or memo.transaction is not transaction:
+        memo = _TransactionMemo(transaction)
+        session.info[_MEMO] = memo
+    return memo
+
+
+def lock_accounts(session: Session, accounts: list[Account]) -> None:
+    """Lock the rows of accounts the caller will take tonnes from, in id order, until the transaction ends.
+
+    Every operation that closes an account's blocks holds its row (ADR 022), so the blocks read after this
+    are exactly those the last holder of the row left. ``FOR NO KEY UPDATE`` does not block the key-share
+    lock of a foreign-key check: tonnes may still be *inserted* into the account by others meanwhile.
+    """
+    held = _memo(session).locked
+    ids = sorted({a.id for a in accounts} - held)
+    if ids:
+        session.execute(_LOCK_ACCOUNTS, {"ids": ids})
+        held.update(ids)
+
+
+def _try_lock_account(session: Session, account_id: int) -> bool:
+    """Lock an account's row if no other transaction holds it (never waits); whether this transaction holds it."""
+    held = _memo(session).locked
+    if account_id not in held:
+        if session.scalar(_TRY_LOCK_ACCOUNT, {"id": account_id}) is None:
+            return False
+        held.add(account_id)
+    return True
+
+
+def _open_account(session: Session, organisation_id: int, kind: AccountKind, *, now: datetime) -> Account:
+    """Open an organisation's account, or return the one a concurrent transaction has just opened.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same account and then reads it:
+    twenty first transfers to one new receiver at once all land in its one account, none fails on the unique key.
+    """
+    if session.get(Organisation, organisation_id) is None:
+        raise NotFound(f"organisation {organisation_id} does not exist")
+    dialect = session.get_bind().dialect.name
+    insert_account = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert_account(Account)
+        .values(organisation_id=organisation_id, kind=kind, created_at=now)
+        .on_conflict_do_nothing(index_elements=["organisation_id", "kind"])
+    )
+    return session.scalars(_ACCOUNTS, {"organisations": [organisation_id], "kind": kind}).one()
 
 
 def buffer_account(session: Session, *, now: datetime) -> Account:
@@ -105,7 +226,7 @@ def buffer_account(session: Session, *, now: datetime) -> Account:
     ).first()
     if registry is None:
         raise NotFound("no registry organisation exists")
-    return account_of(session, registry.id, AccountKind.BUFFER, now=now)
+    return receiving_account(session, registry.id, AccountKind.BUFFER, now=now)
 
 
 @dataclass(frozen=True)
@@ -123,6 +244,17 @@ _ACCOUNTS = (
     .options(lazyload(Account.organisation))
     .where(Account.organisation_id.in_(bindparam("organisations", expanding=True)), Account.kind == bindparam("kind"))
 )
+_LOCK_ACCOUNTS = (
+    select(Account.id)
+    .where(Account.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Account.id)
+    .with_for_update(key_share=True)
+)
+_TRY_LOCK_ACCOUNT = (
+    select(Account.id).where(Account.id == bindparam("id")).with_for_update(key_share=True, skip_locked=True)
+)
+#: Sorts before every block (vintages, batch ids and serials are positive): the key of the first page.
+_FIRST_PAGE = {"after_vintage": 0, "after_batch": 0, "after_serial": 0}
 _POLICIES = select(CreditClassPolicy).where(CreditClassPolicy.credit_class.in_(bindparam("classes", expanding=True)))
 _BEFORE = (
     select(func.max(HoldingBlock.serial_start))
@@ -140,9 +272,11 @@ _NEIGHBOURS = (
         HoldingBlock.closed_at.is_(None),
         HoldingBlock.batch_id == bindparam("batch"),
         HoldingBlock.serial_start.in_([_BEFORE, bindparam("after")]),
+        HoldingBlock.account_id == bindparam("account"),  # only a block of the same account can merge
     )
-    # A neighbour may belong to another account (the receiver's): never wait for its lock — a neighbour that a
-    # concurrent transaction holds is simply not merged this time — so merging adds no lock wait or deadlock.
+    # A neighbour may belong to another account (the receiver's, whose row this transaction holds, ADR 022):
+    # never wait for its lock all the same — a neighbour that a concurrent transaction holds is simply not
+    # merged this time — so merging adds no lock wait or deadlock.
     .with_for_update(skip_locked=True)
 )
 _OPEN_BLOCKS: dict[tuple[bool, bool], Any] = {}
@@ -166,11 +300,13 @@ def _open_blocks_statement(by_batch: bool, by_offer: bool) -> Any:
                 HoldingBlock.account_id == bindparam("account"),
                 HoldingBlock.state == bindparam("state"),
                 HoldingBlock.closed_at.is_(None),
+                # The page after the last block read, by key: a block inserted meanwhile cannot shift it.
+                tuple_(Batch.vintage_year, Batch.id, HoldingBlock.serial_start)
+                > tuple_(bindparam("after_vintage"), bindparam("after_batch"), bindparam("after_serial")),
             )
             .order_by(Batch.vintage_year, Batch.id, HoldingBlock.serial_start)
             .with_for_update(of=HoldingBlock)
             .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
         )
         if by_batch:
             query = query.where(HoldingBlock.batch_id.in_(bindparam("batches", expanding=True)))
@@ -186,12 +322,15 @@ def _open_blocks(
     state: BlockState,
     batch_ids: list[int] | None,
     *,
-    offset: int,
+    after: HoldingBlock | None,
     limit: int,
     pending_transfer_id: int | None = None,
 ) -> list[HoldingBlock]:
     query = _open_blocks_statement(batch_ids is not None, pending_transfer_id is not None)
-    params = {"account": account.id, "state": state, "limit": limit, "offset": offset}
+    params: dict[str, Any] = {"account": account.id, "state": state, "limit": limit, **_FIRST_PAGE}
+    if after is not None:
+        params |= {"after_vintage": after.batch.vintage_year, "after_batch": after.batch_id,
+                   "after_serial": after.serial_start}  # fmt: skip
     if batch_ids is not None:
         params["batches"] = batch_ids
     if pending_transfer_id is not None:
@@ -211,13 +350,17 @@ def _take(
     """Take ``quantity`` tonnes (``None``: all of them) of the account's open blocks in ``state``."""
     if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0):
         raise InvalidInput(f"quantities are whole tonnes > 0, got {quantity!r}")
+    # The account's row first, then its blocks (ADR 022): under READ COMMITTED a block read without the row
+    # could be one a concurrent operation closes while this one waits, and the remainder it opens would be
+    # invisible to this statement, so tonnes still held would be refused.
+    lock_accounts(session, [account])
     pieces: list[Piece] = []
-    needed, offset = quantity, 0
+    needed, after = quantity, None
     # Read (and lock) the account's blocks a page at a time, oldest first, only as far as needed: an account
     # may hold many blocks, and an operation usually needs one or two of them.
     while needed is None or needed > 0:
         page = _open_blocks(
-            session, account, state, batch_ids, offset=offset, limit=BLOCK_PAGE, pending_transfer_id=pending_transfer_id
+            session, account, state, batch_ids, after=after, limit=BLOCK_PAGE, pending_transfer_id=pending_transfer_id
         )
         for block in page:
             take = block.quantity if needed is None else min(block.quantity, needed)
@@ -228,7 +371,7 @@ def _take(
                     break
         if len(page) < BLOCK_PAGE:
             break
-        offset += BLOCK_PAGE
+        after = page[-1]
     if needed:
         available = quantity - needed if quantity is not None else 0
         raise InsufficientUnits(
@@ -307,8 +450,10 @@ def _neighbours(session: Session, moved: list[HoldingBlock], closing: set[int]) 
     """Return the open blocks just before and just after each moved range that could merge with it."""
     rows: dict[int, HoldingBlock] = {}
     for m in moved:
-        if m.state in _COALESCED:
-            params = {"batch": m.batch_id, "start": m.serial_start, "after": m.serial_end + 1}
+        # Merging closes the neighbour: only in an account whose row this transaction holds (the source's is;
+        # a receiver's is taken if free, never waited for), so no operation of the receiver loses sight of it.
+        if m.state in _COALESCED and _try_lock_account(session, m.account_id):
+            params = {"batch": m.batch_id, "start": m.serial_start, "after": m.serial_end + 1, "account": m.account_id}
             rows.update((b.id, b) for b in session.scalars(_NEIGHBOURS, params))
     return [b for b in rows.values() if b.id not in closing and b.state in _COALESCED]
 
@@ -417,7 +562,7 @@ def issue_batch(session: Session, cmd: IssueBatch, *, actor: Principal, clock: C
     )  # fmt: skip
     session.add(batch)
     session.flush()
-    holder = account_of(session, project.organisation_id, now=now)
+    holder = receiving_account(session, project.organisation_id, now=now)
     proponent_t = cmd.quantity_t - cmd.buffer_t
     parts = [(holder, 1, proponent_t), (buffer_account(session, now=now), proponent_t + 1, cmd.quantity_t)]
     blocks = []
@@ -473,6 +618,7 @@ def transfer(
         raise PermissionDenied("only the holder transfers its units")
     if from_organisation_id == to_organisation_id:
         raise InvalidInput("a transfer needs two different organisations")
+    check_receiver(session, to_organisation_id)
     now = clock.now()
     source, target = accounts_of(session, [from_organisation_id, to_organisation_id], now=now)
     pieces = _take(session, source, quantity_t, BlockState.TRADABLE, batch_ids)
@@ -511,6 +657,10 @@ def _settle_offer(
     assert source is not None  # a foreign key
     pieces = _take(session, source, None, BlockState.PENDING, None, pending_transfer_id=offer.id)
     accepted = status is TransferStatus.ACCEPTED
+    if accepted:  # an offer made before the hold rule may name a receiver that may not hold
+        receiver = session.get(Account, offer.to_account_id)
+        assert receiver is not None  # a foreign key
+        check_receiver(session, receiver.organisation_id, receiver.kind)
     account_id = offer.to_account_id if accepted else offer.from_account_id
     moved = _apply(session, pieces, "transfer" if accepted else "return", actor=actor, now=now, reason=reason,
                    state=BlockState.TRADABLE, pending_transfer_id=None, account_id=account_id)  # fmt: skip
@@ -633,7 +783,7 @@ def _state_changes(
         if kind == "unpledge":
             return {"state": BlockState.TRADABLE, "pledgee_organisation_id": None}
         return {"state": BlockState.TRADABLE, "pledgee_organisation_id": None,
-                "account_id": account_of(session, actor.organisation_id, now=now).id}  # fmt: skip
+                "account_id": receiving_account(session, actor.organisation_id, now=now).id}  # fmt: skip
     operator_escrow = actor.role is OrgKind.OPERATOR and kind in ("escrow", "release")
     if account.organisation_id != actor.organisation_id and not operator_escrow:
         raise PermissionDenied("only the holder (or the exchange operator, for escrow) changes its units' state")
@@ -788,9 +938,10 @@ def reverse(
     rule = ReversalRule.BUFFER_ONLY if ReversalRule.BUFFER_ONLY in rules else ReversalRule.BUFFER_THEN_PROPONENT
     now = clock.now()
     pool = buffer_account(session, now=now)
+    holder = account_of(session, project.organisation_id, now=now)
+    lock_accounts(session, [pool, holder])  # before the balances are read, so that they hold until the commit
     from_buffer_t = min(quantity_t, tradable_t(session, pool, batch_ids))
     shortfall_t = quantity_t - from_buffer_t
-    holder = account_of(session, project.organisation_id, now=now)
     if shortfall_t and rule is ReversalRule.BUFFER_ONLY:
         raise InsufficientUnits(
             f"the buffer pool holds {from_buffer_t} t of project {project_id}, {quantity_t} t lost; "
@@ -846,7 +997,7 @@ def settle_escrowed(
     kind = "release"
     if to_organisation_id is not None:
         kind = "transfer"
-        changes["account_id"] = account_of(session, to_organisation_id, now=now).id
+        changes["account_id"] = receiving_account(session, to_organisation_id, now=now).id
         if retirement is not None:
             kind = "retire"
             changes |= {"state": BlockState.RETIRED, "retirement_id": retirement.id}

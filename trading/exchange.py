@@ -51,7 +51,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from carbon.ledger import ACCOUNT_CACHE, account_of, change_state, serial_of, settle_escrowed, tradable_t
+from carbon.ledger import (
+    ACCOUNT_CACHE,
+    account_of,
+    change_state,
+    check_receiver,
+    serial_of,
+    settle_escrowed,
+    tradable_t,
+)
 from carbon.models import Batch, CreditClass, HoldingBlock, Retirement
 from core import audit
 from core.auth import OrgKind, Principal
@@ -991,6 +999,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         # Every refusal is found before anything is written (a command has no savepoint, ADR 015 amendment):
         # funds or tonnes first (reads), then the engine; the hold or escrow is written once the engine took it.
         if cmd.side == Side.BUY.value:
+            check_receiver(session, actor.organisation_id, pointer="/side")  # never deliver to a non-holder
             held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
             cash.check_hold(ctx.cash_account(actor.organisation_id), held_fen)
         else:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from carbon.ledger import (
     IssueBatch,
     RetireUnits,
+    account_of,
     change_state,
     decide_transfer,
     expire_transfers,
@@ -27,6 +28,7 @@ from carbon.ledger import (
     retire_units,
     reverse,
     serials,
+    settle_escrowed,
     transfer,
 )
 from carbon.models import (
@@ -36,6 +38,7 @@ from carbon.models import (
     HoldingBlock,
     Movement,
     PendingTransfer,
+    Project,
     ReversalRule,
     TransferStatus,
 )
@@ -476,3 +479,47 @@ def test_a_buffer_only_class_refuses_a_shortfall(db: Session, clock: FixedClock)
     done = reverse(db, 1, 20, "storm surge", actor=registry, clock=clock)
     assert done.rule is ReversalRule.BUFFER_ONLY and sum(b.quantity for b in done.from_buffer) == 20
     assert ledger_violations(db) == []
+
+
+def test_only_organisations_that_may_hold_receive_tonnes_on_every_crediting_path(
+    db: Session, clock: FixedClock
+) -> None:
+    """Issue 15 item 2 (ADR 022): transfer, acceptance of a pending transfer, delivery and issuance."""
+    who = principals(db)
+    bureau, verifier = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.VERIFIER]
+    batch = issue(db, who, clock, "hold:1")
+    for kind in (OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.OPERATOR, OrgKind.ECOLOGY_BUREAU, OrgKind.AUDITOR):
+        with pytest.raises(InvalidInput, match=f"is a {kind.value} and may not receive tonnes"):
+            transfer(db, from_organisation_id=bureau.organisation_id, to_organisation_id=who[kind].organisation_id,
+                     quantity_t=10, actor=bureau, clock=clock)  # fmt: skip
+        db.rollback()
+    # Delivery of escrowed tonnes (the exchange's settlement) refuses a buyer that may not hold.
+    change_state(db, "escrow", organisation_id=bureau.organisation_id, quantity_t=10, actor=bureau, clock=clock)
+    with pytest.raises(InvalidInput, match="may not receive tonnes"):
+        settle_escrowed(db, organisation_id=bureau.organisation_id, quantity_t=10, batch_ids=[batch.id],
+                        actor="test", clock=clock, to_organisation_id=verifier.organisation_id)  # fmt: skip
+    db.rollback()
+    # A pending transfer offered to an organisation that may not hold (made before the rule) cannot be accepted.
+    cca = issue_class(db, who, clock, "hold:2", CreditClass.CCER_AFFORESTATION)
+    moved = transfer(db, from_organisation_id=bureau.organisation_id,
+                     to_organisation_id=who[OrgKind.ENTERPRISE].organisation_id, quantity_t=5, actor=bureau,
+                     clock=clock, batch_ids=[cca])  # fmt: skip
+    offer = db.get(PendingTransfer, pending_transfer_of(moved))
+    assert offer is not None
+    offer.to_account_id = account_of(db, verifier.organisation_id, now=clock.now()).id
+    db.commit()
+    with pytest.raises(InvalidInput, match="may not receive tonnes"):
+        decide_transfer(db, offer.id, accept=True, actor=verifier, clock=clock)
+    db.rollback()
+    assert decide_transfer(db, offer.id, accept=False, actor=verifier, clock=clock)  # a refusal returns them
+    # Issuance to a proponent that may not hold (the rule covers every credit, the buffer pool excepted).
+    project = db.get(Project, 1)
+    assert project is not None
+    project.organisation_id = verifier.organisation_id
+    db.flush()
+    with pytest.raises(InvalidInput, match="may not receive tonnes"):
+        issue(db, who, clock, "hold:3")
+    db.rollback()
+    assert issue(db, who, clock, "hold:4").buffer_t == 100  # the registry's buffer pool still receives
+    assert held(db, verifier.organisation_id) == 0
+    assert ledger_violations(db) == [] and verify_chain(db).ok

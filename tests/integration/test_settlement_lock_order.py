@@ -2,9 +2,9 @@
 
 The row locks (``SELECT … FOR UPDATE``) each transaction takes are recorded from the SQL it sends. Block
 trades and auctions — which settle through the same DvP path as book fills but outside the batcher — must
-take: trading cash accounts in organisation order, then the fee account, then registry blocks, and the
-audit head once, last. A book batch must lock the audit head once, last (its cash accounts follow first use
-across commands, see ADR 015).
+take: trading cash accounts in organisation order, then the fee account, then registry account rows and their
+blocks, and the audit head once, last. A book batch must lock the audit head once, last (its cash accounts
+follow first use across commands, see ADR 015).
 """
 
 from __future__ import annotations
@@ -50,13 +50,15 @@ class Locks:
         event.listen(engine, "before_cursor_execute", self._record)
 
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if "FOR UPDATE" not in statement:
+        if "FOR UPDATE" not in statement and "FOR NO KEY UPDATE" not in statement:
             return
         values = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
         if "FROM cash_account" in statement:
             kind = next(v for v in values if isinstance(v, str))
             organisation = next(v for v in values if isinstance(v, int))
             self.seen.append(("fee" if kind == cash.FEE else "cash", organisation))
+        elif "FROM registry_account" in statement:
+            self.seen.append(("registry", None))  # a registry account's row, right before its blocks (ADR 022)
         elif "holding_block" in statement:
             self.seen.append(("blocks", None))
         elif "FROM audit_head" in statement:
@@ -75,11 +77,11 @@ def assert_adr_015_order(locks: list[tuple[str, Any]], *, blocks: bool) -> None:
     kinds = [kind for kind, _ in locks]
     assert kinds.count("audit") == 1 and kinds[-1] == "audit", locks
     assert "other" not in kinds, locks
-    rank = {"bids": 0, "cash": 1, "fee": 2, "blocks": 3, "audit": 4}
+    rank = {"bids": 0, "cash": 1, "fee": 2, "registry": 3, "blocks": 3, "audit": 4}
     assert [rank[k] for k in kinds] == sorted(rank[k] for k in kinds), locks
     organisations = [org for kind, org in locks if kind == "cash"]
     assert organisations == sorted(organisations) and len(organisations) >= 2, locks
-    assert ("blocks" in kinds) is blocks, locks
+    assert ("blocks" in kinds) is blocks and ("registry" in kinds) is blocks, locks
 
 
 def test_block_trades_auctions_and_book_fills_lock_in_one_order(pg_url: str) -> None:
