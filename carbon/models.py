@@ -29,7 +29,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
-    DateTime,
     Enum,
     Float,
     ForeignKey,
@@ -44,7 +43,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
 from core.db import Base
-from core.sqltypes import ExactDecimal
+from core.sqltypes import ExactDecimal, UtcDateTime
 from geodata.sqltypes import MultiPolygonGeometry
 
 
@@ -98,7 +97,7 @@ class Project(Base):
     county_code: Mapped[str | None] = mapped_column(String(6))
     crediting_start: Mapped[date] = mapped_column(Date)
     crediting_end: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     __table_args__ = (CheckConstraint("crediting_end > crediting_start", name="crediting_period_order"),)
@@ -125,9 +124,9 @@ class Plot(Base):
     max_lat: Mapped[float] = mapped_column(Float)
     area_m2: Mapped[float] = mapped_column(Float)
     perimeter_m: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
-    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    measured_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # The claim: this plot is claimed by its project under the project's scheme for this period.
     claim_start: Mapped[date] = mapped_column(Date)
     claim_end: Mapped[date] = mapped_column(Date)
@@ -180,9 +179,9 @@ class PlotImport(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     plot_ids: Mapped[list[int] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     project: Mapped[Project] = relationship()
 
@@ -270,10 +269,10 @@ class PendingTransfer(Base):
         Enum(TransferStatus, name="transfer_status", native_enum=False, length=20, values_callable=_values),
         index=True,
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text, default="")
 
@@ -290,7 +289,7 @@ class Account(Base):
     kind: Mapped[AccountKind] = mapped_column(
         Enum(AccountKind, name="account_kind", native_enum=False, length=20, values_callable=_values)
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -313,7 +312,7 @@ class Batch(Base):
     vintage_year: Mapped[int] = mapped_column(Integer)
     quantity_t: Mapped[int] = mapped_column(BigInteger)
     buffer_t: Mapped[int] = mapped_column(BigInteger)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     issued_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     project: Mapped[Project] = relationship(lazy="joined")
@@ -345,8 +344,8 @@ class HoldingBlock(Base):
     pledgee_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     retirement_id: Mapped[int | None] = mapped_column(ForeignKey("retirement.id"))
     pending_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("pending_transfer.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     batch: Mapped[Batch] = relationship(lazy="joined")
 
@@ -382,7 +381,7 @@ class Movement(Base):
     to_state: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Retirement(Base):
@@ -398,7 +397,7 @@ class Retirement(Base):
     reporting_year: Mapped[int] = mapped_column(Integer)
     use: Mapped[str] = mapped_column(String(100))
     verification_code: Mapped[str] = mapped_column(String(32), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_positive"),)
@@ -449,7 +448,7 @@ class MonitoringReport(Base):
     issuable_units_t: Mapped[int] = mapped_column(BigInteger)
     remainder_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     submitted_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     project: Mapped[Project] = relationship()
@@ -480,6 +479,6 @@ class WorkflowStep(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     comment: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_workflow_step_subject", "subject_kind", "subject_id"),)

@@ -10,10 +10,11 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Float, Integer, String, Text
+from sqlalchemy import JSON, Enum, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from core.sqltypes import UtcDateTime
 
 
 class RasterKind(enum.StrEnum):
@@ -45,5 +46,5 @@ class RasterLayer(Base):
     nodata: Mapped[float | None] = mapped_column(Float)
     class_names: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
