@@ -44,6 +44,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from core.auth import Organisation
 from core.db import Base
 from core.sqltypes import ExactDecimal, UtcDateTime
+from core.tree_head import SignedTreeHead
 from geodata.sqltypes import MultiPolygonGeometry
 
 
@@ -384,6 +385,13 @@ class Movement(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+#: A kept tree head is whole or absent (``0013``).
+TREE_HEAD_WHOLE = " AND ".join(
+    f"(audit_seq IS NULL) = ({column} IS NULL)"
+    for column in ("tree_head_timestamp", "tree_head_root_hash", "tree_head_key_id", "tree_head_signature")
+)
+
+
 class Retirement(Base):
     """Tonnes retired for a beneficiary; the certificate is verified by ``verification_code``."""
 
@@ -399,8 +407,40 @@ class Retirement(Base):
     verification_code: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    # The signed tree head that first included the retirement's audit entry (seq ``audit_seq`` = its size),
+    # signed once in the retirement's own transaction and shown as kept by the answer, the public page and
+    # the PDF (ADR 023). NULL: not kept (retirements before migration 0013, and retire-on-fill trades).
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
+    tree_head_timestamp: Mapped[str | None] = mapped_column(String(40))
+    tree_head_root_hash: Mapped[str | None] = mapped_column(String(64))
+    tree_head_key_id: Mapped[str | None] = mapped_column(String(64))
+    tree_head_signature: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0", name="quantity_positive"),
+        CheckConstraint(TREE_HEAD_WHOLE, name="tree_head_whole"),
+    )
+
+    def keep_tree_head(self, head: SignedTreeHead) -> None:
+        """Keep ``head``, the signed head of the log ending with this retirement's audit entry."""
+        self.audit_seq = head.tree_size
+        self.tree_head_timestamp = head.timestamp
+        self.tree_head_root_hash = head.root_hash
+        self.tree_head_key_id = head.key_id
+        self.tree_head_signature = head.signature
+
+    @property
+    def kept_tree_head(self) -> SignedTreeHead | None:
+        """Return the kept signed tree head, or ``None`` when none was kept."""
+        if self.audit_seq is None or self.tree_head_signature is None:
+            return None
+        return SignedTreeHead(
+            tree_size=self.audit_seq,
+            root_hash=self.tree_head_root_hash or "",
+            timestamp=self.tree_head_timestamp or "",
+            key_id=self.tree_head_key_id or "",
+            signature=self.tree_head_signature,
+        )
 
 
 class ReportStatus(enum.StrEnum):

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from core.audit import GENESIS_HASH, AuditEntry, check_entry, iter_entries
 from core.clock import Clock
 from core.errors import AuditChainBroken, InvalidInput, NotFound
-from core.merkle import HASH_SIZE, MerkleTree
+from core.merkle import HASH_SIZE, MerkleTree, leaf_hash
 from core.settings import Settings
 from core.tree_head import (
     SignedTreeHead,
@@ -133,13 +133,15 @@ class AuditTree:
         with self._lock:
             return self._sync(session).size
 
-    def _sync(self, session: Session) -> MerkleTree:
+    def _sync(self, session: Session, upto: int | None = None) -> MerkleTree:
         size = self._tree.size
         if size:
             stored = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == size))
             if stored != self._last_hash:  # rows rewritten or removed: rebuild from the log
                 self._tree, self._entry_hashes, self._last_hash = MerkleTree(), bytearray(), GENESIS_HASH
         for entry in iter_entries(session, after=self._tree.size):
+            if upto is not None and entry.seq > upto:
+                break
             reason = check_entry(entry, self._tree.size + 1, self._last_hash)
             if reason is not None:
                 raise AuditChainBroken(f"audit entry {entry.seq} does not verify: {reason}", entry.seq)
@@ -236,6 +238,39 @@ class AuditTree:
             root = tree.root().hex()
             head = sign_tree_head(key, tree_size=tree.size, root_hash=root, timestamp=clock.now().isoformat())
             return EntryPosition(seq=seq, leaf_index=seq - 1, tree_size=tree.size, root_hash=root), head
+
+    def head_through(self, session: Session, entry: AuditEntry, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
+        """Sign the head of the log up to and including ``entry``, appended in ``session``'s open transaction.
+
+        The caller holds the chain head's lock (it just appended ``entry``), so the log before it is committed
+        and final. The root is computed as if ``entry`` were appended, without putting it in the cache: if the
+        transaction rolls back, the cache holds nothing that never existed (ADR 023).
+
+        Raises:
+            AuditChainBroken: ``entry`` does not follow the log (sequence, link or hash).
+        """
+        with self._lock:
+            tree = self._sync(session, upto=entry.seq - 1)
+            if tree.size != entry.seq - 1:  # the cache ran ahead of this transaction: rebuild it from the log
+                self._tree, self._entry_hashes, self._last_hash = MerkleTree(), bytearray(), GENESIS_HASH
+                tree = self._sync(session, upto=entry.seq - 1)
+            reason = check_entry(entry, tree.size + 1, self._last_hash)
+            if reason is not None:
+                raise AuditChainBroken(f"audit entry {entry.seq} does not verify: {reason}", entry.seq)
+            root = tree.root_with_next(leaf_hash(bytes.fromhex(entry.entry_hash)))
+            return sign_tree_head(key, tree_size=entry.seq, root_hash=root.hex(), timestamp=clock.now().isoformat())
+
+
+@dataclass(frozen=True)
+class Notary:
+    """The app's audit tree and signing key: what a service needs to sign a tree head in its own transaction."""
+
+    tree: AuditTree
+    key: Ed25519PrivateKey
+
+    def head_through(self, session: Session, entry: AuditEntry, clock: Clock) -> SignedTreeHead:
+        """Sign the head of the log up to and including ``entry`` (see :meth:`AuditTree.head_through`)."""
+        return self.tree.head_through(session, entry, self.key, clock)
 
 
 def _checked_size(tree: MerkleTree, requested: int | None, name: str) -> int:

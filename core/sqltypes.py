@@ -8,7 +8,7 @@ is refused: its instant is unknown) and always returns an aware UTC datetime, on
 >>> instant = UtcDateTime()
 >>> instant.process_result_value(datetime(2026, 11, 25, 9, 30), _SQLITE).isoformat()
 '2026-11-25T09:30:00+00:00'
->>> instant.process_bind_param(datetime(2026, 11, 25, 17, 30, tzinfo=timezone(timedelta(hours=8))), _SQLITE)
+>>> instant.process_bind_param(datetime.fromisoformat("2026-11-25T17:30:00+08:00"), _SQLITE)
 datetime.datetime(2026, 11, 25, 9, 30)
 
 **Decimals.**
