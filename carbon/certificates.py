@@ -363,11 +363,6 @@ def _rows(facts: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ]  # fmt: skip
     else:
         rows.append(("签名树头", "Signed tree head", "未保存 not kept (retired before tree heads were kept)"))
-    rows += [
-        ("验证码", "Verification code", facts["verification_code"]),
-        ("验证网址", "Verify at", facts["verify_url"]),
-        ("离线验证", "Verify offline", f"shanhai audit verify-certificate FILE.pdf (embedded {ATTACHMENT})"),
-    ]
     return rows
 
 
@@ -409,7 +404,10 @@ class _Pages:
         self.canvas.drawString(x, self.y if y is None else y, text)
 
     def footer(self) -> None:
-        line = f"验证码 Verification code {self.code} · 第 {self.page} 页 Page {self.page}"
+        line = (
+            f"验证码 {self.code} · 离线验证 verify offline: shanhai audit verify-certificate FILE.pdf"
+            f" (embedded {ATTACHMENT}) · 第 {self.page} 页 Page {self.page}"
+        )
         self.text(_MARGIN, line, 7.5, grey=True, y=_MARGIN - 10)
 
 
@@ -471,8 +469,13 @@ def render_pdf(facts: Mapping[str, Any]) -> bytes:
     pages.text(_MARGIN, "Carbon Credit Retirement Certificate", 14)
     pages.y -= 16
     pages.text(_MARGIN, "山海碳汇登记簿(闽宁协作)· Shanhai registry (Fujian–Ningxia cooperation)", 9, grey=True)
+    pages.y -= 20
+    pages.text(_MARGIN, f"验证码 Verification code  {facts['verification_code']}", 10)
+    for line in wrap(f"验证网址 Verify at  {facts['verify_url']}", pages.width - 2 * _MARGIN - 100, 8):
+        pages.y -= 12
+        pages.text(_MARGIN, line, 8)
     _draw_qr(canvas, facts["verify_url"], pages.width - _MARGIN - 92, pages.height - _MARGIN - 92, 92)
-    pages.y = pages.height - _MARGIN - 112
+    pages.y = min(pages.y - 24, pages.height - _MARGIN - 112)
     value_width = pages.width - 2 * _MARGIN - _LABEL_WIDTH
     for zh, en, value in _rows(facts):
         _draw_row(pages, printable(zh), wrap(en, _LABEL_WIDTH - 8, 7.5), wrap(value, value_width, _VALUE_SIZE))
