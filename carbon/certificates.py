@@ -216,18 +216,18 @@ def _check_entry(facts: Mapping[str, Any], head: SignedTreeHead) -> list[str]:
             subject=entry["subject"], payload=entry["payload"], prev_hash=entry["prev_hash"],
         )  # fmt: skip
         path = [bytes.fromhex(node) for node in proof["audit_path"]]
-        index, size = int(proof["leaf_index"]), int(proof["tree_size"])
+        index, size, seq = int(proof["leaf_index"]), int(proof["tree_size"]), int(entry["seq"])
     except (KeyError, TypeError, ValueError) as error:
         return [f"the audit entry or inclusion proof is malformed: {error}"]
     problems = []
     if recomputed != entry.get("entry_hash"):
         problems.append("the audit entry's content does not hash to its entry hash")
-    if index != entry["seq"] - 1 or size != head.tree_size:
+    if index != seq - 1 or size != head.tree_size:
         problems.append("the inclusion proof is not for this entry under the kept tree head")
     leaf = leaf_hash(bytes.fromhex(recomputed))
     if not verify_inclusion(leaf, index, size, path, bytes.fromhex(head.root_hash)):
         problems.append("the inclusion proof does not lead to the signed root: the entry is not in that log")
-    payload = entry["payload"] if isinstance(entry["payload"], Mapping) else {}
+    payload = entry["payload"] if isinstance(entry.get("payload"), Mapping) else {}
     for name in RECORDED_FACTS:
         if payload.get(name) != facts.get(name):
             problems.append(f"{name} differs from what the audit entry records")

@@ -23,6 +23,8 @@ once into ``data_dir`` (mode 0600), as the JWT secret is. It is never stored in 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,13 +126,25 @@ class AuditTree:
         self._last_hash = GENESIS_HASH
         self._lock = threading.Lock()
 
+    @contextmanager
+    def _locked(self, session: Session) -> Iterator[None]:
+        """Hold the cache's lock, the session's transaction begun first.
+
+        Locks are always taken in one order — the database's, then the cache's: on SQLite a transaction
+        begins with ``BEGIN IMMEDIATE`` (the write lock), and a thread beginning one while holding the cache
+        would wait for a writer that waits for the cache (``head_through`` runs under the chain-head lock).
+        """
+        session.connection()
+        with self._lock:
+            yield
+
     def sync(self, session: Session) -> int:
         """Bring the tree up to the log; return its size.
 
         Raises:
             AuditChainBroken: A new entry does not verify; the tree stops before it.
         """
-        with self._lock:
+        with self._locked(session):
             return self._sync(session).size
 
     def _sync(self, session: Session, upto: int | None = None) -> MerkleTree:
@@ -156,7 +170,7 @@ class AuditTree:
 
     def tree_head(self, session: Session, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
         """Sign the head of the whole log as it is now."""
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             return sign_tree_head(
                 key, tree_size=tree.size, root_hash=tree.root().hex(), timestamp=clock.now().isoformat()
@@ -169,7 +183,7 @@ class AuditTree:
             InvalidInput: ``tree_size`` is larger than the log.
             NotFound: Entry ``seq`` is not in the tree of ``tree_size`` entries.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             size = _checked_size(tree, tree_size, "tree_size")
             if not 1 <= seq <= size:
@@ -191,7 +205,7 @@ class AuditTree:
         Raises:
             InvalidInput: ``second`` is larger than the log, or ``first`` is not in ``1..second``.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             size = _checked_size(tree, second, "second")
             if not 1 <= first <= size:
@@ -217,7 +231,7 @@ class AuditTree:
         Raises:
             NotFound: No entry ``seq`` in the log.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             if not 1 <= seq <= tree.size:
                 raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
@@ -231,7 +245,7 @@ class AuditTree:
         What a certificate embeds: anyone holding it verifies offline with an inclusion proof for
         (``leaf_index``, ``tree_size``) and, later, consistency from that head to any newer one.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             if not 1 <= seq <= tree.size:
                 raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
@@ -249,7 +263,7 @@ class AuditTree:
         Raises:
             AuditChainBroken: ``entry`` does not follow the log (sequence, link or hash).
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session, upto=entry.seq - 1)
             if tree.size != entry.seq - 1:  # the cache ran ahead of this transaction: rebuild it from the log
                 self._tree, self._entry_hashes, self._last_hash = MerkleTree(), bytearray(), GENESIS_HASH
