@@ -10,21 +10,44 @@ retirement, orders and a trade, the audit log) and walks every JSON answer: each
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from api.seed import seed_demo
 from carbon.models import CreditClass
 from core.auth import OrgKind
-from core.clock import FixedClock
+from core.clock import FixedClock, SystemClock
+from core.db import make_engine, make_session_factory
+from core.settings import Settings
+from tests.conftest import SAMPLES, TEST_SECRET, fresh_postgres_database
 
 from .market_helpers import Login, deposit, issue, list_instrument, order
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> Iterator[Settings]:
+    """The app on a copy of the seeded SQLite template, or on a fresh, seeded PostgreSQL database."""
+    common = {"environment": "test", "data_dir": tmp_path, "raster_dir": SAMPLES / "rasters"}
+    if request.param == "sqlite":
+        shutil.copyfile(template_db, tmp_path / "shanhai.db")
+        yield Settings(database_url=f"sqlite:///{tmp_path / 'shanhai.db'}", secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
+        return
+    with fresh_postgres_database("_times") as url:
+        engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            seed_demo(session, SAMPLES, clock=SystemClock())
+        engine.dispose()
+        yield Settings(database_url=url, secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
 
 
 def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
