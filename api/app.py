@@ -27,6 +27,7 @@ from api.routers import (
     monitoring,
     projects,
     rasters,
+    regions,
     registry,
     system,
     trading,
@@ -67,6 +68,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     market.reports,
     auctions.router,
     auctions.public,
+    regions.public,
     tasks_router,
 )
 

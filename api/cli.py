@@ -19,6 +19,10 @@
     shanhai audit verify-certificate FILE.pdf [--public-key FILE]
                                   check a retirement certificate offline: its embedded facts, the kept tree
                                   head's signature and the audit entry's inclusion proof; exit 1 if it fails
+    shanhai regions import FILE --source TEXT --licence TEXT [--datum cgcs2000|wgs84|gcj02]
+        [--code-field code] [--as-of TEXT]
+                                  replace the administrative boundaries (GeoJSON, GeoPackage or zipped
+                                  Shapefile keyed by GB/T 2260 code) atomically, with an audit entry
     shanhai carbon compute FILE   recompute an exported report trace (or bare record) offline; exit 1 on mismatch
     shanhai carbon methodologies  list the methodologies and their parameter sets
     shanhai gep run CONFIG [--out DIR] [--xlsx]
@@ -60,6 +64,37 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     _prepare(settings)
     upgrade(settings.resolved_database_url)
     print(f"database at {settings.resolved_database_url} is at the latest revision")
+    return 0
+
+
+def cmd_regions_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Replace the administrative boundaries by a file's; print the problems and exit 1 if it is refused."""
+    from core.errors import InvalidInput
+    from geodata.region_store import BoundaryImport, import_boundaries
+
+    spec = BoundaryImport(
+        path=Path(args.file),
+        source=args.source,
+        licence=args.licence,
+        datum=args.datum,
+        as_of=args.as_of,
+        code_field=args.code_field,
+    )
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            dataset = import_boundaries(session, spec, actor="system:cli", clock=SystemClock())
+            print(f"imported {dataset.feature_count} boundaries, version {dataset.version}")
+    except OSError as error:
+        print(f"refused: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 1
+    except InvalidInput as error:
+        print(f"refused: {error.detail}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {json.dumps(problem, ensure_ascii=False)}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -373,6 +408,17 @@ def _parser() -> argparse.ArgumentParser:
     carbon.add_parser("methodologies", help="list methodologies and parameter sets").set_defaults(
         func=cmd_carbon_methodologies
     )
+    regions = commands.add_parser("regions", help="administrative boundaries").add_subparsers(
+        dest="regions_command", required=True
+    )
+    regions_import = regions.add_parser("import", help="replace the boundaries (GB/T 2260 provinces and counties)")
+    regions_import.add_argument("file", help="GeoJSON, GeoPackage or zipped Shapefile")
+    regions_import.add_argument("--source", required=True, help="where the boundaries come from (shown on maps)")
+    regions_import.add_argument("--licence", required=True, help="their licence or terms of use")
+    regions_import.add_argument("--datum", choices=["cgcs2000", "wgs84", "gcj02"], default="cgcs2000")
+    regions_import.add_argument("--code-field", default="code", help="the field holding the six-digit code")
+    regions_import.add_argument("--as-of", default="", help="the date or edition of the boundaries")
+    regions_import.set_defaults(func=cmd_regions_import)
     gep = commands.add_parser("gep", help="GEP accounting").add_subparsers(dest="gep_command", required=True)
     gep_run = gep.add_parser("run", help="run an accounting offline from a YAML/JSON configuration")
     gep_run.add_argument("config", help="configuration file (raster and region paths relative to it)")

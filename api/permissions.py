@@ -145,6 +145,9 @@ RULES: Final[dict[str, Rule]] = {
     # Public so that anyone can verify the log without trusting the operator; hashes only, no entries.
     "read_audit_tree_head": PUBLIC,
     "read_audit_public_key": PUBLIC,
+    # administrative boundaries: the map reference layer and its review number (审图号)
+    "read_public_regions": PUBLIC,
+    "read_public_region_boundaries": PUBLIC,
     "read_audit_inclusion_proof": PUBLIC,
     "read_audit_consistency_proof": PUBLIC,
 }

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from carbon.models import MonitoringReport, Plot, Project
+from carbon.monitoring import lifecycle_warnings
 from core.auth import Organisation, Principal
 from geodata.area import Measurement
 from geodata.geometry import to_geojson_geometry
@@ -147,6 +148,7 @@ def plot_feature(plot: Plot) -> dict[str, Any]:
                 "external_registrations": plot.external_registrations,
             },
             "attributes": plot.properties,
+            "warnings": plot.warnings,
         },
     }
 
@@ -248,7 +250,7 @@ class MonitoringReportOut(BaseModel):
             buffer_units_t=report.buffer_units_t,
             issuable_units_t=report.issuable_units_t,
             remainder_tco2e=str(report.remainder_tco2e),
-            warnings=list(report.warnings),
+            warnings=[*report.warnings, *lifecycle_warnings(report.project)],
             record_sha256=report.record_sha256,
             submitted_at=_utc(report.submitted_at),
             submitted_by_user_id=report.submitted_by_user_id,

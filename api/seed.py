@@ -65,7 +65,7 @@ DEMO_ORGS = (
         OrgKind.FORESTRY_BUREAU,
         "宁夏回族自治区林业和草原局 (Ningxia Forestry and Grassland Bureau, demo)",
         "64",
-        None,
+        "640106",  # Jinfeng district, Yinchuan (the regional capital)
         "nx-bureau",
     ),
     DemoOrg(
@@ -79,7 +79,7 @@ DEMO_ORGS = (
         OrgKind.ECOLOGY_BUREAU,
         "宁夏回族自治区生态环境厅 (Ningxia Ecology and Environment Department, demo)",
         "64",
-        None,
+        "640106",  # Jinfeng district, Yinchuan
         "nx-ecology",
     ),
     DemoOrg(
@@ -102,6 +102,9 @@ DEMO_PROJECT = CreateProject(
     name="闽宁协作碳汇林与矿山修复 (Minning cooperation carbon forest and mine restoration)",
     scheme=Scheme.FORESTRY_CARBON_TICKET,
     province_code="64",
+    # The project's county is the Haicang carbon forest's (its main plot, NX-JY-HC-001); the Yongning plot
+    # lies in Yongning county (640121). A project records one county (samples/README.md).
+    county_code="640424",
     crediting_start=date(2021, 1, 1),
     crediting_end=date(2051, 1, 1),
     description=(

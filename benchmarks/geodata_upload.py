@@ -1,6 +1,6 @@
 """Benchmark (b): upload of a 10,000-feature GeoPackage — read, validate, measure, overlap-check, store.
 
-Builds a synthetic GeoPackage of N non-overlapping ~1 ha squares in Jingyuan county, then times, on a
+Builds a synthetic GeoPackage of N non-overlapping ~1 ha squares in Longde and Jingyuan (Ningxia), then times, on a
 fresh migrated database (SQLite by default; ``--database-url`` for PostgreSQL + PostGIS):
 ``geodata.intake.intake_file`` (read + CRS + validation + areas + report) and
 ``carbon.plots.register_intake`` (double-counting guard against the stored claims and within the upload,
@@ -39,12 +39,15 @@ CLOCK = FixedClock(datetime(2026, 11, 25, tzinfo=UTC))
 
 
 def make_gpkg(path: Path, count: int) -> None:
-    """N squares of 0.001° (~90 m × 111 m) on a grid with gaps, around 106.0–106.6 E, 35.3–35.9 N."""
+    """N squares of 0.001° (~90 m × 111 m) on a grid with gaps, from 106.1 E, 35.55 N (Longde and Jingyuan).
+
+    The grid must lie in Ningxia, the bench project's province: plots outside it are refused (issue 14).
+    """
     per_row = 200
     features = []
     for i in range(count):
-        x = 106.0 + (i % per_row) * 0.0015
-        y = 35.3 + (i // per_row) * 0.0015
+        x = 106.1 + (i % per_row) * 0.0015
+        y = 35.55 + (i // per_row) * 0.0015
         features.append(({"code": f"B-{i:05d}", "species": "油松", "面积_亩": 15.0}, box(x, y, x + 0.001, y + 0.001)))
     write_layer(path, features, crs="EPSG:4490", driver="GPKG")
 

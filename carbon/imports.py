@@ -22,6 +22,7 @@ from core.auth import Principal, User, principal_of
 from core.clock import Clock
 from core.db import session_scope
 from core.errors import NotFound, ShanhaiError
+from geodata.attributes import AREA_UNITS, AreaUnit
 from geodata.intake import Intake, intake_file
 from geodata.readers import ReadLimits, check_container
 
@@ -38,11 +39,13 @@ def create_import(
     actor: Principal,
     clock: Clock,
     limits: ReadLimits | None = None,
+    area_unit: AreaUnit | None = None,
 ) -> PlotImport:
     """Record an uploaded plot file as a queued job of the project (the caller then enqueues it).
 
     The container (archive rules, magic bytes) is checked here, so a corrupt or hostile file is refused
-    at once and never queued.
+    at once and never queued. ``area_unit`` (mu or ha) is the unit of the declared-area column as the
+    uploader states it; it overrides what the column's name says.
     """
     project = get_project(session, project_id)
     check_may_upload(project, actor)
@@ -55,6 +58,7 @@ def create_import(
         sha256=hashlib.sha256(data).hexdigest(),
         content=data,
         repair=repair,
+        area_unit=area_unit,
         status=ImportStatus.QUEUED,
         features_done=0,
         created_at=clock.now(),
@@ -118,11 +122,12 @@ def run_import(factory: sessionmaker[Session], import_id: int, *, clock: Clock, 
             return summary(job)
         job.status = ImportStatus.RUNNING
         data, filename, repair = job.content, job.filename, job.repair
+        area_unit = _area_unit(job.area_unit)
         session.commit()
     intake: Intake | None = None
     try:
         intake = intake_file(
-            data, filename, repair=repair, read_limits=limits,
+            data, filename, repair=repair, read_limits=limits, area_unit=area_unit,
             progress=lambda done, total: _set_progress(factory, import_id, done, total),
         )  # fmt: skip
         with session_scope(factory) as session:
@@ -154,6 +159,10 @@ def run_import(factory: sessionmaker[Session], import_id: int, *, clock: Clock, 
         return summary(get_import(session, import_id))
 
 
+def _area_unit(stored: str | None) -> AreaUnit | None:
+    return next((unit for unit in AREA_UNITS if unit == stored), None)
+
+
 def summary(job: PlotImport) -> dict[str, Any]:
     """Return the job as a JSON-ready mapping (never its bytes)."""
     return {
@@ -164,6 +173,7 @@ def summary(job: PlotImport) -> dict[str, Any]:
         "size_bytes": job.size_bytes,
         "sha256": job.sha256,
         "repair": job.repair,
+        "area_unit": job.area_unit,
         "status": job.status.value,
         "progress": {"done": job.features_done, "total": job.features_total},
         "plot_ids": job.plot_ids,

@@ -233,7 +233,12 @@ def _take(
         offset += BLOCK_PAGE
     if needed:
         available = quantity - needed if quantity is not None else 0
-        raise InsufficientUnits(f"account {account.id} holds {available} t {state.value}, {quantity} t needed")
+        raise InsufficientUnits(
+            f"{account.organisation.label} holds {available} t {state.value} in its {account.kind.value} account "
+            f"{account.id}; {quantity} t needed",
+            organisation_id=account.organisation_id, account_id=account.id, state=state.value,
+            available_t=available, needed_t=quantity,
+        )  # fmt: skip
     return pieces
 
 

@@ -136,6 +136,8 @@ class Plot(Base):
     )
     external_registrations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     declared_area_mu: Mapped[float | None] = mapped_column(Float)
+    #: Warnings the verifier sees, such as ``geodata/outside-county`` (``carbon.plots``); never a refusal.
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     project: Mapped[Project] = relationship(back_populates="plots")
 
@@ -172,6 +174,8 @@ class PlotImport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
     repair: Mapped[bool] = mapped_column(default=False)
+    #: The declared-area unit stated by the uploader (mu | ha); ``None``: from the column names, else mu.
+    area_unit: Mapped[str | None] = mapped_column(String(2))
     status: Mapped[ImportStatus] = mapped_column(
         Enum(ImportStatus, name="import_status", native_enum=False, length=20, values_callable=_values)
     )
@@ -385,7 +389,7 @@ class Movement(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-#: A kept tree head is whole or absent (``0013``).
+#: A kept tree head is whole or absent (``0014``).
 TREE_HEAD_WHOLE = " AND ".join(
     f"(audit_seq IS NULL) = ({column} IS NULL)"
     for column in ("tree_head_timestamp", "tree_head_root_hash", "tree_head_key_id", "tree_head_signature")
@@ -409,7 +413,7 @@ class Retirement(Base):
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     # The signed tree head that first included the retirement's audit entry (seq ``audit_seq`` = its size),
     # signed once in the retirement's own transaction and shown as kept by the answer, the public page and
-    # the PDF (ADR 023). NULL: not kept (retirements before migration 0013, and retire-on-fill trades).
+    # the PDF (ADR 023). NULL: not kept (retirements before migration 0014, and retire-on-fill trades).
     audit_seq: Mapped[int | None] = mapped_column(BigInteger)
     tree_head_timestamp: Mapped[str | None] = mapped_column(String(40))
     tree_head_root_hash: Mapped[str | None] = mapped_column(String(64))

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from carbon.methods.base import Ineligible, Methodology, Result
 from carbon.methods.registrations import ExternalRegistration, double_issuance_problems
 from carbon.methods.registry import default_registry
-from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ReportStatus
+from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ProjectStatus, ReportStatus
 from carbon.parameters.loader import available_parameter_sets, load_parameter_set
 from carbon.parameters.models import ParameterSet
 from carbon.projects import PROPONENT_ROLES, get_project
@@ -586,6 +586,26 @@ def file_report(
     )
     session.commit()
     return report
+
+
+#: Stable code of the warning that a report's project is not registered (issuance needs a registered project).
+PROJECT_NOT_REGISTERED = "project_not_registered"
+
+
+def lifecycle_warnings(project: Project) -> list[dict[str, str]]:
+    """Return the warnings a report owes its reader because of its project's state (empty when registered).
+
+    A report may be filed and verified while its project is still in draft, submitted or validated, but
+    issuance needs a registered project (``carbon.workflow``); saying so at filing saves a surprise later.
+    The warning is derived from the project's current state, not stored: it goes once the project is registered.
+    """
+    if project.status is ProjectStatus.REGISTERED:
+        return []
+    message = (
+        f"project {project.code} is {project.status.value}: this report cannot be issued until the project is "
+        "registered (submit it, have it validated, then registered by the registry)"
+    )
+    return [{"code": PROJECT_NOT_REGISTERED, "message": message}]
 
 
 def get_report(session: Session, report_id: int) -> MonitoringReport:

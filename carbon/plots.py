@@ -1,8 +1,10 @@
 """Service: register plot polygons in a project, read them, and re-measure them.
 
-Registration validates every feature first (``geodata.validation``), measures each on the CGCS2000
-ellipsoid, and writes all plots and one audit entry per plot in a single transaction: an upload is
-stored whole or not at all.
+Registration validates every feature first (``geodata.validation``), checks that each lies in the
+project's province (refused, ``geodata/outside-region``, when less than half of it does after the
+boundaries' positional tolerance) and county (a stored warning otherwise; ``geodata.regions``), measures
+each on the CGCS2000 ellipsoid, and writes all plots and one audit entry per plot in a single transaction:
+an upload is stored whole or not at all.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from carbon.projects import get_project
 from core import audit
 from core.auth import Principal
 from core.clock import Clock
-from core.errors import Conflict, DoubleCounting, NotFound, PermissionDenied
+from core.errors import Conflict, DoubleCounting, NotFound, OutsideRegion, PermissionDenied
+from core.regions import province_name
 from geodata.area import measure
+from geodata.attributes import AreaUnit
 from geodata.geometry import geometry_sha256
 from geodata.intake import Intake, intake_geojson
 from geodata.overlap import lock_area
+from geodata.region_store import current_index
+from geodata.regions import RegionAssessment, assess, english_name
 from geodata.validation import PlotFeature
 
 T = TypeVar("T")
@@ -61,12 +67,85 @@ def _check_double_counting(session: Session, project: Project, features: list[Pl
         )
 
 
+OUTSIDE_COUNTY = "geodata/outside-county"
+
+
+def _province_label(province_code: str) -> str:
+    """Return "宁夏回族自治区 (Ningxia)" for "64"."""
+    name_zh = province_name(province_code) or province_code
+    name_en = english_name(f"{province_code}0000")
+    return f"{name_zh} ({name_en})" if name_en else name_zh
+
+
+def _percent(share: float) -> float:
+    return round(100 * share, 1)
+
+
+def _refusal(feature: PlotFeature, project: Project, found: RegionAssessment) -> dict[str, Any]:
+    placement = found.placement
+    where = placement.describe() if placement else "outside China"
+    wanted = _province_label(project.province_code)
+    return {
+        "feature_index": feature.index,
+        "plot_code": feature.plot_code,
+        "reason": f"only {_percent(found.province_share)} % of the plot lies in {wanted}; most of it lies in {where}",
+        "share_in_province_percent": _percent(found.province_share),
+        "lies_in": where,
+        "lies_in_province_code": placement.province.code[:2] if placement and placement.province else None,
+        "lies_in_county_code": placement.county.code if placement and placement.county else None,
+        "location": list(feature.geometry.representative_point().coords[0]),
+    }
+
+
+def _county_warning(project: Project, found: RegionAssessment) -> dict[str, Any]:
+    placement = found.placement
+    where = placement.describe() if placement else "outside China"
+    share = _percent(found.county_share or 0.0)
+    return {
+        "code": OUTSIDE_COUNTY,
+        "message": f"only {share} % of the plot lies in the project's county {project.county_code}; "
+        f"most of it lies in {where}",
+        "county_code": project.county_code,
+        "share_in_county_percent": share,
+        "lies_in": where,
+        "lies_in_county_code": placement.county.code if placement and placement.county else None,
+    }
+
+
+def check_in_region(session: Session, project: Project, features: list[PlotFeature]) -> list[list[dict[str, Any]]]:
+    """Return each feature's region warnings; refuse the upload if any plot lies mostly outside the province.
+
+    Raises:
+        OutsideRegion: Less than half of a plot (after the tolerance) lies in the project's province; one
+            problem per such plot, naming where most of it lies and the share inside.
+    """
+    index = current_index(session)
+    tolerance_m = index.info.tolerance_m
+    refusals, warnings = [], []
+    for feature in features:
+        found = assess(index, feature.geometry, project.province_code, project.county_code, tolerance_m=tolerance_m)
+        if found.refused:
+            refusals.append(_refusal(feature, project, found))
+        warnings.append([_county_warning(project, found)] if found.outside_county else [])
+    if refusals:
+        where = ", ".join(sorted({r["lies_in"] for r in refusals}))
+        raise OutsideRegion(
+            f"{len(refusals)} plot(s) lie mostly outside the project's province "
+            f"{_province_label(project.province_code)} (they lie in {where}); "
+            "nothing was stored",
+            refusals,
+        )
+    return warnings
+
+
 def _declared_mu(feature: PlotFeature) -> float | None:
     value = feature.properties.get("declared_area_mu")
     return value if isinstance(value, float) else None
 
 
-def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: Clock) -> Plot:
+def _new_plot(
+    project: Project, feature: PlotFeature, actor: Principal, clock: Clock, warnings: list[dict[str, Any]]
+) -> Plot:
     measurement = measure(feature.geometry)
     min_lon, min_lat, max_lon, max_lat = feature.geometry.bounds
     now = clock.now()
@@ -91,6 +170,7 @@ def _new_plot(project: Project, feature: PlotFeature, actor: Principal, clock: C
         claim_status=ClaimStatus.ACTIVE,
         external_registrations=list(feature.properties.get("external_registrations", [])),
         declared_area_mu=_declared_mu(feature),
+        warnings=warnings,
     )
 
 
@@ -103,21 +183,24 @@ def register_plots(
     clock: Clock,
     max_features: int = 10_000,
     repair: bool = False,
+    area_unit: AreaUnit | None = None,
 ) -> tuple[list[Plot], Intake]:
     """Register every feature of a GeoJSON Feature/FeatureCollection as a plot of the project.
 
-    Returns the new plots and the per-feature report.
+    Returns the new plots and the per-feature report. ``area_unit`` is the unit (mu or ha) of the
+    features' declared-area property, as the uploader states it (see ``geodata.attributes``).
 
     Raises:
         NotFound: No such project.
         PermissionDenied: The project is not the actor's organisation's.
         InvalidGeometry: Any feature is refused; ``problems`` lists each defect and nothing is stored.
+        OutsideRegion: A plot lies mostly outside the project's province.
         Conflict: A plot code is repeated or already used in the project.
         DoubleCounting: A feature overlaps an active claim (of any project) or another feature.
     """
     project = get_project(session, project_id)
     check_may_upload(project, actor)
-    intake = intake_geojson(document, repair=repair, max_features=max_features)
+    intake = intake_geojson(document, repair=repair, max_features=max_features, area_unit=area_unit)
     return register_intake(session, project, intake, actor=actor, clock=clock), intake
 
 
@@ -131,9 +214,14 @@ def register_intake(
     """
     intake.raise_if_refused()
     features = intake.features
+    warnings = check_in_region(session, project, features)
     _check_codes(session, project, features)
     _check_double_counting(session, project, features)
-    plots = [_new_plot(project, feature, actor, clock) for feature in features]
+    reports = {report.index: report for report in intake.reports}
+    for feature, feature_warnings in zip(features, warnings, strict=True):
+        if feature.index in reports:
+            reports[feature.index].warnings.extend(w["message"] for w in feature_warnings)
+    plots = [_new_plot(project, f, actor, clock, w) for f, w in zip(features, warnings, strict=True)]
     session.add_all(plots)
     session.flush()
     events = [

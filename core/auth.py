@@ -81,6 +81,11 @@ class Organisation(Base):
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
+    @property
+    def label(self) -> str:
+        """Return how messages name the organisation: its name and id, e.g. ``Fujian demo bank (organisation 8)``."""
+        return f"{self.name} (organisation {self.id})"
+
 
 class User(Base):
     """A person who logs in for one organisation."""

@@ -17,7 +17,9 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     ├── InvalidInput                  core/invalid-input        (problems=[...])
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
     │   ├── InvalidCrs                geodata/invalid-crs       (problems=[...])
+    │   │   └── CrsMismatch           geodata/crs-mismatch      (problems=[...], candidate zones)
     │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
+    │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
     └── AuditChainBroken              core/audit-chain-broken
@@ -100,14 +102,26 @@ class DoubleCounting(Conflict):
         return {"conflicts": self.conflicts}
 
 
-class InsufficientUnits(Conflict):
+class _Shortfall(Conflict):
+    """A conflict that carries the figures a client needs (ids, integer fen or tonnes) as extension members."""
+
+    def __init__(self, detail: str, **facts: Any) -> None:
+        super().__init__(detail)
+        self.facts = facts
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the facts (e.g. ``organisation_id``, ``available_fen``) as extension members."""
+        return dict(self.facts)
+
+
+class InsufficientUnits(_Shortfall):
     """The account does not hold enough tonnes in the required state."""
 
     slug = "carbon/insufficient-units"
     title = "Insufficient units"
 
 
-class InsufficientFunds(Conflict):
+class InsufficientFunds(_Shortfall):
     """The cash account does not have enough available fen for the hold an order needs."""
 
     slug = "trading/insufficient-funds"
@@ -172,11 +186,29 @@ class InvalidCrs(InvalidInput):
     title = "Invalid coordinate reference system"
 
 
+class CrsMismatch(InvalidCrs):
+    """Projected coordinates fall outside the declared CRS's area of use (e.g. a ``.prj`` of another zone).
+
+    Each problem names the declared CRS, its area of use and ``candidate_crs``: the CRSs (CGCS2000
+    Gauss-Krüger zones) whose area of use would contain the coordinates.
+    """
+
+    slug = "geodata/crs-mismatch"
+    title = "Coordinates outside the declared CRS's area of use"
+
+
 class UnreadableFile(InvalidInput):
     """An uploaded file is not of its declared format, is corrupt, or breaks the archive rules."""
 
     slug = "geodata/unreadable-file"
     title = "Unreadable file"
+
+
+class OutsideRegion(InvalidInput):
+    """A plot lies mostly outside its project's province; each problem names where it lies and the share inside."""
+
+    slug = "geodata/outside-region"
+    title = "Plot outside the project's region"
 
 
 class PayloadTooLarge(InvalidInput):
@@ -192,13 +224,14 @@ class OrderRejected(InvalidInput):
     slug = "trading/order-rejected"
     title = "Order rejected"
 
-    def __init__(self, detail: str, reason: str) -> None:
+    def __init__(self, detail: str, reason: str, **facts: Any) -> None:
         super().__init__(detail, [{"reason": reason}])
         self.reason = reason
+        self.facts = facts
 
     def extensions(self) -> dict[str, Any]:
-        """Return the ``reason`` and ``errors`` extension members."""
-        return {"reason": self.reason, "errors": self.problems}
+        """Return the ``reason`` and ``errors`` extension members, and the refusal's facts (e.g. the band)."""
+        return {"reason": self.reason, "errors": self.problems, **self.facts}
 
 
 class ServiceUnavailable(ShanhaiError):

@@ -16,7 +16,7 @@ Invariants:
 >>> ticks_from_cny(Decimal("50.005"))
 Traceback (most recent call last):
 ...
-core.money.OffTick: price 50.005 CNY is not a multiple of the tick (1 fen)
+core.money.OffTick: price 50.005 CNY is not a multiple of the tick (0.01 CNY)
 >>> tonnes_from_quantity(Decimal("3.0"))
 3
 >>> Fen(150).cny
@@ -109,10 +109,10 @@ def ticks_from_cny(price_cny: int | Decimal | str, tick_fen: int = 1) -> int:
     else:
         scaled = _exact(price_cny, "price").scaleb(2)  # CNY → fen
         if scaled != scaled.to_integral_value():
-            raise OffTick(f"price {price_cny} CNY is not a multiple of the tick ({tick_fen} fen)")
+            raise OffTick(f"price {price_cny} CNY is not a multiple of the tick ({cny_text(tick_fen)})")
         fen = int(scaled)
     if fen % tick_fen:
-        raise OffTick(f"price {price_cny} CNY is not a multiple of the tick ({tick_fen} fen)")
+        raise OffTick(f"price {price_cny} CNY is not a multiple of the tick ({cny_text(tick_fen)})")
     return fen // tick_fen
 
 
@@ -190,6 +190,17 @@ class Fen:
 
     def __sub__(self, other: Fen) -> Fen:
         return Fen(self.value - other.value)
+
+
+def cny_text(amount_fen: int) -> str:
+    """Return an amount of fen as people read it: CNY with two decimals and thousands separators.
+
+    >>> cny_text(123456789)
+    '1,234,567.89 CNY'
+    >>> cny_text(-5)
+    '-0.05 CNY'
+    """
+    return f"{Fen(amount_fen).cny:,.2f} CNY"
 
 
 @dataclass(frozen=True, slots=True, order=True)

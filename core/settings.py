@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         description="GDAL's raster block cache in a worker (GDAL_CACHEMAX, unless set); GDAL's own default is 5 % "
         "of the machine's RAM, which dominated a 10,000² GEP run's memory.",
     )
+    map_review_number: str | None = Field(
+        default=None,
+        description="审图号 (map review number) of the standard map shown on public maps; none = not approved.",
+    )
     market_stream_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often a market-data stream polls the committed journal."
     )

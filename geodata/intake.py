@@ -6,7 +6,9 @@ refused whole — the caller stores nothing.
 
 Checks after reprojection to CGCS2000 lon/lat: validity (``make_valid`` on ``repair=True``, with the
 area change reported), emptiness, size and vertex limits, slivers, the national outline; and a warning
-when the declared area differs from the measured geodesic area by more than 5 %.
+when the declared area differs from the measured geodesic area by more than 5 %. A declared area is in mu
+or ha: as stated by the uploader (``area_unit``), else as its column's name says, else mu is assumed —
+each feature's report and the summary (``declared_area_units``) say which and why.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from core.errors import InvalidGeometry
 from geodata import messages
 from geodata.area import measure
-from geodata.attributes import map_attributes
+from geodata.attributes import AreaUnit, map_attributes
 from geodata.crs import in_china, to_cgcs2000
 from geodata.readers import PlotFormat, RawLayer, ReadLimits, detect_format, read_geojson_document, read_plot_file
 from geodata.validation import GeometryLimits, GeometryProblem, PlotFeature, check_plot_geometry, parse_features
@@ -42,6 +45,8 @@ class FeatureReport:
     area_m2: float | None = None
     area_mu: float | None = None
     declared_area_mu: float | None = None
+    declared_area_unit: str | None = None  # the unit the file gives it in: mu | ha
+    declared_area_unit_from: str | None = None  # stated | column | assumed
     repair_area_change_m2: float | None = None
 
     def refuse(self, reason: str, location: list[float] | None = None, pointer: str | None = None) -> None:
@@ -63,6 +68,7 @@ class Intake:
     source_crs: str
     crs_assumed: bool
     encoding: str | None = None
+    area_unit: AreaUnit | None = None  # as stated by the uploader
 
     @property
     def refused(self) -> list[FeatureReport]:
@@ -83,25 +89,51 @@ class Intake:
             "source_crs": self.source_crs,
             "crs_assumed": self.crs_assumed,
             "encoding": self.encoding,
+            "area_unit": self.area_unit,
+            "declared_area_units": self.declared_area_units(),
             "counts": counts,
             "features": [r.as_dict() for r in self.reports],
         }
 
+    def declared_area_units(self) -> list[dict[str, Any]]:
+        """Return how the declared areas' units were decided: unit, why, and how many features.
 
-def _finish(report: FeatureReport, feature: PlotFeature) -> PlotFeature | None:
+        ``unit_from`` is ``"stated"`` (the upload's ``area_unit``), ``"column"`` (the column's name says
+        it) or ``"assumed"`` (neither: mu, today's default — state ``area_unit`` to be sure).
+        """
+        counted: dict[tuple[str, str], int] = {}
+        for report in self.reports:
+            if report.declared_area_unit is not None and report.declared_area_unit_from is not None:
+                key = (report.declared_area_unit, report.declared_area_unit_from)
+                counted[key] = counted.get(key, 0) + 1
+        return [{"unit": unit, "unit_from": basis, "features": n} for (unit, basis), n in sorted(counted.items())]
+
+
+def _check_declared_area(report: FeatureReport, attributes: dict[str, Any], measured_mu: float) -> None:
+    declared = attributes.get("declared_area_mu")
+    record = attributes.get("declared_area")
+    if not isinstance(declared, float) or not isinstance(record, dict):
+        return
+    report.declared_area_mu = declared
+    report.declared_area_unit, report.declared_area_unit_from = record["unit"], record["unit_from"]
+    if declared <= 0 or abs(measured_mu - declared) <= AREA_MISMATCH_SHARE * declared:
+        return
+    given = f"{record['value']:g} {record['unit']}" + (f" ({declared:g} mu)" if record["unit"] != "mu" else "")
+    if record["unit_from"] == "assumed":
+        given += f", unit assumed as column {record['column']!r} does not name one"
+    report.warnings.append(f"declared area {given} differs from the measured {measured_mu:.2f} mu by more than 5 %")
+
+
+def _finish(report: FeatureReport, feature: PlotFeature, area_unit: AreaUnit | None = None) -> PlotFeature | None:
     if not in_china(feature.geometry):
-        report.refuse(messages.OUTSIDE_CHINA, list(feature.geometry.representative_point().coords[0]))
+        swapped = in_china(shapely.transform(feature.geometry, lambda xy: xy[:, ::-1]))
+        message = messages.OUTSIDE_CHINA_SWAPPED if swapped else messages.OUTSIDE_CHINA
+        report.refuse(message, list(feature.geometry.representative_point().coords[0]))
         return None
-    attributes = map_attributes(feature.properties)
+    attributes = map_attributes(feature.properties, area_unit=area_unit)
     measured = measure(feature.geometry)
     report.area_m2, report.area_mu = measured.area_m2, measured.area_mu
-    declared = attributes.get("declared_area_mu")
-    if isinstance(declared, float) and declared > 0:
-        report.declared_area_mu = declared
-        if abs(measured.area_mu - declared) > AREA_MISMATCH_SHARE * declared:
-            report.warnings.append(
-                f"declared area {declared:g} mu differs from the measured {measured.area_mu:.2f} mu by more than 5 %"
-            )
+    _check_declared_area(report, attributes, measured.area_mu)
     if feature.repaired:
         report.status = "repaired"
         report.repair_area_change_m2 = feature.repair_area_change_m2
@@ -126,9 +158,14 @@ def _report_for(index: int, properties: dict[str, Any]) -> FeatureReport:
 
 
 def intake_geojson(
-    document: Any, *, repair: bool = False, max_features: int = 10_000, limits: GeometryLimits | None = None
+    document: Any,
+    *,
+    repair: bool = False,
+    max_features: int = 10_000,
+    limits: GeometryLimits | None = None,
+    area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat)."""
+    """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat); ``area_unit``: the declared areas' unit."""
     features, problems = parse_features(document, max_features=max_features, repair=repair, limits=limits)
     raw = (
         document.get("features")
@@ -139,8 +176,8 @@ def intake_geojson(
         _report_for(i, f.get("properties") or {} if isinstance(f, dict) else {}) for i, f in enumerate(raw or [])
     ]
     _attach(problems, reports)
-    done = [f for f in (_finish(reports[f.index], f) for f in features) if f is not None]
-    return Intake(done, reports, "EPSG:4490", True)
+    done = [f for f in (_finish(reports[f.index], f, area_unit) for f in features) if f is not None]
+    return Intake(done, reports, "EPSG:4490", True, area_unit=area_unit)
 
 
 def _attach(problems: list[GeometryProblem], reports: list[FeatureReport]) -> None:
@@ -151,9 +188,14 @@ def _attach(problems: list[GeometryProblem], reports: list[FeatureReport]) -> No
 
 
 def intake_layer(
-    layer: RawLayer, *, repair: bool = False, limits: GeometryLimits | None = None, progress: Progress | None = None
+    layer: RawLayer,
+    *,
+    repair: bool = False,
+    limits: GeometryLimits | None = None,
+    progress: Progress | None = None,
+    area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on a layer read from a file (any CRS)."""
+    """Run the pipeline on a layer read from a file (any CRS); ``area_unit``: the declared areas' unit."""
     reports = [_report_for(i, properties) for i, (properties, _g) in enumerate(layer.features)]
     present = [(i, g) for i, (_p, g) in enumerate(layer.features) if g is not None and not g.is_empty]
     normalised = to_cgcs2000([g for _i, g in present], layer.crs)
@@ -177,13 +219,13 @@ def intake_layer(
                 result.repaired,
                 result.area_change_m2,
             )
-            if (done := _finish(report, feature)) is not None:
+            if (done := _finish(report, feature, area_unit)) is not None:
                 features.append(done)
         if progress is not None and (index + 1) % 500 == 0:
             progress(index + 1, total)
     if progress is not None:
         progress(total, total)
-    return Intake(features, reports, normalised.source_crs, normalised.assumed, layer.encoding)
+    return Intake(features, reports, normalised.source_crs, normalised.assumed, layer.encoding, area_unit)
 
 
 def intake_file(
@@ -194,11 +236,14 @@ def intake_file(
     limits: GeometryLimits | None = None,
     read_limits: ReadLimits | None = None,
     progress: Progress | None = None,
+    area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on an uploaded file of any supported format."""
+    """Run the pipeline on an uploaded file of any supported format (``area_unit``: see :func:`intake_layer`)."""
     read_limits = read_limits or ReadLimits()
     if detect_format(filename) is PlotFormat.GEOJSON:
         document = read_geojson_document(data)
-        return intake_geojson(document, repair=repair, max_features=read_limits.max_features, limits=limits)
+        return intake_geojson(
+            document, repair=repair, max_features=read_limits.max_features, limits=limits, area_unit=area_unit
+        )
     layer = read_plot_file(data, filename, read_limits)
-    return intake_layer(layer, repair=repair, limits=limits, progress=progress)
+    return intake_layer(layer, repair=repair, limits=limits, progress=progress, area_unit=area_unit)

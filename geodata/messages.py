@@ -13,6 +13,10 @@ TOO_FEW_POINTS = "a linear ring needs at least 4 positions (3 distinct and the c
 UNCLOSED_RING = "the ring is not closed: first position {first} differs from last position {last}"
 LONGITUDE_RANGE = "longitude {value} is outside [-180, 180]"
 LATITUDE_RANGE = "latitude {value} is outside [-90, 90]"
+SWAPPED = (
+    "longitude and latitude look swapped: position {position} is outside the lon/lat range and every position "
+    "would be valid as [longitude, latitude] = [second, first]; GeoJSON positions are [longitude, latitude]"
+)
 INVALID = "invalid geometry: {reason}"
 EMPTY = "the geometry is empty"
 ZERO_AREA = "the polygon has no area"
@@ -21,3 +25,7 @@ TOO_MANY_VERTICES = "the geometry has {count} vertices, over the limit of {limit
 TOO_LARGE = "the plot covers {area_ha:.1f} ha, over the limit of {limit_ha:.0f} ha per feature"
 SLIVER = "the polygon is a sliver (compactness 4πA/P² = {compactness:.4f} < {limit})"
 OUTSIDE_CHINA = "the plot lies outside China"
+OUTSIDE_CHINA_SWAPPED = (
+    "the plot lies outside China, and inside it with longitude and latitude swapped: longitude and latitude "
+    "look swapped (GeoJSON positions are [longitude, latitude])"
+)

@@ -1,4 +1,4 @@
-"""ORM models of geodata's own layers: registered raster layers.
+"""ORM models of geodata's own layers: registered raster layers and administrative boundaries.
 
 Raster layers are files on the server, registered by the operator or the registry under a name; users
 refer to them by name only, never by path. ``path`` is relative to the configured raster directory.
@@ -10,11 +10,13 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import JSON, Enum, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
 from core.sqltypes import UtcDateTime
+from geodata.sqltypes import MultiPolygonGeometry
 
 
 class RasterKind(enum.StrEnum):
@@ -48,3 +50,34 @@ class RasterLayer(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class RegionDataset(Base):
+    """One imported set of administrative boundaries; the newest row is the one in force (ADR 021).
+
+    With no row, the boundaries shipped in ``geodata/data/regions.geojson`` are used.
+    """
+
+    __tablename__ = "region_dataset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    licence: Mapped[str] = mapped_column(Text)
+    datum: Mapped[str] = mapped_column(Text)
+    tolerance_m: Mapped[float] = mapped_column(Float)
+    as_of: Mapped[str] = mapped_column(String(100))
+    feature_count: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class RegionBoundaryRow(Base):
+    """The boundary of one GB/T 2260 province or county of the dataset in force, CGCS2000 lon/lat."""
+
+    __tablename__ = "region_boundary"
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    level: Mapped[str] = mapped_column(String(10))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    geometry: Mapped[BaseGeometry] = mapped_column(MultiPolygonGeometry())

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geodata import messages
-from geodata.area import measure
+from geodata.area import measure, oriented
 
 _REASON_LOCATION = re.compile(r"^(?P<reason>[^\[]+)\[(?P<x>[-+0-9.eE]+) (?P<y>[-+0-9.eE]+)\]$")
 PLOT_CODE_KEYS = ("code", "plot_code", "id")
@@ -78,6 +78,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _positions(coordinates: Any) -> Iterator[Sequence[float]]:
+    """Yield every well-formed position (2 or 3 finite numbers) nested in GeoJSON ``coordinates``."""
+    if isinstance(coordinates, list | tuple):
+        if 2 <= len(coordinates) <= 3 and all(_is_number(v) for v in coordinates):
+            yield coordinates
+        else:
+            for item in coordinates:
+                yield from _positions(item)
+
+
 class _FeatureChecker:
     """Collects the problems of one feature."""
 
@@ -97,6 +107,15 @@ class _FeatureChecker:
                 self.pointer + pointer,
             )
         )
+
+    def check_swapped(self, coordinates: Any) -> bool:
+        """Report once, and return ``True``, when the positions are out of range as given but valid swapped."""
+        positions = list(_positions(coordinates))
+        outside = next((p for p in positions if not (-180 <= p[0] <= 180 and -90 <= p[1] <= 90)), None)
+        if outside is None or not all(-90 <= p[0] <= 90 and -180 <= p[1] <= 180 for p in positions):
+            return False
+        self.add(messages.SWAPPED.format(position=list(outside[:2])), list(outside[:2]), "/geometry/coordinates")
+        return True
 
     def check_ring(self, ring: Any, pointer: str) -> bool:
         if not isinstance(ring, list | tuple) or not all(isinstance(p, list | tuple) for p in ring):
@@ -139,6 +158,8 @@ class _FeatureChecker:
             return None
         kind = geometry.get("type")
         coordinates = geometry.get("coordinates")
+        if kind in ("Polygon", "MultiPolygon") and self.check_swapped(coordinates):
+            return None
         if kind == "Polygon":
             polygon = self.check_polygon(coordinates, "/geometry/coordinates")
             return MultiPolygon([polygon]) if polygon is not None else None
@@ -247,7 +268,12 @@ def check_plot_geometry(
         change_m2 = measure(fixed).area_m2 - measure(polygonal).area_m2
         polygonal, repaired = fixed, True
     problems = _measure_problems(polygonal, limits)
-    return GeometryCheck(None if problems else polygonal, problems, repaired, change_m2)
+    # Stored and served wound as RFC 7946 §3.1.6 asks (exterior CCW, holes CW), whatever the file's winding.
+    return GeometryCheck(None if problems else _oriented_multipolygon(polygonal), problems, repaired, change_m2)
+
+
+def _oriented_multipolygon(geometry: MultiPolygon) -> MultiPolygon:
+    return cast(MultiPolygon, oriented(geometry))  # orienting keeps the geometry type
 
 
 def _feature_list(document: Any) -> tuple[list[tuple[str, Any]], list[GeometryProblem]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 from pyproj import Geod
 from shapely.geometry import Polygon, mapping
 
+from geodata.area import measure
+
 GEOD = Geod(ellps="GRS80")
 M2_PER_MU = 10_000 / 15
 
@@ -65,7 +67,7 @@ def _fit(centre: tuple[float, float], offsets: list[tuple[float, float]], target
     scale = 1.0
     for _ in range(8):
         polygon = Polygon(_ring(centre, offsets, scale))
-        area_m2 = abs(GEOD.geometry_area_perimeter(polygon)[0])
+        area_m2 = measure(polygon).area_m2  # orientation-proof, as every area in the platform
         scale *= math.sqrt(target_m2 / area_m2)
     return Polygon(_ring(centre, offsets, scale))
 

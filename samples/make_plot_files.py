@@ -1,6 +1,6 @@
 """Regenerate the sample plot files (synthetic): a Gauss-Krüger Shapefile with GBK attributes and a GeoPackage.
 
-* ``plots_gk35_gbk.zip`` — three sub-compartments west of Jingyuan county, drawn as rectangles in
+* ``plots_gk35_gbk.zip`` — three sub-compartments in the west of Jingyuan county (640424), drawn as rectangles in
   CGCS2000 3-degree Gauss-Krüger zone 35 (EPSG:4523, zone prefix in the easting), attributes in Chinese
   column names encoded GBK, with a ``.cpg``; one carries a CCER registration id.
 * ``plots_yongning.gpkg`` — three restoration patches south of the Yongning demo plot, EPSG:4490; the third
@@ -25,11 +25,11 @@ HERE = Path(__file__).parent
 # (easting, northing) of the south-west corner in EPSG:4523, width and height in metres.
 GK_PLOTS = [
     ({"小班号": "JY-W-001", "名称": "泾源西片一号小班", "树种": "油松", "造林年度": 2019, "面积_亩": 600.0,
-      "地类": "乔木林地", "县代码": "640424"}, (35_607_000, 3_927_000, 1000, 400)),
+      "地类": "乔木林地", "县代码": "640424"}, (35_618_000, 3_927_000, 1000, 400)),
     ({"小班号": "JY-W-002", "名称": "泾源西片二号小班", "树种": "华北落叶松", "造林年度": 2020, "面积_亩": 450.0,
-      "地类": "乔木林地", "县代码": "640424"}, (35_608_500, 3_927_000, 500, 600)),
+      "地类": "乔木林地", "县代码": "640424"}, (35_619_500, 3_927_000, 500, 600)),
     ({"小班号": "JY-W-003", "名称": "泾源西片三号小班", "树种": "山杏", "造林年度": 2018, "面积_亩": 300.0,
-      "地类": "灌木林地", "县代码": "640424", "CCER": "CCER-14-001-DEMO-0003"}, (35_607_000, 3_928_000, 300, 666.667)),
+      "地类": "灌木林地", "县代码": "640424", "CCER": "CCER-14-001-DEMO-0003"}, (35_618_000, 3_928_000, 300, 666.667)),
 ]  # fmt: skip
 
 GPKG_PLOTS = [

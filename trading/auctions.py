@@ -203,7 +203,8 @@ def place_bid(session: Session, auction_id: int, cmd: PlaceBid, *, actor: Princi
     price = _positive_price(row, cmd.price_cny)
     if price < auction.reserve_price_ticks:
         reserve = cny_of(row, auction.reserve_price_ticks)
-        raise OrderRejected(f"price {cny_of(row, price)} is below the reserve {reserve}", "below_reserve")
+        raise OrderRejected(f"price {cny_of(row, price)} CNY is below the auction's reserve price {reserve} CNY",
+                            "below_reserve", reserve_price_cny=reserve)  # fmt: skip
     bid = AuctionBid(auction_id=auction.id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
                      price_ticks=price, quantity_t=quantity, held_fen=buy_hold_fen(row, price, quantity),
                      status=OPEN, allocated_t=0, created_at=now, updated_at=now)  # fmt: skip

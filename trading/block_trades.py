@@ -58,6 +58,7 @@ from trading.exchange import (
 from trading.instruments import price_band
 from trading.models import BlockTrade, InstrumentRow, Trade
 from trading.orders import Reason, Side
+from trading.refusals import out_of_band
 
 PROPOSED, SETTLED, REJECTED, WITHDRAWN, EXPIRED = "proposed", "settled", "rejected", "withdrawn", "expired"
 #: Who may be a party to a block trade: the organisation kinds that trade (the API's TRADERS).
@@ -144,8 +145,10 @@ def propose(session: Session, cmd: ProposeBlockTrade, *, actor: Principal, clock
     if cmd.side not in (Side.BUY.value, Side.SELL.value):
         raise InvalidInput("side is buy or sell (the proposer's side)")
     counterparty = session.get(Organisation, cmd.counterparty_organisation_id)
-    if counterparty is None or counterparty.kind not in TRADER_KINDS:
-        raise InvalidInput(f"organisation {cmd.counterparty_organisation_id} is not a trading participant")
+    if counterparty is None:
+        raise InvalidInput(f"organisation {cmd.counterparty_organisation_id} does not exist")
+    if counterparty.kind not in TRADER_KINDS:
+        raise InvalidInput(f"{counterparty.label} is a {counterparty.kind.value}, not a trading participant")
     if counterparty.id == actor.organisation_id:
         raise InvalidInput("a block trade is between two different organisations")
     quantity = cmd.quantity_t
@@ -162,10 +165,7 @@ def propose(session: Session, cmd: ProposeBlockTrade, *, actor: Principal, clock
     reference, _ = reference_and_seq(session, cache, row)
     low, high = price_band(reference, row.block_band_bp)
     if not low <= price <= high:
-        raise OrderRejected(
-            f"price {cny_of(row, price)} is outside the block band {cny_of(row, low)}–{cny_of(row, high)} "
-            f"(reference {cny_of(row, reference)} ± {row.block_band_bp / 100:g} %)", Reason.OUT_OF_BAND.value,
-        )  # fmt: skip
+        raise out_of_band(cny_of(row, price), reference, row.block_band_bp, row.tick_fen, band="block band")
     sells = cmd.side == Side.SELL.value
     block = BlockTrade(
         instrument_id=row.instrument_id, proposer_organisation_id=actor.organisation_id,

@@ -18,7 +18,7 @@ from functools import partial
 from typing import cast
 
 from sqlalchemy import Table, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit
@@ -26,6 +26,7 @@ from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
 from core.db import DEFERRED_WRITES, DeferredWrites, insert_rows
 from core.errors import InsufficientFunds, InvalidInput, NotFound, PermissionDenied
+from core.money import cny_text
 from trading.models import CashAccount, CashEntry
 
 TRADING, FEE = "trading", "fee"
@@ -64,6 +65,22 @@ def fee_account(session: Session, *, now: datetime) -> CashAccount:
     return cash_account(session, operator.id, FEE, now=now)
 
 
+def holder_label(account: CashAccount) -> str:
+    """Return how a message names the account's organisation (name and id) and the account itself."""
+    session = object_session(account)
+    organisation = session.get(Organisation, account.organisation_id) if session is not None else None
+    holder = organisation.label if organisation is not None else f"organisation {account.organisation_id}"
+    return f"{holder}, cash account {account.id} ({account.kind})"
+
+
+def _shortfall(account: CashAccount, detail: str, *, needed_fen: int, available_fen: int) -> InsufficientFunds:
+    """Return the refusal naming the organisation and the amounts in CNY (integer fen as extension members)."""
+    return InsufficientFunds(
+        f"{holder_label(account)}: {detail}", organisation_id=account.organisation_id, cash_account_id=account.id,
+        needed_fen=needed_fen, available_fen=available_fen,
+    )  # fmt: skip
+
+
 def post(session: Session, account: CashAccount, bucket: str, amount_fen: int, kind: str, reference: str,
          now: datetime) -> None:  # fmt: skip
     """Add ``amount_fen`` (signed) to one bucket of ``account`` and record the entry."""
@@ -72,9 +89,11 @@ def post(session: Session, account: CashAccount, bucket: str, amount_fen: int, k
     column = "available_fen" if bucket == AVAILABLE else "held_fen"
     balance = getattr(account, column) + amount_fen
     if balance < 0:
-        raise InsufficientFunds(
-            f"cash account {account.id} would go to {balance} fen {bucket}; {-amount_fen} fen needed"
-        )
+        have = getattr(account, column)
+        raise _shortfall(
+            account, f"{cny_text(-amount_fen)} needed from {bucket}, {cny_text(have)} {bucket}",
+            needed_fen=-amount_fen, available_fen=have,
+        )  # fmt: skip
     deferred: DeferredWrites | None = session.info.get(DEFERRED_WRITES)
     if deferred is None:
         setattr(account, column, balance)
@@ -99,9 +118,10 @@ def check_hold(account: CashAccount, amount_fen: int) -> None:
         InsufficientFunds: Less than ``amount_fen`` is available.
     """
     if amount_fen > account.available_fen:
-        raise InsufficientFunds(
-            f"the order needs a hold of {amount_fen} fen; {account.available_fen} fen are available"
-        )
+        raise _shortfall(
+            account, f"the order needs a hold of {cny_text(amount_fen)}; {cny_text(account.available_fen)} available",
+            needed_fen=amount_fen, available_fen=account.available_fen,
+        )  # fmt: skip
 
 
 def hold(session: Session, account: CashAccount, amount_fen: int, reference: str, now: datetime) -> None:
@@ -162,7 +182,10 @@ def withdraw(session: Session, cmd: CashMovement, *, actor: Principal, clock: Cl
     now = clock.now()
     account = cash_account(session, cmd.organisation_id, now=now)
     if cmd.amount_fen > account.available_fen:
-        raise InsufficientFunds(f"{account.available_fen} fen are available, {cmd.amount_fen} fen asked")
+        raise _shortfall(
+            account, f"{cny_text(cmd.amount_fen)} asked; {cny_text(account.available_fen)} available",
+            needed_fen=cmd.amount_fen, available_fen=account.available_fen,
+        )  # fmt: skip
     post(session, account, AVAILABLE, -cmd.amount_fen, "withdrawal", cmd.reference, now)
     payload = {"amount_fen": cmd.amount_fen, "reference": cmd.reference}
     audit.append(session, actor=actor.actor, action="cash.withdrawn", subject=f"cash:{account.id}", payload=payload,

@@ -100,6 +100,7 @@ from trading.orders import (
     Side,
     TimeInForce,
 )
+from trading.refusals import rejection
 
 BASIS_POINTS = 10_000
 #: China Standard Time: the trading day (and so T+1 resale) is counted in Beijing time, which has no DST.
@@ -404,11 +405,18 @@ def check_escrowable(session: Session, row: InstrumentRow, organisation_id: int,
         locked_t = bought_today_t(session, row, organisation_id, clock.now())
         if locked_t and tradable - locked_t < quantity_t:
             raise InsufficientUnits(
-                f"{locked_t} t of the {tradable} t tradable were bought today and may be sold from the next "
-                f"trading day (T+1); {quantity_t} t cannot be sold now"
-            )
+                f"{account.organisation.label}: {locked_t} t of the {tradable} t tradable were bought today and "
+                f"may be sold from the next trading day (T+1); {quantity_t} t cannot be sold now",
+                organisation_id=organisation_id, account_id=account.id, available_t=tradable - locked_t,
+                needed_t=quantity_t,
+            )  # fmt: skip
     if tradable < quantity_t:
-        raise InsufficientUnits(f"account {account.id} holds {tradable} t tradable, {quantity_t} t needed")
+        raise InsufficientUnits(
+            f"{account.organisation.label} holds {tradable} t tradable in its holding account {account.id}; "
+            f"{quantity_t} t needed",
+            organisation_id=organisation_id, account_id=account.id, state="tradable", available_t=tradable,
+            needed_t=quantity_t,
+        )  # fmt: skip
 
 
 def _escrow(ctx: _Context, order: TradeOrder, quantity_t: int, actor: Principal) -> None:
@@ -1162,8 +1170,10 @@ def _decide(ctx: _Context, command: Command) -> list[Event]:
     """Hand one command to the engine; refuse it (nothing changed anywhere) or mark the batch as matched."""
     events = ctx.engine.handle(command)
     if type(events[0]) is Rejected:  # a rejection changes nothing in the engine
-        reason = events[0].reason.value
-        raise OrderRejected(f"the order was rejected: {reason}", reason)
+        state = ctx.engine.states.get(command.instrument_id)
+        band = (state.reference_ticks, state.instrument.rules.band_bp) if state is not None else (0, 0)
+        raise rejection(events[0].reason, price_cny=getattr(command, "price_cny", None), tick_fen=ctx.row.tick_fen,
+                        reference_ticks=band[0], band_bp=band[1])  # fmt: skip
     ctx.matched = True  # from here on, any failure must throw the whole batch (and the engine) away
     return events
 

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.tasks import enqueue_import
 from carbon.imports import create_import, get_import, summary
 from core.auth import OrgKind
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
+from geodata.attributes import AreaUnit
 from geodata.readers import ReadLimits
 
 router = APIRouter(prefix="/api/v1", tags=["plot imports"])
+AREA_UNIT_HELP = (
+    "Unit of the declared-area column (mu or ha); overrides the column name's. Default: as the column's name "
+    "says (MJ_MU, MJ_GQ, 面积(公顷)…), else mu, which the report then says."
+)
+
+
+def _stated_area_unit(in_form: AreaUnit | None, in_query: AreaUnit | None) -> AreaUnit | None:
+    """Return the unit stated as a form field or a query parameter; both, and different, is refused."""
+    if in_form is not None and in_query is not None and in_form != in_query:
+        problem = {"pointer": "area_unit", "reason": f"form says {in_form!r}, query says {in_query!r}"}
+        raise InvalidInput("area_unit is given twice with different values", [problem])
+    return in_form or in_query
 
 
 @router.post("/projects/{project_id}/plot-imports", status_code=202)
@@ -26,6 +39,10 @@ def upload_plot_file(
     celery: CeleryDep,
     settings: SettingsDep,
     repair: Annotated[bool, Form(description="Repair invalid polygons with make_valid and report it.")] = False,
+    area_unit: Annotated[AreaUnit | None, Form(description=AREA_UNIT_HELP)] = None,
+    area_unit_in_query: Annotated[
+        AreaUnit | None, Query(alias="area_unit", description=AREA_UNIT_HELP + " Also accepted here.")
+    ] = None,
 ) -> dict[str, Any]:
     """Upload a plot file as a job; poll ``GET /api/v1/plot-imports/{id}`` for progress and the report.
 
@@ -35,7 +52,15 @@ def upload_plot_file(
     data = file.file.read()
     limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
     job = create_import(
-        session, project_id, file.filename or "upload", data, repair=repair, actor=principal, clock=clock, limits=limits
+        session,
+        project_id,
+        file.filename or "upload",
+        data,
+        repair=repair,
+        actor=principal,
+        clock=clock,
+        limits=limits,
+        area_unit=_stated_area_unit(area_unit, area_unit_in_query),
     )
     queued = summary(job)
     task = enqueue_import(celery, job.id)

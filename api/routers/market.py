@@ -1,5 +1,8 @@
 """Market data (public, anonymous) and the cross-province flows report (every role).
 
+The flows report is one table with a ``kind`` column: the registry's transfers and retirements
+(:mod:`carbon.flows`) with the exchange's trades (:mod:`trading.flows`, which composes the two).
+
 Market data is public, as exchanges publish their quotes and daily market reports (registry-trading §4.1,
 §7): the book shows aggregated levels, trades show price, quantity and time, never a party (ADR 014). Being
 public also lets a browser follow the stream with a plain ``EventSource``, which cannot send headers.
@@ -15,19 +18,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import SessionDep
 from api.downloads import CSV, XLSX, attachment
+from carbon import flows as carbon_flows
 from core.errors import InvalidInput
 from core.settings import Settings
-from trading import flows, market_data
+from trading import flows as trading_flows
+from trading import market_data
 from trading.market_data import BookReplicas, FeedRead, Update
 
 public = APIRouter(prefix="/public/v1/market", tags=["market data"])
@@ -150,49 +156,68 @@ def stream_market(
 # Reports -------------------------------------------------------------------------------------------------
 
 Province = Annotated[str | None, Query(pattern=r"^\d{2}$", description="GB/T 2260 province code, e.g. 64.")]
-Day = Annotated[date | None, Query(description="Trading day (Asia/Shanghai), inclusive.")]
+Day = Annotated[date | None, Query(description="Day (Asia/Shanghai; the trading day of a trade), inclusive.")]
+Kind = Annotated[Literal["trade", "transfer", "retirement"] | None, Query(description="Only flows of this kind.")]
 
 
-def _flow_report(session: SessionDep, seller: str | None, buyer: str | None, start: date | None,
-                 end: date | None) -> dict[str, Any]:  # fmt: skip
-    return flows.flow_report(session, flows.FlowQuery(seller, buyer, start, end))
+@dataclass(frozen=True)
+class FlowParameters:
+    """The flows report's query string (``seller_province``/``buyer_province`` are the older names)."""
+
+    origin_province: Province = None
+    destination_province: Province = None
+    kind: Kind = None
+    start: Day = None
+    end: Day = None
+    seller_province: Annotated[str | None, Query(pattern=r"^\d{2}$", deprecated=True)] = None
+    buyer_province: Annotated[str | None, Query(pattern=r"^\d{2}$", deprecated=True)] = None
+
+    def query(self) -> carbon_flows.FlowQuery:
+        """Return the domain query; an old name that contradicts its new one is an error."""
+        problems = [
+            f"{old} ({old_value}) contradicts {new} ({new_value}); give only {new}"
+            for old, old_value, new, new_value in (
+                ("seller_province", self.seller_province, "origin_province", self.origin_province),
+                ("buyer_province", self.buyer_province, "destination_province", self.destination_province),
+            )
+            if old_value is not None and new_value is not None and old_value != new_value
+        ]
+        if problems:
+            raise InvalidInput("; ".join(problems), problems=[{"reason": p} for p in problems])
+        return carbon_flows.FlowQuery(
+            self.origin_province or self.seller_province, self.destination_province or self.buyer_province,
+            self.start, self.end, self.kind,
+        )  # fmt: skip
+
+
+FlowParams = Annotated[FlowParameters, Depends()]
+
+
+def _flow_report(session: SessionDep, params: FlowParameters) -> dict[str, Any]:
+    """The report: the registry's transfers and retirements (carbon) with the exchange's trades."""
+    return trading_flows.flow_report(session, params.query())
 
 
 @reports.get("/flows")
-def read_flows_report(
-    session: SessionDep,
-    seller_province: Province = None,
-    buyer_province: Province = None,
-    start: Day = None,
-    end: Day = None,
-) -> dict[str, Any]:
-    """Tonnes and CNY from sellers of one province to buyers of another, by month, project, county, class."""
-    report = _flow_report(session, seller_province, buyer_province, start, end)
-    result: dict[str, Any] = flows.as_json(report)
+def read_flows_report(session: SessionDep, params: FlowParams) -> dict[str, Any]:
+    """Tonnes moved by trade, transfer and retirement, by month and origin → destination province and county.
+
+    Trades also carry their CNY value (gross, fees excluded); transfers and retirements have ``cny: null``.
+    """
+    report = _flow_report(session, params)
+    result: dict[str, Any] = carbon_flows.as_json(report)
     return result
 
 
 @reports.get("/flows.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_flows_csv(
-    session: SessionDep,
-    seller_province: Province = None,
-    buyer_province: Province = None,
-    start: Day = None,
-    end: Day = None,
-) -> Response:
+def export_flows_csv(session: SessionDep, params: FlowParams) -> Response:
     """The flows report's rows as CSV."""
-    report = _flow_report(session, seller_province, buyer_province, start, end)
-    return attachment(flows.flows_csv(report), CSV, "flows.csv")
+    report = _flow_report(session, params)
+    return attachment(carbon_flows.flows_csv(report), CSV, "flows.csv")
 
 
 @reports.get("/flows.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}})
-def export_flows_xlsx(
-    session: SessionDep,
-    seller_province: Province = None,
-    buyer_province: Province = None,
-    start: Day = None,
-    end: Day = None,
-) -> Response:
-    """The flows report as an Excel workbook: rows, totals by pair, month, project, county and class."""
-    report = _flow_report(session, seller_province, buyer_province, start, end)
-    return attachment(flows.flows_xlsx(report), XLSX, "flows.xlsx")
+def export_flows_xlsx(session: SessionDep, params: FlowParams) -> Response:
+    """The flows report as an Excel workbook: rows, then totals by kind, pairs, month, project and class."""
+    report = _flow_report(session, params)
+    return attachment(carbon_flows.flows_xlsx(report), XLSX, "flows.xlsx")

@@ -18,10 +18,12 @@ from carbon.monitoring import (
     ReportRequest,
     file_report,
     get_report,
+    lifecycle_warnings,
     list_reports,
     preview,
 )
 from carbon.parameters.loader import available_parameter_sets, load_parameter_set
+from carbon.projects import get_project
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
@@ -104,7 +106,10 @@ def preview_monitoring_report(
         "record_sha256": computed.result.sha256,
         "provisional": computed.result.provisional,
         "result": {k: str(v) for k, v in computed.result.quantities.items()},
-        "warnings": [w.as_dict() for w in computed.result.warnings],
+        "warnings": [
+            *(w.as_dict() for w in computed.result.warnings),
+            *lifecycle_warnings(get_project(session, project_id)),
+        ],
         "inputs": computed.inputs,
         "record": computed.record,
     }

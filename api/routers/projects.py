@@ -13,6 +13,7 @@ from api.tasks import TaskRef, enqueue_remeasure
 from carbon.claims import overlaps_of_plot
 from carbon.plots import get_plot, list_plots, register_plots, request_remeasure
 from carbon.projects import CreateProject, create_project, get_project, list_projects
+from geodata.attributes import AreaUnit
 from geodata.writers import geopackage_bytes
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
@@ -62,6 +63,10 @@ def upload_plots(
     settings: SettingsDep,
     clock: ClockDep,
     repair: Annotated[bool, Query(description="Repair invalid polygons with make_valid and report it.")] = False,
+    area_unit: Annotated[
+        AreaUnit | None,
+        Query(description="Unit of the declared-area property (mu or ha); overrides the property name's."),
+    ] = None,
 ) -> dict[str, Any]:
     """Register a GeoJSON Feature or FeatureCollection (EPSG:4326/4490 lon/lat) as plots of the project.
 
@@ -76,6 +81,7 @@ def upload_plots(
         clock=clock,
         max_features=settings.max_features_per_upload,
         repair=repair,
+        area_unit=area_unit,
     )
     return plot_collection(plots) | {"report": intake.summary()}
 

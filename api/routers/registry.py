@@ -36,6 +36,7 @@ from carbon.models import (
     HoldingBlock,
     PendingTransfer,
     Project,
+    ProjectStatus,
     Retirement,
     TransferStatus,
 )
@@ -338,8 +339,12 @@ def list_public_projects(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Public projects with generalised plot outlines (GeoJSON), issuance totals and status."""
-    projects = session.scalars(select(Project).order_by(Project.id).limit(limit).offset(offset)).all()
+    """Public projects with generalised plot outlines (GeoJSON), issuance totals and status.
+
+    Draft projects are their proponent's work in progress, not registry records: they are not listed.
+    """
+    published = select(Project).where(Project.status != ProjectStatus.DRAFT)
+    projects = session.scalars(published.order_by(Project.id).limit(limit).offset(offset)).all()
     features = []
     for project in projects:
         plots = list_plots(session, project.id)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from api.deps import ClockDep, CurrentUser, SessionDep
 from core.errors import PermissionDenied
 from trading import cash, exchange
+from trading.instruments import BLOCK_RULES
 from trading.models import InstrumentRow
 
 router = APIRouter(prefix="/api/v1", tags=["trading"])
@@ -24,7 +25,12 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 class InstrumentRequest(BaseModel):
-    """List an instrument with its fee schedule."""
+    """List an instrument with its fee schedule and its block desk.
+
+    The block desk (ADR 013) defaults to the national rules: at least 100,000 t, within ±30 % of the
+    previous close, 13:00–15:00 Asia/Shanghai (minutes 780–900 of the local day) on trading days. A venue
+    (or the demo) may set other values; the window stays within one local day and on weekdays.
+    """
 
     model_config = ConfigDict(extra="forbid")
     instrument_id: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -37,6 +43,22 @@ class InstrumentRequest(BaseModel):
     resale_next_day: bool = True
     buyer_fee_bp: int = Field(default=0, ge=0, le=1000)
     seller_fee_bp: int = Field(default=0, ge=0, le=1000)
+    block_min_t: int = Field(default=BLOCK_RULES.min_quantity_t, gt=0, strict=True)
+    block_band_bp: int = Field(default=BLOCK_RULES.band_bp, ge=0, lt=10_000, strict=True)
+    block_open_minute: int = Field(
+        default=13 * 60,
+        ge=0,
+        lt=24 * 60,
+        strict=True,
+        description="Local minute of the day the block window opens (inclusive).",
+    )
+    block_close_minute: int = Field(
+        default=15 * 60,
+        gt=0,
+        le=24 * 60,
+        strict=True,
+        description="Local minute of the day the block window closes (exclusive).",
+    )
 
 
 class CashRequest(BaseModel):
@@ -87,6 +109,8 @@ def _instrument_out(row: InstrumentRow) -> dict[str, Any]:
         "province_code": row.province_code, "style": row.style, "tick_fen": row.tick_fen, "lot_t": row.lot_t,
         "reference_price_ticks": row.reference_price_ticks, "always_open": row.always_open,
         "resale_next_day": row.resale_next_day, "buyer_fee_bp": row.buyer_fee_bp, "seller_fee_bp": row.seller_fee_bp,
+        "block_min_t": row.block_min_t, "block_band_bp": row.block_band_bp,
+        "block_open_minute": row.block_open_minute, "block_close_minute": row.block_close_minute,
     }  # fmt: skip
 
 

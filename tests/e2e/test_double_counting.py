@@ -110,8 +110,8 @@ def test_non_overlapping_periods_do_not_conflict(client: TestClient, login: Logi
 
 def test_features_of_one_upload_may_not_overlap_each_other(client: TestClient, login: Login) -> None:
     bureau = login("forestry_bureau")
-    a = box(106.50, 35.60, 106.51, 35.61)
-    b = box(106.505, 35.60, 106.515, 35.61)
+    a = box(106.20, 35.60, 106.21, 35.61)  # Longde county, Ningxia
+    b = box(106.205, 35.60, 106.215, 35.61)
     response = upload(client, bureau, project(client, bureau), a, b)
     assert response.status_code == 409
     [conflict] = response.json()["conflicts"]

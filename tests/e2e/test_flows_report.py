@@ -1,15 +1,22 @@
 """The cross-province flows report on the demo data, against a table computed by hand; JSON, CSV and Excel.
 
-Trades (demo organisations: nx-bureau and jy-coop in Ningxia 64, fj-enterprise in Fujian 35):
+Demo organisations: nx-bureau (Ningxia 64, Jinfeng 640106), jy-coop (64, Jingyuan 640424), fj-enterprise
+(Fujian 35, Haicang 350205). Both projects lie in Jingyuan (640424), so every origin is 64/640424.
 
-    when (Asia/Shanghai)  seller      buyer          project (county)        class  t    price   CNY
-    2026-11-25 17:30      nx-bureau   fj-enterprise  1 SH-64-000001 (—)      FCT    100  60.00   6000.00
-    2026-11-25 17:30      jy-coop     fj-enterprise  2 SH-64-000002 (640424) ERS    50   45.50   2275.00
-    2026-12-01 01:00      nx-bureau   fj-enterprise  1                       FCT    30   61.00   1830.00
-    2026-12-01 01:00      jy-coop     nx-bureau      2                       ERS    20   45.00    900.00
+Trades (origin: the project; destination: the buyer):
+
+    when (Asia/Shanghai)  seller      buyer          project         class  t    price   CNY
+    2026-11-25 17:30      nx-bureau   fj-enterprise  1 SH-64-000001  FCT    100  60.00   6000.00
+    2026-11-25 17:30      jy-coop     fj-enterprise  2 SH-64-000002  ERS    50   45.50   2275.00
+    2026-12-01 01:00      nx-bureau   fj-enterprise  1               FCT    30   61.00   1830.00
+    2026-12-01 01:00      jy-coop     nx-bureau      2               ERS    20   45.00    900.00
 
 The third and fourth trades happen on 2026-11-30 at 17:00 UTC, which is already December in Shanghai.
 Ningxia → Fujian: 180 t, 10,105.00 CNY; all pairs: 200 t, 11,005.00 CNY (fees are not part of the value).
+
+Registry (``registry`` fixture, 2026-11-25 17:30 Shanghai): nx-bureau transfers 300 t of project 1 to
+fj-enterprise, and fj-enterprise retires 120 t of them: a transfer 64/640424 → 35/350205 of 300 t and a
+retirement 64/640424 → 35/350205 of 120 t, both without a CNY value.
 """
 
 from __future__ import annotations
@@ -35,16 +42,25 @@ from trading.models import Trade
 from .market_helpers import Login, deposit, issue, list_instrument, order, place, user_of
 
 NX, FJ = "宁夏回族自治区", "福建省"
-P1 = {"project_id": 1, "project_code": "SH-64-000001", "county_code": None, "county_name": None}
-P2 = {"project_id": 2, "project_code": "SH-64-000002", "county_code": "640424", "county_name": "泾源县"}
-NX_FJ = {"seller_province": "64", "seller_province_name": NX, "buyer_province": "35", "buyer_province_name": FJ}
-NX_NX = {"seller_province": "64", "seller_province_name": NX, "buyer_province": "64", "buyer_province_name": NX}
+JINGYUAN = {"origin_province": "64", "origin_province_name": NX, "origin_county": "640424",
+            "origin_county_name": "泾源县"}  # fmt: skip
+TO_HAICANG = {"destination_province": "35", "destination_province_name": FJ, "destination_county": "350205",
+              "destination_county_name": "海沧区"}  # fmt: skip
+TO_JINFENG = {"destination_province": "64", "destination_province_name": NX, "destination_county": "640106",
+              "destination_county_name": "金凤区"}  # fmt: skip
+P1 = {"project_id": 1, "project_code": "SH-64-000001"}
+P2 = {"project_id": 2, "project_code": "SH-64-000002"}
+NX_FJ = {**JINGYUAN, **TO_HAICANG}
 ROWS_NX_FJ = [
-    {**NX_FJ, "month": "2026-11", **P1, "credit_class": "FCT", "tonnes": 100, "cny": "6000.00"},
-    {**NX_FJ, "month": "2026-11", **P2, "credit_class": "ERS", "tonnes": 50, "cny": "2275.00"},
-    {**NX_FJ, "month": "2026-12", **P1, "credit_class": "FCT", "tonnes": 30, "cny": "1830.00"},
+    {"kind": "trade", "month": "2026-11", **NX_FJ, **P1, "credit_class": "FCT", "tonnes": 100, "cny": "6000.00"},
+    {"kind": "trade", "month": "2026-11", **NX_FJ, **P2, "credit_class": "ERS", "tonnes": 50, "cny": "2275.00"},
+    {"kind": "trade", "month": "2026-12", **NX_FJ, **P1, "credit_class": "FCT", "tonnes": 30, "cny": "1830.00"},
 ]
-ROW_NX_NX = {**NX_NX, "month": "2026-12", **P2, "credit_class": "ERS", "tonnes": 20, "cny": "900.00"}
+ROW_NX_NX = {"kind": "trade", "month": "2026-12", **JINGYUAN, **TO_JINFENG, **P2, "credit_class": "ERS",
+             "tonnes": 20, "cny": "900.00"}  # fmt: skip
+TRANSFER = {"kind": "transfer", "month": "2026-11", **NX_FJ, **P1, "credit_class": "FCT", "tonnes": 300, "cny": None}
+RETIREMENT = {"kind": "retirement", "month": "2026-11", **NX_FJ, **P1, "credit_class": "FCT", "tonnes": 120,
+              "cny": None}  # fmt: skip
 REPORT = "/api/v1/reports/flows"
 
 
@@ -87,8 +103,25 @@ def report(client: TestClient, login: Login, **params: Any) -> dict[str, Any]:
     return result
 
 
+@pytest.fixture
+def registry(trades: None, client: TestClient, login: Login, session: Session) -> None:
+    """nx-bureau transfers 300 t of project 1 to fj-enterprise, which retires 120 t (after its trades)."""
+    enterprise = user_of(session, OrgKind.ENTERPRISE).organisation_id
+    session.rollback()
+    body = {"to_organisation_id": enterprise, "quantity_t": 300}
+    response = client.post("/api/v1/transfers", json=body, headers=login("nx-bureau"))
+    assert response.status_code == 201, response.text
+    if (offer := response.json()["pending_transfer"]) is not None:  # the class may require acceptance
+        accepted = client.post(f"/api/v1/transfers/{offer['id']}/accept", headers=login("fj-enterprise"))
+        assert accepted.status_code == 200, accepted.text
+    retire = {"quantity_t": 120, "beneficiary": "Xiamen Haicang port logistics", "purpose": "2026 offsetting",
+              "reporting_year": 2026}  # fmt: skip
+    response = client.post("/api/v1/retirements", json=retire, headers=login("fj-enterprise"))
+    assert response.status_code == 201, response.text
+
+
 def test_ningxia_to_fujian_matches_the_hand_computed_table(trades: None, client: TestClient, login: Login) -> None:
-    flows = report(client, login, seller_province="64", buyer_province="35")
+    flows = report(client, login, origin_province="64", destination_province="35")
     assert flows["rows"] == ROWS_NX_FJ
     assert flows["total"] == {"tonnes": 180, "cny": "10105.00"}
     assert flows["totals"]["month"] == [
@@ -96,20 +129,48 @@ def test_ningxia_to_fujian_matches_the_hand_computed_table(trades: None, client:
         {"month": "2026-12", "tonnes": 30, "cny": "1830.00"},
     ]
     assert flows["totals"]["project"] == [
-        {"project_id": 1, "project_code": "SH-64-000001", "tonnes": 130, "cny": "7830.00"},
-        {"project_id": 2, "project_code": "SH-64-000002", "tonnes": 50, "cny": "2275.00"},
+        {**P1, "tonnes": 130, "cny": "7830.00"},
+        {**P2, "tonnes": 50, "cny": "2275.00"},
     ]
-    assert flows["totals"]["county"] == [
-        {"county_code": None, "county_name": None, "tonnes": 130, "cny": "7830.00"},
-        {"county_code": "640424", "county_name": "泾源县", "tonnes": 50, "cny": "2275.00"},
+    assert flows["totals"]["county_pair"] == [
+        {"origin_county": "640424", "destination_county": "350205", "tonnes": 180, "cny": "10105.00"}
     ]
     assert flows["totals"]["credit_class"] == [
         {"credit_class": "ERS", "tonnes": 50, "cny": "2275.00"},
         {"credit_class": "FCT", "tonnes": 130, "cny": "7830.00"},
     ]
-    assert flows["totals"]["pair"] == [{"seller_province": "64", "buyer_province": "35", "tonnes": 180,
+    assert flows["totals"]["pair"] == [{"origin_province": "64", "destination_province": "35", "tonnes": 180,
                                         "cny": "10105.00"}]  # fmt: skip
+    assert flows["totals"]["kind"] == [{"kind": "trade", "tonnes": 180, "cny": "10105.00"}]
     assert flows["currency"] == "CNY" and flows["timezone"] == "Asia/Shanghai"
+
+
+def test_transfers_and_retirements_count_beside_trades(registry: None, client: TestClient, login: Login) -> None:
+    flows = report(client, login, origin_province="64", destination_province="35")
+    assert flows["rows"] == [*ROWS_NX_FJ, TRANSFER, RETIREMENT]
+    assert flows["totals"]["kind"] == [
+        {"kind": "retirement", "tonnes": 120, "cny": None},
+        {"kind": "trade", "tonnes": 180, "cny": "10105.00"},
+        {"kind": "transfer", "tonnes": 300, "cny": None},
+    ]
+    assert flows["totals"]["county_pair"] == [
+        {"origin_county": "640424", "destination_county": "350205", "tonnes": 600, "cny": "10105.00"}
+    ]
+    assert flows["total"] == {"tonnes": 600, "cny": "10105.00"}
+    assert report(client, login, kind="transfer")["rows"] == [TRANSFER]
+    assert report(client, login, kind="retirement", destination_province="35")["rows"] == [RETIREMENT]
+    assert report(client, login, kind="trade")["rows"] == [*ROWS_NX_FJ, ROW_NX_NX]
+    assert report(client, login, destination_province="64")["rows"] == [ROW_NX_NX]  # no transfer to Ningxia
+    # The older parameter names still select the same pair.
+    assert report(client, login, seller_province="64", buyer_province="35")["rows"] == flows["rows"]
+
+
+def test_exchange_deliveries_are_not_counted_again_as_transfers(
+    registry: None, client: TestClient, login: Login
+) -> None:
+    flows = report(client, login)
+    by_kind = {t["kind"]: t["tonnes"] for t in flows["totals"]["kind"]}
+    assert by_kind == {"trade": 200, "transfer": 300, "retirement": 120}
 
 
 def test_any_pair_and_date_window(trades: None, client: TestClient, login: Login) -> None:
@@ -118,40 +179,44 @@ def test_any_pair_and_date_window(trades: None, client: TestClient, login: Login
     assert every["total"] == {"tonnes": 200, "cny": "11005.00"}
     december = report(client, login, start="2026-12-01", end="2026-12-31")
     assert december["rows"] == [ROWS_NX_FJ[2], ROW_NX_NX]
-    assert report(client, login, seller_province="35")["rows"] == []
-    assert report(client, login, seller_province="35")["total"] == {"tonnes": 0, "cny": "0.00"}
+    assert report(client, login, origin_province="35")["rows"] == []
+    assert report(client, login, origin_province="35")["total"] == {"tonnes": 0, "cny": None}
 
 
-def test_csv_and_excel_carry_the_same_table(trades: None, client: TestClient, login: Login) -> None:
-    params = {"seller_province": "64", "buyer_province": "35"}
+def test_csv_and_excel_carry_the_same_table(registry: None, client: TestClient, login: Login) -> None:
+    params = {"origin_province": "64", "destination_province": "35"}
+    expected = [*ROWS_NX_FJ, TRANSFER, RETIREMENT]
     response = client.get(f"{REPORT}.csv", params=params, headers=login("fj-enterprise"))
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    as_text = [{k: "" if v is None else str(v) for k, v in row.items()} for row in ROWS_NX_FJ]
+    as_text = [{k: "" if v is None else str(v) for k, v in row.items()} for row in expected]
     assert rows == as_text
 
     response = client.get(f"{REPORT}.xlsx", params=params, headers=login("nx-bureau"))
     assert response.status_code == 200
     workbook = load_workbook(io.BytesIO(response.content), read_only=True)
-    assert workbook.sheetnames == ["flows", "by pair", "by month", "by project", "by county", "by credit_class",
-                                   "total"]  # fmt: skip
+    assert workbook.sheetnames == ["flows", "by kind", "by pair", "by county_pair", "by kind_pair", "by month",
+                                   "by project", "by credit_class", "total"]  # fmt: skip
     sheet = list(workbook["flows"].iter_rows(values_only=True))
     header, body = sheet[0], sheet[1:]
     read_back = [dict(zip(header, row, strict=True)) for row in body]
     for row in read_back:
-        row["cny"] = f"{row['cny']:.2f}"  # a number in Excel, formatted #,##0.00
-    assert read_back == ROWS_NX_FJ
-    months = list(workbook["by month"].iter_rows(values_only=True))
-    assert months == [("month", "tonnes", "cny"), ("2026-11", 150, 8275), ("2026-12", 30, 1830)]
-    assert list(workbook["total"].iter_rows(values_only=True)) == [("tonnes", "cny"), (180, 10105)]
+        row["cny"] = None if row["cny"] is None else f"{row['cny']:.2f}"  # a number in Excel, #,##0.00
+    assert read_back == expected
+    kinds = list(workbook["by kind"].iter_rows(values_only=True))
+    assert kinds == [("kind", "tonnes", "cny"), ("retirement", 120, None), ("trade", 180, 10105),
+                     ("transfer", 300, None)]  # fmt: skip
+    assert list(workbook["total"].iter_rows(values_only=True)) == [("tonnes", "cny"), (600, 10105)]
     workbook.close()
 
 
 @pytest.mark.parametrize(
     ("params", "status"),
     [
-        ({"seller_province": "99"}, 422),
-        ({"buyer_province": "6"}, 422),
+        ({"origin_province": "99"}, 422),
+        ({"destination_province": "6"}, 422),
+        ({"kind": "gift"}, 422),
+        ({"seller_province": "64", "origin_province": "35"}, 422),
         ({"start": "2026-12-02", "end": "2026-12-01"}, 422),
         ({"start": "December"}, 422),
     ],
@@ -166,6 +231,6 @@ def test_bad_queries_are_problems(
 
 
 def test_an_empty_market_reports_zero(client: TestClient, login: Login) -> None:
-    flows = report(client, login, seller_province="64", buyer_province="35")
-    assert flows["rows"] == [] and flows["total"] == {"tonnes": 0, "cny": "0.00"}
+    flows = report(client, login, origin_province="64", destination_province="35")
+    assert flows["rows"] == [] and flows["total"] == {"tonnes": 0, "cny": None}
     assert all(totals == [] for totals in flows["totals"].values())

@@ -48,7 +48,8 @@ def test_orders_run_in_the_matcher_process_with_the_same_answers(
     assert conflict.status_code == 409 and conflict.headers["content-type"] == "application/problem+json"
     before = count(session, TradeOrder)
     broke = order(client, login, "forest_owner", "buy", "60.00", 1)  # no cash at all
-    assert broke.status_code == 409 and "fen" in broke.json()["detail"]
+    assert broke.status_code == 409 and "60.30 CNY" in broke.json()["detail"]
+    assert broke.json()["needed_fen"] == 6_030  # the refusal's figures cross the process boundary too
     off_tick = order(client, login, "enterprise", "buy", "60.005", 1)
     assert off_tick.status_code == 422 and off_tick.json()["reason"]
     assert count(session, TradeOrder) == before  # refused orders left nothing

@@ -140,6 +140,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/audit/verify"): {A, R},
     ("GET", "/api/v1/audit/tree-head"): PUBLIC,
     ("GET", "/api/v1/audit/public-key"): PUBLIC,
+    ("GET", "/public/v1/regions"): PUBLIC,
+    ("GET", "/public/v1/regions/boundaries"): PUBLIC,
     ("GET", "/api/v1/audit/proofs/inclusion"): PUBLIC,
     ("GET", "/api/v1/audit/proofs/consistency"): PUBLIC,
 }

@@ -70,8 +70,8 @@ def test_a_refused_feature_refuses_the_file(client: TestClient, login: Login, se
     bureau = login("forestry_bureau")
     project_id = new_project(client, bureau)
     csv_text = (
-        'code,wkt\nOK-1,"POLYGON ((106.5 35.6, 106.51 35.6, 106.51 35.61, 106.5 35.61, 106.5 35.6))"\n'
-        'BT-1,"POLYGON ((106.6 35.6, 106.61 35.61, 106.61 35.6, 106.6 35.61, 106.6 35.6))"\n'
+        'code,wkt\nOK-1,"POLYGON ((106.2 35.6, 106.21 35.6, 106.21 35.61, 106.2 35.61, 106.2 35.6))"\n'
+        'BT-1,"POLYGON ((106.25 35.6, 106.26 35.61, 106.26 35.6, 106.25 35.61, 106.25 35.6))"\n'
     )
     before = plot_count(session)
     job = upload(client, bureau, project_id, "plots.csv", csv_text.encode()).json()

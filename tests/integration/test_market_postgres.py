@@ -11,16 +11,27 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.seed import seed_demo
-from carbon.ledger import IssueBatch, issue_batch
+from carbon.flows import FlowQuery, totals_by
+from carbon.ledger import (
+    IssueBatch,
+    RetireUnits,
+    decide_transfer,
+    issue_batch,
+    pending_transfer_of,
+    retire_units,
+    transfer,
+)
 from carbon.models import CreditClass
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from tests.conftest import SAMPLES, fresh_postgres_database
-from trading import exchange, flows, market_data
+from trading import exchange, market_data
 from trading.cash import CashMovement, deposit
+from trading.flows import flow_report
 
 pytestmark = pytest.mark.postgres
 
@@ -90,6 +101,32 @@ def test_an_open_transaction_s_match_is_not_shown(market_pg_url: str) -> None:
     assert [(t["price_cny"], t["quantity_t"]) for t in feed.updates[1].data["trades"]] == [("60.00", 4)]
     assert feed.updates[1].data["book"] == book
     with factory() as session:
-        report = flows.flow_report(session, flows.FlowQuery("64", "35"))
-        assert report["total"] == {"tonnes": 4, "cny": Decimal("240.00")}
+        assert _flows_by_kind(session) == [{"kind": "trade", "tonnes": 4, "cny": Decimal("240.00")}]
+        # A registry transfer Ningxia → Fujian and a Fujian retirement of Ningxia tonnes count beside it.
+        bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
+        moved = transfer(
+            session,
+            from_organisation_id=bureau.organisation_id,
+            to_organisation_id=enterprise.organisation_id,
+            quantity_t=300,
+            actor=bureau,
+            clock=clock,
+        )
+        if (offer := pending_transfer_of(moved)) is not None:
+            decide_transfer(session, offer, accept=True, actor=enterprise, clock=clock)
+        retire_units(session, RetireUnits(120, "Xiamen Haicang port logistics", "offsetting", 2026),
+                     actor=enterprise, clock=clock)  # fmt: skip
+        assert _flows_by_kind(session) == [
+            {"kind": "retirement", "tonnes": 120, "cny": None},
+            {"kind": "trade", "tonnes": 4, "cny": Decimal("240.00")},
+            {"kind": "transfer", "tonnes": 300, "cny": None},
+        ]
     engine.dispose()
+
+
+def _flows_by_kind(session: Session) -> list[dict[str, Any]]:
+    """The flows report's Ningxia → Fujian totals by kind, as the API serves them."""
+    report = flow_report(session, FlowQuery("64", "35"))
+    assert report["totals"]["kind"] == totals_by(report["rows"], ("kind",))
+    by_kind: list[dict[str, Any]] = report["totals"]["kind"]
+    return by_kind

@@ -187,8 +187,8 @@ def test_concurrent_overlapping_registrations_accept_exactly_one(
         return found
 
     monkeypatch.setattr(carbon.plots, "find_conflicts", slow_find_conflicts)
-    x = 107.0 + int(suffix, 16) % 1000 / 1000  # a fresh spot for each run of the suite
-    shapes = [box(x, 36.0, x + 0.01, 36.01), box(x + 0.005, 36.0, x + 0.015, 36.01)]
+    x = 105.8 + int(suffix, 16) % 600 / 1000  # a fresh spot in Ningxia (Tongxin, Hongsibao) for each run
+    shapes = [box(x, 37.0, x + 0.01, 37.01), box(x + 0.005, 37.0, x + 0.015, 37.01)]
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 

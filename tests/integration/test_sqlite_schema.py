@@ -48,6 +48,8 @@ TABLES = {
     "gep_region",
     "gep_run",
     "gep_run_tile",
+    "region_dataset",
+    "region_boundary",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 

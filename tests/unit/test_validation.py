@@ -45,9 +45,20 @@ def test_every_problem_of_every_feature_is_collected() -> None:
     }
     features, problems = parse_features(document)
     assert [f.plot_code for f in features] == ["ok"]
-    assert [(p.feature_index, p.plot_code) for p in problems] == [(1, "bt"), (2, "two"), (3, "lat"), (3, "lat")]
+    # Feature 3's latitude 91 is out of range but every position is valid swapped: one problem, not one per position.
+    assert [(p.feature_index, p.plot_code) for p in problems] == [(1, "bt"), (2, "two"), (3, "lat")]
     assert problems[1].pointer == "/features/2/geometry/coordinates/0"
-    assert problems[2].location == [0, 91]
+    assert problems[2].location == [0, 91] and "look swapped" in problems[2].reason
+
+
+def test_out_of_range_positions_that_are_not_swapped_are_each_reported() -> None:
+    ring = [[0, 91], [200, 0], [1, 1], [0, 91]]  # [200, 0] is not valid swapped either
+    _, problems = parse_features(poly([ring], "bad"))
+    assert [p.reason for p in problems] == [
+        "latitude 91 is outside [-90, 90]",
+        "longitude 200 is outside [-180, 180]",
+        "latitude 91 is outside [-90, 90]",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -109,3 +120,17 @@ def test_limits_slivers_and_repair() -> None:
     assert repaired.geometry.is_valid and repaired.area_change_m2 != 0
     assert check_plot_geometry(Polygon()).problems[0][0] == "the geometry is empty"
     assert "LinearRing" in check_plot_geometry(box(0, 0, 1, 1).exterior).problems[0][0]
+
+
+def test_swapped_longitude_and_latitude_is_one_problem_per_feature() -> None:
+    ring = [[35.50, 106.30], [35.50, 106.31], [35.51, 106.31], [35.51, 106.30], [35.50, 106.30]]  # [lat, lon]
+    multi = [[[[38.26, 106.01], [38.26, 106.02], [38.27, 106.02], [38.26, 106.01]]], [ring]]
+    document = {"type": "FeatureCollection", "features": [poly([ring], "a"), poly(multi, "b", kind="MultiPolygon")]}
+    features, problems = parse_features(document)
+    assert features == []
+    assert [(p.feature_index, p.plot_code, p.location) for p in problems] == [
+        (0, "a", [35.50, 106.30]),
+        (1, "b", [38.26, 106.01]),
+    ]
+    assert all(p.reason.startswith("longitude and latitude look swapped") for p in problems)
+    assert all(p.pointer == f"/features/{p.feature_index}/geometry/coordinates" for p in problems)
