@@ -16,6 +16,9 @@
                                   sign the current tree head; print it (or write FILE) for publishing
     shanhai audit export --out DIR
                                   write entries.jsonl, tree-head.json and public-key.pem to DIR
+    shanhai audit verify-certificate FILE.pdf [--public-key FILE]
+                                  check a retirement certificate offline: its embedded facts, the kept tree
+                                  head's signature and the audit entry's inclusion proof; exit 1 if it fails
     shanhai regions import FILE --source TEXT --licence TEXT [--datum cgcs2000|wgs84|gcj02]
         [--code-field code] [--as-of TEXT]
                                   replace the administrative boundaries (GeoJSON, GeoPackage or zipped
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from carbon.certificates import check_certificate, facts_of_pdf
 from carbon.ledger import ledger_violations
 from core.audit import iter_entries, verify_chain
 from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
@@ -227,6 +231,30 @@ def _verify_export(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_audit_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
+    """Check a certificate PDF offline (embedded facts, signature, inclusion proof); exit 1 when it fails."""
+    try:
+        facts = facts_of_pdf(Path(args.file).read_bytes())
+        public_key = _public_key(settings, args)
+    except (OSError, ValueError) as error:  # pypdf's PdfReadError is a ValueError too
+        print(f"cannot read the certificate or public key: {error}", file=sys.stderr)
+        return 1
+    problems = check_certificate(facts, public_key)
+    head = facts.get("tree_head") or {}
+    report = {
+        "ok": not problems,
+        "verification_code": facts.get("verification_code"),
+        "quantity_t": facts.get("quantity_t"),
+        "tree_size": head.get("tree_size"),
+        "key_id": head.get("key_id"),
+        "problems": problems,
+    }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    for problem in problems:
+        print(f"certificate {args.file}: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def cmd_audit_publish_head(settings: Settings, args: argparse.Namespace) -> int:
     """Sign the tree head of the whole log; print it or write it to ``--out``; exit 1 if the log is broken."""
     key = load_signing_key(settings)
@@ -367,6 +395,10 @@ def _parser() -> argparse.ArgumentParser:
     export = audit.add_parser("export", help="export entries with their signed tree head")
     export.add_argument("--out", required=True, help="directory to write")
     export.set_defaults(func=cmd_audit_export)
+    certificate = audit.add_parser("verify-certificate", help="check a retirement certificate PDF offline")
+    certificate.add_argument("file", help="the certificate PDF")
+    certificate.add_argument("--public-key", help="the log's Ed25519 public key (PEM); default: the configured key's")
+    certificate.set_defaults(func=cmd_audit_verify_certificate)
     carbon = commands.add_parser("carbon", help="methodologies and reports").add_subparsers(
         dest="carbon_command", required=True
     )

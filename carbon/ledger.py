@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from carbon.certificate_font import check_printable
 from carbon.invariants import BatchFacts, BlockFacts, Violation, check_invariants
 from carbon.models import (
     Account,
@@ -52,6 +53,7 @@ from carbon.models import (
 )
 from carbon.serials import SerialBlock
 from core import audit
+from core.audit_tree import Notary
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
 from core.db import insert_rows
@@ -832,10 +834,17 @@ def _check_use(use: str, pieces: list[Piece]) -> None:
             )
 
 
-def retire_units(session: Session, cmd: RetireUnits, *, actor: Principal, clock: Clock) -> Retirement:
-    """Retire tonnes of the actor's organisation for good; returns the retirement (with its code)."""
+def retire_units(
+    session: Session, cmd: RetireUnits, *, actor: Principal, clock: Clock, notary: Notary | None = None
+) -> Retirement:
+    """Retire tonnes of the actor's organisation for good; returns the retirement (with its code).
+
+    With ``notary`` the retirement keeps the signed tree head of the log ending with its audit entry,
+    signed in the same transaction (what its certificate shows; ADR 023).
+    """
     if not cmd.beneficiary.strip() or not cmd.purpose.strip():
         raise InvalidInput("a retirement names a beneficiary and a purpose")
+    check_printable(beneficiary=cmd.beneficiary, purpose=cmd.purpose, use=cmd.use)
     now = clock.now()
     account = account_of(session, actor.organisation_id, now=now)
     pieces = _take(session, account, cmd.quantity_t, BlockState.TRADABLE, None)
@@ -856,7 +865,10 @@ def retire_units(session: Session, cmd: RetireUnits, *, actor: Principal, clock:
         "reporting_year": cmd.reporting_year, "verification_code": retirement.verification_code,
         "serials": serials(moved),
     }  # fmt: skip
-    _record(session, "units.retired", f"retirement:{retirement.id}", payload, actor.actor, clock)
+    entry = audit.append(session, actor=actor.actor, action="units.retired", subject=f"retirement:{retirement.id}",
+                         payload=payload, clock=clock)  # fmt: skip
+    if notary is not None:
+        retirement.keep_tree_head(notary.head_through(session, entry, clock))
     session.commit()
     return retirement
 

@@ -29,7 +29,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
-    DateTime,
     Enum,
     Float,
     ForeignKey,
@@ -44,7 +43,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
 from core.db import Base
-from core.sqltypes import ExactDecimal
+from core.sqltypes import ExactDecimal, UtcDateTime
+from core.tree_head import SignedTreeHead
 from geodata.sqltypes import MultiPolygonGeometry
 
 
@@ -98,7 +98,7 @@ class Project(Base):
     county_code: Mapped[str | None] = mapped_column(String(6))
     crediting_start: Mapped[date] = mapped_column(Date)
     crediting_end: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     __table_args__ = (CheckConstraint("crediting_end > crediting_start", name="crediting_period_order"),)
@@ -125,9 +125,9 @@ class Plot(Base):
     max_lat: Mapped[float] = mapped_column(Float)
     area_m2: Mapped[float] = mapped_column(Float)
     perimeter_m: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
-    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    measured_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # The claim: this plot is claimed by its project under the project's scheme for this period.
     claim_start: Mapped[date] = mapped_column(Date)
     claim_end: Mapped[date] = mapped_column(Date)
@@ -184,9 +184,9 @@ class PlotImport(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     plot_ids: Mapped[list[int] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     project: Mapped[Project] = relationship()
 
@@ -274,10 +274,10 @@ class PendingTransfer(Base):
         Enum(TransferStatus, name="transfer_status", native_enum=False, length=20, values_callable=_values),
         index=True,
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text, default="")
 
@@ -294,7 +294,7 @@ class Account(Base):
     kind: Mapped[AccountKind] = mapped_column(
         Enum(AccountKind, name="account_kind", native_enum=False, length=20, values_callable=_values)
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -317,7 +317,7 @@ class Batch(Base):
     vintage_year: Mapped[int] = mapped_column(Integer)
     quantity_t: Mapped[int] = mapped_column(BigInteger)
     buffer_t: Mapped[int] = mapped_column(BigInteger)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     issued_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     project: Mapped[Project] = relationship(lazy="joined")
@@ -349,8 +349,8 @@ class HoldingBlock(Base):
     pledgee_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     retirement_id: Mapped[int | None] = mapped_column(ForeignKey("retirement.id"))
     pending_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("pending_transfer.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     batch: Mapped[Batch] = relationship(lazy="joined")
 
@@ -386,7 +386,14 @@ class Movement(Base):
     to_state: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+#: A kept tree head is whole or absent (``0014``).
+TREE_HEAD_WHOLE = " AND ".join(
+    f"(audit_seq IS NULL) = ({column} IS NULL)"
+    for column in ("tree_head_timestamp", "tree_head_root_hash", "tree_head_key_id", "tree_head_signature")
+)
 
 
 class Retirement(Base):
@@ -402,10 +409,42 @@ class Retirement(Base):
     reporting_year: Mapped[int] = mapped_column(Integer)
     use: Mapped[str] = mapped_column(String(100))
     verification_code: Mapped[str] = mapped_column(String(32), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    # The signed tree head that first included the retirement's audit entry (seq ``audit_seq`` = its size),
+    # signed once in the retirement's own transaction and shown as kept by the answer, the public page and
+    # the PDF (ADR 023). NULL: not kept (retirements before migration 0014, and retire-on-fill trades).
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
+    tree_head_timestamp: Mapped[str | None] = mapped_column(String(40))
+    tree_head_root_hash: Mapped[str | None] = mapped_column(String(64))
+    tree_head_key_id: Mapped[str | None] = mapped_column(String(64))
+    tree_head_signature: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0", name="quantity_positive"),
+        CheckConstraint(TREE_HEAD_WHOLE, name="tree_head_whole"),
+    )
+
+    def keep_tree_head(self, head: SignedTreeHead) -> None:
+        """Keep ``head``, the signed head of the log ending with this retirement's audit entry."""
+        self.audit_seq = head.tree_size
+        self.tree_head_timestamp = head.timestamp
+        self.tree_head_root_hash = head.root_hash
+        self.tree_head_key_id = head.key_id
+        self.tree_head_signature = head.signature
+
+    @property
+    def kept_tree_head(self) -> SignedTreeHead | None:
+        """Return the kept signed tree head, or ``None`` when none was kept."""
+        if self.audit_seq is None or self.tree_head_signature is None:
+            return None
+        return SignedTreeHead(
+            tree_size=self.audit_seq,
+            root_hash=self.tree_head_root_hash or "",
+            timestamp=self.tree_head_timestamp or "",
+            key_id=self.tree_head_key_id or "",
+            signature=self.tree_head_signature,
+        )
 
 
 class ReportStatus(enum.StrEnum):
@@ -453,7 +492,7 @@ class MonitoringReport(Base):
     issuable_units_t: Mapped[int] = mapped_column(BigInteger)
     remainder_tco2e: Mapped[Decimal] = mapped_column(ExactDecimal(20, 3))
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     submitted_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
 
     project: Mapped[Project] = relationship()
@@ -484,6 +523,6 @@ class WorkflowStep(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     comment: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_workflow_step_subject", "subject_kind", "subject_id"),)

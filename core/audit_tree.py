@@ -23,6 +23,8 @@ once into ``data_dir`` (mode 0600), as the JWT secret is. It is never stored in 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session
 from core.audit import GENESIS_HASH, AuditEntry, check_entry, iter_entries
 from core.clock import Clock
 from core.errors import AuditChainBroken, InvalidInput, NotFound
-from core.merkle import HASH_SIZE, MerkleTree
+from core.merkle import HASH_SIZE, MerkleTree, leaf_hash
 from core.settings import Settings
 from core.tree_head import (
     SignedTreeHead,
@@ -124,22 +126,36 @@ class AuditTree:
         self._last_hash = GENESIS_HASH
         self._lock = threading.Lock()
 
+    @contextmanager
+    def _locked(self, session: Session) -> Iterator[None]:
+        """Hold the cache's lock, the session's transaction begun first.
+
+        Locks are always taken in one order — the database's, then the cache's: on SQLite a transaction
+        begins with ``BEGIN IMMEDIATE`` (the write lock), and a thread beginning one while holding the cache
+        would wait for a writer that waits for the cache (``head_through`` runs under the chain-head lock).
+        """
+        session.connection()
+        with self._lock:
+            yield
+
     def sync(self, session: Session) -> int:
         """Bring the tree up to the log; return its size.
 
         Raises:
             AuditChainBroken: A new entry does not verify; the tree stops before it.
         """
-        with self._lock:
+        with self._locked(session):
             return self._sync(session).size
 
-    def _sync(self, session: Session) -> MerkleTree:
+    def _sync(self, session: Session, upto: int | None = None) -> MerkleTree:
         size = self._tree.size
         if size:
             stored = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == size))
             if stored != self._last_hash:  # rows rewritten or removed: rebuild from the log
                 self._tree, self._entry_hashes, self._last_hash = MerkleTree(), bytearray(), GENESIS_HASH
         for entry in iter_entries(session, after=self._tree.size):
+            if upto is not None and entry.seq > upto:
+                break
             reason = check_entry(entry, self._tree.size + 1, self._last_hash)
             if reason is not None:
                 raise AuditChainBroken(f"audit entry {entry.seq} does not verify: {reason}", entry.seq)
@@ -154,7 +170,7 @@ class AuditTree:
 
     def tree_head(self, session: Session, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
         """Sign the head of the whole log as it is now."""
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             return sign_tree_head(
                 key, tree_size=tree.size, root_hash=tree.root().hex(), timestamp=clock.now().isoformat()
@@ -167,7 +183,7 @@ class AuditTree:
             InvalidInput: ``tree_size`` is larger than the log.
             NotFound: Entry ``seq`` is not in the tree of ``tree_size`` entries.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             size = _checked_size(tree, tree_size, "tree_size")
             if not 1 <= seq <= size:
@@ -189,7 +205,7 @@ class AuditTree:
         Raises:
             InvalidInput: ``second`` is larger than the log, or ``first`` is not in ``1..second``.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             size = _checked_size(tree, second, "second")
             if not 1 <= first <= size:
@@ -215,7 +231,7 @@ class AuditTree:
         Raises:
             NotFound: No entry ``seq`` in the log.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             if not 1 <= seq <= tree.size:
                 raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
@@ -229,13 +245,46 @@ class AuditTree:
         What a certificate embeds: anyone holding it verifies offline with an inclusion proof for
         (``leaf_index``, ``tree_size``) and, later, consistency from that head to any newer one.
         """
-        with self._lock:
+        with self._locked(session):
             tree = self._sync(session)
             if not 1 <= seq <= tree.size:
                 raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
             root = tree.root().hex()
             head = sign_tree_head(key, tree_size=tree.size, root_hash=root, timestamp=clock.now().isoformat())
             return EntryPosition(seq=seq, leaf_index=seq - 1, tree_size=tree.size, root_hash=root), head
+
+    def head_through(self, session: Session, entry: AuditEntry, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
+        """Sign the head of the log up to and including ``entry``, appended in ``session``'s open transaction.
+
+        The caller holds the chain head's lock (it just appended ``entry``), so the log before it is committed
+        and final. The root is computed as if ``entry`` were appended, without putting it in the cache: if the
+        transaction rolls back, the cache holds nothing that never existed (ADR 023).
+
+        Raises:
+            AuditChainBroken: ``entry`` does not follow the log (sequence, link or hash).
+        """
+        with self._locked(session):
+            tree = self._sync(session, upto=entry.seq - 1)
+            if tree.size != entry.seq - 1:  # the cache ran ahead of this transaction: rebuild it from the log
+                self._tree, self._entry_hashes, self._last_hash = MerkleTree(), bytearray(), GENESIS_HASH
+                tree = self._sync(session, upto=entry.seq - 1)
+            reason = check_entry(entry, tree.size + 1, self._last_hash)
+            if reason is not None:
+                raise AuditChainBroken(f"audit entry {entry.seq} does not verify: {reason}", entry.seq)
+            root = tree.root_with_next(leaf_hash(bytes.fromhex(entry.entry_hash)))
+            return sign_tree_head(key, tree_size=entry.seq, root_hash=root.hex(), timestamp=clock.now().isoformat())
+
+
+@dataclass(frozen=True)
+class Notary:
+    """The app's audit tree and signing key: what a service needs to sign a tree head in its own transaction."""
+
+    tree: AuditTree
+    key: Ed25519PrivateKey
+
+    def head_through(self, session: Session, entry: AuditEntry, clock: Clock) -> SignedTreeHead:
+        """Sign the head of the log up to and including ``entry`` (see :meth:`AuditTree.head_through`)."""
+        return self.tree.head_through(session, entry, self.key, clock)
 
 
 def _checked_size(tree: MerkleTree, requested: int | None, name: str) -> int:

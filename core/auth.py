@@ -33,13 +33,14 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import DateTime, Enum, ForeignKey, Integer, String, select
+from sqlalchemy import Enum, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core import audit
 from core.clock import Clock
 from core.db import Base
 from core.errors import AuthenticationFailed
+from core.sqltypes import UtcDateTime
 
 API_KEY_PREFIX = "shk_"
 JWT_ALGORITHM = "HS256"
@@ -76,7 +77,7 @@ class Organisation(Base):
     )
     province_code: Mapped[str] = mapped_column(String(2))
     county_code: Mapped[str | None] = mapped_column(String(6))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
@@ -97,7 +98,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
 
@@ -112,8 +113,8 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
 

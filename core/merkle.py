@@ -119,6 +119,28 @@ class MerkleTree:
         self._check_size(size)
         return EMPTY_ROOT if size == 0 else self._range_hash(0, size)
 
+    def root_with_next(self, digest: bytes) -> bytes:
+        """Return the root the tree would have after appending the leaf hash ``digest``, without appending it.
+
+        What a transaction that appends an entry signs before it commits: the cache never holds a leaf
+        that might still be rolled back.
+
+        >>> tree = MerkleTree.from_leaf_hashes([leaf_hash(b"a")])
+        >>> tree.root_with_next(leaf_hash(b"b")) == root_of([leaf_hash(b"a"), leaf_hash(b"b")])
+        True
+        """
+        if len(digest) != HASH_SIZE:
+            raise ValueError(f"a leaf hash has {HASH_SIZE} bytes, not {len(digest)}")
+        size = self.size + 1
+
+        def mth(start: int) -> bytes:  # MTH(D[start:size]), whose last leaf is the new one
+            if size - start == 1:
+                return digest
+            k = split_point(size - start)
+            return node_hash(self._range_hash(start, start + k), mth(start + k))
+
+        return mth(0)
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """Return the audit path of leaf ``index`` in the tree of the first ``size`` leaves.
 

@@ -1,5 +1,17 @@
-"""Exact decimal columns on both databases.
+"""Column types that behave the same on both databases: exact decimals and timezone-aware instants.
 
+**Instants.** ``DateTime(timezone=True)`` keeps the offset on PostgreSQL (``timestamptz``) but not on
+SQLite, which stores the text without it and gives back a *naive* datetime — so answers built from it
+lost their offset and were not RFC 3339. :class:`UtcDateTime` stores every instant in UTC (a naive value
+is refused: its instant is unknown) and always returns an aware UTC datetime, on both databases.
+
+>>> instant = UtcDateTime()
+>>> instant.process_result_value(datetime(2026, 11, 25, 9, 30), _SQLITE).isoformat()
+'2026-11-25T09:30:00+00:00'
+>>> instant.process_bind_param(datetime.fromisoformat("2026-11-25T17:30:00+08:00"), _SQLITE)
+datetime.datetime(2026, 11, 25, 9, 30)
+
+**Decimals.**
 PostgreSQL stores ``Decimal`` natively in ``NUMERIC(p, s)``. SQLite has no decimal type, and
 SQLAlchemy's ``Numeric`` would round-trip through ``float`` there (with a warning). :class:`ExactDecimal`
 binds the value as its exact decimal text on SQLite, where the ``NUMERIC`` column's affinity stores it
@@ -22,10 +34,11 @@ ValueError: 1234567890123.500 has more than the 15 significant digits SQLite sto
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric
+from sqlalchemy import DateTime, Numeric
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -85,3 +98,28 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return Decimal(str(value)).quantize(self._quantum)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A ``TIMESTAMP WITH TIME ZONE`` column that takes and returns aware datetimes, stored in UTC.
+
+    Every model's instants use it, so every answer carries an offset on SQLite as on PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; convert to UTC (and drop the offset on SQLite, which would ignore it)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} is naive; an instant needs a timezone")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the instant as an aware UTC datetime (SQLite gives it back naive, in UTC)."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

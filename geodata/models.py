@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import JSON, DateTime, Enum, Float, Integer, String, Text
+from sqlalchemy import JSON, Enum, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from core.sqltypes import UtcDateTime
 from geodata.sqltypes import MultiPolygonGeometry
 
 
@@ -47,7 +48,7 @@ class RasterLayer(Base):
     nodata: Mapped[float | None] = mapped_column(Float)
     class_names: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -67,7 +68,7 @@ class RegionDataset(Base):
     tolerance_m: Mapped[float] = mapped_column(Float)
     as_of: Mapped[str] = mapped_column(String(100))
     feature_count: Mapped[int] = mapped_column(Integer)
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
     imported_by: Mapped[str] = mapped_column(String(200))
 
 

@@ -20,7 +20,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from core.sqltypes import UtcDateTime
 
 
 class InstrumentRow(Base):
@@ -55,7 +55,7 @@ class InstrumentRow(Base):
     block_band_bp: Mapped[int] = mapped_column(Integer, default=3_000, server_default="3000")
     block_open_minute: Mapped[int] = mapped_column(Integer, default=780, server_default="780")
     block_close_minute: Mapped[int] = mapped_column(Integer, default=900, server_default="900")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint(
@@ -78,7 +78,7 @@ class CashAccount(Base):
     kind: Mapped[str] = mapped_column(String(10))
     available_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     held_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         UniqueConstraint("organisation_id", "kind", name="uq_cash_account_org_kind"),
@@ -98,7 +98,7 @@ class CashEntry(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(20))
     reference: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TradeOrder(Base):
@@ -122,8 +122,8 @@ class TradeOrder(Base):
     retire_on_fill: Mapped[bool] = mapped_column(Boolean, default=False)
     beneficiary: Mapped[str | None] = mapped_column(String(300))
     purpose: Mapped[str | None] = mapped_column(String(2000))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         Index("ix_trade_order_org_status", "organisation_id", "status"),
@@ -163,7 +163,7 @@ class Trade(Base):
     seller_fee_fen: Mapped[int] = mapped_column(BigInteger)
     serials: Mapped[list[str]] = mapped_column(JSON)
     retirement_id: Mapped[int | None] = mapped_column(ForeignKey("retirement.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class JournalEntry(Base):
@@ -175,7 +175,7 @@ class JournalEntry(Base):
     instrument_id: Mapped[str] = mapped_column(ForeignKey("trading_instrument.instrument_id"))
     seq: Mapped[int] = mapped_column(BigInteger)
     command: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("instrument_id", "seq", name="uq_order_journal_instrument_seq"),)
 
@@ -207,7 +207,7 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(200))
     request_sha256: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("organisation_id", "key", name="uq_idempotency_record_org_key"),)
 
@@ -237,9 +237,9 @@ class BlockTrade(Base):
     status: Mapped[str] = mapped_column(String(10), index=True)
     held_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     escrowed_t: Mapped[int] = mapped_column(BigInteger, default=0)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint("quantity_t > 0 AND price_ticks > 0 AND held_fen >= 0 AND escrowed_t >= 0", name="positive"),
@@ -265,14 +265,14 @@ class Auction(Base):
     reserve_price_ticks: Mapped[int] = mapped_column(BigInteger)
     rule: Mapped[str] = mapped_column(String(12))
     qualification: Mapped[dict[str, Any]] = mapped_column(JSON)
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     status: Mapped[str] = mapped_column(String(10), index=True)
     escrowed_t: Mapped[int] = mapped_column(BigInteger)
     allocated_t: Mapped[int] = mapped_column(BigInteger, default=0)
     clearing_price_ticks: Mapped[int | None] = mapped_column(BigInteger)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint(
@@ -301,8 +301,8 @@ class AuctionBid(Base):
     status: Mapped[str] = mapped_column(String(10))
     allocated_t: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_price_ticks: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint("quantity_t > 0 AND price_ticks > 0 AND held_fen >= 0 AND allocated_t >= 0", name="positive"),

@@ -41,6 +41,7 @@ from carbon.models import (
     TransferStatus,
 )
 from carbon.plots import list_plots
+from core.audit_tree import Notary
 from core.auth import OrgKind, Principal
 from core.clock import Clock
 from core.errors import NotFound
@@ -220,17 +221,17 @@ def enforce_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentU
 
 
 def _retirement_out(session: Any, retirement: Retirement, request: Request) -> dict[str, Any]:
+    """The certificate's facts: the same in the POST answer, the public JSON and the PDF.
+
+    The signed tree head is the one kept with the retirement (signed once, in its transaction); only the
+    inclusion proof under it is computed here — it is determined by the log and the head's size.
+    """
     base_url = request.app.state.settings.public_base_url
     verify_url = f"{base_url}/public/v1/retirements/{retirement.verification_code}"
-    facts = certificate_facts(session, retirement, verify_url=verify_url)
-    if facts["audit_entry"] is not None:
-        # Anchor the retirement's audit entry in the Merkle tree with a signed head of the same size:
-        # whoever keeps the certificate can check it against the log without trusting the operator.
-        position, head = request.app.state.audit_tree.anchor_entry(
-            session, facts["audit_entry"]["seq"], request.app.state.audit_signing_key, request.app.state.clock
-        )
-        facts["audit_entry"] |= {"leaf_index": position.leaf_index, "tree_size": position.tree_size,
-                                 "root_hash": position.root_hash, "tree_head": head.as_dict()}  # fmt: skip
+    proof = None
+    if retirement.audit_seq is not None:
+        proof = request.app.state.audit_tree.inclusion_proof(session, retirement.audit_seq, retirement.audit_seq)
+    facts = certificate_facts(session, retirement, verify_url=verify_url, proof=proof)
     return {"id": retirement.id, **facts, "certificate_url": f"{verify_url}/certificate.pdf"}
 
 
@@ -240,7 +241,8 @@ def create_retirement(
 ) -> dict[str, Any]:
     """Retire tonnes for good; returns the certificate facts and the certificate's public URL."""
     cmd = RetireUnits(body.quantity_t, body.beneficiary, body.purpose, body.reporting_year, body.use)
-    retirement = retire_units(session, cmd, actor=principal, clock=clock)
+    notary = Notary(request.app.state.audit_tree, request.app.state.audit_signing_key)
+    retirement = retire_units(session, cmd, actor=principal, clock=clock, notary=notary)
     return _retirement_out(session, retirement, request)
 
 

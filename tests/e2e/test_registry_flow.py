@@ -88,10 +88,9 @@ def test_the_whole_flow(client: TestClient, login: Login, session: Session) -> N
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert retirement["verification_code"] in text and retirement["serials"][0] in text
     assert client.get(f"/public/v1/retirements/{retirement['verification_code']}").json()["quantity_t"] == 100
-    anchor = retirement["audit_entry"]
-    assert anchor["leaf_index"] == anchor["seq"] - 1 and anchor["tree_size"] >= anchor["seq"]
-    assert anchor["tree_head"]["tree_size"] == anchor["tree_size"]
-    assert anchor["tree_head"]["root_hash"] == anchor["root_hash"] and anchor["root_hash"] in text
+    entry, head, proof = retirement["audit_entry"], retirement["tree_head"], retirement["inclusion_proof"]
+    assert proof["leaf_index"] == entry["seq"] - 1 and proof["tree_size"] == head["tree_size"] == entry["seq"]
+    assert head["root_hash"] in text
     steps = client.get(f"/api/v1/monitoring-reports/{report['id']}/workflow", headers=bureau).json()
     assert [s["step"] for s in steps] == ["verify", "issue"] and steps[0]["evidence"][0]["latitude"] == 35.5
     assert ledger_violations(session) == [] and check_invariants([], []) == []

@@ -305,3 +305,12 @@ def test_arguments_out_of_range() -> None:
     assert not verify_consistency(2, 3, tree.root(2), tree.root(3), [b"short"])
     assert not verify_consistency(3, 3, tree.root(3), tree.root(3), [tree.root(3)])
     assert not verify_inclusion(leaves_of(5)[0], 0, 5, [b"short"], tree.root())
+
+
+def test_root_with_next_is_the_root_after_appending_without_appending() -> None:
+    tree = MerkleTree()
+    for size in range(70):
+        digest = leaf_hash(size.to_bytes(4, "big"))
+        expected = root_of([leaf_hash(i.to_bytes(4, "big")) for i in range(size + 1)])
+        assert tree.root_with_next(digest) == expected and tree.size == size
+        tree.append_leaf_hash(digest)
