@@ -22,14 +22,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carbon.certificate_font import FONT_NAME, certificate_font, printable
 from carbon.ledger import serial_of
 from carbon.models import Batch, CreditClass, HoldingBlock, MonitoringReport, Plot, Retirement
 from core.audit import AuditEntry, entry_hash
-from core.audit_tree import InclusionProof
+from core.audit_tree import InclusionProof, Notary
+from core.clock import Clock
 from core.errors import NotFound
 from core.merkle import leaf_hash, verify_inclusion
 from core.tree_head import SignedTreeHead, key_id, verify_tree_head
@@ -123,6 +124,34 @@ def audit_entry_of(session: Session, retirement: Retirement) -> AuditEntry | Non
     return session.scalars(
         select(AuditEntry).where(AuditEntry.subject == f"retirement:{retirement.id}").order_by(AuditEntry.seq)
     ).first()
+
+
+def keep_tree_head(session: Session, retirement: Retirement, notary: Notary, clock: Clock) -> None:
+    """Keep, once, the signed head of the log ending with the retirement's audit entry, if none is kept yet.
+
+    A direct retirement keeps its head in its own transaction (:func:`carbon.ledger.retire_units`). A retirement
+    on fill is written by the exchange's batch, whose audit entries are appended at the batch's end (possibly in
+    the matcher process), and a retirement from before heads were kept has none: for these the head of the
+    log's first ``seq`` entries (``seq`` its entry's) is signed the first time the certificate is read. The log
+    is append-only, so that head commits to exactly what a head signed right after the entry would; only its
+    timestamp is later. Concurrent first readers race on ``audit_seq IS NULL``: one head is kept, and every
+    answer, public page and PDF shows that one.
+    """
+    if retirement.kept_tree_head is not None:
+        return
+    entry = audit_entry_of(session, retirement)
+    if entry is None:
+        return
+    head = notary.head_at(session, entry.seq, clock)
+    session.execute(
+        update(Retirement)
+        .where(Retirement.id == retirement.id, Retirement.audit_seq.is_(None))
+        .values(audit_seq=head.tree_size, tree_head_timestamp=head.timestamp, tree_head_root_hash=head.root_hash,
+                tree_head_key_id=head.key_id, tree_head_signature=head.signature)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    session.commit()
+    session.refresh(retirement)
 
 
 def certificate_facts(

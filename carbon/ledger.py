@@ -834,6 +834,15 @@ def _check_use(use: str, pieces: list[Piece]) -> None:
             )
 
 
+def retired_payload(retirement: Retirement, moved: list[HoldingBlock]) -> dict[str, Any]:
+    """Return the ``units.retired`` entry's payload: what the retirement's certificate says and checks."""
+    return {
+        "quantity_t": retirement.quantity_t, "beneficiary": retirement.beneficiary, "purpose": retirement.purpose,
+        "use": retirement.use, "reporting_year": retirement.reporting_year,
+        "verification_code": retirement.verification_code, "serials": serials(moved),
+    }  # fmt: skip
+
+
 def retire_units(
     session: Session, cmd: RetireUnits, *, actor: Principal, clock: Clock, notary: Notary | None = None
 ) -> Retirement:
@@ -860,13 +869,8 @@ def retire_units(
         session, pieces, "retire", actor=actor.actor, now=now, reason=cmd.purpose,
         state=BlockState.RETIRED, retirement_id=retirement.id,
     )  # fmt: skip
-    payload = {
-        "quantity_t": cmd.quantity_t, "beneficiary": cmd.beneficiary, "purpose": cmd.purpose, "use": cmd.use,
-        "reporting_year": cmd.reporting_year, "verification_code": retirement.verification_code,
-        "serials": serials(moved),
-    }  # fmt: skip
     entry = audit.append(session, actor=actor.actor, action="units.retired", subject=f"retirement:{retirement.id}",
-                         payload=payload, clock=clock)  # fmt: skip
+                         payload=retired_payload(retirement, moved), clock=clock)  # fmt: skip
     if notary is not None:
         retirement.keep_tree_head(notary.head_through(session, entry, clock))
     session.commit()
@@ -1017,4 +1021,8 @@ def settle_escrowed(
     payload = {"account": account.id, "to": changes.get("account_id"), "quantity_t": quantity_t,
                "reason": reason, "serials": serials(moved)}  # fmt: skip
     _record(session, f"units.settled.{kind}", f"account:{account.id}", payload, actor, clock, audit_events)
+    if retirement is not None and to_organisation_id is not None:
+        # Retire on fill records the retirement as a direct retirement does: its certificate names this entry.
+        _record(session, "units.retired", f"retirement:{retirement.id}", retired_payload(retirement, moved), actor,
+                clock, audit_events)  # fmt: skip
     return moved

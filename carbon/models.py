@@ -413,7 +413,8 @@ class Retirement(Base):
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     # The signed tree head that first included the retirement's audit entry (seq ``audit_seq`` = its size),
     # signed once in the retirement's own transaction and shown as kept by the answer, the public page and
-    # the PDF (ADR 023). NULL: not kept (retirements before migration 0014, and retire-on-fill trades).
+    # the PDF (ADR 023). NULL until kept: retirements on fill and those from before migration 0014 keep the
+    # head of the log's prefix ending with their entry at the certificate's first read (keep_tree_head).
     audit_seq: Mapped[int | None] = mapped_column(BigInteger)
     tree_head_timestamp: Mapped[str | None] = mapped_column(String(40))
     tree_head_root_hash: Mapped[str | None] = mapped_column(String(64))

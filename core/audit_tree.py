@@ -253,6 +253,23 @@ class AuditTree:
             head = sign_tree_head(key, tree_size=tree.size, root_hash=root, timestamp=clock.now().isoformat())
             return EntryPosition(seq=seq, leaf_index=seq - 1, tree_size=tree.size, root_hash=root), head
 
+    def head_at(self, session: Session, size: int, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
+        """Sign the head of the first ``size`` entries of the committed log (signed now, over that prefix).
+
+        The log is append-only, so the root of its first ``size`` entries never changes: a head signed
+        later over that prefix commits to exactly what a head signed right after entry ``size`` would.
+
+        Raises:
+            NotFound: The log has fewer than ``size`` entries.
+        """
+        with self._locked(session):
+            tree = self._sync(session)
+            if not 1 <= size <= tree.size:
+                raise NotFound(f"the log has {tree.size} entries, not {size}")
+            return sign_tree_head(
+                key, tree_size=size, root_hash=tree.root(size).hex(), timestamp=clock.now().isoformat()
+            )
+
     def head_through(self, session: Session, entry: AuditEntry, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
         """Sign the head of the log up to and including ``entry``, appended in ``session``'s open transaction.
 
@@ -285,6 +302,10 @@ class Notary:
     def head_through(self, session: Session, entry: AuditEntry, clock: Clock) -> SignedTreeHead:
         """Sign the head of the log up to and including ``entry`` (see :meth:`AuditTree.head_through`)."""
         return self.tree.head_through(session, entry, self.key, clock)
+
+    def head_at(self, session: Session, size: int, clock: Clock) -> SignedTreeHead:
+        """Sign the head of the first ``size`` entries of the committed log (see :meth:`AuditTree.head_at`)."""
+        return self.tree.head_at(session, size, self.key, clock)
 
 
 def _checked_size(tree: MerkleTree, requested: int | None, name: str) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep
-from carbon.certificates import certificate_facts, render_pdf, retirement_by_code
+from carbon.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
 from carbon.ledger import (
     RetireUnits,
     change_state,
@@ -220,12 +220,18 @@ def enforce_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentU
     return _blocks_out(moved)
 
 
-def _retirement_out(session: Any, retirement: Retirement, request: Request) -> dict[str, Any]:
+def _notary(request: Request) -> Notary:
+    return Notary(request.app.state.audit_tree, request.app.state.audit_signing_key)
+
+
+def _retirement_out(session: Any, retirement: Retirement, request: Request, clock: Clock) -> dict[str, Any]:
     """The certificate's facts: the same in the POST answer, the public JSON and the PDF.
 
-    The signed tree head is the one kept with the retirement (signed once, in its transaction); only the
-    inclusion proof under it is computed here — it is determined by the log and the head's size.
+    The signed tree head is the one kept with the retirement (signed once: in its transaction, or at the first
+    read for a retirement on fill — :func:`carbon.certificates.keep_tree_head`); only the inclusion proof
+    under it is computed here — it is determined by the log and the head's size.
     """
+    keep_tree_head(session, retirement, _notary(request), clock)
     base_url = request.app.state.settings.public_base_url
     verify_url = f"{base_url}/public/v1/retirements/{retirement.verification_code}"
     proof = None
@@ -241,34 +247,35 @@ def create_retirement(
 ) -> dict[str, Any]:
     """Retire tonnes for good; returns the certificate facts and the certificate's public URL."""
     cmd = RetireUnits(body.quantity_t, body.beneficiary, body.purpose, body.reporting_year, body.use)
-    notary = Notary(request.app.state.audit_tree, request.app.state.audit_signing_key)
-    retirement = retire_units(session, cmd, actor=principal, clock=clock, notary=notary)
-    return _retirement_out(session, retirement, request)
+    retirement = retire_units(session, cmd, actor=principal, clock=clock, notary=_notary(request))
+    return _retirement_out(session, retirement, request, clock)
 
 
 @router.get("/retirements/{retirement_id}/certificate.pdf", response_class=Response,
             responses={200: {"content": {PDF: {}}}})  # fmt: skip
-def read_certificate(retirement_id: int, session: SessionDep, principal: CurrentUser, request: Request) -> Response:
+def read_certificate(
+    retirement_id: int, session: SessionDep, principal: CurrentUser, clock: ClockDep, request: Request
+) -> Response:
     """The certificate PDF of one of the caller's retirements (auditors and the registry: any)."""
     retirement = session.get(Retirement, retirement_id)
     account = session.get(Account, retirement.account_id) if retirement else None
     own = account is not None and account.organisation_id == principal.organisation_id
     if retirement is None or not (own or principal.role in (OrgKind.AUDITOR, OrgKind.REGISTRY)):
         raise NotFound(f"retirement {retirement_id} does not exist")
-    facts = _retirement_out(session, retirement, request)
+    facts = _retirement_out(session, retirement, request, clock)
     return Response(render_pdf(facts), media_type=PDF)
 
 
 @public.get("/retirements/{code}")
-def verify_retirement(code: str, session: SessionDep, request: Request) -> dict[str, Any]:
+def verify_retirement(code: str, session: SessionDep, clock: ClockDep, request: Request) -> dict[str, Any]:
     """Public verification of a certificate by its code: what was retired, for whom, from which project."""
-    return _retirement_out(session, retirement_by_code(session, code), request)
+    return _retirement_out(session, retirement_by_code(session, code), request, clock)
 
 
 @public.get("/retirements/{code}/certificate.pdf", response_class=Response, responses={200: {"content": {PDF: {}}}})
-def public_certificate(code: str, session: SessionDep, request: Request) -> Response:
+def public_certificate(code: str, session: SessionDep, clock: ClockDep, request: Request) -> Response:
     """The certificate PDF, publicly, by its verification code."""
-    facts = _retirement_out(session, retirement_by_code(session, code), request)
+    facts = _retirement_out(session, retirement_by_code(session, code), request, clock)
     return Response(render_pdf(facts), media_type=PDF)
 
 

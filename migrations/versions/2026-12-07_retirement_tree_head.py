@@ -4,8 +4,8 @@ Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07
 
-Existing retirements keep NULL — "not kept": their heads were signed on each request and never stored, and
-signing one now would date it after the fact, so the certificate says so instead of pretending (ADR 023).
+Existing retirements keep NULL here: their heads were signed on each request and never stored. The first read of
+their certificate keeps the head of the log's prefix ending with their entry, signed then (ADR 023).
 """
 
 from __future__ import annotations

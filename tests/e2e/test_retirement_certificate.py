@@ -216,20 +216,33 @@ def test_verify_certificate_offline(
     assert "not the given public key" in json.loads(capsys.readouterr().out)["problems"][0]
 
 
-def test_a_retirement_without_a_kept_head_says_so(
+def test_a_retirement_without_a_kept_head_gets_one_at_its_first_read(
     certificate: dict[str, Any], client: TestClient, session: Session, tmp_path: Path, app: FastAPI
 ) -> None:
-    # as migration 0013 leaves retirements made before it: nothing kept, nothing signed after the fact
+    # as migration 0014 leaves retirements made before it: the first read keeps the head of the log's prefix
+    # ending with the retirement's entry — the same size and root a head signed right after it had
     columns = ("audit_seq", "tree_head_timestamp", "tree_head_root_hash", "tree_head_key_id", "tree_head_signature")
     session.execute(update(Retirement).values(dict.fromkeys(columns)))
     session.commit()
     code = certificate["verification_code"]
     public = client.get(f"/public/v1/retirements/{code}").json()
-    assert public["tree_head_kept"] is False and public["tree_head"] is None and public["inclusion_proof"] is None
-    assert public["audit_entry"]["seq"] == certificate["audit_entry"]["seq"]
-    pdf = client.get(f"/public/v1/retirements/{code}/certificate.pdf").content
-    assert "not kept" in pdf_text(pdf)
+    head = public["tree_head"]
+    assert public["tree_head_kept"] is True and head["tree_size"] == certificate["audit_entry"]["seq"]
+    assert head["root_hash"] == certificate["tree_head"]["root_hash"]
+    assert client.get(f"/public/v1/retirements/{code}").json()["tree_head"] == head  # kept once
     path = tmp_path / "old.pdf"
+    path.write_bytes(client.get(f"/public/v1/retirements/{code}/certificate.pdf").content)
+    key = write_key(app, tmp_path / "public.pem")
+    assert main(["audit", "verify-certificate", str(path), "--public-key", str(key)]) == 0
+
+
+def test_a_certificate_without_a_head_says_so_and_does_not_verify(
+    certificate: dict[str, Any], tmp_path: Path, app: FastAPI
+) -> None:
+    facts = {**certificate, "tree_head": None, "tree_head_kept": False, "inclusion_proof": None}
+    pdf = render_pdf(facts)
+    assert "not kept" in pdf_text(pdf)
+    path = tmp_path / "unkept.pdf"
     path.write_bytes(pdf)
     key = write_key(app, tmp_path / "public.pem")
     assert main(["audit", "verify-certificate", str(path), "--public-key", str(key)]) == 1

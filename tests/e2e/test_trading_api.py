@@ -10,10 +10,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carbon.certificates import check_certificate, facts_of_pdf
 from carbon.ledger import IssueBatch, issue_batch, ledger_violations, open_blocks
 from carbon.models import BlockState, CreditClass
 from core.audit import verify_chain
@@ -151,7 +153,7 @@ def test_m7_t_plus_one_resale(client: TestClient, login: Login, session: Session
     assert held_t(session, market["enterprise"], BlockState.ESCROWED) == 100
 
 
-def test_m18_retire_on_fill(client: TestClient, login: Login, session: Session, market) -> None:
+def test_m18_retire_on_fill(client: TestClient, login: Login, session: Session, market, app: FastAPI) -> None:
     order(client, login, "forestry_bureau", "sell", "60.00", 40)
     buy = order(client, login, "enterprise", "buy", "60.00", 40, retire_on_fill=True,
                 beneficiary="Xiamen port", purpose="offset 2026 emissions").json()  # fmt: skip
@@ -163,6 +165,14 @@ def test_m18_retire_on_fill(client: TestClient, login: Login, session: Session, 
         f"/api/v1/retirements/{fill['retirement_id']}/certificate.pdf", headers=login("enterprise")
     )
     assert certificate.status_code == 200 and certificate.content.startswith(b"%PDF")
+    # Retired on fill, recorded as a direct retirement is, with a kept head: the certificate verifies offline.
+    facts = facts_of_pdf(certificate.content)
+    assert facts["audit_entry"]["action"] == "units.retired" and facts["tree_head_kept"] is True
+    assert facts["tree_head"]["tree_size"] == facts["audit_entry"]["seq"]
+    assert facts["audit_entry"]["payload"]["serials"] == facts["serials"] and facts["quantity_t"] == 40
+    assert check_certificate(facts, app.state.audit_signing_key.public_key()) == []
+    public = client.get(f"/public/v1/retirements/{facts['verification_code']}").json()
+    assert public["tree_head"] == facts["tree_head"]  # kept once: the same head on every later read
     assert order(client, login, "forestry_bureau", "buy", "60.00", 1, retire_on_fill=True).status_code == 422
 
 
