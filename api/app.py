@@ -8,6 +8,7 @@ refuses to start if any route lacks an access rule.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -34,6 +35,7 @@ from api.routers import (
     workflow,
 )
 from api.tasks import router as tasks_router
+from api.throttle import ApiKeyQuota, LoginThrottle, open_storage
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
@@ -83,10 +85,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     session_factory = make_session_factory(engine)
 
     matcher = MatcherProcess(settings.resolved_database_url, clock) if settings.matcher_process else None
+    password_hash_pool = ThreadPoolExecutor(settings.password_hash_workers, thread_name_prefix="shanhai-argon2")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        password_hash_pool.shutdown(wait=False, cancel_futures=True)
         if matcher is not None:
             matcher.close()
 
@@ -106,6 +110,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    rate_limit_storage = open_storage(settings)
+    app.state.login_throttle = LoginThrottle(rate_limit_storage, settings)
+    app.state.api_key_quota = ApiKeyQuota(rate_limit_storage, settings.api_key_requests_per_minute)
+    app.state.password_hash_pool = password_hash_pool
     app.state.matchers = MatcherCache()
     app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matcher=matcher)
     app.state.book_replicas = BookReplicas()

@@ -28,6 +28,7 @@ from core.errors import (
     PermissionDenied,
     ServiceUnavailable,
     ShanhaiError,
+    TooManyRequests,
 )
 
 PROBLEM_BASE = "urn:shanhai:problem:"
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
     InvalidInput: 422,
     AuditChainBroken: 409,
     ServiceUnavailable: 503,
@@ -89,7 +91,8 @@ def problem_response(
 def _on_domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ShanhaiError)
     status = status_for(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    headers.update(error.headers())
     return problem_response(
         request,
         status=status,

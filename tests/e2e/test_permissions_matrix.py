@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/health"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("POST", "/api/v1/auth/refresh"): PUBLIC,
+    ("POST", "/api/v1/auth/lockouts/unlock"): {R, X},
     ("GET", "/api/v1/me"): EVERYONE,
     ("POST", "/api/v1/api-keys"): {N},
     ("GET", "/api/v1/organisations"): EVERYONE,
