@@ -85,12 +85,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     session_factory = make_session_factory(engine)
 
     matcher = MatcherProcess(settings.resolved_database_url, clock) if settings.matcher_process else None
-    password_hash_pool = ThreadPoolExecutor(settings.password_hash_workers, thread_name_prefix="shanhai-argon2")
+    login_pool = ThreadPoolExecutor(settings.login_workers, thread_name_prefix="shanhai-login")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        password_hash_pool.shutdown(wait=False, cancel_futures=True)
+        login_pool.shutdown(wait=False, cancel_futures=True)
         if matcher is not None:
             matcher.close()
 
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     rate_limit_storage = open_storage(settings)
     app.state.login_throttle = LoginThrottle(rate_limit_storage, settings)
     app.state.api_key_quota = ApiKeyQuota(rate_limit_storage, settings.api_key_requests_per_minute)
-    app.state.password_hash_pool = password_hash_pool
+    app.state.login_pool = login_pool
     app.state.matchers = MatcherCache()
     app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matcher=matcher)
     app.state.book_replicas = BookReplicas()

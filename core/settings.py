@@ -80,11 +80,11 @@ class Settings(BaseSettings):
     login_failure_window_seconds: float = Field(
         default=3600.0, gt=0, description="Failures are counted for this long after the first of them."
     )
-    password_hash_workers: int = Field(
+    login_workers: int = Field(
         default=2,
         ge=1,
         le=64,
-        description="Threads that may hash passwords at once (the rest of the API keeps its own threads).",
+        description="Threads that check logins at once (look-up, Argon2, audit); the rest of the API keeps its own.",
     )
     api_key_requests_per_minute: int = Field(
         default=600, ge=1, description="Quota of each API key, reported in RateLimit-* headers."

@@ -12,6 +12,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.schemas import ApiKeyCreated, ApiKeyRequest, Me, OrganisationOut, RefreshRequest, TokenPair, UnlockRequest
@@ -58,27 +59,36 @@ async def login_for_token(
 
     Failed logins are throttled per user name and per client address (429 with ``Retry-After``, doubling with
     each further failure), and every attempt is in the audit log. The Argon2 check runs in a small pool of
-    its own (``SHANHAI_PASSWORD_HASH_WORKERS``), so a flood of logins waits there instead of taking the threads
+    its own (``SHANHAI_LOGIN_WORKERS``), so a flood of logins waits there instead of taking the threads
     every other request needs.
     """
     throttle: LoginThrottle = request.app.state.login_throttle
-    pool: ThreadPoolExecutor = request.app.state.password_hash_pool
+    pool: ThreadPoolExecutor = request.app.state.login_pool
     address = client_address(request, settings.trusted_proxies)
     await to_thread.run_sync(throttle.check, form.username, address)
-    known = await to_thread.run_sync(find_login_user, session, form.username)
-    try:
-        user = await asyncio.get_running_loop().run_in_executor(pool, check_password, known, form.password)
-    except AuthenticationFailed:
-        lockouts = await to_thread.run_sync(throttle.record_failure, form.username, address)
-        triples = [(lockout.subject, lockout.failures, lockout.seconds) for lockout in lockouts]
-        await to_thread.run_sync(partial(record_login, session, username=form.username, user=None,
-                                         address=address, lockouts=triples, clock=clock))  # fmt: skip
-        raise
-    await to_thread.run_sync(throttle.record_success, form.username)
-    await to_thread.run_sync(
-        partial(record_login, session, username=form.username, user=user, address=address, clock=clock)
-    )
+    attempt = partial(_attempt_login, session, throttle, form.username, form.password, address=address, clock=clock)
+    user = await asyncio.get_running_loop().run_in_executor(pool, attempt)
     return _token_pair(user, settings, clock)
+
+
+def _attempt_login(
+    session: Session, throttle: LoginThrottle, username: str, password: str, *, address: str, clock: Clock
+) -> User:
+    """Check a password, count and audit the attempt; run in the login pool, never on the shared threads.
+
+    Its database work runs here too: on SQLite a thread waiting for the write lock must not hold one of the
+    shared threads that the lock's holder may need to finish its request.
+    """
+    try:
+        user = check_password(find_login_user(session, username), password)
+    except AuthenticationFailed:
+        lockouts = [(lockout.subject, lockout.failures, lockout.seconds)
+                    for lockout in throttle.record_failure(username, address)]  # fmt: skip
+        record_login(session, username=username, user=None, address=address, lockouts=lockouts, clock=clock)
+        raise
+    throttle.record_success(username)
+    record_login(session, username=username, user=user, address=address, clock=clock)
+    return user
 
 
 @router.post("/auth/lockouts/unlock", status_code=204)
