@@ -35,7 +35,7 @@ from api.routers import (
     workflow,
 )
 from api.tasks import router as tasks_router
-from api.throttle import ApiKeyQuota, LoginThrottle, open_storage
+from api.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         file_max_bytes=settings.max_file_upload_bytes,
         file_path_suffix="/plot-imports",
     )
+    app.add_middleware(RateLimitHeaders)
     for router in ROUTERS:
         app.include_router(router)
     permissions.check_rules(route_names(ROUTERS))

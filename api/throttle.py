@@ -36,6 +36,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import TooManyRequests
 from core.settings import Settings
@@ -210,3 +211,35 @@ class ApiKeyQuota:
                 headers=headers,
             )
         return headers
+
+
+class RateLimitHeaders:
+    """ASGI middleware: put the ``RateLimit-*`` headers a request's API key earned on its response.
+
+    :func:`api.deps.authorize` leaves them in ``request.state.rate_limit_headers``; a middleware (rather than
+    a dependency's ``Response``) reaches every response, streamed files and problem responses included.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, adding the headers to the start of its response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = scope.get("state", {}).get("rate_limit_headers") or {}
+                if extra:
+                    headers = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in headers}
+                    for name, value in extra.items():
+                        raw_name = name.lower().encode("latin-1")
+                        if raw_name not in present:  # a 429 already carries its own
+                            headers.append((raw_name, value.encode("latin-1")))
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

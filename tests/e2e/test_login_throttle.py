@@ -158,3 +158,21 @@ def test_a_login_flood_does_not_starve_other_requests(settings: Settings, clock:
             assert [future.result().status_code for future in logins] == [401] * 6
             flood_seconds = time.perf_counter() - started
         assert health_seconds < flood_seconds / 4, (health_seconds, flood_seconds)
+
+
+def test_an_api_key_has_a_quota_reported_in_ratelimit_headers(settings: Settings, clock: FixedClock) -> None:
+    with throttled_client(settings, clock, api_key_requests_per_minute=3) as client:
+        token = _login(client, "fj-enterprise", PASSWORDS["fj-enterprise"]).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        key = client.post("/api/v1/api-keys", json={"label": "bot"}, headers=bearer).json()["api_key"]
+        answers = [client.get("/api/v1/me", headers={"X-API-Key": key}) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [200, 200, 200]
+        assert [answer.headers["RateLimit-Remaining"] for answer in answers] == ["2", "1", "0"]
+        assert {answer.headers["RateLimit-Limit"] for answer in answers} == {"3"}
+        assert all(0 <= int(answer.headers["RateLimit-Reset"]) <= 60 for answer in answers)
+        over = client.get("/api/v1/me", headers={"X-API-Key": key})
+        assert over.status_code == 429 and over.json()["type"] == "urn:shanhai:problem:auth/too-many-requests"
+        assert over.headers["RateLimit-Remaining"] == "0" and 1 <= int(over.headers["Retry-After"]) <= 60
+        # A bearer token has no quota.
+        assert client.get("/api/v1/me", headers=bearer).status_code == 200
+        assert "RateLimit-Limit" not in client.get("/api/v1/me", headers=bearer).headers
