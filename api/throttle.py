@@ -1,6 +1,6 @@
 """Login throttling and API-key quotas, counted in a `limits` storage (memory, or Redis across processes).
 
-Logins (issue 16.2, MLPS level 3):
+Logins (issue 16.2, MLPS level 3; ADR 026):
 
 * Failures are counted per user name and per client address for ``SHANHAI_LOGIN_FAILURE_WINDOW_SECONDS``.
   Once a name has had ``SHANHAI_LOGIN_USER_ATTEMPTS`` failures (an address
