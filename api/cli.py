@@ -126,12 +126,18 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn (``SHANHAI_API_PROCESSES`` processes)."""
     import uvicorn
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    if settings.api_processes > 1:
+        # Each worker process builds its app from the same environment (the settings already validated here:
+        # several processes need the Redis rate-limit storage).
+        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=settings.api_processes)  # fmt: skip
+    else:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port)
     return 0
 
 

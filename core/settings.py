@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         "redis://host:6379/2; none = in this process's memory (one API process only).",
     )
     api_processes: int = Field(
-        default=1, ge=1, description="How many API processes serve this deployment (more than one needs Redis)."
+        default=1, ge=1, description="How many API processes `shanhai serve` starts (more than one needs Redis)."
     )
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = Field(
         default=(),

@@ -6,6 +6,7 @@ Marked ``redis``: under CI=true this fails if Redis is missing; elsewhere it ski
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -48,3 +49,19 @@ def test_an_api_key_quota_is_shared_through_redis(redis_url: str) -> None:
     assert second.hit(key)["RateLimit-Remaining"] == "0"
     with pytest.raises(TooManyRequests):
         first.hit(key)
+
+
+def test_serve_starts_as_many_processes_as_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SHANHAI_API_PROCESSES`` is the process count itself, so the refusal above guards what really runs."""
+    import argparse
+
+    import uvicorn
+
+    from api.cli import cmd_serve
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    settings = Settings(api_processes=3, rate_limit_storage_url="redis://127.0.0.1:6379/2")
+    assert cmd_serve(settings, argparse.Namespace(host="127.0.0.1", port=8001)) == 0
+    [(app, options)] = calls
+    assert app == "api.app:create_app" and options["factory"] is True and options["workers"] == 3
