@@ -39,7 +39,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from core import audit
 from core.clock import Clock
 from core.db import Base
-from core.errors import AuthenticationFailed
+from core.errors import AuthenticationFailed, NotFound
+from core.passwords import require_acceptable_password
 from core.sqltypes import UtcDateTime
 
 API_KEY_PREFIX = "shk_"
@@ -327,6 +328,24 @@ def record_login(
     ]
     audit.append_many(session, events, clock=clock)
     session.commit()
+
+
+def set_password(session: Session, *, username: str, password: str, actor: str, clock: Clock) -> User:
+    """Give ``username`` a new password that meets the policy; audit ``user.password_changed``; commit.
+
+    Raises:
+        NotFound: No such user.
+        InvalidInput: The password breaks the policy (every broken rule named); nothing is written.
+    """
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        raise NotFound(f"no user is named {username!r}")
+    require_acceptable_password(password, username=username)
+    user.password_hash = hash_password(password)
+    audit.append(session, actor=actor, action="user.password_changed", subject=f"user:{user.id}",
+                 payload={"username": user.username}, clock=clock)  # fmt: skip
+    session.commit()
+    return user
 
 
 def record_unlock(session: Session, *, principal: Principal, subjects: Sequence[str], clock: Clock) -> None:
