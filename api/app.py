@@ -1,8 +1,9 @@
 """``create_app`` — the only composition root of the HTTP service.
 
-It builds the engine, session factory, clock, Celery app, audit tree cache and audit signing key from one
-:class:`Settings`, installs the problem+json handlers and the body-size limit, mounts the routers, and
-refuses to start if any route lacks an access rule.
+It chooses the metrics mode (ADR 029), builds the engine, session factory, clock, Celery app, audit tree
+cache and audit signing key from one :class:`Settings`, installs the problem+json handlers, the request middleware
+(request id, metrics, access log) and the body-size limit, mounts the routers, and refuses to start if any route
+lacks an access rule.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
+from api.observability import RequestContext
 from api.routers import (
     auctions,
     audit,
@@ -39,6 +41,7 @@ from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
+from core.metrics import configure_multiprocess
 from core.settings import Settings, get_settings
 from trading.exchange import MatcherCache, MatcherProcess, OrderEntry
 from trading.market_data import BookReplicas
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the FastAPI application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     clock = clock or SystemClock()
+    configure_multiprocess(settings.prometheus_multiproc_dir)  # before the matcher child starts: it inherits it
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         file_max_bytes=settings.max_file_upload_bytes,
         file_path_suffix="/plot-imports",
     )
+    app.add_middleware(RequestContext)  # outermost of ours: 413s and every problem carry the request id
     for router in ROUTERS:
         app.include_router(router)
     permissions.check_rules(route_names(ROUTERS))

@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     market_stream_max_seconds: float = Field(
         default=3600, gt=0, description="A stream ends after this long; clients resume with Last-Event-ID."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object each with the request id, route, status and latency.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    metrics_public: bool | None = Field(
+        default=None,
+        description="Whether GET /metrics answers without credentials; default: only in development (elsewhere the "
+        "operator and auditors scrape it with an API key or a token).",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Directory where every process (API workers, matcher child, Celery workers) writes its metrics "
+        "for /metrics to add up; emptied when `shanhai run`/`serve` starts. None = this process's metrics only.",
+    )
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:
@@ -84,6 +99,13 @@ class Settings(BaseSettings):
             if self.audit_signing_key_file is None:
                 raise ValueError("SHANHAI_AUDIT_SIGNING_KEY_FILE must be set in production")
         return self
+
+    @property
+    def resolved_metrics_public(self) -> bool:
+        """Return whether ``/metrics`` is public: the setting, else only in development."""
+        if self.metrics_public is not None:
+            return self.metrics_public
+        return self.environment == "development"
 
     @property
     def resolved_database_url(self) -> str:
