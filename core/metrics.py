@@ -50,6 +50,7 @@ class Metrics:
 
 
 _metrics: Metrics | None = None
+_configured = False  # whether configure_multiprocess set PROMETHEUS_MULTIPROC_DIR
 
 
 def _build() -> Metrics:
@@ -120,15 +121,20 @@ def configure_multiprocess(directory: Path | None) -> None:
 
     With a directory, ``PROMETHEUS_MULTIPROC_DIR`` is exported (spawned children such as the matcher read it when
     they import ``prometheus_client``) and this process switches to memory-mapped values; without one, nothing
-    changes. The metric objects are made anew, so values recorded before in this process are dropped.
+    changes, unless an earlier call chose a directory: then this process goes back to its own values. The metric
+    objects are made anew either way the mode changes, so values recorded before in this process are dropped.
     """
-    global _metrics
+    global _metrics, _configured
     if directory is None:
+        if _configured:  # back to this process's own values (tests that built an app with a directory)
+            os.environ.pop(MULTIPROC_ENV, None)
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+            _metrics, _configured = None, False
         return
     directory.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory)
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]  # decided at import; again
-    _metrics = None
+    _metrics, _configured = None, True
 
 
 def clean_multiprocess_dir(directory: Path) -> None:
