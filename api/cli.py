@@ -51,7 +51,7 @@ from core.db import make_engine, make_session_factory, session_scope
 from core.errors import AuditChainBroken
 from core.logs import configure_logging
 from core.merkle import MerkleTree
-from core.metrics import clean_multiprocess_dir, configure_multiprocess, process_exited
+from core.metrics import clean_multiprocess_dir, configure_multiprocess, process_exited, start_metrics_server
 from core.migrate import upgrade
 from core.settings import Settings, get_settings
 from core.tree_head import SignedTreeHead, load_public_key_pem
@@ -137,8 +137,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if settings.prometheus_multiproc_dir is not None:
         clean_multiprocess_dir(settings.prometheus_multiproc_dir)  # the files of the last run's processes go
+    app = create_app(settings)  # chooses the metrics mode first
+    if settings.metrics_port is not None:
+        start_metrics_server(settings.metrics_host, settings.metrics_port)
     # Our request middleware writes the access log; uvicorn's own records go to the root logger's format.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
     return 0
 
 

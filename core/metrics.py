@@ -18,13 +18,24 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Metric,
+    generate_latest,
+    start_http_server,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Seconds: from a fast read (1 ms) to a slow import or GEP tile (10 min).
@@ -150,14 +161,34 @@ def process_exited(pid: int) -> None:
         mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
+class _Exposed(Collector):
+    """What a scrape sees: all processes' values when multiprocess, this process's otherwise (read per scrape)."""
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield the metric families of the current mode."""
+        directory = os.environ.get(MULTIPROC_ENV)
+        if directory:
+            collector = MultiProcessCollector(None, path=directory)  # type: ignore[no-untyped-call]
+            yield from collector.collect()  # type: ignore[no-untyped-call]
+        else:
+            yield from metrics().registry.collect()
+
+
+EXPOSED = _Exposed()
+
+
 def render() -> bytes:
-    """Return the Prometheus text exposition: all processes' values when multiprocess, this one's otherwise."""
-    directory = os.environ.get(MULTIPROC_ENV)
-    if directory:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(metrics().registry)
+    """Return the Prometheus text exposition of :data:`EXPOSED`."""
+    return generate_latest(EXPOSED)
+
+
+def start_metrics_server(host: str, port: int) -> WSGIServer:
+    """Serve :data:`EXPOSED` on a separate ``host:port`` from a daemon thread (``SHANHAI_METRICS_PORT``).
+
+    The address is the access rule: bind it to a private interface that only the scraper reaches.
+    """
+    server, _thread = start_http_server(port, addr=host, registry=EXPOSED)
+    return server
 
 
 def record_throttled_login() -> None:

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         description="Whether GET /metrics answers without credentials; default: only in development (elsewhere the "
         "operator and auditors scrape it with an API key or a token).",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve the metrics, without credentials, on this port of METRICS_HOST (`shanhai serve`).",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Interface of METRICS_PORT: a private one.")
     prometheus_multiproc_dir: Path | None = Field(
         default=None,
         description="Directory where every process (API workers, matcher child, Celery workers) writes its metrics "

@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from core.logs import ShanhaiJsonFormatter, configure_logging, request_id_var
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = """
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from core.metrics import (configure_multiprocess, record_audit_tree_size, record_order_batch,
@@ -106,3 +108,15 @@ def test_configuring_logging_twice_keeps_one_handler() -> None:
         assert first not in logging.getLogger().handlers and second in logging.getLogger().handlers
     finally:
         logging.getLogger().removeHandler(second)
+
+
+def test_the_metrics_port_serves_without_credentials() -> None:
+    metrics.record_throttled_login()
+    server = metrics.start_metrics_server("127.0.0.1", 0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as answer:
+            scraped = samples(answer.read())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert scraped[("shanhai_throttled_logins_total", frozenset())] >= 1
