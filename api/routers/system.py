@@ -26,7 +26,12 @@ def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", name="read_metrics", response_class=Response, include_in_schema=False)
+@router.get(
+    "/metrics",
+    name="read_metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition"}},
+)
 def read_metrics() -> Response:
     """Return the Prometheus text exposition (every process's values in multiprocess mode, ADR 029).
 
