@@ -14,7 +14,7 @@ each feature's report and the summary (``declared_area_units``) say which and wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import shapely
@@ -25,7 +25,16 @@ from geodata import messages
 from geodata.area import measure
 from geodata.attributes import AreaUnit, map_attributes
 from geodata.crs import in_china, to_cgcs2000
-from geodata.readers import PlotFormat, RawLayer, ReadLimits, detect_format, read_geojson_document, read_plot_file
+from geodata.readers import (
+    PlotFormat,
+    RawLayer,
+    ReadLimits,
+    Source,
+    check_json_depth,
+    detect_format,
+    read_geojson_document,
+    read_plot_file,
+)
 from geodata.validation import GeometryLimits, GeometryProblem, PlotFeature, check_plot_geometry, parse_features
 
 AREA_MISMATCH_SHARE = 0.05
@@ -165,7 +174,12 @@ def intake_geojson(
     limits: GeometryLimits | None = None,
     area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat); ``area_unit``: the declared areas' unit."""
+    """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat); ``area_unit``: the declared areas' unit.
+
+    Raises:
+        InvalidInput: The document nests deeper than JSON documents are allowed to.
+    """
+    check_json_depth(document)
     features, problems = parse_features(document, max_features=max_features, repair=repair, limits=limits)
     raw = (
         document.get("features")
@@ -229,7 +243,7 @@ def intake_layer(
 
 
 def intake_file(
-    data: bytes,
+    source: Source,
     filename: str,
     *,
     repair: bool = False,
@@ -238,12 +252,16 @@ def intake_file(
     progress: Progress | None = None,
     area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on an uploaded file of any supported format (``area_unit``: see :func:`intake_layer`)."""
-    read_limits = read_limits or ReadLimits()
+    """Run the pipeline on an uploaded file of any supported format (its bytes, a path or a stream).
+
+    ``area_unit``: see :func:`intake_layer`. The reader refuses a feature over ``limits.max_vertices``
+    while it reads, before any geometry is built or checked.
+    """
+    read_limits = replace(read_limits or ReadLimits(), max_vertices=(limits or GeometryLimits()).max_vertices)
     if detect_format(filename) is PlotFormat.GEOJSON:
-        document = read_geojson_document(data)
+        document = read_geojson_document(source, read_limits)
         return intake_geojson(
             document, repair=repair, max_features=read_limits.max_features, limits=limits, area_unit=area_unit
         )
-    layer = read_plot_file(data, filename, read_limits)
+    layer = read_plot_file(source, filename, read_limits)
     return intake_layer(layer, repair=repair, limits=limits, progress=progress, area_unit=area_unit)
