@@ -288,3 +288,17 @@ def test_a_job_whose_worker_died_is_ended_when_read(
     ended = client.get(f"/api/v1/plot-imports/{job['id']}", headers=bureau).json()
     assert ended["status"] == "failed" and ended["error"]["slug"] == "core/internal-error"
     assert ended["error"]["reference"]
+
+
+def test_non_object_properties_in_a_plot_post_are_a_client_problem(client: TestClient, login: Login) -> None:
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau)
+    square = [[106.5, 35.9], [106.51, 35.9], [106.51, 35.91], [106.5, 35.91], [106.5, 35.9]]
+    feature = {"type": "Feature", "properties": ["code", "P"], "geometry": {"type": "Polygon", "coordinates": [square]}}
+    response = client.post(
+        f"/api/v1/projects/{project_id}/plots",
+        json={"type": "FeatureCollection", "features": [feature]},
+        headers=bureau,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "/features/0/properties"

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import Polygon
 
 from core.errors import InvalidGeometry, UnreadableFile
-from geodata.intake import intake_file
+from geodata.intake import intake_file, intake_geojson
 from geodata.readers import ReadLimits, read_geojson_document, read_plot_file
 from geodata.validation import GeometryLimits
 from geodata.writers import write_layer
@@ -153,3 +153,35 @@ def test_a_geopackage_feature_over_the_vertex_limit_is_refused(tmp_path: Path) -
     with pytest.raises(InvalidGeometry, match="more than 1000 vertices"):
         read_plot_file(tmp_path / "p.gpkg", "p.gpkg", ReadLimits(max_vertices=1_000))
     assert len(read_plot_file(tmp_path / "p.gpkg", "p.gpkg").features) == 1
+
+
+def test_a_feature_collection_is_checked_feature_by_feature_as_it_is_read() -> None:
+    square = [[106.5, 35.6], [106.51, 35.6], [106.51, 35.61], [106.5, 35.61], [106.5, 35.6]]
+    bow_tie = [[106.6, 35.6], [106.61, 35.61], [106.61, 35.6], [106.6, 35.61], [106.6, 35.6]]
+    document = {
+        "features": [
+            {"type": "Feature", "properties": {"code": "OK"}, "geometry": {"type": "Polygon", "coordinates": [square]}},
+            {
+                "type": "Feature",
+                "properties": {"code": "BT"},
+                "geometry": {"type": "Polygon", "coordinates": [bow_tie]},
+            },
+            {"type": "Feature", "properties": [1], "geometry": {"type": "Polygon", "coordinates": [square[:-1]]}},
+            7,
+            {"type": "Feature", "properties": None, "geometry": None},
+        ],
+        "type": "FeatureCollection",  # after the features: the reader only knows the type at the end
+    }
+    data = json.dumps(document).encode()
+    streamed, whole = intake_file(data, "mixed.geojson"), intake_geojson(json.loads(data))
+    assert streamed.summary() == whole.summary()
+    assert [r.status for r in streamed.reports] == ["accepted", "refused", "refused", "refused", "refused"]
+    with pytest.raises(InvalidGeometry) as from_stream:
+        streamed.raise_if_refused()
+    with pytest.raises(InvalidGeometry) as from_document:
+        whole.raise_if_refused()
+    assert from_stream.value.problems == from_document.value.problems
+    assert {p["pointer"] for p in from_stream.value.problems} >= {"/features/2/properties", "/features/1/geometry"}
+    seen: list[int] = []
+    remainder = read_geojson_document(data, on_feature=lambda index, _feature: seen.append(index))
+    assert seen == [0, 1, 2, 3, 4] and remainder == {"features": [], "type": "FeatureCollection"}
