@@ -334,6 +334,11 @@ class _GeoJsonBuilder:
 # --- Shapefile in a zip ------------------------------------------------------------------------------
 
 
+#: What reading a zip member can raise: corrupt data, and encrypted or unsupported members (RuntimeError,
+#: NotImplementedError) — a hostile archive, never an internal error.
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError)
+
+
 def _check_archive(archive: zipfile.ZipFile, size: int, limits: ReadLimits) -> dict[str, zipfile.ZipInfo]:
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > limits.max_archive_members:
@@ -380,7 +385,7 @@ def _shapefile_archive(
         try:
             with archive.open(parts[".shp"]) as shp:
                 magic = shp.read(4)
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+        except _ZIP_ERRORS as error:
             raise _refuse(f"corrupt zip archive: {error}") from error
         if magic != b"\x00\x00\x27\x0a":  # file code 9994, big-endian
             raise _refuse("the .shp member is not an ESRI Shapefile")
@@ -397,7 +402,7 @@ def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: P
                 copied += len(chunk)
                 if copied > member.file_size:
                     break
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except _ZIP_ERRORS as error:
         raise _refuse(f"corrupt zip archive: {error}") from error
     if copied != member.file_size:
         raise _refuse(f"{member.filename!r} does not match its declared size")
@@ -409,7 +414,7 @@ def _small_member(archive: zipfile.ZipFile, parts: dict[str, zipfile.ZipInfo], s
     try:
         with archive.open(parts[suffix]) as handle:
             return handle.read(64 * 1024).decode("utf-8", errors="replace").strip()
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except _ZIP_ERRORS as error:
         raise _refuse(f"corrupt zip archive: {error}") from error
 
 
@@ -503,7 +508,7 @@ def _gdal_features(
         meta, _fids, wkb, columns = pyogrio.raw.read(
             path, encoding=encoding, force_2d=True, skip_features=len(features), max_features=GDAL_BATCH_FEATURES
         )
-        geometries = shapely.from_wkb(wkb)
+        geometries = shapely.from_wkb(wkb, on_invalid="ignore")  # unparsable → missing → refused as empty
         counts = shapely.get_num_coordinates(geometries)
         if len(counts) and counts.max() > limits.max_vertices:
             raise _too_many_vertices(len(features) + int(counts.argmax()), limits)
@@ -543,7 +548,10 @@ def _kml_ring(element: ElementTree.Element | None) -> list[tuple[float, float]]:
 def _kml_polygon(element: ElementTree.Element) -> Polygon:
     shell = _kml_ring(element.find(f"{KML_NS}outerBoundaryIs"))
     holes = [_kml_ring(e) for e in element.findall(f"{KML_NS}innerBoundaryIs")]
-    return Polygon(shell, [h for h in holes if h])
+    try:
+        return Polygon(shell, [h for h in holes if h])
+    except (ValueError, shapely.errors.GEOSException) as error:  # e.g. a ring of fewer than 4 positions
+        raise _refuse(f"bad KML polygon: {error}") from error
 
 
 _KML_FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY")

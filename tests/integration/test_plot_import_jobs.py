@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import carbon.imports
+from api.app import create_app
 from carbon.imports import CHUNK_BYTES, create_import, end_stale_imports, get_import, run_import
 from carbon.models import ImportStatus, PlotImport, PlotImportChunk, Scheme
 from carbon.projects import CreateProject, create_project
@@ -31,9 +34,12 @@ from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from core.errors import PayloadTooLarge
 from core.migrate import upgrade
+from core.settings import Settings
 from geodata.readers import ReadLimits
+from tests.conftest import PASSWORDS, celery_worker
 
 LIMITS = ReadLimits()
+FINAL = ("succeeded", "failed")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -89,9 +95,10 @@ def pieces(factory: sessionmaker[Session], import_id: int) -> int:
         return session.scalar(select(func.count()).where(PlotImportChunk.import_id == import_id)) or 0
 
 
-def circle_csv(vertices: int) -> bytes:
-    """A CSV of one plot: a circle of ``vertices`` vertices (~1 km across) somewhere in Fujian's hills."""
-    x0, y0 = 117.0 + uuid.uuid4().int % 100 * 0.02, 26.0 + uuid.uuid4().int % 100 * 0.02
+def circle_csv(vertices: int, x0: float | None = None, y0: float | None = None) -> bytes:
+    """A CSV of one plot: a circle of ``vertices`` vertices (~1 km across), by default somewhere in Fujian's hills."""
+    x0 = 117.0 + uuid.uuid4().int % 100 * 0.02 if x0 is None else x0
+    y0 = 26.0 + uuid.uuid4().int % 100 * 0.02 if y0 is None else y0
     angles = [2 * math.pi * i / vertices for i in range(vertices)]
     ring = [f"{x0 + 0.005 * math.cos(a):.9f} {y0 + 0.005 * math.sin(a):.9f}" for a in angles]
     return f'code,wkt\nC-1,"POLYGON (({", ".join([*ring, ring[0]])}))"\n'.encode()
@@ -210,3 +217,64 @@ def test_an_upload_over_the_size_limit_is_refused_while_streaming_and_leaves_not
             )  # fmt: skip
         session.rollback()
         assert [session.scalar(select(func.count()).select_from(t)) for t in (PlotImport, PlotImportChunk)] == before
+
+
+@pytest.fixture
+def broker_settings(settings: Settings, redis_url: str) -> Settings:
+    """The seeded test database with a Redis broker and a queue of this test's own."""
+    return settings.model_copy(update={"broker_url": redis_url, "task_queue": f"test-{uuid.uuid4().hex}"})
+
+
+def row(vertices: int, i: int, y0: float, prefix: bytes) -> bytes:
+    """The CSV line of the ``i``-th circle of a grid of 30 a row (0.02° apart) in Guyuan, Ningxia."""
+    line = circle_csv(vertices, x0=105.9 + i % 30 * 0.02, y0=y0 + i // 30 * 0.02).split(b"\n", 1)[1]
+    return line.replace(b"C-1", prefix + b"-%d" % i)
+
+
+def wait_for_job(client: TestClient, headers: dict[str, str], import_id: int, until: tuple[str, ...]) -> Any:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/plot-imports/{import_id}", headers=headers).json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {import_id} still {job['status']}")
+
+
+@pytest.mark.redis
+def test_a_worker_process_ends_every_job_and_a_killed_worker_is_ended_by_the_stale_rule(
+    broker_settings: Settings, tmp_path: Path
+) -> None:
+    clock = FixedClock(datetime.now(UTC))
+    app = create_app(broker_settings.model_copy(update={"import_stale_seconds": 60}), clock=clock)
+    with celery_worker(broker_settings, tmp_path / "worker.log") as worker, TestClient(app) as client:
+        login = {"username": "nx-bureau", "password": PASSWORDS["nx-bureau"]}
+        headers = {"Authorization": f"Bearer {client.post('/api/v1/auth/token', data=login).json()['access_token']}"}
+        project = {"name": "Worker", "scheme": "forestry_carbon_ticket", "province_code": "64"}
+        period = {"crediting_start": "2026-01-01", "crediting_end": "2046-01-01"}
+        project_id = client.post("/api/v1/projects", json=project | period, headers=headers).json()["id"]
+
+        def upload(name: str, data: bytes) -> int:
+            response = client.post(
+                f"/api/v1/projects/{project_id}/plot-imports", files={"file": (name, data)}, headers=headers
+            )
+            assert response.status_code == 202, response.text
+            return int(response.json()["id"])
+
+        deep = wait_for_job(client, headers, upload("deep.geojson", b"[" * 100_000 + b"]" * 100_000), FINAL)
+        assert deep["error"]["slug"] == "geodata/unreadable-file"
+        rows = b"".join(row(2_000, i, 36.0, b"W") for i in range(60))
+        assert len(rows) > 3 * CHUNK_BYTES  # read back by the worker from several pieces
+        done = wait_for_job(client, headers, upload("plots.csv", b"code,wkt\n" + rows), FINAL)
+        assert done["status"] == "succeeded" and len(done["plot_ids"]) == 60, done["error"]
+        # A worker killed mid-job: the job stays running, silent, until the stale rule ends it.
+        big = b"code,wkt\n" + b"".join(row(20_000, i, 36.2, b"K") for i in range(40))
+        killed = upload("slow.csv", big)
+        wait_for_job(client, headers, killed, ("running",))
+        worker.kill()
+        worker.wait(timeout=30)
+        assert client.get(f"/api/v1/plot-imports/{killed}", headers=headers).json()["status"] == "running"
+        clock.advance(datetime.now(UTC) - clock.now() + timedelta(seconds=61))  # the worker's heartbeat is real time
+        ended = client.get(f"/api/v1/plot-imports/{killed}", headers=headers).json()
+        assert ended["status"] == "failed" and ended["error"]["slug"] == "core/internal-error"
+    app.state.engine.dispose()

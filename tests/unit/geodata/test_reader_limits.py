@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,20 @@ def test_a_feature_collection_is_checked_feature_by_feature_as_it_is_read() -> N
     seen: list[int] = []
     remainder = read_geojson_document(data, on_feature=lambda index, _feature: seen.append(index))
     assert seen == [0, 1, 2, 3, 4] and remainder == {"features": [], "type": "FeatureCollection"}
+
+
+def test_encrypted_archives_and_degenerate_kml_polygons_are_unreadable_not_internal_errors() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for suffix in (".shp", ".shx", ".dbf"):
+            archive.writestr(f"p{suffix}", b"\x00\x00\x27\x0a" + b"\x00" * 96)
+    data = bytearray(buffer.getvalue())
+    data[6] |= 1  # the general-purpose "encrypted" flag of the first member's local header…
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1  # …and of its central directory entry
+    with pytest.raises(UnreadableFile, match="corrupt zip archive"):
+        read_plot_file(bytes(data), "p.zip")
+    line = kml([placemark(5)]).replace(b"<coordinates>", b"<coordinates>106.5,35.6 106.6,35.6</coordinates><x>")
+    line = line.replace(b"</coordinates></LinearRing>", b"</x></LinearRing>")
+    with pytest.raises(UnreadableFile, match="bad KML polygon"):
+        read_plot_file(line, "p.kml")
