@@ -14,13 +14,15 @@ import math
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,10 +35,10 @@ from core.auth import Organisation, OrgKind, Principal, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from core.errors import PayloadTooLarge
-from core.migrate import upgrade
+from core.migrate import alembic_config, upgrade
 from core.settings import Settings
 from geodata.readers import ReadLimits
-from tests.conftest import PASSWORDS, celery_worker
+from tests.conftest import PASSWORDS, celery_worker, fresh_postgres_database
 
 LIMITS = ReadLimits()
 FINAL = ("succeeded", "failed")
@@ -278,3 +280,45 @@ def test_a_worker_process_ends_every_job_and_a_killed_worker_is_ended_by_the_sta
         ended = client.get(f"/api/v1/plot-imports/{killed}", headers=headers).json()
         assert ended["status"] == "failed" and ended["error"]["slug"] == "core/internal-error"
     app.state.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_unfinished_jobs_bytes_survive_migration_0016_both_ways(
+    backend: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ExitStack() as stack:
+        url = (
+            f"sqlite:///{tmp_path / 'm.db'}"
+            if backend == "sqlite"
+            else stack.enter_context(fresh_postgres_database("_m"))
+        )
+        upgrade(url)
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
+        monkeypatch.setattr(carbon.imports, "CHUNK_BYTES", 4)
+        tag = uuid.uuid4().hex[:8]
+        with factory() as session:
+            org = Organisation(name=tag, kind=OrgKind.FORESTRY_BUREAU, province_code="64", created_at=clock.now())
+            user = User(organisation=org, username=tag, display_name="u", password_hash="x", created_at=clock.now())
+            session.add_all([org, user])
+            session.commit()
+            actor = principal_of(user, "test")
+            cmd = CreateProject(
+                name=tag, scheme=Scheme.FORESTRY_CARBON_TICKET, province_code="64",
+                crediting_start=date(2026, 1, 1), crediting_end=date(2046, 1, 1),
+            )  # fmt: skip
+            project = create_project(session, cmd, actor=actor, clock=clock)
+            create_import(
+                session, project.id, "a.csv", io.BytesIO(b"code,wkt\n"), repair=False, actor=actor, clock=clock
+            )
+        engine.dispose()
+        command.downgrade(alembic_config(url), "0011")
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT content FROM plot_import")).scalars().all() == [b"code,wkt\n"]
+        engine.dispose()
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT seq, data FROM plot_import_chunk")).all() == [(0, b"code,wkt\n")]
+        engine.dispose()
