@@ -2,14 +2,15 @@
 
 Memory: serves the API (``python -m api.cli serve``, a real uvicorn process on 127.0.0.1) on a fresh
 seeded SQLite database, logs in as the demo forestry bureau, creates a project and uploads a synthetic
-GeoJSON (or CSV-WKT) file of ``--size-mb`` MB (10^6 bytes) — non-overlapping ~1 km circles in central Ningxia, ~1,000
-vertices each — streamed from disk by this process, then waits for the job to end. It prints the peak
-RSS (``VmHWM``, reset just before the upload so that the login's Argon2 hash does not count) of the API
-process, and its growth over the RSS before the upload; with ``--broker``
-the job runs in a separate Celery worker (``python -m api.cli worker --pool solo``), whose peak RSS is
-printed too; without it the job runs inside the API process (the embedded default).
+GeoJSON (or CSV-WKT) file of ``--size-mb`` MB (10^6 bytes): non-overlapping ~1 km circles of ~1,000
+vertices in northern Ningxia (inside its boundary, as the province rule requires), streamed from disk by
+this process. It waits for the job to end and prints the peak RSS (``VmHWM``, reset just before the
+upload so that the login's Argon2 hash does not count) of the API process and its growth over the RSS
+before the upload; with ``--broker`` the job runs in a separate Celery worker (``python -m api.cli worker
+--pool solo``), whose peak RSS is printed too; without it the job runs inside the API process (the
+embedded default).
 
-Refusal: times ``geodata.intake.intake_file`` on a 1,000,000-vertex single-polygon GeoJSON (~29 MB)
+Refusal: times ``geodata.intake.intake_file`` on a 1,000,000-vertex single-polygon GeoJSON (31 MB)
 with the default 100,000-vertex limit, in a fresh process.
 
 ``--code`` selects the source tree to measure (default: this one), so the same script measures the
@@ -60,7 +61,7 @@ PROJECT = {
 def circles(vertices: int = 1_000) -> Iterator[tuple[str, list[tuple[float, float]]]]:
     """Yield (code, ring) of non-overlapping ~1 km circles of ``vertices`` vertices on a 0.02° grid."""
     for i in range(100_000):
-        x0, y0 = 105.6 + (i % 60) * 0.02, 36.5 + (i // 60) * 0.02  # clear of the demo plots
+        x0, y0 = 105.9 + (i % 60) * 0.02, 37.3 + (i // 60) * 0.02  # inside Ningxia, clear of the demo plots
         ring = [
             (round(x0 + 0.005 * math.cos(2 * math.pi * k / vertices), 9),
              round(y0 + 0.005 * math.sin(2 * math.pi * k / vertices), 9))
