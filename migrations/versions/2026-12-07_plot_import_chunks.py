@@ -5,7 +5,7 @@ holds the whole file in memory; ``heartbeat_at`` lets a job whose worker died be
 jobs not yet finished move from ``plot_import.content`` into one piece each.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -312,7 +312,7 @@ def test_an_unfinished_jobs_bytes_survive_migration_0016_both_ways(
                 session, project.id, "a.csv", io.BytesIO(b"code,wkt\n"), repair=False, actor=actor, clock=clock
             )
         engine.dispose()
-        command.downgrade(alembic_config(url), "0013")
+        command.downgrade(alembic_config(url), "0014")
         engine = make_engine(url)
         with engine.connect() as connection:
             assert connection.execute(text("SELECT content FROM plot_import")).scalars().all() == [b"code,wkt\n"]
