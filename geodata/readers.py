@@ -493,6 +493,8 @@ def _gdal_layer(
             last_error = error
             continue
         return RawLayer(kind, crs or meta.get("crs"), features, encoding or meta.get("encoding"))
+    if not isinstance(last_error, UnicodeDecodeError) and "decod" not in str(last_error).lower():
+        raise _refuse(f"GDAL cannot read the layer: {last_error}")
     raise _refuse(f"attributes cannot be decoded as {' or '.join(str(e) for e in encodings)}: {last_error}")
 
 
