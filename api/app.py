@@ -1,7 +1,8 @@
 """``create_app`` — the only composition root of the HTTP service.
 
 It builds the engine, session factory, clock, Celery app, audit tree cache and audit signing key from one
-:class:`Settings`, installs the problem+json handlers and the body-size limit, mounts the routers, and
+:class:`Settings`, installs the problem+json handlers, the body-size limit, the security headers (with the
+documentation pages' Content-Security-Policy) and CORS when origins are configured, mounts the routers, and
 refuses to start if any route lacks an access rule.
 """
 
@@ -33,6 +34,7 @@ from api.routers import (
     trading,
     workflow,
 )
+from api.security import SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if matcher is not None:
             matcher.close()
 
-    app = FastAPI(
+    app = ShanhaiApp(
         lifespan=lifespan,
         title="Shanhai",
         version="0.1.0",
@@ -112,13 +114,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)
-    install_docs(app)
+    docs_policies = install_docs(app)
+    app.security_policy = SecurityPolicy(routes=docs_policies, hsts=settings.https)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes,
         file_max_bytes=settings.max_file_upload_bytes,
         file_path_suffix="/plot-imports",
     )
+    install_cors(app, settings)
     for router in ROUTERS:
         app.include_router(router)
     permissions.check_rules(route_names(ROUTERS))

@@ -126,12 +126,12 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn, which does not name itself in a ``server`` header."""
     import uvicorn
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, server_header=False)
     return 0
 
 
