@@ -1,9 +1,10 @@
 """``create_app`` — the only composition root of the HTTP service.
 
-It chooses the metrics mode (ADR 029), builds the engine, session factory, clock, Celery app, audit tree
-cache and audit signing key from one :class:`Settings`, installs the problem+json handlers, the request middleware
-(request id, metrics, access log) and the body-size limit, mounts the routers, and refuses to start if any route
-lacks an access rule.
+It chooses the metrics mode (ADR 029), builds the engine, session factory, clock, Celery app, audit tree cache
+and audit signing key from one :class:`Settings`, installs the problem+json handlers, the body-size limit, the
+security headers (with the documentation pages' Content-Security-Policy), CORS when origins are configured and the
+request middleware (request id, metrics, access log), mounts the routers, and refuses to start if any route lacks
+an access rule.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from api.routers import (
     trading,
     workflow,
 )
+from api.security import SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
@@ -94,7 +96,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if matcher is not None:
             matcher.close()
 
-    app = FastAPI(
+    app = ShanhaiApp(
         lifespan=lifespan,
         title="Shanhai",
         version="0.1.0",
@@ -116,14 +118,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)
-    install_docs(app)
+    docs_policies = install_docs(app)
+    app.security_policy = SecurityPolicy(routes=docs_policies, hsts=settings.https)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes,
         file_max_bytes=settings.max_file_upload_bytes,
         file_path_suffix="/plot-imports",
     )
-    app.add_middleware(RequestContext)  # outermost of ours: 413s and every problem carry the request id
+    install_cors(app, settings)
+    app.add_middleware(RequestContext)  # outermost of the added ones: 413s and every problem carry the request id
     for router in ROUTERS:
         app.include_router(router)
     permissions.check_rules(route_names(ROUTERS))

@@ -129,7 +129,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn, which does not name itself in a ``server`` header."""
     import uvicorn
 
     from api.app import create_app
@@ -141,7 +141,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.metrics_port is not None:
         start_metrics_server(settings.metrics_host, settings.metrics_port)
     # Our request middleware writes the access log; uvicorn's own records go to the root logger's format.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    uvicorn.run(app, host=args.host, port=args.port, server_header=False, access_log=False, log_config=None)
     return 0
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
     max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
     max_features_per_file: int = Field(default=100_000, ge=1)
     max_expanded_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="Archives, once expanded.")
+    import_stale_seconds: int = Field(
+        default=1800, ge=60, description="A plot import with no sign of life for this long is ended failed."
+    )
     gdal_cache_mb: int = Field(
         default=256,
         ge=16,
@@ -94,6 +98,34 @@ class Settings(BaseSettings):
         "for /metrics to add up; emptied when `shanhai run`/`serve` starts. None = this process's metrics only.",
     )
 
+    https: bool = Field(
+        default=False,
+        description="The deployment is served over HTTPS only (at a TLS proxy): answers carry "
+        "Strict-Transport-Security. Leave off for plain-HTTP development and demos.",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Origins allowed to call the API from a browser, comma-separated (https://app.example.cn); "
+        "none = no CORS answers (same-origin only).",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            is_origin = parts.scheme in ("http", "https") and parts.netloc and not (parts.path or parts.query)
+            if origin != "*" and not is_origin:
+                raise ValueError(f"SHANHAI_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+        return origins
+
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:
         if self.environment == "production":
@@ -105,6 +137,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs SHANHAI_DATABASE_URL on PostgreSQL")
             if self.audit_signing_key_file is None:
                 raise ValueError("SHANHAI_AUDIT_SIGNING_KEY_FILE must be set in production")
+            if "*" in self.cors_origins:
+                raise ValueError("SHANHAI_CORS_ORIGINS must name the origins in production, not '*'")
         return self
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from core.logs import configure_logging
+from core import metrics
+from core.logs import ShanhaiJsonFormatter, configure_logging
 from core.settings import Settings
 from tests.e2e.test_plot_imports import new_project, upload
 from tests.e2e.test_trading_api import market, order  # noqa: F401 (the fixture)
@@ -117,6 +119,7 @@ def test_every_problem_body_carries_the_request_id(
     crashed = client.get("/health", headers={"X-Request-ID": "req-500"})
     assert crashed.status_code == 500
     assert crashed.json()["request_id"] == "req-500" and crashed.headers["X-Request-ID"] == "req-500"
+    assert crashed.json()["type"].endswith("core/internal-error") and crashed.json()["reference"]  # both ids
 
 
 @pytest.fixture
@@ -136,3 +139,38 @@ def test_a_json_access_log_line_carries_the_request_id(client: TestClient, json_
     line = access[0]
     assert line["route"] == "/api/v1/projects/{project_id}" and line["status"] == 401 and line["method"] == "GET"
     assert line["level"] == "INFO" and line["time"].endswith("Z") and line["latency_ms"] >= 0
+
+
+def test_shanhai_serve_empties_the_multiprocess_dir_and_serves_the_metrics_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    import api.cli
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_999999.db").write_bytes(b"stale")  # a process of the last run
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: calls.append(options))
+    started: list[tuple[str, int]] = []
+    monkeypatch.setattr(api.cli, "start_metrics_server", lambda host, port: started.append((host, port)))
+    for name, setting in {"DATA_DIR": tmp_path, "ENVIRONMENT": "test", "PROMETHEUS_MULTIPROC_DIR": directory,
+                          "METRICS_PORT": 9464, "LOG_FORMAT": "json"}.items():  # fmt: skip
+        monkeypatch.setenv(f"SHANHAI_{name}", str(setting))
+    api.cli.get_settings.cache_clear()
+    root, level = logging.getLogger(), logging.getLogger().level
+    try:
+        assert api.cli.main(["serve", "--port", "8123"]) == 0
+        assert os.environ[metrics.MULTIPROC_ENV] == str(directory)
+        handlers = [h for h in root.handlers if h.get_name() == "shanhai"]
+        assert len(handlers) == 1 and isinstance(handlers[0].formatter, ShanhaiJsonFormatter)
+    finally:
+        api.cli.get_settings.cache_clear()
+        for handler in [h for h in root.handlers if h.get_name() == "shanhai"]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        metrics.configure_multiprocess(None)
+    assert list(directory.iterdir()) == []  # emptied at start
+    assert started == [("127.0.0.1", 9464)]
+    assert calls[0]["access_log"] is False and calls[0]["log_config"] is None  # one access log: ours
