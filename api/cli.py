@@ -164,7 +164,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     configure_gdal(settings)
     configure_logging(settings.log_format, settings.log_level)
+    # Not emptied here: the directory may be shared with a running API process (ADR 029).
     configure_multiprocess(settings.prometheus_multiproc_dir)  # pool processes inherit it when forked
+    if settings.metrics_port is not None:
+        start_metrics_server(settings.metrics_host, settings.metrics_port)  # the pool's jobs, added up
     engine = make_engine(settings.resolved_database_url)
 
     @worker_process_init.connect(weak=False)

@@ -174,3 +174,36 @@ def test_shanhai_serve_empties_the_multiprocess_dir_and_serves_the_metrics_port(
     assert list(directory.iterdir()) == []  # emptied at start
     assert started == [("127.0.0.1", 9464)]
     assert calls[0]["access_log"] is False and calls[0]["log_config"] is None  # one access log: ours
+
+
+def test_shanhai_worker_writes_into_the_directory_and_serves_the_metrics_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from celery import Celery
+
+    import api.cli
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_999999.db").write_bytes(b"an API process's")  # shared with a running API: kept
+    argv: list[list[str]] = []
+    monkeypatch.setattr(Celery, "worker_main", lambda _self, args: argv.append(args))
+    started: list[tuple[str, int]] = []
+    monkeypatch.setattr(api.cli, "start_metrics_server", lambda host, port: started.append((host, port)))
+    for name, setting in {"DATA_DIR": tmp_path, "ENVIRONMENT": "test", "PROMETHEUS_MULTIPROC_DIR": directory,
+                          "METRICS_PORT": 9465, "BROKER_URL": "memory://"}.items():  # fmt: skip
+        monkeypatch.setenv(f"SHANHAI_{name}", str(setting))
+    monkeypatch.setenv("GDAL_CACHEMAX", "64")
+    api.cli.get_settings.cache_clear()
+    root, level = logging.getLogger(), logging.getLogger().level
+    try:
+        assert api.cli.main(["worker"]) == 0
+        assert os.environ[metrics.MULTIPROC_ENV] == str(directory)  # the pool processes it forks inherit it
+    finally:
+        api.cli.get_settings.cache_clear()
+        for handler in [h for h in root.handlers if h.get_name() == "shanhai"]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        metrics.configure_multiprocess(None)
+    assert len(argv) == 1 and started == [("127.0.0.1", 9465)]
+    assert (directory / "counter_999999.db").exists()
