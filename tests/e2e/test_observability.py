@@ -207,3 +207,9 @@ def test_shanhai_worker_writes_into_the_directory_and_serves_the_metrics_port(
         metrics.configure_multiprocess(None)
     assert len(argv) == 1 and started == [("127.0.0.1", 9465)]
     assert (directory / "counter_999999.db").exists()
+
+
+def test_the_audit_tree_size_is_exposed(client: TestClient, login: Login) -> None:
+    head = client.get("/api/v1/audit/tree-head", headers=login("auditor"))
+    assert head.status_code == 200, head.text
+    assert value(scrape(client, login), "shanhai_audit_tree_size") == head.json()["tree_size"] > 0
