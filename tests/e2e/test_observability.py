@@ -213,3 +213,40 @@ def test_the_audit_tree_size_is_exposed(client: TestClient, login: Login) -> Non
     head = client.get("/api/v1/audit/tree-head", headers=login("auditor"))
     assert head.status_code == 200, head.text
     assert value(scrape(client, login), "shanhai_audit_tree_size") == head.json()["tree_size"] > 0
+
+
+def test_the_middleware_passes_a_stream_on_chunk_by_chunk() -> None:
+    """Pure ASGI: the first event of a stream reaches the client while the stream is still open."""
+    import asyncio
+
+    from api.observability import RequestContext
+
+    release = asyncio.Event()
+    received: list[dict[str, object]] = []
+
+    async def stream(scope: dict[str, object], receive: object, send: Callable[..., object]) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def send(message: dict[str, object]) -> None:
+        received.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def scenario() -> None:
+        scope = {"type": "http", "method": "GET", "path": "/stream", "headers": []}
+        task = asyncio.create_task(RequestContext(stream)(scope, receive, send))  # type: ignore[arg-type]
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert [m["type"] for m in received] == ["http.response.start", "http.response.body"]  # before the end
+        assert (b"x-request-id", received[0]["headers"][-1][1]) == received[0]["headers"][-1]  # type: ignore[index]
+        release.set()
+        await task
+        assert received[-1]["more_body"] is False
+
+    asyncio.run(scenario())
