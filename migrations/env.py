@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 import carbon.models
 import core.audit
+import core.audit_heads
 import core.auth
 import geodata.models
 import gep.models
@@ -14,7 +15,7 @@ import trading.models
 from core.db import Base, make_engine
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models, trading.models)
+_MODELS = (core.audit, core.audit_heads, core.auth, geodata.models, carbon.models, gep.models, trading.models)
 target_metadata = Base.metadata
 
 

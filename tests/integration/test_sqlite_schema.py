@@ -19,6 +19,7 @@ TABLES = {
     "app_user",
     "audit_head",
     "audit_log",
+    "audit_signed_head",
     "monitoring_report",
     "organisation",
     "plot",
