@@ -9,13 +9,23 @@ import carbon.models
 import core.audit
 import core.audit_heads
 import core.auth
+import core.task_owners
 import geodata.models
 import gep.models
 import trading.models
 from core.db import Base, make_engine
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.audit_heads, core.auth, geodata.models, carbon.models, gep.models, trading.models)
+_MODELS = (
+    core.audit,
+    core.audit_heads,
+    core.auth,
+    geodata.models,
+    carbon.models,
+    gep.models,
+    trading.models,
+    core.task_owners,
+)
 target_metadata = Base.metadata
 
 
