@@ -235,6 +235,9 @@ def test_own_organisation_rows(client: TestClient, login: Login) -> None:
                 assert response.json()["result"]["plot_id"] == 1
             if expected >= 400:
                 assert "application/problem+json" in response.headers["content-type"]
+
+
+def test_unknown_task_ids_are_404(client: TestClient, login: Login) -> None:
     for role, expected in UNKNOWN_TASK.items():  # Celery alone would answer 200 PENDING
         response = client.get(f"/api/v1/tasks/{PATH_VALUES['{task_id}']}", headers=login(role))
         assert response.status_code == expected and response.json()["type"].endswith("core/not-found")
