@@ -45,10 +45,10 @@ from carbon.certificates import check_certificate, facts_of_pdf
 from carbon.ledger import ledger_violations
 from core.audit import iter_entries, verify_chain
 from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
-from core.audit_tree import AuditTree, check_kept_head, load_signing_key
+from core.audit_tree import AuditTree, check_kept_head, load_signing_key, publish_tree_head
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory, session_scope
-from core.errors import AuditChainBroken
+from core.errors import AuditChainBroken, AuditLogInconsistent
 from core.logs import configure_logging
 from core.merkle import MerkleTree
 from core.metrics import clean_multiprocess_dir, configure_multiprocess, process_exited, start_metrics_server
@@ -280,8 +280,8 @@ def cmd_audit_publish_head(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
-            head = AuditTree().tree_head(session, key, SystemClock())
-    except AuditChainBroken as error:
+            head = publish_tree_head(session, AuditTree(), key, SystemClock())
+    except (AuditChainBroken, AuditLogInconsistent) as error:
         print(f"no tree head signed: {error.detail}", file=sys.stderr)
         return 1
     finally:
@@ -301,7 +301,8 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with session_scope(make_session_factory(engine)) as session:
             head = export_log(session, Path(args.out), key=key, clock=SystemClock())
-    except AuditChainBroken as error:
+            session.commit()  # the signed head is stored with the others (ADR 028)
+    except (AuditChainBroken, AuditLogInconsistent) as error:
         print(f"export stopped: {error.detail}", file=sys.stderr)
         return 1
     finally:

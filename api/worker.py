@@ -16,7 +16,7 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from carbon.imports import end_stale_imports, run_import
-from carbon.plots import remeasure_plot
+from carbon.plots import REMEASURE_TASK, remeasure_plot
 from core.clock import Clock
 from core.db import session_scope
 from core.metrics import JobOutcome, timed_job
@@ -27,7 +27,7 @@ from trading.auctions import close_due
 from trading.block_trades import expire_due
 from trading.exchange import MatcherCache
 
-REMEASURE_PLOT = "shanhai.plots.remeasure"
+REMEASURE_PLOT = REMEASURE_TASK
 IMPORT_PLOTS = "shanhai.plots.import_file"
 IMPORT_SWEEP = "shanhai.plots.end_stale_imports"
 START_GEP_RUN = "shanhai.gep.start_run"

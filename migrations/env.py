@@ -7,7 +7,9 @@ from sqlalchemy import Connection
 
 import carbon.models
 import core.audit
+import core.audit_heads
 import core.auth
+import core.task_owners
 import geodata.models
 import gep.models
 import trading.models
@@ -15,7 +17,16 @@ from core.db import Base, make_engine
 from core.migrate import compare_options
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models, trading.models)
+_MODELS = (
+    core.audit,
+    core.audit_heads,
+    core.auth,
+    geodata.models,
+    carbon.models,
+    gep.models,
+    trading.models,
+    core.task_owners,
+)
 target_metadata = Base.metadata
 
 

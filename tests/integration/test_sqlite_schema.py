@@ -19,6 +19,8 @@ TABLES = {
     "app_user",
     "audit_head",
     "audit_log",
+    "audit_signed_head",
+    "task_owner",
     "monitoring_report",
     "organisation",
     "plot",
