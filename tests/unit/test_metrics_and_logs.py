@@ -120,3 +120,27 @@ def test_the_metrics_port_serves_without_credentials() -> None:
         server.shutdown()
         server.server_close()
     assert scraped[("shanhai_throttled_logins_total", frozenset())] >= 1
+
+
+def test_an_audit_alarm_is_counted_by_kind() -> None:
+    from core import audit_heads
+    from core.errors import AuditLogInconsistent
+    from core.merkle import MerkleTree
+    from core.tree_head import SignedTreeHead
+
+    tree = MerkleTree()
+    for data in (b"a", b"b"):
+        tree.append(data)
+
+    def alarms(kind: str) -> float:
+        return metrics.metrics().registry.get_sample_value("shanhai_audit_alarms_total", {"kind": kind}) or 0.0
+
+    before = {kind: alarms(kind) for kind in ("truncated", "rewritten")}
+    longer = SignedTreeHead(3, "00" * 32, "2026-12-07T00:00:00Z", "k", "s")
+    rewritten = SignedTreeHead(2, "00" * 32, "2026-12-07T00:00:00Z", "k", "s")
+    for head in (longer, rewritten, rewritten):
+        with pytest.raises(AuditLogInconsistent):
+            audit_heads.check_extends(tree, head)
+    audit_heads.check_extends(tree, SignedTreeHead(2, tree.root().hex(), "2026-12-07T00:00:00Z", "k", "s"))
+    assert alarms("truncated") - before["truncated"] == 1
+    assert alarms("rewritten") - before["rewritten"] == 2
