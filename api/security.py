@@ -161,7 +161,7 @@ def install_cors(app: FastAPI, settings: Settings) -> None:
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key", "Last-Event-ID"],
-        expose_headers=["Location"],
+        expose_headers=["Location", "X-Request-ID"],
         max_age=600,
     )
 

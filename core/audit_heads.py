@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core.db import Base
 from core.errors import AuditLogInconsistent
 from core.merkle import MerkleTree
+from core.metrics import record_audit_alarm
 from core.tree_head import SignedTreeHead
 
 logger = logging.getLogger(__name__)
@@ -107,12 +108,15 @@ def check_extends(tree: MerkleTree, last: SignedTreeHead | None) -> None:
     if last is None:
         return
     if tree.size < last.tree_size:
+        kind = "truncated"
         reason = f"entries were removed: the log has {tree.size} entries, the last signed head covers {last.tree_size}"
     elif tree.root(last.tree_size).hex() != last.root_hash:
+        kind = "rewritten"
         reason = f"history was rewritten: the log's first {last.tree_size} entries no longer hash to the signed root"
     else:
         return
     _ALARMS.increment()
+    record_audit_alarm(kind)  # shanhai_audit_alarms_total{kind} (ADR 029)
     log_root = tree.root().hex()
     logger.error(
         "audit log inconsistent, refusing to sign: %s; last signed head: tree_size=%d root_hash=%s "

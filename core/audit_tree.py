@@ -42,6 +42,7 @@ from core.audit import GENESIS_HASH, AuditEntry, check_entry, iter_entries
 from core.clock import Clock
 from core.errors import AuditChainBroken, InvalidInput, NotFound
 from core.merkle import HASH_SIZE, MerkleTree, leaf_hash
+from core.metrics import record_audit_tree_size
 from core.settings import Settings
 from core.tree_head import (
     SignedTreeHead,
@@ -169,6 +170,7 @@ class AuditTree:
             self._tree.append(data)
             self._entry_hashes += data
             self._last_hash = entry.entry_hash
+        record_audit_tree_size(self._tree.size)
         return self._tree
 
     def _entry_hash_at(self, index: int) -> str:

@@ -75,6 +75,28 @@ class Settings(BaseSettings):
     market_stream_max_seconds: float = Field(
         default=3600, gt=0, description="A stream ends after this long; clients resume with Last-Event-ID."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object each with the request id, route, status and latency.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    metrics_public: bool | None = Field(
+        default=None,
+        description="Whether GET /metrics answers without credentials; default: only in development (elsewhere the "
+        "operator and auditors scrape it with an API key or a token).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve the metrics, without credentials, on this port of METRICS_HOST (`shanhai serve`).",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Interface of METRICS_PORT: a private one.")
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Directory where every process (API workers, matcher child, Celery workers) writes its metrics "
+        "for /metrics to add up; emptied when `shanhai run`/`serve` starts. None = this process's metrics only.",
+    )
 
     https: bool = Field(
         default=False,
@@ -118,6 +140,13 @@ class Settings(BaseSettings):
             if "*" in self.cors_origins:
                 raise ValueError("SHANHAI_CORS_ORIGINS must name the origins in production, not '*'")
         return self
+
+    @property
+    def resolved_metrics_public(self) -> bool:
+        """Return whether ``/metrics`` is public: the setting, else only in development."""
+        if self.metrics_public is not None:
+            return self.metrics_public
+        return self.environment == "development"
 
     @property
     def resolved_database_url(self) -> str:

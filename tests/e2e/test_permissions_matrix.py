@@ -37,6 +37,7 @@ PUBLIC = "public"
 # (method, path) → who may call it. Path parameters use ids that exist in the demo data.
 EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/metrics"): {X, A},  # public only where SHANHAI_METRICS_PUBLIC (default: development)
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("POST", "/api/v1/auth/refresh"): PUBLIC,
     ("GET", "/api/v1/me"): EVERYONE,

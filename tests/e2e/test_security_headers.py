@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,6 +138,13 @@ def test_cors_is_closed_unless_origins_are_configured(app_with: Callable[..., Te
     assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
 
 
+def forget_log_handler() -> None:
+    """Remove the handler ``shanhai serve`` installed on the root logger (ADR 029)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "shanhai"]:
+        root.removeHandler(handler)
+
+
 def test_shanhai_serve_hides_the_server_header(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import uvicorn
 
@@ -149,4 +157,6 @@ def test_shanhai_serve_hides_the_server_header(monkeypatch: pytest.MonkeyPatch, 
         assert api.cli.main(["serve", "--port", "8123"]) == 0
     finally:
         api.cli.get_settings.cache_clear()
-    assert calls == [{"host": "127.0.0.1", "port": 8123, "server_header": False}]
+        forget_log_handler()
+    assert len(calls) == 1 and calls[0]["server_header"] is False
+    assert (calls[0]["host"], calls[0]["port"]) == ("127.0.0.1", 8123)
