@@ -2,12 +2,14 @@
 
 Every error response of the API is ``application/problem+json`` with ``type`` (a stable URI built
 from the error's slug), ``title``, ``status``, ``detail``, ``instance`` and, where the error has
-them, extension members (``errors``, ``sequence``…). No stack trace ever reaches a client.
+them, extension members (``errors``, ``sequence``…), and ``request_id`` (the ``X-Request-ID`` of the answer, to
+find the request's log lines). No stack trace ever reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ from core.errors import (
     AuditChainBroken,
     AuthenticationFailed,
     Conflict,
+    InternalError,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -30,6 +33,7 @@ from core.errors import (
     ShanhaiError,
     TooManyRequests,
 )
+from core.logs import request_id_var
 
 PROBLEM_BASE = "urn:shanhai:problem:"
 MEDIA_TYPE = "application/problem+json"
@@ -46,6 +50,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     InvalidInput: 422,
     AuditChainBroken: 409,
     ServiceUnavailable: 503,
+    InternalError: 500,
     ShanhaiError: 400,
 }
 
@@ -85,7 +90,17 @@ def problem_response(
         "instance": request.url.path,
     }
     body.update(extensions or {})
+    request_id = request_id_of(request)
+    if request_id is not None:
+        body["request_id"] = request_id
+        headers = {**(headers or {}), "X-Request-ID": request_id}  # the server-error answer bypasses the middleware
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def request_id_of(request: Request) -> str | None:
+    """Return the id the request middleware gave this request (``None`` without the middleware)."""
+    request_id = request.scope.get("state", {}).get("request_id") or request_id_var.get()
+    return request_id if isinstance(request_id, str) else None
 
 
 def _on_domain_error(request: Request, error: Exception) -> JSONResponse:
@@ -128,6 +143,14 @@ def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
 
 def _on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if isinstance(error.__cause__, RecursionError):  # FastAPI's body parsing met a hostile nesting depth
+        return problem_response(
+            request,
+            status=422,
+            slug="core/malformed-json",
+            title="Malformed JSON",
+            detail="the request body nests too deeply to be decoded",
+        )
     slug, title = _HTTP_SLUGS.get(error.status_code, (f"http/{error.status_code}", "HTTP error"))
     detail = error.detail if isinstance(error.detail, str) else title
     return problem_response(
@@ -148,15 +171,16 @@ def _on_integrity_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def new_reference() -> str:
+    """Return a fresh reference id for an unexpected error (it goes in the log and in the problem)."""
+    return uuid.uuid4().hex
+
+
 def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return problem_response(
-        request,
-        status=500,
-        slug="core/internal-error",
-        title="Internal server error",
-        detail="the server could not complete the request; it has been logged",
-    )
+    reference = new_reference()
+    logger.error("unhandled error on %s %s [reference %s]", request.method, request.url.path, reference, exc_info=error)
+    internal = InternalError("the server could not complete the request; it has been logged", reference)
+    return _on_domain_error(request, internal)
 
 
 def install(app: FastAPI) -> None:

@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import TooManyRequests
+from core.metrics import record_throttled_login
 from core.settings import Settings
 
 Network = IPv4Network | IPv6Network
@@ -130,6 +131,7 @@ class LoginThrottle:
         remaining = max(self._remaining(("user_name", normalise_user_name(username))),
                         self._remaining(("address", address)))  # fmt: skip
         if remaining > 0:
+            record_throttled_login()
             raise TooManyRequests(
                 "too many failed logins for this user name or from this address; try again later, or ask the "
                 "registry or the operator to unlock it",

@@ -23,7 +23,10 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
-    └── AuditChainBroken              core/audit-chain-broken
+    ├── ServiceUnavailable            core/service-unavailable
+    │   └── AuditLogInconsistent      audit/log-inconsistent    (signed_tree_size, log_tree_size)
+    ├── AuditChainBroken              core/audit-chain-broken
+    └── InternalError                 core/internal-error       (reference=...)
 
 Errors carry *extension members* (``extensions()``) that the problem renderer copies verbatim;
 they must be JSON-serialisable and never contain stack traces or internal state.
@@ -266,6 +269,25 @@ class ServiceUnavailable(ShanhaiError):
     title = "Service unavailable"
 
 
+class AuditLogInconsistent(ServiceUnavailable):
+    """The audit log is not a consistent extension of the last signed tree head: rewritten or truncated.
+
+    Nothing is signed until an operator has looked: the log contradicts a head already given out.
+    """
+
+    slug = "audit/log-inconsistent"
+    title = "Audit log inconsistent"
+
+    def __init__(self, detail: str, *, signed_tree_size: int, log_tree_size: int) -> None:
+        super().__init__(detail)
+        self.signed_tree_size = signed_tree_size
+        self.log_tree_size = log_tree_size
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the sizes of the last signed head and of the log as read."""
+        return {"signed_tree_size": self.signed_tree_size, "log_tree_size": self.log_tree_size}
+
+
 class AuditChainBroken(ShanhaiError):
     """The audit log's hash chain does not verify; ``sequence`` is the first broken entry."""
 
@@ -279,3 +301,22 @@ class AuditChainBroken(ShanhaiError):
     def extensions(self) -> dict[str, Any]:
         """Return the ``sequence`` extension member."""
         return {"sequence": self.sequence}
+
+
+class InternalError(ShanhaiError):
+    """Something failed that should not have (a bug, a crashed worker); never the caller's fault.
+
+    ``reference`` is an opaque id that also appears in the server log entry holding the stack trace,
+    so that an operator can find what a client reports; the client sees nothing else.
+    """
+
+    slug = "core/internal-error"
+    title = "Internal server error"
+
+    def __init__(self, detail: str, reference: str) -> None:
+        super().__init__(f"{detail} (reference {reference})")
+        self.reference = reference
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``reference`` extension member."""
+        return {"reference": self.reference}
