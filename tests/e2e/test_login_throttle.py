@@ -11,9 +11,11 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 
 from api.app import create_app
 from core.clock import FixedClock
+from core.metrics import EXPOSED
 from core.settings import Settings
 from tests.conftest import PASSWORDS
 
@@ -50,19 +52,28 @@ def _audit(client: TestClient, headers: dict[str, str], **params: str) -> list[d
     return entries
 
 
+def _throttled_logins() -> float:
+    for line in generate_latest(EXPOSED).decode("utf-8").splitlines():
+        if line.startswith("shanhai_throttled_logins_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def test_wrong_passwords_lock_the_user_name_out_until_the_registry_unlocks_it(
     settings: Settings, clock: FixedClock
 ) -> None:
     with throttled_client(settings, clock, login_user_attempts=3, login_lockout_seconds=30.0) as client:
         assert [_login(client, "nx-bureau", "wrong").status_code for _ in range(3)] == [401, 401, 401]
+        refused_before = _throttled_logins()
         # Locked: even the right password is refused, before it is hashed, with how long to wait.
         locked = _login(client, "nx-bureau", PASSWORDS["nx-bureau"])
         assert locked.status_code == 429, locked.text
         assert locked.headers["Retry-After"] == "30"
         body = locked.json()
         assert body["type"] == "urn:shanhai:problem:auth/too-many-requests" and body["retry_after_seconds"] == 30
-        # The lock is per name (case-insensitive): another user from the same address still logs in.
+        # The lock is per name, case-insensitive; other users from the same address still log in (below).
         assert _login(client, "NX-Bureau ", PASSWORDS["nx-bureau"]).status_code == 429
+        assert _throttled_logins() == refused_before + 2
         registry = _registry_headers(client)
         [lockout] = _audit(client, registry, action="auth.locked_out")
         assert lockout["subject"] == "user_name:nx-bureau"
