@@ -10,6 +10,7 @@ an access rule.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -38,6 +39,7 @@ from api.routers import (
 )
 from api.security import SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
+from api.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
@@ -89,10 +91,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     session_factory = make_session_factory(engine)
 
     matcher = MatcherProcess(settings.resolved_database_url, clock) if settings.matcher_process else None
+    login_pool = ThreadPoolExecutor(settings.login_workers, thread_name_prefix="shanhai-login")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        login_pool.shutdown(wait=False, cancel_futures=True)
         if matcher is not None:
             matcher.close()
 
@@ -112,6 +116,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.celery = create_celery(settings, session_factory, clock)
     app.state.audit_tree = AuditTree()
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    rate_limit_storage = open_storage(settings)
+    app.state.login_throttle = LoginThrottle(rate_limit_storage, settings)
+    app.state.api_key_quota = ApiKeyQuota(rate_limit_storage, settings.api_key_requests_per_minute)
+    app.state.login_pool = login_pool
     app.state.matchers = MatcherCache()
     app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matcher=matcher)
     app.state.book_replicas = BookReplicas()
@@ -126,6 +134,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         file_max_bytes=settings.max_file_upload_bytes,
         file_path_suffix="/plot-imports",
     )
+    app.add_middleware(RateLimitHeaders)
     install_cors(app, settings)
     app.add_middleware(RequestContext)  # outermost of the added ones: 413s and every problem carry the request id
     for router in ROUTERS:

@@ -6,6 +6,7 @@
     shanhai seed                  load the demo organisations, users, project and plots
     shanhai run [--host --port]   upgrade, seed and serve (what ``make run`` does)
     shanhai serve [--host --port] serve the API
+    shanhai user set-password NAME   set a password (standard input) under the password policy
     shanhai worker                run a Celery worker (needs SHANHAI_BROKER_URL)
     shanhai audit verify          recompute the audit hash chain; exit 1 on the first broken entry
         [--tree-head FILE]        ... and check the log still extends a signed tree head kept earlier
@@ -128,8 +129,32 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    """Set a user's password (read from standard input, or asked for on a terminal) under the password policy."""
+    import getpass
+
+    from core.auth import set_password
+    from core.errors import InvalidInput, NotFound
+
+    password = getpass.getpass("new password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            set_password(session, username=args.username, password=password, actor="system:cli", clock=SystemClock())
+    except NotFound as error:
+        print(error.detail, file=sys.stderr)
+        return 1
+    except InvalidInput as error:
+        print("; ".join([error.detail, *(problem["reason"] for problem in error.problems)]), file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"password of {args.username} changed")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the API with uvicorn, which does not name itself in a ``server`` header."""
+    """Serve the API with uvicorn in ``SHANHAI_API_PROCESSES`` processes, without a ``server`` header."""
     import uvicorn
 
     from api.app import create_app
@@ -137,6 +162,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if settings.prometheus_multiproc_dir is not None:
         clean_multiprocess_dir(settings.prometheus_multiproc_dir)  # the files of the last run's processes go
+    if settings.api_processes > 1:
+        # Each worker process builds its app from the same environment (the settings already validated here:
+        # several processes need the Redis rate-limit storage).
+        if settings.metrics_port is not None:
+            start_metrics_server(settings.metrics_host, settings.metrics_port)
+        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=settings.api_processes, server_header=False, access_log=False, log_config=None)  # fmt: skip
+        return 0
     app = create_app(settings)  # chooses the metrics mode first
     if settings.metrics_port is not None:
         start_metrics_server(settings.metrics_host, settings.metrics_port)
@@ -439,6 +472,10 @@ def _parser() -> argparse.ArgumentParser:
     regions_import.add_argument("--code-field", default="code", help="the field holding the six-digit code")
     regions_import.add_argument("--as-of", default="", help="the date or edition of the boundaries")
     regions_import.set_defaults(func=cmd_regions_import)
+    user = commands.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
+    set_password = user.add_parser("set-password", help="set a password (from standard input) under the policy")
+    set_password.add_argument("username")
+    set_password.set_defaults(func=cmd_user_set_password)
     gep = commands.add_parser("gep", help="GEP accounting").add_subparsers(dest="gep_command", required=True)
     gep_run = gep.add_parser("run", help="run an accounting offline from a YAML/JSON configuration")
     gep_run.add_argument("config", help="configuration file (raster and region paths relative to it)")

@@ -20,6 +20,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from api import permissions
+from api.throttle import ApiKeyQuota
 from core.audit_tree import AuditTree
 from core.auth import (
     Principal,
@@ -89,10 +90,12 @@ def _resolve_principal(
     """Return the caller from a bearer token or an API key, ``None`` when anonymous.
 
     The token's signature and expiry are checked on every call; the user or key row is read through the
-    app's :class:`PrincipalCache` (``SHANHAI_AUTH_CACHE_SECONDS``).
+    app's :class:`PrincipalCache` (``SHANHAI_AUTH_CACHE_SECONDS``). A valid API key counts one request of
+    its quota (``SHANHAI_API_KEY_REQUESTS_PER_MINUTE``), whose ``RateLimit-*`` headers go on the response.
 
     Raises:
         AuthenticationFailed: Credentials were presented but are not valid.
+        TooManyRequests: The API key is over its quota.
     """
     cache: PrincipalCache = request.app.state.principal_cache
     scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
@@ -103,8 +106,12 @@ def _resolve_principal(
     if scheme:
         raise AuthenticationFailed("only Bearer tokens are accepted in the Authorization header")
     if api_key:
-        return cache.get_or_load(("api_key", api_key_digest(api_key)),
-                                 lambda: principal_of(user_for_api_key(session, api_key), "api_key"))  # fmt: skip
+        digest = api_key_digest(api_key)
+        principal = cache.get_or_load(("api_key", digest),
+                                      lambda: principal_of(user_for_api_key(session, api_key), "api_key"))  # fmt: skip
+        quota: ApiKeyQuota = request.app.state.api_key_quota
+        request.state.rate_limit_headers = quota.hit(digest)  # sent by api.throttle.RateLimitHeaders
+        return principal
     return None
 
 

@@ -38,6 +38,7 @@ RULES: Final[dict[str, Rule]] = {
     # auth
     "login_for_token": PUBLIC,
     "refresh_access_token": PUBLIC,
+    "unlock_login": frozenset({OrgKind.REGISTRY, OrgKind.OPERATOR}),
     "read_me": ALL_ROLES,
     "create_api_key": frozenset({OrgKind.ENTERPRISE}),
     "list_organisations": ALL_ROLES,

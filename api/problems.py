@@ -31,6 +31,7 @@ from core.errors import (
     PermissionDenied,
     ServiceUnavailable,
     ShanhaiError,
+    TooManyRequests,
 )
 from core.logs import request_id_var
 
@@ -45,6 +46,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
     InvalidInput: 422,
     AuditChainBroken: 409,
     ServiceUnavailable: 503,
@@ -104,7 +106,8 @@ def request_id_of(request: Request) -> str | None:
 def _on_domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ShanhaiError)
     status = status_for(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    headers.update(error.headers())
     return problem_response(
         request,
         status=status,

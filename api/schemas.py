@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from carbon.models import MonitoringReport, Plot, Project
 from carbon.monitoring import lifecycle_warnings
@@ -49,6 +49,19 @@ class Me(BaseModel):
             role=principal.role.value,
             authenticated_via=principal.via,
         )
+
+
+class UnlockRequest(BaseModel):
+    """Lift the login lock-out of a user name, a client address, or both."""
+
+    username: str | None = Field(default=None, min_length=1, max_length=100)
+    address: str | None = Field(default=None, min_length=1, max_length=64, description="As in the audit entry.")
+
+    @model_validator(mode="after")
+    def _names_something(self) -> UnlockRequest:
+        if self.username is None and self.address is None:
+            raise ValueError("name a username, an address, or both")
+        return self
 
 
 class ApiKeyRequest(BaseModel):

@@ -30,6 +30,7 @@ from carbon.workflow import StepRequest, project_step
 from core import audit
 from core.auth import Organisation, OrgKind, Principal, User, hash_password, principal_of
 from core.clock import Clock
+from core.passwords import require_acceptable_password
 from geodata.models import RasterKind, RasterLayer
 from geodata.rasters import RegisterRasterLayer, register_layer
 from gep.engine import ROLES
@@ -58,6 +59,11 @@ class DemoOrg:
     def password(self) -> str:
         """Return the demo password (public, for local demonstration only)."""
         return f"demo-{self.username}-2026"
+
+
+def _demo_password_hash(demo: DemoOrg) -> str:
+    require_acceptable_password(demo.password, username=demo.username)  # the demo obeys the policy it shows
+    return hash_password(demo.password)
 
 
 DEMO_ORGS = (
@@ -282,7 +288,7 @@ def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
             organisation=org,
             username=demo.username,
             display_name=f"Demo user of {demo.name}",
-            password_hash=hash_password(demo.password),
+            password_hash=_demo_password_hash(demo),
             created_at=now,
         )
         session.add_all([org, user])

@@ -24,7 +24,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -39,7 +39,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from core import audit
 from core.clock import Clock
 from core.db import Base
-from core.errors import AuthenticationFailed
+from core.errors import AuthenticationFailed, NotFound
+from core.passwords import require_acceptable_password
 from core.sqltypes import UtcDateTime
 
 API_KEY_PREFIX = "shk_"
@@ -250,19 +251,109 @@ def principal_of(user: User, via: str) -> Principal:
 
 
 def authenticate_password(session: Session, username: str, password: str) -> User:
-    """Return the active user with these credentials.
+    """Return the active user with these credentials (:func:`find_login_user`, then :func:`check_password`).
 
     Raises:
         AuthenticationFailed: Unknown user, wrong password or inactive user (one message for all).
     """
+    return check_password(find_login_user(session, username), password)
+
+
+def find_login_user(session: Session, username: str) -> User | None:
+    """Return the user named ``username`` (active or not), or ``None``, and end the read transaction.
+
+    The transaction ends before the slow password check: on SQLite every transaction holds the database's
+    write lock (``BEGIN IMMEDIATE``), which a login must not keep for the ~0.1 s of an Argon2 check.
+    """
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    session.commit()  # nothing was written; only ends the transaction (objects are not expired on commit)
+    return user
+
+
+def check_password(user: User | None, password: str) -> User:
+    """Return ``user`` if it is active and ``password`` is its password.
+
+    An unknown user (``None``) costs one Argon2 check against a dummy hash made with the same parameters,
+    so the response time does not reveal which user names exist.
+
+    Raises:
+        AuthenticationFailed: Unknown user, wrong password or inactive user (one message for all).
+    """
     if user is None:
-        # Spend the same time as a real check, so the response time does not reveal user names.
         verify_password(_dummy_hash(), password)
         raise AuthenticationFailed("incorrect user name or password")
     if not verify_password(user.password_hash, password) or not user.is_active:
         raise AuthenticationFailed("incorrect user name or password")
     return user
+
+
+def record_login(
+    session: Session,
+    *,
+    username: str,
+    user: User | None,
+    address: str,
+    lockouts: Sequence[tuple[str, int, float]] = (),
+    clock: Clock,
+) -> None:
+    """Audit one login attempt, and the lock-outs it started, then commit (MLPS level 3: a trail of logins).
+
+    A success is ``auth.login_succeeded`` by the user; a failure is ``auth.login_failed`` against the user
+    name as typed (truncated to 100 characters) by its client address; each lock-out is ``auth.locked_out``
+    with ``subject`` like ``user_name:nx-bureau`` or ``address:203.0.113.7``. No password is recorded.
+
+    Args:
+        session: A session with no pending work of its own.
+        username: The user name as sent.
+        user: The authenticated user, ``None`` for a failure.
+        address: The client address (behind trusted proxies, the forwarded one).
+        lockouts: ``(subject, failures, lockout_seconds)`` of each lock-out this failure started.
+        clock: Source of the entries' timestamp.
+    """
+    name = username[:100]
+    if user is not None:
+        events = [audit.Event(f"user:{user.id}", "auth.login_succeeded", f"user:{user.id}",
+                              {"username": user.username, "address": address})]  # fmt: skip
+    else:
+        events = [audit.Event(f"address:{address}", "auth.login_failed", f"user_name:{name}",
+                              {"username": name, "address": address})]  # fmt: skip
+    events += [
+        audit.Event(
+            "system:login-throttle",
+            "auth.locked_out",
+            subject,
+            {"failures": failures, "lockout_seconds": seconds, "username": name, "address": address},
+        )
+        for subject, failures, seconds in lockouts
+    ]
+    audit.append_many(session, events, clock=clock)
+    session.commit()
+
+
+def set_password(session: Session, *, username: str, password: str, actor: str, clock: Clock) -> User:
+    """Give ``username`` a new password that meets the policy; audit ``user.password_changed``; commit.
+
+    Raises:
+        NotFound: No such user.
+        InvalidInput: The password breaks the policy (every broken rule named); nothing is written.
+    """
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        raise NotFound(f"no user is named {username!r}")
+    require_acceptable_password(password, username=username)
+    user.password_hash = hash_password(password)
+    audit.append(session, actor=actor, action="user.password_changed", subject=f"user:{user.id}",
+                 payload={"username": user.username}, clock=clock)  # fmt: skip
+    session.commit()
+    return user
+
+
+def record_unlock(session: Session, *, principal: Principal, subjects: Sequence[str], clock: Clock) -> None:
+    """Audit that ``principal`` lifted the lock-outs of ``subjects`` (``user_name:…``, ``address:…``); commit."""
+    audit.append_many(
+        session, [audit.Event(principal.actor, "auth.unlocked", subject, {}) for subject in subjects], clock=clock
+    )
+    session.commit()
 
 
 def user_for_token(session: Session, claims: dict[str, Any]) -> User:

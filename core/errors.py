@@ -13,6 +13,7 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── InsufficientUnits         carbon/insufficient-units
     │   └── InsufficientFunds         trading/insufficient-funds
     ├── AuthenticationFailed          auth/authentication-failed
+    ├── TooManyRequests               auth/too-many-requests    (retry_after_seconds)
     ├── PermissionDenied              auth/permission-denied
     ├── InvalidInput                  core/invalid-input        (problems=[...])
     │   ├── InvalidGeometry           geodata/invalid-geometry  (problems=[...])
@@ -55,6 +56,10 @@ class ShanhaiError(Exception):
 
     def extensions(self) -> dict[str, Any]:
         """Return the problem extension members of this occurrence."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """Return the HTTP-independent response headers this occurrence asks for (e.g. ``Retry-After``)."""
         return {}
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -136,6 +141,26 @@ class AuthenticationFailed(ShanhaiError):
 
     slug = "auth/authentication-failed"
     title = "Authentication required"
+
+
+class TooManyRequests(ShanhaiError):
+    """Too many attempts: a locked-out login, or an API key over its quota; retry after ``retry_after_seconds``."""
+
+    slug = "auth/too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+        self.extra_headers = dict(headers or {})
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``retry_after_seconds`` extension member."""
+        return {"retry_after_seconds": self.retry_after_seconds}
+
+    def headers(self) -> dict[str, str]:
+        """Return ``Retry-After`` (whole seconds, RFC 9110 §10.2.3) and any quota headers."""
+        return {**self.extra_headers, "Retry-After": str(self.retry_after_seconds)}
 
 
 class PermissionDenied(ShanhaiError):

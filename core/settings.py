@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -49,8 +50,46 @@ class Settings(BaseSettings):
         le=60,
         description="How long an API process trusts a user or API key row it read (0 = read on every request).",
     )
-    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    access_token_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="Lifetime of an access token (the session timeout of a client)."
+    )
+    refresh_token_days: int = Field(
+        default=7, ge=1, le=90, description="Lifetime of a refresh token: how long a client may stay logged in."
+    )
+    rate_limit_storage_url: str | None = Field(
+        default=None,
+        description="Where login throttles and API-key quotas are counted, a `limits` storage URI such as "
+        "redis://host:6379/2; none = in this process's memory (one API process only).",
+    )
+    api_processes: int = Field(
+        default=1, ge=1, description="How many API processes `shanhai serve` starts (more than one needs Redis)."
+    )
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = Field(
+        default=(),
+        description="Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client.",
+    )
+    login_user_attempts: int = Field(
+        default=5, ge=1, description="Wrong passwords for one user name before it is locked out."
+    )
+    login_address_attempts: int = Field(
+        default=30, ge=1, description="Failed logins from one client address before it is locked out."
+    )
+    login_lockout_seconds: float = Field(
+        default=2.0, gt=0, description="The first lock-out; each further failure doubles it (exponential backoff)."
+    )
+    login_lockout_max_seconds: float = Field(default=900.0, gt=0, description="The longest lock-out.")
+    login_failure_window_seconds: float = Field(
+        default=3600.0, gt=0, description="Failures are counted for this long after the first of them."
+    )
+    login_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads that check logins at once (look-up, Argon2, audit); the rest of the API keeps its own.",
+    )
+    api_key_requests_per_minute: int = Field(
+        default=600, ge=1, description="Quota of each API key, reported in RateLimit-* headers."
+    )
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_features_per_upload: int = Field(default=10_000, ge=1)
     max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
@@ -128,6 +167,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:
+        if self.api_processes > 1 and self.rate_limit_storage_url in (None, "memory://"):
+            raise ValueError(
+                "several API processes need SHANHAI_RATE_LIMIT_STORAGE_URL on Redis: each process's memory would "
+                "count logins and API-key requests alone, multiplying every limit"
+            )
         if self.environment == "production":
             if self.secret_key is None:
                 raise ValueError("SHANHAI_SECRET_KEY must be set in production")

@@ -28,11 +28,14 @@ def list_audit_entries(
     after: Annotated[int, Query(ge=0, description="Return entries with a greater sequence number.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     subject: str | None = None,
+    action: Annotated[str | None, Query(description="Only entries of this action, e.g. auth.login_failed.")] = None,
 ) -> list[dict[str, Any]]:
     """Return audit entries in sequence order."""
     query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
     if subject is not None:
         query = query.where(AuditEntry.subject == subject)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
     return [
         {
             "seq": e.seq,

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
-from api.schemas import ApiKeyCreated, ApiKeyRequest, Me, OrganisationOut, RefreshRequest, TokenPair
+from api.schemas import ApiKeyCreated, ApiKeyRequest, Me, OrganisationOut, RefreshRequest, TokenPair, UnlockRequest
+from api.throttle import LoginThrottle, client_address, normalise_user_name
 from core.auth import (
     Organisation,
     User,
-    authenticate_password,
+    check_password,
     decode_token,
+    find_login_user,
     issue_token,
+    record_login,
+    record_unlock,
     user_for_token,
 )
 from core.auth import create_api_key as create_api_key_for
 from core.clock import Clock
+from core.errors import AuthenticationFailed, NotFound
 from core.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -37,16 +47,68 @@ def _token_pair(user: User, settings: Settings, clock: Clock) -> TokenPair:
     return TokenPair(access_token=access, expires_at=access_exp, refresh_token=refresh, refresh_expires_at=refresh_exp)
 
 
-@router.post("/auth/token")
-def login_for_token(
+@router.post("/auth/token", responses={429: {"description": "The user name or the client address is locked out"}})
+async def login_for_token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> TokenPair:
-    """Exchange a user name and password for a short-lived access token and a refresh token."""
-    user = authenticate_password(session, form.username, form.password)
+    """Exchange a user name and password for a short-lived access token and a refresh token.
+
+    Failed logins are throttled per user name and per client address (429 with ``Retry-After``, doubling with
+    each further failure), and every attempt is in the audit log. The Argon2 check runs in a small pool of
+    its own (``SHANHAI_LOGIN_WORKERS``), so a flood of logins waits there instead of taking the threads
+    every other request needs.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    pool: ThreadPoolExecutor = request.app.state.login_pool
+    address = client_address(request, settings.trusted_proxies)
+    await to_thread.run_sync(throttle.check, form.username, address)
+    attempt = partial(_attempt_login, session, throttle, form.username, form.password, address=address, clock=clock)
+    user = await asyncio.get_running_loop().run_in_executor(pool, attempt)
     return _token_pair(user, settings, clock)
+
+
+def _attempt_login(
+    session: Session, throttle: LoginThrottle, username: str, password: str, *, address: str, clock: Clock
+) -> User:
+    """Check a password, count and audit the attempt; run in the login pool, never on the shared threads.
+
+    Its database work runs here too: on SQLite a thread waiting for the write lock must not hold one of the
+    shared threads that the lock's holder may need to finish its request.
+    """
+    try:
+        user = check_password(find_login_user(session, username), password)
+    except AuthenticationFailed:
+        lockouts = [(lockout.subject, lockout.failures, lockout.seconds)
+                    for lockout in throttle.record_failure(username, address)]  # fmt: skip
+        record_login(session, username=username, user=None, address=address, lockouts=lockouts, clock=clock)
+        raise
+    throttle.record_success(username)
+    record_login(session, username=username, user=user, address=address, clock=clock)
+    return user
+
+
+@router.post("/auth/lockouts/unlock", status_code=204)
+def unlock_login(
+    body: UnlockRequest, request: Request, principal: CurrentUser, session: SessionDep, clock: ClockDep
+) -> None:
+    """Lift the login lock-out of a user name and/or a client address, and forget their failures.
+
+    Raises:
+        NotFound: Neither was locked out (nothing is audited).
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    subjects = []
+    if body.username is not None and throttle.unlock(username=body.username):
+        subjects.append(f"user_name:{normalise_user_name(body.username)}")
+    if body.address is not None and throttle.unlock(address=str(body.address)):
+        subjects.append(f"address:{body.address}")
+    if not subjects:
+        raise NotFound("neither the user name nor the address is locked out")
+    record_unlock(session, principal=principal, subjects=subjects, clock=clock)
 
 
 @router.post("/auth/refresh")

@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/metrics"): {X, A},  # public only where SHANHAI_METRICS_PUBLIC (default: development)
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("POST", "/api/v1/auth/refresh"): PUBLIC,
+    ("POST", "/api/v1/auth/lockouts/unlock"): {R, X},
     ("GET", "/api/v1/me"): EVERYONE,
     ("POST", "/api/v1/api-keys"): {N},
     ("GET", "/api/v1/organisations"): EVERYONE,
