@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.params import IdPath
 from api.tasks import enqueue_import
 from carbon.imports import create_import, get_import, summary
 from core.auth import OrgKind
@@ -31,7 +32,7 @@ def _stated_area_unit(in_form: AreaUnit | None, in_query: AreaUnit | None) -> Ar
 
 @router.post("/projects/{project_id}/plot-imports", status_code=202)
 def upload_plot_file(
-    project_id: int,
+    project_id: IdPath,
     file: Annotated[UploadFile, File(description="Zipped Shapefile, GeoPackage, KML, CSV with WKT, or GeoJSON.")],
     principal: CurrentUser,
     session: SessionDep,
@@ -68,7 +69,7 @@ def upload_plot_file(
 
 
 @router.get("/plot-imports/{import_id}")
-def read_plot_import(import_id: int, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+def read_plot_import(import_id: IdPath, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
     """Return an import job: status, progress, per-feature report and, once stored, the plot ids."""
     job = get_import(session, import_id)
     own = job.project.organisation_id == principal.organisation_id
