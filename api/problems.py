@@ -8,6 +8,7 @@ them, extension members (``errors``, ``sequence``…). No stack trace ever reach
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from core.errors import (
     AuditChainBroken,
     AuthenticationFailed,
     Conflict,
+    InternalError,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -44,6 +46,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     InvalidInput: 422,
     AuditChainBroken: 409,
     ServiceUnavailable: 503,
+    InternalError: 500,
     ShanhaiError: 400,
 }
 
@@ -125,6 +128,14 @@ def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
 
 def _on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if isinstance(error.__cause__, RecursionError):  # FastAPI's body parsing met a hostile nesting depth
+        return problem_response(
+            request,
+            status=422,
+            slug="core/malformed-json",
+            title="Malformed JSON",
+            detail="the request body nests too deeply to be decoded",
+        )
     slug, title = _HTTP_SLUGS.get(error.status_code, (f"http/{error.status_code}", "HTTP error"))
     detail = error.detail if isinstance(error.detail, str) else title
     return problem_response(
@@ -145,15 +156,16 @@ def _on_integrity_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def new_reference() -> str:
+    """Return a fresh reference id for an unexpected error (it goes in the log and in the problem)."""
+    return uuid.uuid4().hex
+
+
 def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return problem_response(
-        request,
-        status=500,
-        slug="core/internal-error",
-        title="Internal server error",
-        detail="the server could not complete the request; it has been logged",
-    )
+    reference = new_reference()
+    logger.error("unhandled error on %s %s [reference %s]", request.method, request.url.path, reference, exc_info=error)
+    internal = InternalError("the server could not complete the request; it has been logged", reference)
+    return _on_domain_error(request, internal)
 
 
 def install(app: FastAPI) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.imports import run_import
+from carbon.imports import end_stale_imports, run_import
 from carbon.plots import remeasure_plot
 from core.clock import Clock
 from core.db import session_scope
@@ -27,12 +28,15 @@ from trading.exchange import MatcherCache
 
 REMEASURE_PLOT = "shanhai.plots.remeasure"
 IMPORT_PLOTS = "shanhai.plots.import_file"
+IMPORT_SWEEP = "shanhai.plots.end_stale_imports"
 START_GEP_RUN = "shanhai.gep.start_run"
 GEP_TILE = "shanhai.gep.run_tile"
 TRADING_SWEEP = "shanhai.trading.sweep"
 #: How often the beat scheduler runs the trading sweep (seconds): auctions close and block proposals expire
 #: at most this late after their time.
 TRADING_SWEEP_SECONDS = 30.0
+#: How often the beat scheduler ends plot imports whose worker died (seconds).
+IMPORT_SWEEP_SECONDS = 60.0
 
 
 def configure_gdal(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> str:
@@ -65,7 +69,10 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
         result_expires=24 * 3600,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        beat_schedule={"trading-sweep": {"task": TRADING_SWEEP, "schedule": TRADING_SWEEP_SECONDS}},
+        beat_schedule={
+            "trading-sweep": {"task": TRADING_SWEEP, "schedule": TRADING_SWEEP_SECONDS},
+            "import-sweep": {"task": IMPORT_SWEEP, "schedule": IMPORT_SWEEP_SECONDS},
+        },
     )
 
     @celery.task(name=REMEASURE_PLOT, shared=False)
@@ -78,6 +85,12 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
     @celery.task(name=IMPORT_PLOTS, shared=False)
     def import_plots(import_id: int) -> dict[str, Any]:
         return run_import(session_factory, import_id, clock=clock, limits=limits)
+
+    @celery.task(name=IMPORT_SWEEP, shared=False)
+    def import_sweep() -> dict[str, Any]:
+        # Idempotent: an ended job is not stale any more.
+        stale_after = timedelta(seconds=settings.import_stale_seconds)
+        return {"ended_import_ids": end_stale_imports(session_factory, clock=clock, stale_after=stale_after)}
 
     @celery.task(name=START_GEP_RUN, shared=False)
     def start_gep_run(run_id: int) -> dict[str, Any]:

@@ -160,8 +160,9 @@ class ImportStatus(enum.StrEnum):
 class PlotImport(Base):
     """A plot file uploaded to a project, processed as a job: all its plots are stored, or none.
 
-    The file's bytes are kept until the job ends (so any worker can process it) and then dropped;
-    ``sha256`` stays as the record of what was uploaded.
+    The file's bytes are kept, as :class:`PlotImportChunk` rows, until the job ends (so any worker can
+    process it) and then dropped; ``sha256`` stays as the record of what was uploaded. ``heartbeat_at``
+    is when a worker last showed it was working on the job: a job silent for too long is ended.
     """
 
     __tablename__ = "plot_import"
@@ -172,7 +173,6 @@ class PlotImport(Base):
     file_format: Mapped[str] = mapped_column(String(20))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
     repair: Mapped[bool] = mapped_column(default=False)
     #: The declared-area unit stated by the uploader (mu | ha); ``None``: from the column names, else mu.
     area_unit: Mapped[str | None] = mapped_column(String(2))
@@ -187,8 +187,23 @@ class PlotImport(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     project: Mapped[Project] = relationship()
+
+
+class PlotImportChunk(Base):
+    """One piece (at most ``carbon.imports.CHUNK_BYTES``) of an import job's uploaded file, in order.
+
+    Stored in pieces so that neither the API storing an upload nor the worker reading it back ever
+    holds more than one piece of it in memory.
+    """
+
+    __tablename__ = "plot_import_chunk"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("plot_import.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class CreditClass(enum.StrEnum):

@@ -23,7 +23,8 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
-    └── AuditChainBroken              core/audit-chain-broken
+    ├── AuditChainBroken              core/audit-chain-broken
+    └── InternalError                 core/internal-error       (reference=...)
 
 Errors carry *extension members* (``extensions()``) that the problem renderer copies verbatim;
 they must be JSON-serialisable and never contain stack traces or internal state.
@@ -262,3 +263,22 @@ class AuditChainBroken(ShanhaiError):
     def extensions(self) -> dict[str, Any]:
         """Return the ``sequence`` extension member."""
         return {"sequence": self.sequence}
+
+
+class InternalError(ShanhaiError):
+    """Something failed that should not have (a bug, a crashed worker); never the caller's fault.
+
+    ``reference`` is an opaque id that also appears in the server log entry holding the stack trace,
+    so that an operator can find what a client reports; the client sees nothing else.
+    """
+
+    slug = "core/internal-error"
+    title = "Internal server error"
+
+    def __init__(self, detail: str, reference: str) -> None:
+        super().__init__(f"{detail} (reference {reference})")
+        self.reference = reference
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the ``reference`` extension member."""
+        return {"reference": self.reference}

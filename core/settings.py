@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
     max_features_per_file: int = Field(default=100_000, ge=1)
     max_expanded_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="Archives, once expanded.")
+    import_stale_seconds: int = Field(
+        default=1800, ge=60, description="A plot import with no sign of life for this long is ended failed."
+    )
     gdal_cache_mb: int = Field(
         default=256,
         ge=16,

@@ -14,7 +14,7 @@ each feature's report and the summary (``declared_area_units``) say which and wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import shapely
@@ -25,7 +25,16 @@ from geodata import messages
 from geodata.area import measure
 from geodata.attributes import AreaUnit, map_attributes
 from geodata.crs import in_china, to_cgcs2000
-from geodata.readers import PlotFormat, RawLayer, ReadLimits, detect_format, read_geojson_document, read_plot_file
+from geodata.readers import (
+    PlotFormat,
+    RawLayer,
+    ReadLimits,
+    Source,
+    check_json_depth,
+    detect_format,
+    read_geojson_document,
+    read_plot_file,
+)
 from geodata.validation import GeometryLimits, GeometryProblem, PlotFeature, check_plot_geometry, parse_features
 
 AREA_MISMATCH_SHARE = 0.05
@@ -151,6 +160,12 @@ def _finish(report: FeatureReport, feature: PlotFeature, area_unit: AreaUnit | N
     )
 
 
+def _properties_of(feature: Any) -> dict[str, Any]:
+    """Return a raw feature's properties when they are an object (any other value is reported by validation)."""
+    properties = feature.get("properties") if isinstance(feature, dict) else None
+    return properties if isinstance(properties, dict) else {}
+
+
 def _report_for(index: int, properties: dict[str, Any]) -> FeatureReport:
     attributes = map_attributes(properties)
     code, name = attributes.get("code"), attributes.get("name")
@@ -165,19 +180,76 @@ def intake_geojson(
     limits: GeometryLimits | None = None,
     area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat); ``area_unit``: the declared areas' unit."""
+    """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat); ``area_unit``: the declared areas' unit.
+
+    Raises:
+        InvalidInput: The document nests deeper than JSON documents are allowed to.
+    """
+    check_json_depth(document)
     features, problems = parse_features(document, max_features=max_features, repair=repair, limits=limits)
     raw = (
         document.get("features")
         if isinstance(document, dict) and document.get("type") == "FeatureCollection"
         else [document]
     )
-    reports = [
-        _report_for(i, f.get("properties") or {} if isinstance(f, dict) else {}) for i, f in enumerate(raw or [])
-    ]
+    reports = [_report_for(i, _properties_of(f)) for i, f in enumerate(raw or [])]
     _attach(problems, reports)
     done = [f for f in (_finish(reports[f.index], f, area_unit) for f in features) if f is not None]
     return Intake(done, reports, "EPSG:4490", True, area_unit=area_unit)
+
+
+class _StreamedFeatures:
+    """Checks each feature of a GeoJSON FeatureCollection as the reader completes it, keeping only the result.
+
+    The feature's JSON (lists of lists of floats, ~120 bytes a vertex) is dropped once it is checked;
+    what stays is its report and, when valid, its shapely geometry (16 bytes a vertex).
+    """
+
+    def __init__(
+        self, repair: bool, limits: GeometryLimits | None, progress: Progress | None, area_unit: AreaUnit | None
+    ) -> None:
+        self.repair, self.limits, self.progress, self.area_unit = repair, limits, progress, area_unit
+        self.reports: list[FeatureReport] = []
+        self.features: list[PlotFeature] = []
+        self.problems: list[GeometryProblem] = []
+
+    def __call__(self, index: int, raw: Any) -> None:
+        self.reports.append(_report_for(index, _properties_of(raw)))
+        collection = {"type": "FeatureCollection", "features": [raw]}
+        features, problems = parse_features(collection, max_features=1, repair=self.repair, limits=self.limits)
+        self.features.extend(replace(f, index=index) for f in features)
+        prefix = f"/features/{index}"
+        self.problems.extend(
+            replace(p, feature_index=index, pointer=prefix + (p.pointer or "").removeprefix("/features/0"))
+            for p in problems
+        )
+        if self.progress is not None and (index + 1) % 500 == 0:
+            self.progress(index + 1, index + 1)
+
+    def intake(self) -> Intake:
+        _attach(self.problems, self.reports)
+        done = [f for f in (_finish(self.reports[f.index], f, self.area_unit) for f in self.features) if f is not None]
+        if self.progress is not None:
+            self.progress(len(self.reports), len(self.reports))
+        return Intake(done, self.reports, "EPSG:4490", True, area_unit=self.area_unit)
+
+
+def _intake_geojson_file(
+    source: Source,
+    read_limits: ReadLimits,
+    repair: bool,
+    limits: GeometryLimits | None,
+    progress: Progress | None,
+    area_unit: AreaUnit | None,
+) -> Intake:
+    streamed = _StreamedFeatures(repair, limits, progress, area_unit)
+    remainder = read_geojson_document(source, read_limits, on_feature=streamed)
+    if streamed.reports and isinstance(remainder, dict) and remainder.get("type") == "FeatureCollection":
+        return streamed.intake()
+    # A single Feature, an empty collection or not GeoJSON at all: the document is small, or refused.
+    return intake_geojson(
+        remainder, repair=repair, max_features=read_limits.max_features, limits=limits, area_unit=area_unit
+    )
 
 
 def _attach(problems: list[GeometryProblem], reports: list[FeatureReport]) -> None:
@@ -229,7 +301,7 @@ def intake_layer(
 
 
 def intake_file(
-    data: bytes,
+    source: Source,
     filename: str,
     *,
     repair: bool = False,
@@ -238,12 +310,13 @@ def intake_file(
     progress: Progress | None = None,
     area_unit: AreaUnit | None = None,
 ) -> Intake:
-    """Run the pipeline on an uploaded file of any supported format (``area_unit``: see :func:`intake_layer`)."""
-    read_limits = read_limits or ReadLimits()
+    """Run the pipeline on an uploaded file of any supported format (its bytes, a path or a stream).
+
+    ``area_unit``: see :func:`intake_layer`. The reader refuses a feature over ``limits.max_vertices``
+    while it reads, before any geometry is built or checked.
+    """
+    read_limits = replace(read_limits or ReadLimits(), max_vertices=(limits or GeometryLimits()).max_vertices)
     if detect_format(filename) is PlotFormat.GEOJSON:
-        document = read_geojson_document(data)
-        return intake_geojson(
-            document, repair=repair, max_features=read_limits.max_features, limits=limits, area_unit=area_unit
-        )
-    layer = read_plot_file(data, filename, read_limits)
+        return _intake_geojson_file(source, read_limits, repair, limits, progress, area_unit)
+    layer = read_plot_file(source, filename, read_limits)
     return intake_layer(layer, repair=repair, limits=limits, progress=progress, area_unit=area_unit)

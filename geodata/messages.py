@@ -29,3 +29,4 @@ OUTSIDE_CHINA_SWAPPED = (
     "the plot lies outside China, and inside it with longitude and latitude swapped: longitude and latitude "
     "look swapped (GeoJSON positions are [longitude, latitude])"
 )
+TOO_MANY_VERTICES_WHILE_READING = "the geometry has more than {limit} vertices (refused while reading the file)"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.params import IdPath
 from api.tasks import enqueue_import
-from carbon.imports import create_import, get_import, summary
+from carbon.imports import FINISHED, create_import, end_stale_imports, get_import, summary
 from core.auth import OrgKind
 from core.errors import InvalidInput, NotFound
 from geodata.attributes import AreaUnit
@@ -50,18 +51,19 @@ def upload_plot_file(
     All of the file's plots are stored or none; the report lists every feature as accepted, repaired or
     refused with its reasons. Without a broker the job has finished when this returns.
     """
-    data = file.file.read()
+    # The multipart parser has spooled the file to disk; it is copied to storage piece by piece, never read whole.
     limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
     job = create_import(
         session,
         project_id,
         file.filename or "upload",
-        data,
+        file.file,
         repair=repair,
         actor=principal,
         clock=clock,
         limits=limits,
         area_unit=_stated_area_unit(area_unit, area_unit_in_query),
+        max_bytes=settings.max_file_upload_bytes,
     )
     queued = summary(job)
     task = enqueue_import(celery, job.id)
@@ -69,10 +71,26 @@ def upload_plot_file(
 
 
 @router.get("/plot-imports/{import_id}")
-def read_plot_import(import_id: IdPath, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
-    """Return an import job: status, progress, per-feature report and, once stored, the plot ids."""
+def read_plot_import(
+    import_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentUser,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Return an import job: status, progress, per-feature report and, once stored, the plot ids.
+
+    A job with no sign of life for ``SHANHAI_IMPORT_STALE_SECONDS`` is ended ``failed`` first, so no
+    job is seen running forever, with or without a scheduler.
+    """
     job = get_import(session, import_id)
     own = job.project.organisation_id == principal.organisation_id
     if not own and principal.role not in (OrgKind.REGISTRY, OrgKind.AUDITOR):
         raise NotFound(f"plot import {import_id} does not exist")
-    return summary(job)
+    if job.status not in FINISHED:
+        session.rollback()
+        stale_after = timedelta(seconds=settings.import_stale_seconds)
+        end_stale_imports(request.app.state.session_factory, clock=clock, stale_after=stale_after, ids=[import_id])
+        session.expire_all()
+    return summary(get_import(session, import_id))

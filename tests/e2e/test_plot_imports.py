@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import io
+import logging
+import math
 import zipfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.models import Plot
+import api.routers.projects
+import carbon.imports
+from carbon.models import ImportStatus, Plot, PlotImport
+from core.clock import FixedClock
 from geodata.readers import read_plot_file
 
 Login = Callable[[str], dict[str, str]]
@@ -183,3 +190,115 @@ def test_raster_layers_are_registered_by_name_from_the_raster_directory(client: 
         client.post("/api/v1/raster-layers", json={**again, "name": "x"}, headers=login("enterprise")).status_code
         == 403
     )
+
+
+def circle_csv(vertices: int, x0: float = 106.45, y0: float = 35.75) -> bytes:
+    """A CSV of one ~1 km plot: a circle of ``vertices`` vertices in Jingyuan county."""
+    angles = [2 * math.pi * i / vertices for i in range(vertices)]
+    ring = [f"{x0 + 0.005 * math.cos(a):.9f} {y0 + 0.005 * math.sin(a):.9f}" for a in angles]
+    return f'code,wkt\nC-1,"POLYGON (({", ".join([*ring, ring[0]])}))"\n'.encode()
+
+
+def test_every_import_job_ends(client: TestClient, login: Login) -> None:
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau)
+    deep = upload(client, bureau, project_id, "deep.geojson", b"[" * 100_000 + b"]" * 100_000)
+    assert deep.status_code == 202, deep.text
+    job = client.get(f"/api/v1/plot-imports/{deep.json()['id']}", headers=bureau).json()
+    assert job["status"] == "failed" and job["error"]["slug"] == "geodata/unreadable-file"
+    assert "nests deeper than 64 levels" in job["error"]["detail"]
+    data = circle_csv(5_000)
+    assert len(data) > 131_072  # over the csv module's default field size
+    long_field = upload(client, bureau, project_id, "circle.csv", data)
+    assert long_field.status_code == 202 and long_field.json()["status"] == "succeeded", long_field.text
+
+
+def test_an_unexpected_import_failure_is_an_internal_error_with_a_logged_reference(
+    client: TestClient, login: Login, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise ZeroDivisionError("injected fault")
+
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau)
+    monkeypatch.setattr(carbon.imports, "intake_file", broken)
+    with caplog.at_level(logging.ERROR):
+        response = upload(client, bureau, project_id, "circle.csv", circle_csv(16))
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] == "failed" and job["error"]["slug"] == "core/internal-error"
+    assert job["error"]["reference"] in caplog.text and "ZeroDivisionError" in caplog.text
+    assert "injected" not in response.text
+
+
+def test_unexpected_errors_anywhere_answer_internal_error_with_a_logged_reference(
+    client: TestClient, login: Login, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyError("injected fault")
+
+    monkeypatch.setattr(api.routers.projects, "list_projects", broken)
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/api/v1/projects", headers=login("auditor"))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:shanhai:problem:core/internal-error" and len(problem["reference"]) == 32
+    assert problem["reference"] in caplog.text and "injected fault" in caplog.text
+    assert "injected" not in response.text
+
+
+@pytest.mark.parametrize("depth", [100_000, 400, 70])
+def test_deep_nesting_in_a_plot_post_is_a_client_problem(client: TestClient, login: Login, depth: int) -> None:
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau)
+    nested = b'{"a": ' * depth + b"1" + b"}" * depth
+    square = "[[[106.5, 35.9], [106.51, 35.9], [106.51, 35.91], [106.5, 35.91], [106.5, 35.9]]]"
+    body = (
+        b'{"type": "Feature", "properties": {"code": "D", "deep": ' + nested + b"}, "
+        b'"geometry": {"type": "Polygon", "coordinates": ' + square.encode() + b"}}"
+    )
+    headers = {**bureau, "content-type": "application/json"}
+    response = client.post(f"/api/v1/projects/{project_id}/plots", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] in (
+        "urn:shanhai:problem:core/malformed-json",
+        "urn:shanhai:problem:core/invalid-input",
+    )
+    assert "nests" in response.json()["detail"]
+    assert client.get(f"/api/v1/projects/{project_id}/plots", headers=bureau).json()["features"] == []
+
+
+@pytest.mark.parametrize("status", [ImportStatus.RUNNING, ImportStatus.QUEUED])
+def test_a_job_whose_worker_died_is_ended_when_read(
+    client: TestClient, login: Login, session: Session, clock: FixedClock, app: FastAPI, status: ImportStatus
+) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"import_stale_seconds": 120})
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau)
+    job = upload(client, bureau, project_id, "circle.csv", circle_csv(16, x0=106.2)).json()
+    row = session.get(PlotImport, job["id"])
+    assert row is not None
+    # A worker claimed it and died (running), or its task was lost (queued): either way it is silent.
+    row.status, row.finished_at = status, None
+    row.heartbeat_at = clock.now() if status is ImportStatus.RUNNING else None
+    session.commit()
+    assert client.get(f"/api/v1/plot-imports/{job['id']}", headers=bureau).json()["status"] == status.value
+    clock.advance(timedelta(seconds=121))
+    ended = client.get(f"/api/v1/plot-imports/{job['id']}", headers=bureau).json()
+    assert ended["status"] == "failed" and ended["error"]["slug"] == "core/internal-error"
+    assert ended["error"]["reference"]
+
+
+def test_non_object_properties_in_a_plot_post_are_a_client_problem(client: TestClient, login: Login) -> None:
+    bureau = login("forestry_bureau")
+    project_id = new_project(client, bureau)
+    square = [[106.5, 35.9], [106.51, 35.9], [106.51, 35.91], [106.5, 35.91], [106.5, 35.9]]
+    feature = {"type": "Feature", "properties": ["code", "P"], "geometry": {"type": "Polygon", "coordinates": [square]}}
+    response = client.post(
+        f"/api/v1/projects/{project_id}/plots",
+        json={"type": "FeatureCollection", "features": [feature]},
+        headers=bureau,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "/features/0/properties"

@@ -23,6 +23,7 @@ TABLES = {
     "organisation",
     "plot",
     "plot_import",
+    "plot_import_chunk",
     "project",
     "raster_layer",
     "registry_account",
