@@ -32,30 +32,33 @@ def _pointer(parts: list[str | int]) -> str:
     return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def _walk(value: Any, parts: list[str | int], problems: list[dict[str, str]]) -> None:
-    if len(problems) >= MAX_LISTED:
-        return
-    if isinstance(value, str):
-        found = control_characters(value, allow_newlines=True)
-        if found:
-            reason = f"control characters are not accepted in text ({', '.join(found)})"
-            problems.append({"pointer": _pointer(parts), "reason": reason})
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int):
-        if not -INT64_MAX - 1 <= value <= INT64_MAX:
-            problems.append({"pointer": _pointer(parts), "reason": "integer beyond the 64-bit range"})
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            problems.append({"pointer": _pointer(parts), "reason": "number beyond the finite range"})
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if control_characters(str(key), allow_newlines=False):
-                problems.append({"pointer": _pointer([*parts, key]), "reason": "control characters in a member name"})
-            _walk(item, [*parts, key], problems)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _walk(item, [*parts, index], problems)
+def _walk(root: Any, problems: list[dict[str, str]]) -> None:
+    """Append the unstorable places of a parsed JSON document (iteratively: any depth JSON parses is fine)."""
+    stack: list[tuple[Any, list[str | int]]] = [(root, ["body"])]
+    while stack and len(problems) < MAX_LISTED:
+        value, parts = stack.pop()
+        if isinstance(value, str):
+            found = control_characters(value, allow_newlines=True)
+            if found:
+                reason = f"control characters are not accepted in text ({', '.join(found)})"
+                problems.append({"pointer": _pointer(parts), "reason": reason})
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if not -INT64_MAX - 1 <= value <= INT64_MAX:
+                problems.append({"pointer": _pointer(parts), "reason": "integer beyond the 64-bit range"})
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append({"pointer": _pointer(parts), "reason": "number beyond the finite range"})
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if control_characters(str(key)):
+                    problems.append(
+                        {"pointer": _pointer([*parts, key]), "reason": "control characters in a member name"}
+                    )
+                stack.append((item, [*parts, key]))
+        elif isinstance(value, list):
+            stack.extend((item, [*parts, index]) for index, item in reversed(list(enumerate(value))))
 
 
 def unstorable_places(
@@ -81,7 +84,7 @@ def unstorable_places(
                 {"pointer": f"/query/{name}", "reason": f"control characters are not accepted ({', '.join(found)})"}
             )
     if has_body:
-        _walk(body, ["body"], problems)
+        _walk(body, problems)
     return problems[:MAX_LISTED]
 
 

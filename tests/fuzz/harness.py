@@ -134,14 +134,19 @@ def fuzz(
                 case_label = f"{case.method.upper()} {case.path}"
                 report.cases += 1
                 for identity, headers in headers_of.items():
-                    response = case.call(headers=headers)
                     report.requests += 1
+                    try:
+                        response = case.call(headers=headers)
+                    except Exception as error:  # in-process, an unhandled error is the app's 500
+                        # Starlette's ServerErrorMiddleware sends the 500, then re-raises: in-process it lands here.
+                        report.statuses[500] += 1
+                        report.errors.append(ServerError(case_label, identity, 500, _describe(case), repr(error)[:500]))
+                        continue
                     report.statuses[response.status_code] += 1
                     if response.status_code >= 500:
+                        body = response.text[:500]
                         report.errors.append(
-                            ServerError(
-                                case_label, identity, response.status_code, _describe(case), response.text[:500]
-                            )
+                            ServerError(case_label, identity, response.status_code, _describe(case), body)
                         )
 
             with warnings.catch_warnings():
