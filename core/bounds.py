@@ -6,7 +6,6 @@ never found by the database as ``integer out of range`` (PostgreSQL ``INTEGER`` 
 aliases carry the bounds into the request schemas and their OpenAPI document:
 
 - :data:`Id` — a row id (``INTEGER`` primary keys): 1 … 2³¹ − 1.
-- :data:`Count` — a non-negative ``INTEGER`` count or cursor (offsets, sequence numbers): 0 … 2³¹ − 1.
 - :data:`Tonnes` — a whole number of tonnes (``BIGINT``), at most :data:`MAX_QUANTITY_T`.
 - :data:`AmountFen` — an amount of money in fen (``BIGINT``), at most :data:`MAX_AMOUNT_FEN`.
 - :data:`PriceCny` — a decimal price string in CNY with at most :data:`PRICE_INTEGER_DIGITS` integer digits.
@@ -71,7 +70,6 @@ def _multiline(text: str) -> str:
 
 
 Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
-Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 Tonnes = Annotated[int, Field(gt=0, le=MAX_QUANTITY_T, strict=True)]
 AmountFen = Annotated[int, Field(gt=0, le=MAX_AMOUNT_FEN, strict=True)]
 PriceCny = Annotated[str, Field(pattern=rf"^\d{{1,{PRICE_INTEGER_DIGITS}}}(\.\d+)?$", max_length=24)]
