@@ -83,8 +83,20 @@ def test_offsets_limits_and_cursors_beyond_the_column_are_422(client: TestClient
         assert pointers(refused(client.get("/public/v1/projects", params={"offset": value}))) == ["/query/offset"]
         refused(client.get("/public/v1/projects", params={"limit": value}))
         refused(client.get("/public/v1/retirements", params={"offset": value}))
+        refused(client.get("/public/v1/market/instruments/X/trades", params={"before_id": value}))
+    for value in TOO_BIG[1:]:  # audit sequence numbers are BIGINT
         refused(client.get("/api/v1/audit/entries", params={"after": value}, headers=login("auditor")))
         refused(client.get("/api/v1/audit/proofs/inclusion", params={"seq": value}))
+        refused(client.get("/public/v1/market/instruments/X/stream", params={"after_seq": value}))
+    assert client.get("/api/v1/audit/entries", params={"after": 2**40}, headers=login("auditor")).json() == []
+
+
+def test_a_last_event_id_that_is_no_sequence_number_is_422(client: TestClient) -> None:
+    for header in ["\u00b2", "9" * 20, "-1", "1.5"]:
+        problem = refused(
+            client.get("/public/v1/market/instruments/X/stream", headers={"Last-Event-ID": header.encode("latin-1")})
+        )
+        assert pointers(problem) == ["/header/Last-Event-ID"]
 
 
 def test_integer_body_fields_beyond_their_column_are_422(client: TestClient, login: Login, session: Session) -> None:
