@@ -1,8 +1,10 @@
 """``create_app`` — the only composition root of the HTTP service.
 
-It builds the engine, session factory, clock, Celery app, audit tree cache and audit signing key from one
-:class:`Settings`, installs the problem+json handlers and the body-size limit, mounts the routers, and
-refuses to start if any route lacks an access rule.
+It chooses the metrics mode (ADR 029), builds the engine, session factory, clock, Celery app, audit tree cache
+and audit signing key from one :class:`Settings`, installs the problem+json handlers, the body-size limit, the
+security headers (with the documentation pages' Content-Security-Policy), CORS when origins are configured and the
+request middleware (request id, metrics, access log), mounts the routers, and refuses to start if any route lacks
+an access rule.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from api import permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
+from api.observability import RequestContext
 from api.params import refuse_unstorable_input
 from api.routers import (
     auctions,
@@ -34,12 +37,14 @@ from api.routers import (
     trading,
     workflow,
 )
+from api.security import SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
+from core.metrics import configure_multiprocess
 from core.settings import Settings, get_settings
 from trading.exchange import MatcherCache, MatcherProcess, OrderEntry
 from trading.market_data import BookReplicas
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the FastAPI application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     clock = clock or SystemClock()
+    configure_multiprocess(settings.prometheus_multiproc_dir)  # before the matcher child starts: it inherits it
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
@@ -91,7 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if matcher is not None:
             matcher.close()
 
-    app = FastAPI(
+    app = ShanhaiApp(
         lifespan=lifespan,
         title="Shanhai",
         version="0.1.0",
@@ -113,13 +119,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)
-    install_docs(app)
+    docs_policies = install_docs(app)
+    app.security_policy = SecurityPolicy(routes=docs_policies, hsts=settings.https)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes,
         file_max_bytes=settings.max_file_upload_bytes,
         file_path_suffix="/plot-imports",
     )
+    install_cors(app, settings)
+    app.add_middleware(RequestContext)  # outermost of the added ones: 413s and every problem carry the request id
     for router in ROUTERS:
         app.include_router(router)
     permissions.check_rules(route_names(ROUTERS))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,11 +45,13 @@ from carbon.certificates import check_certificate, facts_of_pdf
 from carbon.ledger import ledger_violations
 from core.audit import iter_entries, verify_chain
 from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
-from core.audit_tree import AuditTree, check_kept_head, load_signing_key
+from core.audit_tree import AuditTree, check_kept_head, load_signing_key, publish_tree_head
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory, session_scope
-from core.errors import AuditChainBroken
+from core.errors import AuditChainBroken, AuditLogInconsistent
+from core.logs import configure_logging
 from core.merkle import MerkleTree
+from core.metrics import clean_multiprocess_dir, configure_multiprocess, process_exited, start_metrics_server
 from core.migrate import upgrade
 from core.settings import Settings, get_settings
 from core.tree_head import SignedTreeHead, load_public_key_pem
@@ -126,12 +129,19 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn, which does not name itself in a ``server`` header."""
     import uvicorn
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    configure_logging(settings.log_format, settings.log_level)
+    if settings.prometheus_multiproc_dir is not None:
+        clean_multiprocess_dir(settings.prometheus_multiproc_dir)  # the files of the last run's processes go
+    app = create_app(settings)  # chooses the metrics mode first
+    if settings.metrics_port is not None:
+        start_metrics_server(settings.metrics_host, settings.metrics_port)
+    # Our request middleware writes the access log; uvicorn's own records go to the root logger's format.
+    uvicorn.run(app, host=args.host, port=args.port, server_header=False, access_log=False, log_config=None)
     return 0
 
 
@@ -150,15 +160,24 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if settings.broker_url is None:
         print("SHANHAI_BROKER_URL is not set: without a broker, tasks run inside the API process", file=sys.stderr)
         return 2
-    from celery.signals import worker_process_init
+    from celery.signals import worker_process_init, worker_process_shutdown
 
     configure_gdal(settings)
+    configure_logging(settings.log_format, settings.log_level)
+    # Not emptied here: the directory may be shared with a running API process (ADR 029).
+    configure_multiprocess(settings.prometheus_multiproc_dir)  # pool processes inherit it when forked
+    if settings.metrics_port is not None:
+        start_metrics_server(settings.metrics_host, settings.metrics_port)  # the pool's jobs, added up
     engine = make_engine(settings.resolved_database_url)
 
     @worker_process_init.connect(weak=False)
     def _fresh_pool(**_kwargs: object) -> None:
         # Connections must not be shared across fork: each worker process opens its own.
         engine.dispose(close=False)
+
+    @worker_process_shutdown.connect(weak=False)
+    def _process_gone(pid: int | None = None, **_kwargs: object) -> None:
+        process_exited(pid or os.getpid())
 
     celery = create_celery(settings, make_session_factory(engine), SystemClock())
     argv = ["worker", f"--loglevel={args.loglevel}", f"--pool={args.pool}", f"--concurrency={args.concurrency}"]
@@ -261,8 +280,8 @@ def cmd_audit_publish_head(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
-            head = AuditTree().tree_head(session, key, SystemClock())
-    except AuditChainBroken as error:
+            head = publish_tree_head(session, AuditTree(), key, SystemClock())
+    except (AuditChainBroken, AuditLogInconsistent) as error:
         print(f"no tree head signed: {error.detail}", file=sys.stderr)
         return 1
     finally:
@@ -282,7 +301,8 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with session_scope(make_session_factory(engine)) as session:
             head = export_log(session, Path(args.out), key=key, clock=SystemClock())
-    except AuditChainBroken as error:
+            session.commit()  # the signed head is stored with the others (ADR 028)
+    except (AuditChainBroken, AuditLogInconsistent) as error:
         print(f"export stopped: {error.detail}", file=sys.stderr)
         return 1
     finally:

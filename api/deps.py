@@ -122,7 +122,7 @@ def authorize(
     refresh request must not block the refresh).
     """
     route = request.scope.get("route")
-    rule = permissions.rule_for(getattr(route, "name", ""))
+    rule = permissions.rule_for(getattr(route, "name", ""), metrics_public=settings.resolved_metrics_public)
     if rule == permissions.PUBLIC:
         try:
             return _resolve_principal(request, session, settings, clock, api_key)

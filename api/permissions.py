@@ -26,10 +26,15 @@ GEP_RUNNERS: Final = frozenset({OrgKind.ECOLOGY_BUREAU})
 GEP_READERS: Final = GEP_RUNNERS | AUDIT_READERS
 TRADERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
+#: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
+METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
+#: Routes that are public only when a setting says so; their table entry is the rule otherwise.
+METRICS_ROUTE: Final = "read_metrics"
 
 RULES: Final[dict[str, Rule]] = {
     # system
     "health": PUBLIC,
+    METRICS_ROUTE: METRICS_READERS,  # public when SHANHAI_METRICS_PUBLIC (default: development only)
     # auth
     "login_for_token": PUBLIC,
     "refresh_access_token": PUBLIC,
@@ -158,8 +163,10 @@ class MissingRule(RuntimeError):
     """A route has no access rule; the application refuses to start."""
 
 
-def rule_for(route_name: str) -> Rule | None:
-    """Return the rule of a route, or ``None`` when it has none."""
+def rule_for(route_name: str, *, metrics_public: bool = False) -> Rule | None:
+    """Return the rule of a route, or ``None`` when it has none (``/metrics`` is public when ``metrics_public``)."""
+    if route_name == METRICS_ROUTE and metrics_public:
+        return PUBLIC
     return RULES.get(route_name)
 
 

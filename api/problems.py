@@ -2,7 +2,8 @@
 
 Every error response of the API is ``application/problem+json`` with ``type`` (a stable URI built
 from the error's slug), ``title``, ``status``, ``detail``, ``instance`` and, where the error has
-them, extension members (``errors``, ``sequence``…). No stack trace ever reaches a client.
+them, extension members (``errors``, ``sequence``…), and ``request_id`` (the ``X-Request-ID`` of the answer, to
+find the request's log lines). No stack trace ever reaches a client.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.errors import (
     ServiceUnavailable,
     ShanhaiError,
 )
+from core.logs import request_id_var
 
 PROBLEM_BASE = "urn:shanhai:problem:"
 MEDIA_TYPE = "application/problem+json"
@@ -86,7 +88,17 @@ def problem_response(
         "instance": request.url.path,
     }
     body.update(extensions or {})
+    request_id = request_id_of(request)
+    if request_id is not None:
+        body["request_id"] = request_id
+        headers = {**(headers or {}), "X-Request-ID": request_id}  # the server-error answer bypasses the middleware
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def request_id_of(request: Request) -> str | None:
+    """Return the id the request middleware gave this request (``None`` without the middleware)."""
+    request_id = request.scope.get("state", {}).get("request_id") or request_id_var.get()
+    return request_id if isinstance(request_id, str) else None
 
 
 def _on_domain_error(request: Request, error: Exception) -> JSONResponse:

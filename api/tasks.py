@@ -9,8 +9,9 @@ from celery.result import AsyncResult, EagerResult
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import CeleryDep, CurrentUser
+from api.deps import CeleryDep, CurrentUser, SessionDep
 from api.worker import IMPORT_PLOTS, REMEASURE_PLOT, START_GEP_RUN
+from core.task_owners import check_task_visible
 
 
 class TaskRef(BaseModel):
@@ -27,9 +28,9 @@ def _ref(result: AsyncResult[Any] | EagerResult[Any]) -> TaskRef:
     return TaskRef(task_id=result.id, state=result.state, result=value if isinstance(value, dict) else None)
 
 
-def enqueue_remeasure(celery: Celery, plot_id: int) -> TaskRef:
-    """Queue the re-measurement of a plot."""
-    return _ref(celery.tasks[REMEASURE_PLOT].delay(plot_id))
+def enqueue_remeasure(celery: Celery, task_id: str, plot_id: int) -> TaskRef:
+    """Queue the re-measurement of a plot under ``task_id`` (its owner is stored: ``core.task_owners``)."""
+    return _ref(celery.tasks[REMEASURE_PLOT].apply_async((plot_id,), task_id=task_id))
 
 
 def enqueue_import(celery: Celery, import_id: int) -> TaskRef:
@@ -46,6 +47,11 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 
 @router.get("/tasks/{task_id}")
-def read_task(task_id: str, celery: CeleryDep, _principal: CurrentUser) -> TaskRef:
-    """Return a task's state and, once it succeeded, its result."""
+def read_task(task_id: str, session: SessionDep, celery: CeleryDep, principal: CurrentUser) -> TaskRef:
+    """Return a task's state and, once it succeeded, its result.
+
+    Only the organisation that queued the task, and the registry, see it; an id never queued is ``404``.
+    """
+    check_task_visible(session, task_id, principal)
+    session.rollback()  # end the read before asking the result backend
     return _ref(AsyncResult(task_id, app=celery))

@@ -16,9 +16,10 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from carbon.imports import end_stale_imports, run_import
-from carbon.plots import remeasure_plot
+from carbon.plots import REMEASURE_TASK, remeasure_plot
 from core.clock import Clock
 from core.db import session_scope
+from core.metrics import JobOutcome, timed_job
 from core.settings import Settings
 from geodata.readers import ReadLimits
 from gep.runs import run_tile, start_run
@@ -26,7 +27,7 @@ from trading.auctions import close_due
 from trading.block_trades import expire_due
 from trading.exchange import MatcherCache
 
-REMEASURE_PLOT = "shanhai.plots.remeasure"
+REMEASURE_PLOT = REMEASURE_TASK
 IMPORT_PLOTS = "shanhai.plots.import_file"
 IMPORT_SWEEP = "shanhai.plots.end_stale_imports"
 START_GEP_RUN = "shanhai.gep.start_run"
@@ -77,14 +78,15 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
 
     @celery.task(name=REMEASURE_PLOT, shared=False)
     def remeasure(plot_id: int) -> dict[str, Any]:
-        with session_scope(session_factory) as session:
+        with timed_job("plot_remeasure"), session_scope(session_factory) as session:
             return remeasure_plot(session, plot_id, actor="system:worker", clock=clock)
 
     limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
 
     @celery.task(name=IMPORT_PLOTS, shared=False)
     def import_plots(import_id: int) -> dict[str, Any]:
-        return run_import(session_factory, import_id, clock=clock, limits=limits)
+        with timed_job("plot_import") as outcome:
+            return _reported(outcome, run_import(session_factory, import_id, clock=clock, limits=limits))
 
     @celery.task(name=IMPORT_SWEEP, shared=False)
     def import_sweep() -> dict[str, Any]:
@@ -95,26 +97,45 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
     @celery.task(name=START_GEP_RUN, shared=False)
     def start_gep_run(run_id: int) -> dict[str, Any]:
         # One task per tile: with a broker they spread over the workers; eagerly they run here in turn.
-        pending = start_run(session_factory, run_id)
+        with timed_job("gep_run_start"):
+            pending = start_run(session_factory, run_id)
         for index in pending:
             celery.tasks[GEP_TILE].delay(run_id, index)
         return {"run_id": run_id, "tiles_queued": len(pending)}
 
     @celery.task(name=GEP_TILE, shared=False)
     def gep_tile(run_id: int, index: int) -> dict[str, Any]:
-        return run_tile(
-            session_factory, run_id, index, raster_dir=settings.raster_dir, data_dir=settings.data_dir, clock=clock
-        )
+        with timed_job("gep_tile") as outcome:
+            return _reported(
+                outcome,
+                run_tile(
+                    session_factory,
+                    run_id,
+                    index,
+                    raster_dir=settings.raster_dir,
+                    data_dir=settings.data_dir,
+                    clock=clock,
+                ),
+            )
 
     matchers = MatcherCache()
 
     @celery.task(name=TRADING_SWEEP, shared=False)
     def trading_sweep() -> dict[str, Any]:
         # Idempotent: a closed auction or an expired proposal is not due any more.
-        with session_scope(session_factory) as session:
-            closed = close_due(session, actor="system:scheduler", clock=clock, cache=matchers)
-        with session_scope(session_factory) as session:
-            expired = expire_due(session, actor="system:scheduler", clock=clock)
+        with timed_job("trading_sweep"):
+            with session_scope(session_factory) as session:
+                closed = close_due(session, actor="system:scheduler", clock=clock, cache=matchers)
+            with session_scope(session_factory) as session:
+                expired = expire_due(session, actor="system:scheduler", clock=clock)
         return {"closed_auction_ids": closed, "expired_block_trade_ids": expired}
 
     return celery
+
+
+def _reported(outcome: JobOutcome, result: dict[str, Any]) -> dict[str, Any]:
+    """Take a job's outcome label from its answer's ``status`` (``succeeded``, ``failed``…); return the answer."""
+    status = result.get("status")
+    if isinstance(status, str):
+        outcome.value = status
+    return result

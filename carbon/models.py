@@ -145,6 +145,8 @@ class Plot(Base):
         CheckConstraint("area_m2 > 0", name="area_positive"),
         CheckConstraint("claim_end > claim_start", name="claim_period_order"),
         Index("uq_plot_project_code", "project_id", "plot_code", unique=True),
+        # PostgreSQL only (ADR 002): SQLite searches the R-tree ``plot_rtree`` instead (geodata.overlap).
+        Index("ix_plot_geometry", "geometry", postgresql_using="gist").ddl_if(dialect="postgresql"),
     )
 
 

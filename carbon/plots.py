@@ -19,10 +19,11 @@ from carbon.claims import NewClaim, find_conflicts
 from carbon.models import ClaimStatus, Plot, Project
 from carbon.projects import get_project
 from core import audit
-from core.auth import Principal
+from core.auth import OrgKind, Principal
 from core.clock import Clock
 from core.errors import Conflict, DoubleCounting, NotFound, OutsideRegion, PermissionDenied
 from core.regions import province_name
+from core.task_owners import record_task
 from geodata.area import measure
 from geodata.attributes import AreaUnit
 from geodata.geometry import geometry_sha256
@@ -33,6 +34,8 @@ from geodata.regions import RegionAssessment, assess, english_name
 from geodata.validation import PlotFeature
 
 T = TypeVar("T")
+#: The Celery name of the re-measurement task (``api.worker`` registers it under this name).
+REMEASURE_TASK = "shanhai.plots.remeasure"
 
 
 def check_may_upload(project: Project, actor: Principal) -> None:
@@ -259,15 +262,27 @@ def list_plots(session: Session, project_id: int) -> list[Plot]:
     return list(session.scalars(select(Plot).where(Plot.project_id == project_id).order_by(Plot.id)))
 
 
-def request_remeasure(session: Session, plot_id: int, enqueue: Callable[[int], T]) -> T:
-    """Check that the plot exists, end the read, and hand its id to ``enqueue``.
+def request_remeasure(
+    session: Session, plot_id: int, enqueue: Callable[[str, int], T], *, actor: Principal, clock: Clock
+) -> T:
+    """Check that the actor may re-measure the plot, store the task's owner, and hand (task id, plot id) to ``enqueue``.
 
-    The read transaction is closed before enqueueing so that a task running in-process (no broker)
-    can open its own write transaction on an embedded database.
+    A plot is re-measured by its project's organisation or by the registry. The owner is committed before
+    queueing (``core.task_owners``), which also ends the transaction so that a task running in-process (no
+    broker) can open its own write transaction on an embedded database.
+
+    Raises:
+        NotFound: No plot ``plot_id``.
+        PermissionDenied: The plot belongs to another organisation and the actor is not the registry.
     """
-    get_plot(session, plot_id)
-    session.rollback()
-    return enqueue(plot_id)
+    plot = get_plot(session, plot_id)
+    if plot.project.organisation_id != actor.organisation_id and actor.role is not OrgKind.REGISTRY:
+        raise PermissionDenied(
+            f"plot {plot_id} belongs to another organisation: only its own or the registry re-measure it"
+        )
+    task_id = record_task(session, REMEASURE_TASK, owner=actor, clock=clock)
+    session.commit()
+    return enqueue(task_id, plot_id)
 
 
 def remeasure_plot(session: Session, plot_id: int, *, actor: str, clock: Clock) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Invariants:
 * Entries are only ever inserted; sequence numbers are 1, 2, 3, … with no gap.
 * ``entry_hash = SHA-256(canonical_json({seq, recorded_at, actor, action, subject, payload, prev_hash}))``
   and each entry's ``prev_hash`` is the previous entry's ``entry_hash`` (the genesis value for entry 1).
+* The stored ``payload`` text is exactly ``canonical_json(payload)``: :func:`check_entry` refuses any other
+  text, so the hash covers the exact stored bytes (a duplicate key, which JSON decoding drops, is caught).
 * ``audit_head`` holds the last sequence number and hash. :func:`append` locks that row
   (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so
   concurrent transactions queue on the head and never fork the chain. ``UNIQUE(prev_hash)`` makes a fork
@@ -219,6 +221,10 @@ def check_entry(entry: ChainEntry, expected_seq: int, prev_hash: str) -> str | N
         datetime.fromisoformat(entry.recorded_at)
     except ValueError:
         return "payload or timestamp is not readable"
+    if canonical_json(payload) != entry.payload.encode("utf-8"):
+        # The hash covers the decoded payload; only the canonical text decodes to it one way, so any other
+        # stored text (a duplicate key, spacing, key order) would change the bytes and keep the hash.
+        return "payload is not the canonical JSON the entry was hashed over"
     recomputed = entry_hash(
         seq=entry.seq,
         recorded_at=entry.recorded_at,

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import audit_heads
 from core.audit import GENESIS_HASH, AuditEntry, check_entry, iter_entries
 from core.audit_tree import check_kept_head
 from core.canonical import canonical_json
@@ -77,9 +78,14 @@ def export_log(session: Session, out_dir: Path, *, key: Ed25519PrivateKey, clock
     The size is fixed first (entries below it never change), each entry is checked on the way, and the
     head is signed only when every exported entry verifies.
 
+    Like every signing path, it refuses a log that does not extend the last signed head, and stores the
+    head it signs in ``session`` (the caller commits; ADR 028).
+
     Raises:
         AuditChainBroken: An entry does not verify; nothing is signed.
+        AuditLogInconsistent: The log was rewritten or truncated since the last signed head; nothing is signed.
     """
+    last = audit_heads.last_head(session)
     size = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
     out_dir.mkdir(parents=True, exist_ok=True)
     tree, prev_hash = MerkleTree(), GENESIS_HASH
@@ -93,7 +99,9 @@ def export_log(session: Session, out_dir: Path, *, key: Ed25519PrivateKey, clock
             lines.write(export_line(entry) + b"\n")
             tree.append(bytes.fromhex(entry.entry_hash))
             prev_hash = entry.entry_hash
+    audit_heads.check_extends(tree, last)
     head = sign_tree_head(key, tree_size=tree.size, root_hash=tree.root().hex(), timestamp=clock.now().isoformat())
+    audit_heads.record(session, head)
     write_tree_head(out_dir / TREE_HEAD_FILE, head)
     (out_dir / PUBLIC_KEY_FILE).write_text(public_key_pem(key.public_key()), encoding="ascii")
     return head

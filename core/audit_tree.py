@@ -10,7 +10,12 @@ disagree with the log. :class:`AuditTree` is a process-local cache of it:
 * before that it compares its last leaf with the log's entry at that sequence number. Because each entry
   hash covers its predecessor, rewriting any earlier row *and* recomputing the chain changes that last
   hash, and the cache is rebuilt from the log; rewriting a row without recomputing the chain leaves the
-  entry hashes — the leaves — as they were, and :func:`core.audit.verify_chain` reports the row.
+  entry hashes — the leaves — as they were, and :func:`core.audit.verify_chain` reports the row;
+* a rebuilt tree is never signed quietly: every signing path (:meth:`AuditTree.tree_head`,
+  :meth:`AuditTree.anchor_entry`, :meth:`AuditTree.head_at`, :meth:`AuditTree.head_through`) first checks
+  that the log extends the last head any process signed (``core.audit_heads``, shared in the database)
+  and refuses with ``503 audit/log-inconsistent`` when it was rewritten or truncated; each head it signs
+  is stored there in the caller's transaction (ADR 028).
 
 Verification never trusts the cache: clients check proofs against heads they kept
 (``core.merkle.verify_inclusion`` / ``verify_consistency``), and :func:`check_kept_head` recomputes the
@@ -32,10 +37,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import audit_heads
 from core.audit import GENESIS_HASH, AuditEntry, check_entry, iter_entries
 from core.clock import Clock
 from core.errors import AuditChainBroken, InvalidInput, NotFound
 from core.merkle import HASH_SIZE, MerkleTree, leaf_hash
+from core.metrics import record_audit_tree_size
 from core.settings import Settings
 from core.tree_head import (
     SignedTreeHead,
@@ -163,18 +170,42 @@ class AuditTree:
             self._tree.append(data)
             self._entry_hashes += data
             self._last_hash = entry.entry_hash
+        record_audit_tree_size(self._tree.size)
         return self._tree
 
     def _entry_hash_at(self, index: int) -> str:
         return self._entry_hashes[index * HASH_SIZE : (index + 1) * HASH_SIZE].hex()
 
+    def _sync_extending(self, session: Session, upto: int | None = None) -> MerkleTree:
+        """Sync (as :meth:`_sync`), then refuse a tree that does not extend the last signed head.
+
+        Every signing path goes through here: the stored head is read before the log (see
+        :func:`core.audit_heads.last_head`).
+
+        Raises:
+            AuditLogInconsistent: The log was rewritten or truncated since the last signed head.
+            AuditChainBroken: An entry does not verify.
+        """
+        last = audit_heads.last_head(session)
+        tree = self._sync(session, upto)
+        audit_heads.check_extends(tree, last)
+        return tree
+
+    @staticmethod
+    def _sign(session: Session, key: Ed25519PrivateKey, size: int, root: str, clock: Clock) -> SignedTreeHead:
+        head = sign_tree_head(key, tree_size=size, root_hash=root, timestamp=clock.now().isoformat())
+        audit_heads.record(session, head)
+        return head
+
     def tree_head(self, session: Session, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
-        """Sign the head of the whole log as it is now."""
+        """Sign the head of the whole log as it is now and store it in ``session`` (the caller commits).
+
+        Raises:
+            AuditLogInconsistent: The log does not extend the last signed head; nothing is signed.
+        """
         with self._locked(session):
-            tree = self._sync(session)
-            return sign_tree_head(
-                key, tree_size=tree.size, root_hash=tree.root().hex(), timestamp=clock.now().isoformat()
-            )
+            tree = self._sync_extending(session)
+            return self._sign(session, key, tree.size, tree.root().hex(), clock)
 
     def inclusion_proof(self, session: Session, seq: int, tree_size: int | None = None) -> InclusionProof:
         """Return the audit path of entry ``seq`` in the tree of ``tree_size`` entries (default: all).
@@ -243,53 +274,63 @@ class AuditTree:
         """Return the position of entry ``seq`` and the signed head of the same tree, read under one lock.
 
         What a certificate embeds: anyone holding it verifies offline with an inclusion proof for
-        (``leaf_index``, ``tree_size``) and, later, consistency from that head to any newer one.
+        (``leaf_index``, ``tree_size``) and, later, consistency from that head to any newer one. The head is
+        stored in ``session`` (the caller commits).
+
+        Raises:
+            AuditLogInconsistent: The log does not extend the last signed head; nothing is signed.
+            NotFound: No entry ``seq`` in the log.
         """
         with self._locked(session):
-            tree = self._sync(session)
+            tree = self._sync_extending(session)
             if not 1 <= seq <= tree.size:
                 raise NotFound(f"audit entry {seq} is not in the log of {tree.size} entries")
             root = tree.root().hex()
-            head = sign_tree_head(key, tree_size=tree.size, root_hash=root, timestamp=clock.now().isoformat())
+            head = self._sign(session, key, tree.size, root, clock)
             return EntryPosition(seq=seq, leaf_index=seq - 1, tree_size=tree.size, root_hash=root), head
 
     def head_at(self, session: Session, size: int, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
         """Sign the head of the first ``size`` entries of the committed log (signed now, over that prefix).
 
         The log is append-only, so the root of its first ``size`` entries never changes: a head signed
-        later over that prefix commits to exactly what a head signed right after entry ``size`` would.
+        later over that prefix commits to exactly what a head signed right after entry ``size`` would. The
+        whole log must still extend the last signed head; the head is stored in ``session`` (the caller commits).
 
         Raises:
+            AuditLogInconsistent: The log does not extend the last signed head; nothing is signed.
             NotFound: The log has fewer than ``size`` entries.
         """
         with self._locked(session):
-            tree = self._sync(session)
+            tree = self._sync_extending(session)
             if not 1 <= size <= tree.size:
                 raise NotFound(f"the log has {tree.size} entries, not {size}")
-            return sign_tree_head(
-                key, tree_size=size, root_hash=tree.root(size).hex(), timestamp=clock.now().isoformat()
-            )
+            return self._sign(session, key, size, tree.root(size).hex(), clock)
 
     def head_through(self, session: Session, entry: AuditEntry, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
         """Sign the head of the log up to and including ``entry``, appended in ``session``'s open transaction.
 
         The caller holds the chain head's lock (it just appended ``entry``), so the log before it is committed
         and final. The root is computed as if ``entry`` were appended, without putting it in the cache: if the
-        transaction rolls back, the cache holds nothing that never existed (ADR 023).
+        transaction rolls back, the cache holds nothing that never existed (ADR 023). The log before ``entry``
+        must extend the last signed head; the head is stored in the same transaction, so it is kept if and only
+        if ``entry`` is.
 
         Raises:
+            AuditLogInconsistent: The log does not extend the last signed head; nothing is signed.
             AuditChainBroken: ``entry`` does not follow the log (sequence, link or hash).
         """
         with self._locked(session):
+            last = audit_heads.last_head(session)
             tree = self._sync(session, upto=entry.seq - 1)
             if tree.size != entry.seq - 1:  # the cache ran ahead of this transaction: rebuild it from the log
                 self._tree, self._entry_hashes, self._last_hash = MerkleTree(), bytearray(), GENESIS_HASH
                 tree = self._sync(session, upto=entry.seq - 1)
+            audit_heads.check_extends(tree, last)
             reason = check_entry(entry, tree.size + 1, self._last_hash)
             if reason is not None:
                 raise AuditChainBroken(f"audit entry {entry.seq} does not verify: {reason}", entry.seq)
             root = tree.root_with_next(leaf_hash(bytes.fromhex(entry.entry_hash)))
-            return sign_tree_head(key, tree_size=entry.seq, root_hash=root.hex(), timestamp=clock.now().isoformat())
+            return self._sign(session, key, entry.seq, root.hex(), clock)
 
 
 @dataclass(frozen=True)
@@ -306,6 +347,18 @@ class Notary:
     def head_at(self, session: Session, size: int, clock: Clock) -> SignedTreeHead:
         """Sign the head of the first ``size`` entries of the committed log (see :meth:`AuditTree.head_at`)."""
         return self.tree.head_at(session, size, self.key, clock)
+
+
+def publish_tree_head(session: Session, tree: AuditTree, key: Ed25519PrivateKey, clock: Clock) -> SignedTreeHead:
+    """Sign the head of the whole log, store it and commit: the command behind ``GET /audit/tree-head``.
+
+    Raises:
+        AuditLogInconsistent: The log does not extend the last signed head; nothing is signed or stored.
+        AuditChainBroken: An entry does not verify.
+    """
+    head = tree.tree_head(session, key, clock)
+    session.commit()
+    return head
 
 
 def _checked_size(tree: MerkleTree, requested: int | None, name: str) -> int:

@@ -23,6 +23,8 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
     │   └── OrderRejected             trading/order-rejected    (reason=...)
+    ├── ServiceUnavailable            core/service-unavailable
+    │   └── AuditLogInconsistent      audit/log-inconsistent    (signed_tree_size, log_tree_size)
     ├── AuditChainBroken              core/audit-chain-broken
     └── InternalError                 core/internal-error       (reference=...)
 
@@ -248,6 +250,25 @@ class ServiceUnavailable(ShanhaiError):
 
     slug = "core/service-unavailable"
     title = "Service unavailable"
+
+
+class AuditLogInconsistent(ServiceUnavailable):
+    """The audit log is not a consistent extension of the last signed tree head: rewritten or truncated.
+
+    Nothing is signed until an operator has looked: the log contradicts a head already given out.
+    """
+
+    slug = "audit/log-inconsistent"
+    title = "Audit log inconsistent"
+
+    def __init__(self, detail: str, *, signed_tree_size: int, log_tree_size: int) -> None:
+        super().__init__(detail)
+        self.signed_tree_size = signed_tree_size
+        self.log_tree_size = log_tree_size
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the sizes of the last signed head and of the log as read."""
+        return {"signed_tree_size": self.signed_tree_size, "log_tree_size": self.log_tree_size}
 
 
 class AuditChainBroken(ShanhaiError):

@@ -12,10 +12,11 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -74,6 +75,56 @@ class Settings(BaseSettings):
     market_stream_max_seconds: float = Field(
         default=3600, gt=0, description="A stream ends after this long; clients resume with Last-Event-ID."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object each with the request id, route, status and latency.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    metrics_public: bool | None = Field(
+        default=None,
+        description="Whether GET /metrics answers without credentials; default: only in development (elsewhere the "
+        "operator and auditors scrape it with an API key or a token).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve the metrics, without credentials, on this port of METRICS_HOST (`shanhai serve`).",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Interface of METRICS_PORT: a private one.")
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Directory where every process (API workers, matcher child, Celery workers) writes its metrics "
+        "for /metrics to add up; emptied when `shanhai run`/`serve` starts. None = this process's metrics only.",
+    )
+
+    https: bool = Field(
+        default=False,
+        description="The deployment is served over HTTPS only (at a TLS proxy): answers carry "
+        "Strict-Transport-Security. Leave off for plain-HTTP development and demos.",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Origins allowed to call the API from a browser, comma-separated (https://app.example.cn); "
+        "none = no CORS answers (same-origin only).",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            is_origin = parts.scheme in ("http", "https") and parts.netloc and not (parts.path or parts.query)
+            if origin != "*" and not is_origin:
+                raise ValueError(f"SHANHAI_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+        return origins
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:
@@ -86,7 +137,16 @@ class Settings(BaseSettings):
                 raise ValueError("production needs SHANHAI_DATABASE_URL on PostgreSQL")
             if self.audit_signing_key_file is None:
                 raise ValueError("SHANHAI_AUDIT_SIGNING_KEY_FILE must be set in production")
+            if "*" in self.cors_origins:
+                raise ValueError("SHANHAI_CORS_ORIGINS must name the origins in production, not '*'")
         return self
+
+    @property
+    def resolved_metrics_public(self) -> bool:
+        """Return whether ``/metrics`` is public: the setting, else only in development."""
+        if self.metrics_public is not None:
+            return self.metrics_public
+        return self.environment == "development"
 
     @property
     def resolved_database_url(self) -> str:

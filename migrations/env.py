@@ -7,20 +7,27 @@ from sqlalchemy import Connection
 
 import carbon.models
 import core.audit
+import core.audit_heads
 import core.auth
+import core.task_owners
 import geodata.models
 import gep.models
 import trading.models
 from core.db import Base, make_engine
+from core.migrate import compare_options
 
 # Imported for their side effect of registering tables on Base.metadata (autogenerate compares them).
-_MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models, trading.models)
+_MODELS = (
+    core.audit,
+    core.audit_heads,
+    core.auth,
+    geodata.models,
+    carbon.models,
+    gep.models,
+    trading.models,
+    core.task_owners,
+)
 target_metadata = Base.metadata
-
-
-def _include_name(name: str | None, kind: str, _parent: object) -> bool:
-    # SQLite's R-tree virtual tables (geodata.overlap.rtree_ddl) are maintained by hand, not by models.
-    return not (kind == "table" and name is not None and "_rtree" in name)
 
 
 def _run(connection: Connection) -> None:
@@ -28,8 +35,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-        include_name=_include_name,
+        **compare_options(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -37,6 +37,7 @@ import multiprocessing
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -77,6 +78,7 @@ from core.errors import (
     ServiceUnavailable,
     ShanhaiError,
 )
+from core.metrics import record_matcher_lag, record_order_batch
 from core.money import MoneyError, ticks_from_cny
 from trading import cash
 from trading.calendar import ALWAYS_OPEN, SHANGHAI_SESSIONS
@@ -581,10 +583,24 @@ class Job:
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
+    queued_at: float = field(default_factory=time.perf_counter)  # this process's clock: the matcher lag
 
 
 def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: list[Job], *, clock: Clock,
               before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
+    """Run the commands of one instrument in ONE transaction (:func:`_run_batch`); record its size and duration.
+
+    Recorded in the process that runs it (the API process, or its matcher child), retries included.
+    """
+    started = time.perf_counter()
+    try:
+        _run_batch(session, cache, instrument_id, jobs, clock=clock, before_commit=before_commit)
+    finally:
+        record_order_batch(len(jobs), time.perf_counter() - started)
+
+
+def _run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: list[Job], *, clock: Clock,
+               before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the commands of one instrument in ONE transaction; set every job's answer or error.
 
     Under the instrument's lock: catch up from the journal, run each command (a command refused before the
@@ -616,7 +632,7 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: l
             return
         for job in jobs:
             job.result = job.error = None
-            run_batch(session, cache, instrument_id, [job], clock=clock)
+            _run_batch(session, cache, instrument_id, [job], clock=clock)
     finally:
         session.info.pop(ACCOUNT_CACHE, None)
         session.info.pop(DEFERRED_WRITES, None)
@@ -729,6 +745,9 @@ class OrderEntry:
         with self._guard:
             queue = self._queues[instrument_id]
             jobs, self._queues[instrument_id] = queue[: self._max], queue[self._max :]
+        started = time.perf_counter()
+        for job in jobs:
+            record_matcher_lag(started - job.queued_at)
         try:
             commands = [job.command for job in jobs if job.command is not None]
             if self.matcher is not None and len(commands) == len(jobs):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, CurrentUser, SessionDep
 from core.audit import AuditEntry, verify_chain
+from core.audit_tree import publish_tree_head
 from core.bounds import INT64_MAX
 from core.tree_head import ALGORITHM, key_id, public_key_pem, raw_public_key
 
@@ -58,8 +59,12 @@ def verify_audit_log(session: SessionDep, _principal: CurrentUser) -> dict[str, 
 def read_audit_tree_head(
     session: SessionDep, tree: AuditTreeDep, key: AuditSigningKeyDep, clock: ClockDep
 ) -> dict[str, Any]:
-    """Return the signed tree head of the whole log now (RFC 6962 root, Ed25519 signature)."""
-    return tree.tree_head(session, key, clock).as_dict()
+    """Return the signed tree head of the whole log now (RFC 6962 root, Ed25519 signature).
+
+    Answers ``503 audit/log-inconsistent`` (and signs nothing) when the log no longer extends the last
+    head signed by any process (ADR 028).
+    """
+    return publish_tree_head(session, tree, key, clock).as_dict()
 
 
 @router.get("/public-key")

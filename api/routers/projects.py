@@ -118,6 +118,13 @@ def download_project_plots(project_id: IdPath, session: SessionDep, _principal: 
 
 
 @router.post("/plots/{plot_id}/remeasure", status_code=202)
-def remeasure_plot(plot_id: IdPath, session: SessionDep, _principal: CurrentUser, celery: CeleryDep) -> TaskRef:
-    """Queue a re-validation and re-measurement of the plot (runs in-process without a broker)."""
-    return request_remeasure(session, plot_id, lambda pid: enqueue_remeasure(celery, pid))
+def remeasure_plot(
+    plot_id: IdPath, session: SessionDep, principal: CurrentUser, celery: CeleryDep, clock: ClockDep
+) -> TaskRef:
+    """Queue a re-validation and re-measurement of the plot (runs in-process without a broker).
+
+    Only the plot's own organisation and the registry may; another organisation's plot is a ``403``.
+    """
+    return request_remeasure(
+        session, plot_id, lambda task_id, pid: enqueue_remeasure(celery, task_id, pid), actor=principal, clock=clock
+    )

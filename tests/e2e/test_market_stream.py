@@ -204,3 +204,18 @@ def test_the_client_reconnects_after_the_last_seq() -> None:
             seen.append((event.kind, event.seq))
     assert seen == [("snapshot", 0), ("update", 1), ("update", 2), ("update", 3)]
     assert positions == [None, 1, 1, 3]
+
+
+def test_the_stream_carries_the_security_headers_and_is_not_buffered(
+    server: str, client: TestClient, login: Login
+) -> None:
+    # The security headers are a pure ASGI middleware: the snapshot arrives while the stream is still open.
+    list_instrument(client, login, FCT, "FCT", "60")
+    request = urllib.request.Request(f"{server}/public/v1/market/instruments/{FCT}/stream")
+    with urllib.request.urlopen(request, timeout=WAIT_S) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert response.headers["Cache-Control"] == "no-cache"  # public: the route's own value stays
+        lines = [response.readline().decode() for _ in range(4)]
+    assert "event: snapshot\n" in lines, lines

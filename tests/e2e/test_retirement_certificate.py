@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +22,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from api.cli import main
 from carbon.certificates import ATTACHMENT, facts_of_pdf, render_pdf
 from carbon.models import Plot, Retirement
+from core.audit import AuditEntry, AuditHead
 from core.auth import Organisation, OrgKind
 from core.clock import FixedClock
 from core.tree_head import public_key_pem
@@ -246,3 +248,30 @@ def test_a_certificate_without_a_head_says_so_and_does_not_verify(
     path.write_bytes(pdf)
     key = write_key(app, tmp_path / "public.pem")
     assert main(["audit", "verify-certificate", str(path), "--public-key", str(key)]) == 1
+
+
+def test_a_retirement_over_a_truncated_log_is_a_503_and_writes_nothing(
+    client: TestClient, login: Login, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The insider removes the last retirement's entry after its head was kept: the next retirement is refused."""
+    issue_haicang(client, login, session)
+    first = retire(client, login)
+    kept_size = first["tree_head"]["tree_size"]
+    keep = kept_size - 1
+    last_hash = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == keep))
+    session.execute(delete(AuditEntry).where(AuditEntry.seq > keep))
+    session.execute(update(AuditHead).values(seq=keep, entry_hash=last_hash))
+    session.commit()
+    retirements = session.scalar(select(func.count()).select_from(Retirement))
+    session.rollback()  # end the read: on SQLite every transaction takes the write lock
+
+    caplog.set_level(logging.ERROR, logger="core.audit_heads")
+    payload = {"quantity_t": 10, "beneficiary": "b", "purpose": "p", "reporting_year": 2025}
+    response = client.post("/api/v1/retirements", json=payload, headers=login("enterprise"))
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "urn:shanhai:problem:audit/log-inconsistent"
+    assert (response.json()["signed_tree_size"], response.json()["log_tree_size"]) == (kept_size, keep)
+    assert "entries were removed" in caplog.text and first["tree_head"]["root_hash"] in caplog.text
+    assert session.scalar(select(func.count()).select_from(Retirement)) == retirements
+    assert session.scalar(select(func.max(AuditEntry.seq))) == keep
+    session.rollback()

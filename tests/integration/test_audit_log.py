@@ -50,6 +50,27 @@ def test_tampered_payload_is_reported_with_its_sequence(db: Session, clock: Fixe
     assert "entry_hash" in (report.reason or "")
 
 
+@pytest.mark.parametrize(
+    "stored_text",
+    [
+        '{"i":1,"i":"forged"}',  # the duplicate key a JSON decoder drops: same decoded value, other bytes
+        '{"i":1,"i":1}',
+        '{"i": 1}',
+    ],
+)
+def test_a_payload_that_is_not_the_hashed_canonical_text_is_reported(
+    db: Session, clock: FixedClock, stored_text: str
+) -> None:
+    entries = append_some(db, clock)
+    target = entries[1].seq
+    assert entries[1].payload == '{"i":1}'
+    db.execute(update(AuditEntry).where(AuditEntry.seq == target).values(payload=stored_text))
+    db.commit()
+    report = verify_chain(db)
+    assert not report.ok and report.first_broken_seq == target
+    assert "canonical" in (report.reason or "")
+
+
 def test_deleted_tail_is_reported(db: Session, clock: FixedClock) -> None:
     entries = append_some(db, clock)
     db.execute(delete(AuditEntry).where(AuditEntry.seq == entries[-1].seq))

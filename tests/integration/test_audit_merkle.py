@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from api.cli import main
 from core import audit
 from core.audit import AuditEntry, AuditHead
-from core.audit_export import ENTRIES_FILE, PUBLIC_KEY_FILE, TREE_HEAD_FILE
-from core.audit_tree import AuditTree
+from core.audit_export import ENTRIES_FILE, PUBLIC_KEY_FILE, TREE_HEAD_FILE, export_line, write_tree_head
+from core.audit_tree import AuditTree, load_signing_key
 from core.clock import FixedClock
 from core.errors import AuditChainBroken, InvalidInput, NotFound
+from core.merkle import MerkleTree
 from core.settings import Settings, get_settings
-from core.tree_head import SignedTreeHead, load_public_key_pem, verify_tree_head
+from core.tree_head import SignedTreeHead, load_public_key_pem, public_key_pem, sign_tree_head, verify_tree_head
 
 # --- an independent RFC 6962 verifier (hashlib only) ----------------------------------------------
 
@@ -200,16 +201,18 @@ def test_insider_rewrite_with_recomputed_chain_fails_against_a_kept_head(
     insider_rewrite(db, kept["tree_size"] - 1, {"i": "rewritten"})
     assert audit.verify_chain(db).ok  # the chain alone cannot tell
     db.rollback()
-    forged = client.get("/api/v1/audit/tree-head").json()
-    assert forged["tree_size"] == now["tree_size"] and forged["root_hash"] != now["root_hash"]
+    refused = client.get("/api/v1/audit/tree-head")  # the API no longer signs the forged history (ADR 028)
+    assert refused.status_code == 503 and refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    assert body["type"] == "urn:shanhai:problem:audit/log-inconsistent"
+    assert body["signed_tree_size"] == body["log_tree_size"] == now["tree_size"]
+    forged_root = mth(leaves_in_db(db)).hex()
+    assert forged_root != now["root_hash"]
+    # a client holding the kept head also catches it from the proofs alone
     proof = client.get("/api/v1/audit/proofs/consistency", params={"first": kept["tree_size"]}).json()
     assert proof["first_root_hash"] != kept["root_hash"]
-    assert consistent(
-        kept["tree_size"], forged["tree_size"], proof["first_root_hash"], forged["root_hash"], proof["proof"]
-    )
-    assert not consistent(
-        kept["tree_size"], forged["tree_size"], kept["root_hash"], forged["root_hash"], proof["proof"]
-    )
+    assert consistent(kept["tree_size"], now["tree_size"], proof["first_root_hash"], forged_root, proof["proof"])
+    assert not consistent(kept["tree_size"], now["tree_size"], kept["root_hash"], forged_root, proof["proof"])
 
 
 # --- the tree cache -------------------------------------------------------------------------------
@@ -426,7 +429,20 @@ def test_a_fully_resigned_export_still_fails_the_kept_head(
     kept_size = json.loads(kept.read_text())["tree_size"]
     insider_rewrite(db, kept_size - 1, {"i": "rewritten"})
     forged = tmp_path / "forged"
-    assert main(["audit", "export", "--out", str(forged)]) == 0
+    assert main(["audit", "export", "--out", str(forged)]) == 1  # the app refuses to sign it (ADR 028) …
+    assert "not a consistent extension of the last signed tree head" in capsys.readouterr().err
+    # … so the insider writes the export by hand and signs it with the stolen key
+    entries = list(audit.iter_entries(db))
+    db.rollback()
+    forged_tree = MerkleTree()
+    for entry in entries:
+        forged_tree.append(bytes.fromhex(entry.entry_hash))
+    forged.mkdir(exist_ok=True)
+    (forged / ENTRIES_FILE).write_bytes(b"".join(export_line(entry) + b"\n" for entry in entries))
+    key = load_signing_key(get_settings())
+    head = sign_tree_head(key, tree_size=forged_tree.size, root_hash=forged_tree.root().hex(), timestamp="t")
+    write_tree_head(forged / TREE_HEAD_FILE, head)
+    (forged / PUBLIC_KEY_FILE).write_text(public_key_pem(key.public_key()), encoding="ascii")
     assert main(["audit", "verify", "--export", str(forged)]) == 0  # self-consistent
     capsys.readouterr()
     assert main(["audit", "verify", "--export", str(forged), "--tree-head", str(kept)]) == 1

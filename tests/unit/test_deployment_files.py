@@ -48,3 +48,15 @@ def test_database_has_a_volume() -> None:
     document = compose()
     volume = document["services"]["db"]["volumes"][0].split(":")[0]
     assert volume in document["volumes"]
+
+
+def test_the_api_is_served_by_shanhai_serve_which_hides_the_server_header() -> None:
+    # `shanhai serve` passes server_header=False to uvicorn (tests/e2e/test_security_headers.py); a bare
+    # `uvicorn` command would answer `server: uvicorn` unless it says --no-server-header.
+    api_command = " ".join(compose()["services"]["api"]["command"])
+    dockerfile_cmd = next(
+        line for line in (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines() if line.startswith("CMD")
+    )
+    for command in (api_command, dockerfile_cmd):
+        assert "shanhai serve" in command or '"shanhai", "serve"' in command, command
+        assert "uvicorn" not in command or "--no-server-header" in command, command

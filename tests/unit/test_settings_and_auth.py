@@ -55,6 +55,15 @@ def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
         ({"secret_key": KEY}, "PostgreSQL"),
         ({"secret_key": KEY, "database_url": "sqlite:///x.db"}, "PostgreSQL"),
         ({"secret_key": KEY, "database_url": "postgresql+psycopg://db/shanhai"}, "AUDIT_SIGNING_KEY_FILE"),
+        (
+            {
+                "secret_key": KEY,
+                "database_url": "postgresql+psycopg://db/shanhai",
+                "audit_signing_key_file": "/run/secrets/audit_signing_key",
+                "cors_origins": "*",
+            },
+            "not '\\*'",
+        ),
     ],
 )
 def test_production_refuses_insecure_defaults(overrides: dict[str, Any], message: str) -> None:
@@ -68,8 +77,21 @@ def test_production_with_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHANHAI_DATABASE_URL", "postgresql+psycopg://db/shanhai")
     monkeypatch.setenv("SHANHAI_BROKER_URL", "redis://redis:6379/0")
     monkeypatch.setenv("SHANHAI_AUDIT_SIGNING_KEY_FILE", "/run/secrets/audit_signing_key")
+    monkeypatch.setenv("SHANHAI_HTTPS", "true")
+    monkeypatch.setenv("SHANHAI_CORS_ORIGINS", "https://app.example.cn, http://127.0.0.1:5173")
     settings = Settings()
     assert settings.signing_key() == KEY and settings.resolved_result_backend == "redis://redis:6379/0"
+    assert settings.https and settings.cors_origins == ("https://app.example.cn", "http://127.0.0.1:5173")
+
+
+@pytest.mark.parametrize("origin", ["app.example.cn", "https://app.example.cn/path", "ftp://x", "https://"])
+def test_cors_origins_are_origins(origin: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings(cors_origins=origin)  # type: ignore[arg-type]
+
+
+def test_cors_and_hsts_are_off_by_default() -> None:
+    assert Settings().cors_origins == () and Settings().https is False
 
 
 def test_unknown_setting_is_an_error() -> None:
