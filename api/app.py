@@ -21,6 +21,7 @@ from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.observability import RequestContext
+from api.params import refuse_unstorable_input
 from api.routers import (
     auctions,
     audit,
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         title="Shanhai",
         version="0.1.0",
         description=API_DESCRIPTION,
-        dependencies=[Depends(authorize)],
+        dependencies=[Depends(authorize), Depends(refuse_unstorable_input)],
         docs_url=None,
         redoc_url=None,
     )

@@ -51,6 +51,7 @@ from carbon.parameters.models import ParameterSet
 from carbon.projects import PROPONENT_ROLES, get_project
 from core import audit
 from core.auth import Principal
+from core.bounds import Id
 from core.canonical import canonical_hash, canonical_json
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -109,8 +110,8 @@ class ReportRequest(BaseModel):
     )
     period_start: date = Field(examples=["2021-01-01"])
     period_end: date = Field(examples=["2025-12-31"])
-    plot_ids: list[int] = Field(min_length=1, max_length=10_000)
-    unit_plots: dict[str, int] = Field(
+    plot_ids: list[Id] = Field(min_length=1, max_length=10_000)
+    unit_plots: dict[str, Id] = Field(
         default_factory=dict,
         description="Methodology unit id (sub-compartment, stratum, polygon) → plot id. By default a unit "
         "maps to the plot whose code equals its id, or to the only plot.",

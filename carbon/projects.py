@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from carbon.models import Project, ProjectStatus, Scheme
 from core import audit
 from core.auth import Principal
+from core.bounds import Id, MultilineText, Text
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.regions import validate_division
@@ -28,14 +29,14 @@ class CreateProject(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     scheme: Scheme
     province_code: str = Field(pattern=r"^\d{2}$", examples=["64"])
     county_code: str | None = Field(default=None, pattern=r"^\d{6}$", examples=["640424"])
     crediting_start: date = Field(examples=["2021-01-01"], description="First day of the crediting period.")
     crediting_end: date = Field(examples=["2050-12-31"], description="Day after the crediting period ends.")
-    description: str = Field(default="", max_length=10_000)
-    organisation_id: int | None = Field(
+    description: MultilineText = Field(default="", max_length=10_000)
+    organisation_id: Id | None = Field(
         default=None, description="The proponent organisation; defaults to the caller's own."
     )
 

@@ -11,7 +11,8 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── IdempotencyConflict       core/idempotency-conflict
     │   ├── DoubleCounting            carbon/double-counting    (conflicts=[...])
     │   ├── InsufficientUnits         carbon/insufficient-units
-    │   └── InsufficientFunds         trading/insufficient-funds
+    │   ├── InsufficientFunds         trading/insufficient-funds
+    │   └── BalanceLimit              trading/balance-limit
     ├── AuthenticationFailed          auth/authentication-failed
     ├── TooManyRequests               auth/too-many-requests    (retry_after_seconds)
     ├── PermissionDenied              auth/permission-denied
@@ -134,6 +135,13 @@ class InsufficientFunds(_Shortfall):
 
     slug = "trading/insufficient-funds"
     title = "Insufficient funds"
+
+
+class BalanceLimit(Conflict):
+    """The movement would take a balance past what its column holds (``BIGINT``: 2⁶³ − 1); nothing was written."""
+
+    slug = "trading/balance-limit"
+    title = "Balance limit reached"
 
 
 class AuthenticationFailed(ShanhaiError):

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.bounds import control_characters
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound
 from geodata.models import RasterKind, RasterLayer
@@ -42,6 +43,31 @@ class RegisterRasterLayer(BaseModel):
     class_names: dict[str, str] = Field(default_factory=dict, description="Class value → name (categorical).")
 
 
+#: Longest name of one path component in bytes (``NAME_MAX`` of Linux file systems) and of a whole relative path.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+
+
+def raster_path_problems(relative: str) -> list[str]:
+    r"""Return why ``relative`` cannot name a file (control characters, a name or path too long), or nothing.
+
+    >>> raster_path_problems("agb/" + "a" * 300 + ".tif")
+    ['a path component is longer than 255 bytes']
+    >>> raster_path_problems("agb\x00.tif")
+    ['the path contains control characters (U+0000)']
+    """
+    problems: list[str] = []
+    found = control_characters(relative)
+    if found:
+        problems.append(f"the path contains control characters ({', '.join(found)})")
+    encoded = relative.encode("utf-8", errors="surrogatepass")
+    if len(encoded) > MAX_PATH_BYTES:
+        problems.append(f"the path is longer than {MAX_PATH_BYTES} bytes")
+    if any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        problems.append(f"a path component is longer than {MAX_NAME_BYTES} bytes")
+    return problems
+
+
 def resolve_path(raster_dir: Path, relative: str) -> Path:
     """Return the file ``relative`` inside ``raster_dir``, refusing anything that leaves it.
 
@@ -51,6 +77,10 @@ def resolve_path(raster_dir: Path, relative: str) -> Path:
     ...
     core.errors.InvalidInput: raster paths are relative to the raster directory and stay inside it
     """
+    problems = raster_path_problems(relative)
+    if problems:
+        raise InvalidInput(f"the raster path is not a usable file name: {'; '.join(problems)}",
+                           [{"pointer": "/path", "reason": reason} for reason in problems])  # fmt: skip
     candidate = Path(relative)
     root = raster_dir.resolve()
     if candidate.is_absolute() or ".." in candidate.parts:

@@ -23,9 +23,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
+from core.bounds import INT64_MAX
 from core.clock import Clock
 from core.db import DEFERRED_WRITES, DeferredWrites, insert_rows
-from core.errors import InsufficientFunds, InvalidInput, NotFound, PermissionDenied
+from core.errors import BalanceLimit, InsufficientFunds, InvalidInput, NotFound, PermissionDenied
 from core.money import cny_text
 from trading.models import CashAccount, CashEntry
 
@@ -88,6 +89,11 @@ def post(session: Session, account: CashAccount, bucket: str, amount_fen: int, k
         return
     column = "available_fen" if bucket == AVAILABLE else "held_fen"
     balance = getattr(account, column) + amount_fen
+    if balance > INT64_MAX:
+        raise BalanceLimit(
+            f"{cny_text(amount_fen)} would take account {account.id} {bucket} past the largest storable balance "
+            f"({cny_text(INT64_MAX)}); nothing was written"
+        )
     if balance < 0:
         have = getattr(account, column)
         raise _shortfall(

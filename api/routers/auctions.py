@@ -12,23 +12,25 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import ClockDep, CurrentUser, SessionDep
+from api.params import IdPath
 from core.auth import OrgKind
+from core.bounds import Id, PriceCny, Text, Tonnes
 from core.errors import PermissionDenied
 from trading import auctions, block_trades, exchange
 
 router = APIRouter(prefix="/api/v1", tags=["block trades and auctions"])
 public = APIRouter(prefix="/public/v1", tags=["public auctions"])
-Price = Annotated[str, Field(pattern=r"^\d+(\.\d+)?$", max_length=20)]
+Price = PriceCny
 
 
 class BlockTradeRequest(BaseModel):
     """Propose a block trade to a named counterparty; ``side`` is the proposer's side."""
 
     model_config = ConfigDict(extra="forbid")
-    instrument_id: str
+    instrument_id: Annotated[Text, Field(max_length=100)]
     side: str = Field(pattern="^(buy|sell)$")
-    counterparty_organisation_id: int
-    quantity_t: int = Field(gt=0, strict=True)
+    counterparty_organisation_id: Id
+    quantity_t: Tonnes
     price_cny: Price
 
 
@@ -44,8 +46,8 @@ class AuctionRequest(BaseModel):
     """Announce a one-way auction of the caller's tonnes."""
 
     model_config = ConfigDict(extra="forbid")
-    instrument_id: str
-    quantity_t: int = Field(gt=0, strict=True)
+    instrument_id: Annotated[Text, Field(max_length=100)]
+    quantity_t: Tonnes
     reserve_price_cny: Price
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -58,7 +60,7 @@ class BidRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     price_cny: Price
-    quantity_t: int = Field(gt=0, strict=True)
+    quantity_t: Tonnes
 
 
 def _cache(request: Request) -> exchange.MatcherCache:
@@ -86,27 +88,27 @@ def list_block_trades(session: SessionDep, principal: CurrentUser,
 
 
 @router.get("/block-trades/{block_trade_id}")
-def read_block_trade(block_trade_id: int, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+def read_block_trade(block_trade_id: IdPath, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
     """One block trade of the caller's organisation."""
     return block_trades.read_block(session, block_trade_id, actor=principal)
 
 
 @router.post("/block-trades/{block_trade_id}/confirm")
-def confirm_block_trade(block_trade_id: int, request: Request, session: SessionDep, principal: CurrentUser,
+def confirm_block_trade(block_trade_id: IdPath, request: Request, session: SessionDep, principal: CurrentUser,
                         clock: ClockDep) -> dict[str, Any]:  # fmt: skip
     """Confirm a block trade (the named counterparty only): it settles DvP before the answer."""
     return block_trades.confirm(session, block_trade_id, actor=principal, clock=clock, cache=_cache(request))
 
 
 @router.post("/block-trades/{block_trade_id}/reject")
-def reject_block_trade(block_trade_id: int, session: SessionDep, principal: CurrentUser,
+def reject_block_trade(block_trade_id: IdPath, session: SessionDep, principal: CurrentUser,
                        clock: ClockDep) -> dict[str, Any]:  # fmt: skip
     """Decline a block trade (the named counterparty only); the proposer's side is released."""
     return block_trades.reject(session, block_trade_id, actor=principal, clock=clock)
 
 
 @router.post("/block-trades/{block_trade_id}/withdraw")
-def withdraw_block_trade(block_trade_id: int, session: SessionDep, principal: CurrentUser,
+def withdraw_block_trade(block_trade_id: IdPath, session: SessionDep, principal: CurrentUser,
                          clock: ClockDep) -> dict[str, Any]:  # fmt: skip
     """Withdraw a block trade before confirmation (the proposer only); its side is released."""
     return block_trades.withdraw(session, block_trade_id, actor=principal, clock=clock)
@@ -133,7 +135,7 @@ def announce_auction(body: AuctionRequest, session: SessionDep, principal: Curre
 
 
 @router.post("/auctions/{auction_id}/bids", status_code=201)
-def place_auction_bid(auction_id: int, body: BidRequest, session: SessionDep, principal: CurrentUser,
+def place_auction_bid(auction_id: IdPath, body: BidRequest, session: SessionDep, principal: CurrentUser,
                       clock: ClockDep) -> dict[str, Any]:  # fmt: skip
     """Bid in an auction (qualified participants, inside the window); the bid's cash is held."""
     return auctions.place_bid(session, auction_id, auctions.PlaceBid(**body.model_dump()), actor=principal,
@@ -141,20 +143,20 @@ def place_auction_bid(auction_id: int, body: BidRequest, session: SessionDep, pr
 
 
 @router.get("/auctions/{auction_id}/bids")
-def list_auction_bids(auction_id: int, session: SessionDep, principal: CurrentUser) -> list[dict[str, Any]]:
+def list_auction_bids(auction_id: IdPath, session: SessionDep, principal: CurrentUser) -> list[dict[str, Any]]:
     """The caller's bids in an auction (sealed: the operator, and the seller after the close, see all)."""
     return auctions.list_bids(session, auction_id, actor=principal)
 
 
 @router.post("/auction-bids/{bid_id}/withdraw")
-def withdraw_auction_bid(bid_id: int, session: SessionDep, principal: CurrentUser,
+def withdraw_auction_bid(bid_id: IdPath, session: SessionDep, principal: CurrentUser,
                          clock: ClockDep) -> dict[str, Any]:  # fmt: skip
     """Withdraw an open bid before the auction's window ends; its hold is released."""
     return auctions.withdraw_bid(session, bid_id, actor=principal, clock=clock)
 
 
 @router.post("/auctions/{auction_id}/close")
-def close_auction(auction_id: int, request: Request, session: SessionDep, principal: CurrentUser,
+def close_auction(auction_id: IdPath, request: Request, session: SessionDep, principal: CurrentUser,
                   clock: ClockDep) -> dict[str, Any]:  # fmt: skip
     """Close an auction after its window (operator; idempotent): allocate, settle, release, publish."""
     return auctions.close_as_operator(session, auction_id, actor=principal, clock=clock, cache=_cache(request))
@@ -169,6 +171,6 @@ def list_public_auctions(session: SessionDep,
 
 
 @public.get("/auctions/{auction_id}")
-def read_public_auction(auction_id: int, session: SessionDep) -> dict[str, Any]:
+def read_public_auction(auction_id: IdPath, session: SessionDep) -> dict[str, Any]:
     """One auction's terms and results."""
     return auctions.read_auction(session, auction_id)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, CurrentUser, SessionDep
 from core.audit import AuditEntry, verify_chain
 from core.audit_tree import publish_tree_head
+from core.bounds import INT64_MAX
 from core.tree_head import ALGORITHM, key_id, public_key_pem, raw_public_key
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 def list_audit_entries(
     session: SessionDep,
     _principal: CurrentUser,
-    after: Annotated[int, Query(ge=0, description="Return entries with a greater sequence number.")] = 0,
+    after: Annotated[int, Query(ge=0, le=INT64_MAX, description="Return entries with a greater sequence number.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     subject: str | None = None,
     action: Annotated[str | None, Query(description="Only entries of this action, e.g. auth.login_failed.")] = None,
@@ -85,8 +86,10 @@ def read_audit_public_key(key: AuditSigningKeyDep) -> dict[str, str]:
 def read_audit_inclusion_proof(
     session: SessionDep,
     tree: AuditTreeDep,
-    seq: Annotated[int, Query(ge=1, description="Sequence number of the entry (leaf index = seq - 1).")],
-    tree_size: Annotated[int | None, Query(ge=1, description="Size of a tree head you hold; default: now.")] = None,
+    seq: Annotated[int, Query(ge=1, le=INT64_MAX, description="Sequence number of the entry (leaf index = seq - 1).")],
+    tree_size: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description="Size of a tree head you hold; default: now.")
+    ] = None,
 ) -> dict[str, Any]:
     """Return the audit path of entry ``seq`` in the tree of ``tree_size`` entries."""
     return tree.inclusion_proof(session, seq, tree_size).as_dict()
@@ -96,8 +99,10 @@ def read_audit_inclusion_proof(
 def read_audit_consistency_proof(
     session: SessionDep,
     tree: AuditTreeDep,
-    first: Annotated[int, Query(ge=1, description="Size of the older tree head you kept.")],
-    second: Annotated[int | None, Query(ge=1, description="Size of the newer tree head; default: now.")] = None,
+    first: Annotated[int, Query(ge=1, le=INT64_MAX, description="Size of the older tree head you kept.")],
+    second: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description="Size of the newer tree head; default: now.")
+    ] = None,
 ) -> dict[str, Any]:
     """Return the proof that the log of ``first`` entries is a prefix of the log of ``second`` entries."""
     return tree.consistency_proof(session, first, second).as_dict()

@@ -9,7 +9,9 @@ from fastapi.responses import FileResponse
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.downloads import CSV, XLSX, attachment
+from api.params import IdPath
 from api.tasks import enqueue_gep_run
+from core.bounds import INT32_MAX
 from geodata.readers import ReadLimits
 from gep.models import RegionLevel
 from gep.regions import layer_summary, list_region_layers, upload_region_layer
@@ -109,13 +111,13 @@ def list_gep_runs(session: SessionDep, _principal: CurrentUser) -> list[dict[str
 
 
 @router.get("/runs/{run_id}")
-def read_gep_run(run_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def read_gep_run(run_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
     """Return a run: status, progress (tiles done/total), inputs with hashes, valuation record, GEP summary."""
     return summary(get_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/tables/{table}.csv", response_class=Response)
-def read_gep_run_table(run_id: int, table: str, session: SessionDep, _principal: CurrentUser) -> Response:
+def read_gep_run_table(run_id: IdPath, table: str, session: SessionDep, _principal: CurrentUser) -> Response:
     """Return a SEEA-EA table of a finished run as CSV.
 
     Tables: ``summary``, ``extent``, ``physical``, ``monetary``, ``physical_by_type``, ``monetary_by_type``.
@@ -126,10 +128,12 @@ def read_gep_run_table(run_id: int, table: str, session: SessionDep, _principal:
 
 @router.get("/runs/{run_id}/tables.xlsx", response_class=Response)
 def read_gep_run_workbook(
-    run_id: int,
+    run_id: IdPath,
     session: SessionDep,
     _principal: CurrentUser,
-    compare_to: Annotated[int | None, Query(description="Another finished run: adds the comparison sheet.")] = None,
+    compare_to: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="Another finished run: adds the comparison sheet.")
+    ] = None,
 ) -> Response:
     """Return every SEEA-EA table of a finished run as an Excel workbook (one sheet each; the CSVs are exact).
 
@@ -144,7 +148,7 @@ def read_gep_run_workbook(
 
 @router.get("/runs/{run_id}/rasters/{indicator}.tif", response_class=FileResponse)
 def read_gep_run_raster(
-    run_id: int, indicator: str, session: SessionDep, settings: SettingsDep, _principal: CurrentUser
+    run_id: IdPath, indicator: str, session: SessionDep, settings: SettingsDep, _principal: CurrentUser
 ) -> FileResponse:
     """Return the per-pixel value raster of an indicator (元 per pixel, float64 Cloud-Optimised GeoTIFF)."""
     path = raster_path(get_run(session, run_id), indicator, settings.data_dir)
@@ -152,7 +156,7 @@ def read_gep_run_raster(
 
 
 @router.get("/runs/{run_id}/compare/{other_id}.csv", response_class=Response)
-def compare_gep_runs(run_id: int, other_id: int, session: SessionDep, _principal: CurrentUser) -> Response:
+def compare_gep_runs(run_id: IdPath, other_id: IdPath, session: SessionDep, _principal: CurrentUser) -> Response:
     """Return the change by region and indicator from run ``run_id`` to run ``other_id``, as CSV."""
     text = compare_csv(get_run(session, run_id), get_run(session, other_id))
     return Response(text, media_type=CSV)

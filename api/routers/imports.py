@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.params import IdPath
 from api.tasks import enqueue_import
 from carbon.imports import FINISHED, create_import, end_stale_imports, get_import, summary
 from core.auth import OrgKind
@@ -32,7 +33,7 @@ def _stated_area_unit(in_form: AreaUnit | None, in_query: AreaUnit | None) -> Ar
 
 @router.post("/projects/{project_id}/plot-imports", status_code=202)
 def upload_plot_file(
-    project_id: int,
+    project_id: IdPath,
     file: Annotated[UploadFile, File(description="Zipped Shapefile, GeoPackage, KML, CSV with WKT, or GeoJSON.")],
     principal: CurrentUser,
     session: SessionDep,
@@ -71,7 +72,7 @@ def upload_plot_file(
 
 @router.get("/plot-imports/{import_id}")
 def read_plot_import(
-    import_id: int,
+    import_id: IdPath,
     request: Request,
     session: SessionDep,
     principal: CurrentUser,

@@ -30,6 +30,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import SessionDep
 from api.downloads import CSV, XLSX, attachment
 from carbon import flows as carbon_flows
+from core.bounds import INT32_MAX, INT64_MAX
 from core.errors import InvalidInput
 from core.settings import Settings
 from trading import flows as trading_flows
@@ -60,7 +61,9 @@ def list_market_trades(
     instrument_id: str,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=market_data.MAX_TRADES_PER_PAGE)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, description="Page cursor: next_before_id of a page.")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="Page cursor: next_before_id of a page.")
+    ] = None,
 ) -> dict[str, Any]:
     """Recent trades, newest first, a page at a time (anonymous: price, tonnes, turnover, time)."""
     return market_data.recent_trades(session, instrument_id, limit=limit, before_id=before_id)
@@ -127,7 +130,9 @@ def stream_market(
     request: Request,
     session: SessionDep,
     depth: Depth = 5,
-    after_seq: Annotated[int | None, Query(ge=0, description="Resume after this seq (as Last-Event-ID).")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="Resume after this seq (as Last-Event-ID).")
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of the book and trades: a ``snapshot``, then one ``update`` per committed seq.
@@ -136,8 +141,9 @@ def stream_market(
     seq from the committed journal and trades instead of starting with a snapshot.
     """
     if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise InvalidInput("Last-Event-ID must be a sequence number")
+        # ASCII digits only ("²".isdigit() is true but int("²") fails), within the seq column (BIGINT).
+        if not (last_event_id.isascii() and last_event_id.isdigit()) or int(last_event_id) > INT64_MAX:
+            raise InvalidInput("Last-Event-ID must be a sequence number", [{"pointer": "/header/Last-Event-ID"}])
         after_seq = int(last_event_id)
     # Refuse an unknown instrument or depth now, as a problem, then end this request's transaction:
     # the stream reads in its own short transactions (on SQLite a transaction holds the writer lock).

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import HTMLResponse
 
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.params import IdPath
 from api.schemas import MonitoringReportOut
 from api.sheets import calculation_sheet
 from carbon.methods.base import Methodology
@@ -94,7 +95,7 @@ def read_methodology(methodology_id: str, version: str, _principal: CurrentUser)
 
 @router.post("/projects/{project_id}/monitoring-reports/preview")
 def preview_monitoring_report(
-    project_id: int,
+    project_id: IdPath,
     body: Annotated[ReportRequest, Body(examples=[REPORT_EXAMPLE])],
     principal: CurrentUser,
     session: SessionDep,
@@ -117,7 +118,7 @@ def preview_monitoring_report(
 
 @router.post("/projects/{project_id}/monitoring-reports", status_code=201)
 def file_monitoring_report(
-    project_id: int,
+    project_id: IdPath,
     body: Annotated[ReportRequest, Body(examples=[REPORT_EXAMPLE])],
     principal: CurrentUser,
     session: SessionDep,
@@ -131,19 +132,21 @@ def file_monitoring_report(
 
 
 @router.get("/projects/{project_id}/monitoring-reports")
-def list_monitoring_reports(project_id: int, session: SessionDep, _principal: CurrentUser) -> list[MonitoringReportOut]:
+def list_monitoring_reports(
+    project_id: IdPath, session: SessionDep, _principal: CurrentUser
+) -> list[MonitoringReportOut]:
     """List a project's monitoring reports in filing order."""
     return [MonitoringReportOut.of(r) for r in list_reports(session, project_id)]
 
 
 @router.get("/monitoring-reports/{report_id}")
-def read_monitoring_report(report_id: int, session: SessionDep, _principal: CurrentUser) -> MonitoringReportOut:
+def read_monitoring_report(report_id: IdPath, session: SessionDep, _principal: CurrentUser) -> MonitoringReportOut:
     """Return one monitoring report."""
     return MonitoringReportOut.of(get_report(session, report_id))
 
 
 @router.get("/monitoring-reports/{report_id}/trace")
-def read_monitoring_report_trace(report_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def read_monitoring_report_trace(report_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
     """Return the stored record (inputs, parameters with citations, every step) and its SHA-256.
 
     The response is what ``shanhai carbon compute FILE`` recomputes offline.
@@ -159,6 +162,6 @@ def read_monitoring_report_trace(report_id: int, session: SessionDep, _principal
 
 
 @router.get("/monitoring-reports/{report_id}/sheet", response_class=HTMLResponse)
-def read_monitoring_report_sheet(report_id: int, session: SessionDep, _principal: CurrentUser) -> HTMLResponse:
+def read_monitoring_report_sheet(report_id: IdPath, session: SessionDep, _principal: CurrentUser) -> HTMLResponse:
     """Return the human-readable calculation sheet (HTML): every step, variable, unit, citation, label and hash."""
     return HTMLResponse(calculation_sheet(get_report(session, report_id)))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.downloads import GPKG, attachment
+from api.params import IdPath, Offset
 from api.schemas import ProjectOut, plot_collection, plot_feature, plot_row_attributes
 from api.tasks import TaskRef, enqueue_remeasure
 from carbon.claims import overlaps_of_plot
@@ -42,21 +43,21 @@ def list_projects_route(
     session: SessionDep,
     _principal: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ProjectOut]:
     """List projects."""
     return [ProjectOut.of(p) for p in list_projects(session, limit=limit, offset=offset)]
 
 
 @router.get("/projects/{project_id}")
-def read_project(project_id: int, session: SessionDep, _principal: CurrentUser) -> ProjectOut:
+def read_project(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> ProjectOut:
     """Return one project."""
     return ProjectOut.of(get_project(session, project_id))
 
 
 @router.post("/projects/{project_id}/plots", status_code=201)
 def upload_plots(
-    project_id: int,
+    project_id: IdPath,
     document: Annotated[dict[str, Any], Body(examples=[GEOJSON_EXAMPLE])],
     principal: CurrentUser,
     session: SessionDep,
@@ -87,19 +88,19 @@ def upload_plots(
 
 
 @router.get("/projects/{project_id}/plots")
-def list_project_plots(project_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def list_project_plots(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
     """Return the project's plots as a GeoJSON FeatureCollection with areas in m², ha and mu."""
     return plot_collection(list_plots(session, project_id))
 
 
 @router.get("/plots/{plot_id}")
-def read_plot(plot_id: int, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def read_plot(plot_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
     """Return one plot as a GeoJSON Feature with its geodesic area in m², ha and mu."""
     return plot_feature(get_plot(session, plot_id))
 
 
 @router.get("/plots/{plot_id}/overlaps")
-def read_plot_overlaps(plot_id: int, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+def read_plot_overlaps(plot_id: IdPath, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
     """List active claims overlapping this plot in an overlapping period (slivers within tolerance flagged)."""
     return overlaps_of_plot(session, get_plot(session, plot_id))
 
@@ -109,7 +110,7 @@ def read_plot_overlaps(plot_id: int, session: SessionDep, _principal: CurrentUse
     response_class=Response,
     responses={200: {"content": {GPKG: {}}, "description": "The project's plots as a GeoPackage."}},
 )
-def download_project_plots(project_id: int, session: SessionDep, _principal: CurrentUser) -> Response:
+def download_project_plots(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> Response:
     """Download the project's plots as a GeoPackage (EPSG:4490, layer ``plots``) with their areas."""
     plots = list_plots(session, project_id)
     features = [(plot_row_attributes(p), p.geometry) for p in plots]
@@ -118,7 +119,7 @@ def download_project_plots(project_id: int, session: SessionDep, _principal: Cur
 
 @router.post("/plots/{plot_id}/remeasure", status_code=202)
 def remeasure_plot(
-    plot_id: int, session: SessionDep, principal: CurrentUser, celery: CeleryDep, clock: ClockDep
+    plot_id: IdPath, session: SessionDep, principal: CurrentUser, celery: CeleryDep, clock: ClockDep
 ) -> TaskRef:
     """Queue a re-validation and re-measurement of the plot (runs in-process without a broker).
 

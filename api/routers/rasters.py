@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.params import IdPath
 from carbon.plots import get_plot
 from geodata.models import RasterKind, RasterLayer
 from geodata.rasters import RegisterRasterLayer, get_layer, list_layers, open_raster, register_layer, resolve_path
@@ -50,7 +51,7 @@ def list_raster_layers(session: SessionDep, _principal: CurrentUser) -> list[dic
 
 @router.get("/plots/{plot_id}/zonal-statistics")
 def read_plot_zonal_statistics(
-    plot_id: int,
+    plot_id: IdPath,
     layer: Annotated[str, Query(description="Name of a registered raster layer.")],
     session: SessionDep,
     settings: SettingsDep,

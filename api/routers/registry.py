@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep
+from api.params import IdPath, Offset
 from carbon.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
 from carbon.ledger import (
     RetireUnits,
@@ -43,6 +44,7 @@ from carbon.models import (
 from carbon.plots import list_plots
 from core.audit_tree import Notary
 from core.auth import OrgKind, Principal
+from core.bounds import Id, MultilineText, Text, Tonnes
 from core.clock import Clock
 from core.errors import NotFound
 
@@ -55,8 +57,8 @@ class TransferRequest(BaseModel):
     """Move tradable tonnes to another organisation (oldest vintage first, or from the named batches)."""
 
     model_config = ConfigDict(extra="forbid")
-    to_organisation_id: int
-    quantity_t: int = Field(gt=0, strict=True)
+    to_organisation_id: Id
+    quantity_t: Tonnes
     batch_ids: list[int] | None = None
 
 
@@ -64,18 +66,18 @@ class PledgeRequest(BaseModel):
     """Pledge, release or enforce tradable/pledged tonnes."""
 
     model_config = ConfigDict(extra="forbid")
-    quantity_t: int = Field(gt=0, strict=True)
-    bank_organisation_id: int | None = None
-    holder_organisation_id: int | None = Field(default=None, description="For enforcement: the pledgor.")
+    quantity_t: Tonnes
+    bank_organisation_id: Id | None = None
+    holder_organisation_id: Id | None = Field(default=None, description="For enforcement: the pledgor.")
 
 
 class RetireRequest(BaseModel):
     """Retire tonnes for a beneficiary; ``use`` is 'voluntary' (default) or a compliance use."""
 
     model_config = ConfigDict(extra="forbid")
-    quantity_t: int = Field(gt=0, strict=True)
-    beneficiary: str = Field(min_length=1, max_length=300)
-    purpose: str = Field(min_length=1, max_length=2000)
+    quantity_t: Tonnes
+    beneficiary: Text = Field(min_length=1, max_length=300)
+    purpose: MultilineText = Field(min_length=1, max_length=2000)
     reporting_year: int = Field(ge=2000, le=2100)
     use: str = "voluntary"
 
@@ -152,7 +154,7 @@ class DecisionRequest(BaseModel):
     """The receiver's decision on a pending transfer."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(default="", max_length=2000)
+    reason: MultilineText = Field(default="", max_length=2000)
 
 
 def _decided(session: Session, transfer_id: int, *, accept: bool, body: DecisionRequest, principal: Principal,
@@ -166,7 +168,7 @@ def _decided(session: Session, transfer_id: int, *, accept: bool, body: Decision
 
 @router.post("/transfers/{transfer_id}/accept")
 def accept_transfer(
-    transfer_id: int, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    transfer_id: IdPath, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The receiver accepts a pending transfer: its tonnes move to the receiver's account as tradable."""
     return _decided(session, transfer_id, accept=True, body=body, principal=principal, clock=clock)
@@ -174,7 +176,7 @@ def accept_transfer(
 
 @router.post("/transfers/{transfer_id}/reject")
 def reject_transfer(
-    transfer_id: int, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    transfer_id: IdPath, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The receiver rejects a pending transfer: its tonnes return to the sender as tradable."""
     return _decided(session, transfer_id, accept=False, body=body, principal=principal, clock=clock)
@@ -254,7 +256,7 @@ def create_retirement(
 @router.get("/retirements/{retirement_id}/certificate.pdf", response_class=Response,
             responses={200: {"content": {PDF: {}}}})  # fmt: skip
 def read_certificate(
-    retirement_id: int, session: SessionDep, principal: CurrentUser, clock: ClockDep, request: Request
+    retirement_id: IdPath, session: SessionDep, principal: CurrentUser, clock: ClockDep, request: Request
 ) -> Response:
     """The certificate PDF of one of the caller's retirements (auditors and the registry: any)."""
     retirement = session.get(Retirement, retirement_id)
@@ -283,7 +285,7 @@ def public_certificate(code: str, session: SessionDep, clock: ClockDep, request:
 def list_batches(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Public list of issuance batches with their supply by state."""
     batches = session.scalars(select(Batch).order_by(Batch.id).limit(limit).offset(offset)).all()
@@ -317,9 +319,9 @@ class ReversalRequest(BaseModel):
     """Cancel tonnes of a project's batches from the buffer pool to cover a loss."""
 
     model_config = ConfigDict(extra="forbid")
-    project_id: int
-    quantity_t: int = Field(gt=0, strict=True)
-    reason: str = Field(min_length=3, max_length=2000, examples=["fire on 2026-04-02, 12 ha burnt"])
+    project_id: Id
+    quantity_t: Tonnes
+    reason: MultilineText = Field(min_length=3, max_length=2000, examples=["fire on 2026-04-02, 12 ha burnt"])
 
 
 @router.post("/reversals", status_code=201)
@@ -344,7 +346,7 @@ PUBLIC_GEOMETRY_DEG = 0.01
 def list_public_projects(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Public projects with generalised plot outlines (GeoJSON), issuance totals and status.
 
@@ -448,7 +450,7 @@ def list_public_retirements(
     credit_class: ClassQuery = None,
     project: ProjectQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Public list of retirements, newest first, filtered by beneficiary, reporting year, class and project."""
     query = _public_retirements(session, beneficiary, year, credit_class, project)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
+from api.params import IdPath
+from core.bounds import MAX_QUANTITY_T, PRICE_INTEGER_DIGITS, AmountFen, Id, MultilineText, PriceCny, Text, Tonnes
 from core.errors import PermissionDenied
 from trading import cash, exchange
 from trading.instruments import BLOCK_RULES
@@ -33,17 +35,17 @@ class InstrumentRequest(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    instrument_id: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
-    credit_class: str
+    instrument_id: Text = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+    credit_class: Annotated[Text, Field(max_length=100)]
     vintage_year: int = Field(ge=1990, le=2100)
-    reference_price_cny: str = Field(pattern=r"^\d+(\.\d{1,2})?$")
+    reference_price_cny: str = Field(pattern=rf"^\d{{1,{PRICE_INTEGER_DIGITS}}}(\.\d{{1,2}})?$")
     province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
     style: str = "price_time"
     always_open: bool = False
     resale_next_day: bool = True
     buyer_fee_bp: int = Field(default=0, ge=0, le=1000)
     seller_fee_bp: int = Field(default=0, ge=0, le=1000)
-    block_min_t: int = Field(default=BLOCK_RULES.min_quantity_t, gt=0, strict=True)
+    block_min_t: int = Field(default=BLOCK_RULES.min_quantity_t, gt=0, le=MAX_QUANTITY_T, strict=True)
     block_band_bp: int = Field(default=BLOCK_RULES.band_bp, ge=0, lt=10_000, strict=True)
     block_open_minute: int = Field(
         default=13 * 60,
@@ -65,32 +67,32 @@ class CashRequest(BaseModel):
     """A deposit or withdrawal recorded by the operator, with the settlement bank's reference."""
 
     model_config = ConfigDict(extra="forbid")
-    organisation_id: int
-    amount_fen: int = Field(gt=0, strict=True)
-    reference: str = Field(min_length=1, max_length=200)
+    organisation_id: Id
+    amount_fen: AmountFen
+    reference: Text = Field(min_length=1, max_length=200)
 
 
 class OrderRequest(BaseModel):
     """A limit order; ``account_organisation_id``, when sent, must be the caller's own organisation."""
 
     model_config = ConfigDict(extra="forbid")
-    instrument_id: str
+    instrument_id: Annotated[Text, Field(max_length=100)]
     side: str = Field(pattern="^(buy|sell)$")
-    price_cny: str = Field(pattern=r"^\d+(\.\d+)?$", max_length=20)
-    quantity_t: int = Field(gt=0, strict=True)
+    price_cny: PriceCny
+    quantity_t: Tonnes
     time_in_force: str = Field(default="gtc", pattern="^(gtc|day|ioc|fok)$")
-    account_organisation_id: int | None = None
+    account_organisation_id: Id | None = None
     retire_on_fill: bool = False
-    beneficiary: str | None = Field(default=None, max_length=300)
-    purpose: str | None = Field(default=None, max_length=2000)
+    beneficiary: Text | None = Field(default=None, max_length=300)
+    purpose: MultilineText | None = Field(default=None, max_length=2000)
 
 
 class AmendRequest(BaseModel):
     """New remaining quantity and/or price of a resting order."""
 
     model_config = ConfigDict(extra="forbid")
-    quantity_t: int | None = Field(default=None, gt=0, strict=True)
-    price_cny: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?$", max_length=20)
+    quantity_t: Tonnes | None = None
+    price_cny: PriceCny | None = None
 
 
 def _cache(request: Request) -> exchange.MatcherCache:
@@ -181,13 +183,13 @@ def list_orders(session: SessionDep, principal: CurrentUser,
 
 
 @router.get("/orders/{order_id}")
-def read_order(order_id: int, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+def read_order(order_id: IdPath, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
     """One of the caller's organisation's orders with its fills."""
     return exchange.read_order(session, order_id, actor=principal)
 
 
 @router.post("/orders/{order_id}/cancel")
-def cancel_order(order_id: int, request: Request, session: SessionDep, principal: CurrentUser, clock: ClockDep,
+def cancel_order(order_id: IdPath, request: Request, session: SessionDep, principal: CurrentUser, clock: ClockDep,
                  idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
     """Cancel the remainder of an open order; its hold or escrow is released."""
     return exchange.cancel_order(session, order_id, actor=principal, clock=clock, cache=_cache(request),
@@ -195,7 +197,7 @@ def cancel_order(order_id: int, request: Request, session: SessionDep, principal
 
 
 @router.post("/orders/{order_id}/amend")
-def amend_order(order_id: int, body: AmendRequest, request: Request, session: SessionDep, principal: CurrentUser,
+def amend_order(order_id: IdPath, body: AmendRequest, request: Request, session: SessionDep, principal: CurrentUser,
                 clock: ClockDep, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
     """Change an open order's remaining quantity and/or price (the hold or escrow follows)."""
     cmd = exchange.AmendOrderRequest(quantity_t=body.quantity_t, price_cny=body.price_cny)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
+from api.params import IdPath
 from carbon.models import Batch
 from carbon.workflow import StepRequest, project_step, report_step, step_out, steps_of
 
@@ -34,7 +35,7 @@ def _report_out(session: Any, report_id: int, status: str) -> dict[str, Any]:
 
 @router.post("/projects/{project_id}/submit")
 def submit_project(
-    project_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    project_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The proponent submits its project (from draft, or again after a rejection)."""
     project = project_step(session, project_id, "submit", body, actor=principal, clock=clock)
@@ -43,7 +44,7 @@ def submit_project(
 
 @router.post("/projects/{project_id}/validate")
 def validate_project(
-    project_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    project_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """A verifier organisation (never the proponent's) validates a submitted project."""
     project = project_step(session, project_id, "validate", body, actor=principal, clock=clock)
@@ -52,7 +53,7 @@ def validate_project(
 
 @router.post("/projects/{project_id}/register")
 def register_project(
-    project_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    project_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The registry registers a validated project."""
     project = project_step(session, project_id, "register", body, actor=principal, clock=clock)
@@ -61,7 +62,7 @@ def register_project(
 
 @router.post("/projects/{project_id}/reject")
 def reject_project(
-    project_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    project_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """A verifier or the registry rejects a project with a reason; the proponent may resubmit."""
     project = project_step(session, project_id, "reject", body, actor=principal, clock=clock)
@@ -69,14 +70,14 @@ def reject_project(
 
 
 @router.get("/projects/{project_id}/workflow")
-def read_project_workflow(project_id: int, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+def read_project_workflow(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
     """The project's lifecycle steps with comments and evidence."""
     return [step_out(s) for s in steps_of(session, "project", project_id)]
 
 
 @router.post("/monitoring-reports/{report_id}/verify")
 def verify_monitoring_report(
-    report_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    report_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """A verifier organisation (never the proponent's) verifies a submitted report."""
     report = report_step(session, report_id, "verify", body, actor=principal, clock=clock)
@@ -85,7 +86,7 @@ def verify_monitoring_report(
 
 @router.post("/monitoring-reports/{report_id}/reject")
 def reject_monitoring_report(
-    report_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    report_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """A verifier rejects a submitted report with a reason."""
     report = report_step(session, report_id, "reject", body, actor=principal, clock=clock)
@@ -94,7 +95,7 @@ def reject_monitoring_report(
 
 @router.post("/monitoring-reports/{report_id}/issue")
 def issue_monitoring_report(
-    report_id: int, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
+    report_id: IdPath, body: StepRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
 ) -> dict[str, Any]:
     """The registry issues a verified report's whole tonnes as a serialised batch (buffer share to the pool)."""
     report = report_step(session, report_id, "issue", body, actor=principal, clock=clock)
@@ -102,6 +103,6 @@ def issue_monitoring_report(
 
 
 @router.get("/monitoring-reports/{report_id}/workflow")
-def read_report_workflow(report_id: int, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+def read_report_workflow(report_id: IdPath, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
     """The report's lifecycle steps with comments and evidence."""
     return [step_out(s) for s in steps_of(session, "monitoring_report", report_id)]

@@ -43,9 +43,10 @@ from decimal import (
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from carbon.parameters.models import ParameterSet
+from core.bounds import MAX_DECIMAL_INPUT
 from core.canonical import canonical_hash, canonical_json
 from core.errors import Conflict, InvalidInput, NotFound
 from core.units import CO2_PER_C
@@ -78,10 +79,39 @@ def ceiling_t(deduction_t: Decimal) -> Decimal:
     return deduction_t.quantize(REPORTED_T, rounding=ROUND_CEILING)
 
 
+def _bounded_number(value: Any) -> Any:
+    """Return ``value`` if every number in it is finite and below :data:`MAX_DECIMAL_INPUT` in magnitude."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal | int | float):
+        number = Decimal(value)
+        if not number.is_finite():
+            raise ValueError("the number must be finite")
+        if abs(number) >= MAX_DECIMAL_INPUT:
+            raise ValueError(f"the number must be below {MAX_DECIMAL_INPUT:.0E} in magnitude")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _bounded_number(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _bounded_number(item)
+    return value
+
+
 class InputModel(BaseModel):
-    """Base of methodology input models: frozen, unknown keys refused."""
+    """Base of methodology input models: frozen, unknown keys refused, every number finite and bounded.
+
+    A decimal such as ``1e400`` is a valid ``Decimal`` but no quantity of a methodology: it would overflow
+    :data:`DECIMAL_CONTEXT` when quantised. Every number of every field (nested lists and mappings included)
+    is refused at validation when it is not finite or reaches :data:`~core.bounds.MAX_DECIMAL_INPUT`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _numbers_bounded(cls, value: Any) -> Any:
+        return _bounded_number(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +295,15 @@ def run_checked(
             f"{methodology_id}: {len(problems)} eligibility problem(s): {reasons}", [p.as_dict() for p in problems]
         )
     with localcontext(DECIMAL_CONTEXT):
-        return calculate()
+        try:
+            return calculate()
+        except (Overflow, InvalidOperation) as error:
+            # Bounded inputs can still combine into a quantity beyond 28 significant digits (e.g. a huge area
+            # times a huge stock quantised to 0.001 t): the inputs are out of range, not the server.
+            raise InvalidInput(
+                f"{methodology_id}: the inputs give a quantity beyond the computable range (28 significant digits)",
+                [{"reason": f"decimal arithmetic trapped {type(error).__name__}"}],
+            ) from error
 
 
 def build_result(
