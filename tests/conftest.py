@@ -143,6 +143,26 @@ def fresh_postgres_database(suffix: str = "") -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def seeded_session(kind: str, template_db: Path, tmp_path: Path, at: datetime) -> Iterator[Session]:
+    """Yield a session on a demo-seeded database of its own: a copy of ``template_db`` on SQLite, or a fresh
+    PostgreSQL database seeded at ``at`` (``kind`` is ``"sqlite"`` or ``"postgres"``)."""
+    if kind == "sqlite":
+        path = tmp_path / "seeded.db"
+        shutil.copyfile(template_db, path)
+        engine = make_engine(f"sqlite:///{path}")
+        with make_session_factory(engine)() as session:
+            yield session
+        engine.dispose()
+        return
+    with fresh_postgres_database("_seeded") as url:
+        engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            seed_demo(session, SAMPLES, clock=FixedClock(at))
+            yield session
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
     """A migrated PostgreSQL + PostGIS database of this test run only, dropped at the end."""

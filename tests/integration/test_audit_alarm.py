@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,6 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from api.seed import seed_demo
 from carbon.ledger import IssueBatch, RetireUnits, issue_batch, retire_units
 from carbon.models import CreditClass, Retirement
 from core import audit, audit_heads
@@ -31,10 +29,9 @@ from core.audit_heads import StoredTreeHead
 from core.audit_tree import AuditTree, Notary
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
-from core.db import make_engine, make_session_factory
 from core.errors import AuditLogInconsistent
 from core.merkle import MerkleTree
-from tests.conftest import SAMPLES, fresh_postgres_database
+from tests.conftest import seeded_session
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()
@@ -42,20 +39,8 @@ KEY = Ed25519PrivateKey.generate()
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, template_db: Path, tmp_path: Path) -> Iterator[Session]:
-    if request.param == "sqlite":
-        path = tmp_path / "alarm.db"
-        shutil.copyfile(template_db, path)
-        engine = make_engine(f"sqlite:///{path}")
-        with make_session_factory(engine)() as session:
-            yield session
-        engine.dispose()
-        return
-    with fresh_postgres_database("_alarm") as url:
-        engine = make_engine(url)
-        with make_session_factory(engine)() as session:
-            seed_demo(session, SAMPLES, clock=FixedClock(AT))
-            yield session
-        engine.dispose()
+    with seeded_session(request.param, template_db, tmp_path, AT) as session:
+        yield session
 
 
 def append_some(session: Session, n: int) -> None:

@@ -7,7 +7,6 @@ anyone recomputes it after the commit, and a rolled-back retirement leaves the t
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,37 +16,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.seed import seed_demo
 from carbon.ledger import IssueBatch, RetireUnits, issue_batch, retire_units
 from carbon.models import CreditClass, Retirement
 from core.audit import AuditEntry, iter_entries
 from core.audit_tree import AuditTree, Notary
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
-from core.db import make_engine, make_session_factory
 from core.merkle import MerkleTree
 from core.tree_head import verify_tree_head
-from tests.conftest import SAMPLES, fresh_postgres_database
+from tests.conftest import seeded_session
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, template_db: Path, tmp_path: Path) -> Iterator[Session]:
-    if request.param == "sqlite":
-        path = tmp_path / "heads.db"
-        shutil.copyfile(template_db, path)
-        engine = make_engine(f"sqlite:///{path}")
-        with make_session_factory(engine)() as session:
-            yield session
-        engine.dispose()
-        return
-    with fresh_postgres_database("_heads") as url:
-        engine = make_engine(url)
-        with make_session_factory(engine)() as session:
-            seed_demo(session, SAMPLES, clock=FixedClock(AT))
-            yield session
-        engine.dispose()
+    with seeded_session(request.param, template_db, tmp_path, AT) as session:
+        yield session
 
 
 def root_after_commit(session: Session, size: int) -> str:
