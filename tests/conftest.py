@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -141,6 +144,64 @@ def fresh_postgres_database(suffix: str = "") -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
         admin.dispose()
+
+
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that is free now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_uvicorn(
+    database_url: str, data_dir: Path, name: str, **env: str
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start a uvicorn server of the app on ``database_url`` (extra ``SHANHAI_…`` settings in ``env``).
+
+    Returns the process, its base URL and its log file; :func:`wait_healthy` waits for it, :func:`stop_uvicorn`
+    ends it.
+    """
+    port = free_port()
+    environment = os.environ | {
+        "SHANHAI_ENVIRONMENT": "test",
+        "SHANHAI_DATA_DIR": str(data_dir),
+        "SHANHAI_DATABASE_URL": database_url,
+        "SHANHAI_SECRET_KEY": TEST_SECRET,
+        **env,
+    }
+    log_path = data_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}", log_path
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
+    """Wait (60 s at most) until the server at ``base`` answers ``/health``; raise with its log if it does not."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start: {log_path.read_text()}") from None
+            time.sleep(0.2)
+
+
+def stop_uvicorn(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server started by :func:`start_uvicorn` (kill it after 10 s)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @contextmanager

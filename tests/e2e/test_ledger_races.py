@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,8 +46,15 @@ from core.audit import verify_chain
 from core.auth import Organisation, OrgKind, User, hash_password, principal_of
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory
-from tests.conftest import REPO, SAMPLES, TEST_SECRET, fresh_postgres_database
-from tests.e2e.test_market_stream import free_port
+from tests.conftest import (
+    REPO,
+    SAMPLES,
+    TEST_SECRET,
+    fresh_postgres_database,
+    start_uvicorn,
+    stop_uvicorn,
+    wait_healthy,
+)
 from trading import exchange
 from trading.cash import cash_violations
 
@@ -58,46 +64,6 @@ CLIENTS = 20
 EACH_T = 10
 HOLDING_T = 100
 WAIT_S = 60.0
-
-
-def _start(url: str, data_dir: Path, name: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    env = os.environ | {
-        "SHANHAI_ENVIRONMENT": "test",
-        "SHANHAI_DATA_DIR": str(data_dir),
-        "SHANHAI_DATABASE_URL": url,
-        "SHANHAI_SECRET_KEY": TEST_SECRET,
-    }
-    log_path = data_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    return process, f"http://127.0.0.1:{port}", log_path
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start: {log_path.read_text()}") from None
-            time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +80,14 @@ def race_url() -> Iterator[str]:
 def servers(race_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Two uvicorn processes of the app on the same PostgreSQL database; their base URLs."""
     data_dir = tmp_path_factory.mktemp("races")
-    started = [_start(race_url, data_dir, f"api-{i}") for i in range(2)]
+    started = [start_uvicorn(race_url, data_dir, f"api-{i}") for i in range(2)]
     try:
         for process, base, log_path in started:
-            _wait_healthy(process, base, log_path)
+            wait_healthy(process, base, log_path)
         yield [base for _, base, _ in started]
     finally:
         for process, _, _ in started:
-            _stop(process)
+            stop_uvicorn(process)
 
 
 @pytest.fixture

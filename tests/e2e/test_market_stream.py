@@ -7,11 +7,7 @@ by any process. Every wait has a timeout, and the server is stopped in ``finally
 
 from __future__ import annotations
 
-import os
 import queue
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -27,7 +23,7 @@ from carbon.models import CreditClass
 from core.auth import OrgKind
 from core.clock import FixedClock
 from core.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.conftest import start_uvicorn, stop_uvicorn, wait_healthy
 
 from .market_helpers import Login, deposit, issue, list_instrument, order
 
@@ -35,52 +31,18 @@ FCT = "FCT-2025"
 WAIT_S = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """A uvicorn server of the app on the test's database; its URL."""
-    port = free_port()
-    env = os.environ | {
-        "SHANHAI_ENVIRONMENT": "test",
-        "SHANHAI_DATA_DIR": str(tmp_path),
-        "SHANHAI_DATABASE_URL": settings.resolved_database_url,
-        "SHANHAI_SECRET_KEY": TEST_SECRET,
-        "SHANHAI_MARKET_STREAM_POLL_SECONDS": "0.05",
-        "SHANHAI_MARKET_STREAM_MAX_SECONDS": "60",
-    }
-    log = (tmp_path / "uvicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+    process, url, log_path = start_uvicorn(
+        settings.resolved_database_url, tmp_path, "uvicorn",
+        SHANHAI_MARKET_STREAM_POLL_SECONDS="0.05", SHANHAI_MARKET_STREAM_MAX_SECONDS="60",
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start: {(tmp_path / 'uvicorn.log').read_text()}") from None
-                time.sleep(0.2)
+        wait_healthy(process, url, log_path)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+        stop_uvicorn(process)
 
 
 def follow(stream: MarketStream) -> tuple[queue.Queue[StreamEvent | BaseException], threading.Thread]:

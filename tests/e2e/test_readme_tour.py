@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- tour:begin", "<!-- tour:end -->"
@@ -51,13 +52,6 @@ def missing_tool() -> str | None:
     if subprocess.run(["date", "-u", "-d", "+10 minutes"], capture_output=True, check=False).returncode != 0:
         return "the README tour computes its dates with GNU date (date -d), which this date is not"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def clean_env(**extra: str) -> dict[str, str]:
