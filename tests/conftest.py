@@ -205,6 +205,24 @@ def stop_uvicorn(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def settings_on(kind: str, template_db: Path, tmp_path: Path) -> Iterator[Settings]:
+    """Yield the app's settings on a copy of the seeded SQLite template (``kind`` ``"sqlite"``), or on a fresh
+    PostgreSQL database seeded with the demo data and rasters (``"postgres"``)."""
+    common = {"environment": "test", "data_dir": tmp_path, "raster_dir": SAMPLES / "rasters"}
+    if kind == "sqlite":
+        shutil.copyfile(template_db, tmp_path / "shanhai.db")
+        yield Settings(database_url=f"sqlite:///{tmp_path / 'shanhai.db'}", secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
+        return
+    with fresh_postgres_database("_settings") as url:
+        engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            seed_demo(session, SAMPLES, clock=SystemClock())
+            seed_rasters(session, SAMPLES / "rasters", clock=SystemClock())
+        engine.dispose()
+        yield Settings(database_url=url, secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
+
+
+@contextmanager
 def seeded_session(kind: str, template_db: Path, tmp_path: Path, at: datetime) -> Iterator[Session]:
     """Yield a session on a demo-seeded database of its own: a copy of ``template_db`` on SQLite, or a fresh
     PostgreSQL database seeded at ``at`` (``kind`` is ``"sqlite"`` or ``"postgres"``)."""

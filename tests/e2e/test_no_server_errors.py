@@ -7,7 +7,6 @@ Each class runs on SQLite and on PostgreSQL: ids of 2³¹ and NUL bytes failed o
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,10 @@ from httpx import Response
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from api.seed import seed_demo, seed_rasters
 from carbon.models import Project
 from core.auth import OrgKind
-from core.clock import SystemClock
-from core.db import make_engine, make_session_factory
 from core.settings import Settings
-from tests.conftest import SAMPLES, TEST_SECRET, fresh_postgres_database
+from tests.conftest import settings_on
 from tests.e2e.market_helpers import user_of
 from tests.e2e.test_monitoring_reports import ticket_request
 from trading.models import CashAccount
@@ -39,18 +35,8 @@ TOO_BIG = [INT32_MAX + 1, 2**63, 10**30]
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> Iterator[Settings]:
     """The app on a copy of the seeded SQLite template, or on a fresh, seeded PostgreSQL database."""
-    common = {"environment": "test", "data_dir": tmp_path, "raster_dir": SAMPLES / "rasters"}
-    if request.param == "sqlite":
-        shutil.copyfile(template_db, tmp_path / "shanhai.db")
-        yield Settings(database_url=f"sqlite:///{tmp_path / 'shanhai.db'}", secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
-        return
-    with fresh_postgres_database("_no500") as url:
-        engine = make_engine(url)
-        with make_session_factory(engine)() as session:
-            seed_demo(session, SAMPLES, clock=SystemClock())
-            seed_rasters(session, SAMPLES / "rasters", clock=SystemClock())
-        engine.dispose()
-        yield Settings(database_url=url, secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
+    with settings_on(request.param, template_db, tmp_path) as settings:
+        yield settings
 
 
 def refused(response: Response, status: int = 422) -> dict[str, Any]:

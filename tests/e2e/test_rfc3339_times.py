@@ -10,7 +10,6 @@ retirement, orders and a trade, the audit log) and walks every JSON answer: each
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.seed import seed_demo
 from carbon.models import CreditClass
 from core.auth import OrgKind
-from core.clock import FixedClock, SystemClock
-from core.db import make_engine, make_session_factory
+from core.clock import FixedClock
 from core.settings import Settings
-from tests.conftest import SAMPLES, TEST_SECRET, fresh_postgres_database
+from tests.conftest import settings_on
 
 from .market_helpers import Login, deposit, issue, list_instrument, order
 
@@ -37,17 +34,8 @@ LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> Iterator[Settings]:
     """The app on a copy of the seeded SQLite template, or on a fresh, seeded PostgreSQL database."""
-    common = {"environment": "test", "data_dir": tmp_path, "raster_dir": SAMPLES / "rasters"}
-    if request.param == "sqlite":
-        shutil.copyfile(template_db, tmp_path / "shanhai.db")
-        yield Settings(database_url=f"sqlite:///{tmp_path / 'shanhai.db'}", secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
-        return
-    with fresh_postgres_database("_times") as url:
-        engine = make_engine(url)
-        with make_session_factory(engine)() as session:
-            seed_demo(session, SAMPLES, clock=SystemClock())
-        engine.dispose()
-        yield Settings(database_url=url, secret_key=TEST_SECRET, **common)  # type: ignore[arg-type]
+    with settings_on(request.param, template_db, tmp_path) as settings:
+        yield settings
 
 
 def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
