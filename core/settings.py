@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     )
     api_processes: int = Field(
         default=1, ge=1, description="How many API processes `shanhai serve` starts (more than one needs Redis)."
+    )
+    web_concurrency: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("WEB_CONCURRENCY", "web_concurrency"),
+        description="WEB_CONCURRENCY (no SHANHAI_ prefix): the worker count uvicorn's and gunicorn's command lines "
+        "take from the environment. Read only to refuse several processes on the in-memory rate-limit store.",
     )
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = Field(
         default=(),
@@ -167,10 +174,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:
-        if self.api_processes > 1 and self.rate_limit_storage_url in (None, "memory://"):
+        if max(self.api_processes, self.web_concurrency) > 1 and self.rate_limit_storage_url in (None, "memory://"):
+            source = "SHANHAI_API_PROCESSES" if self.api_processes > 1 else "WEB_CONCURRENCY"
             raise ValueError(
-                "several API processes need SHANHAI_RATE_LIMIT_STORAGE_URL on Redis: each process's memory would "
-                "count logins and API-key requests alone, multiplying every limit"
+                f"several API processes ({source}) need SHANHAI_RATE_LIMIT_STORAGE_URL on Redis: each process's "
+                "memory would count logins and API-key requests alone, multiplying every limit"
             )
         if self.environment == "production":
             if self.secret_key is None:

@@ -1018,7 +1018,8 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         # Every refusal is found before anything is written (a command has no savepoint, ADR 015 amendment):
         # funds or tonnes first (reads), then the engine; the hold or escrow is written once the engine took it.
         if cmd.side == Side.BUY.value:
-            check_receiver(session, actor.organisation_id, pointer="/side")  # never deliver to a non-holder
+            # never deliver to a non-holder (the principal carries its organisation's kind: no read)
+            check_receiver(session, actor.organisation_id, pointer="/side", organisation_kind=actor.role)
             held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
             cash.check_hold(ctx.cash_account(actor.organisation_id), held_fen)
         else:

@@ -24,6 +24,18 @@ def test_several_processes_are_refused_on_the_in_memory_store() -> None:
     assert Settings(api_processes=2, rate_limit_storage_url="redis://127.0.0.1:6379/2").api_processes == 2
 
 
+def test_uvicorn_or_gunicorn_workers_from_web_concurrency_are_refused_on_the_in_memory_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``uvicorn --workers`` and gunicorn take their worker count from WEB_CONCURRENCY, outside our settings."""
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    with pytest.raises(ValidationError, match=r"\(WEB_CONCURRENCY\) need SHANHAI_RATE_LIMIT_STORAGE_URL"):
+        Settings()
+    assert Settings(rate_limit_storage_url="redis://127.0.0.1:6379/2").web_concurrency == 4
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    assert Settings().web_concurrency == 1
+
+
 @pytest.mark.redis
 def test_two_processes_share_one_count_through_redis(redis_url: str) -> None:
     settings = Settings(rate_limit_storage_url=redis_url, login_user_attempts=3, login_lockout_seconds=20.0)
