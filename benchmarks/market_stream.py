@@ -38,8 +38,11 @@ sys.path.insert(0, str(REPO))
 
 from api.seed import seed_demo  # noqa: E402
 from api.stream_client import MarketStream  # noqa: E402
-from carbon.ledger import IssueBatch, issue_batch  # noqa: E402
-from carbon.models import CreditClass  # noqa: E402
+from carbon.ledger import (  # noqa: E402
+    CreditClass,
+    IssueBatch,
+    issue_batch,
+)
 from core.auth import OrgKind, User, principal_of  # noqa: E402
 from core.clock import FixedClock, SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402

@@ -34,8 +34,7 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations  # noqa: E402
-from carbon.models import Batch, CreditClass  # noqa: E402
+from carbon.ledger import Batch, CreditClass, IssueBatch, issue_batch, ledger_violations  # noqa: E402  # noqa: E402
 from core.auth import OrgKind, User, principal_of  # noqa: E402
 from core.clock import FixedClock, SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import settle_escrowed
+from carbon.ledger import settle_release
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
@@ -283,9 +283,8 @@ def close(session: Session, auction_id: int, *, actor: str, clock: Clock, cache:
                          f"auction:{auction.id}:bid:{bid.id}", now)  # fmt: skip
             bid.status, bid.held_fen, bid.updated_at = LOST, 0, now
     if outcome.unfilled_t:
-        settle_escrowed(session, organisation_id=auction.seller_organisation_id, quantity_t=outcome.unfilled_t,
-                        batch_ids=scope.batch_ids(), actor=MATCHER, clock=clock, reason=f"auction:{auction.id}",
-                        audit_events=scope.audit)  # fmt: skip
+        settle_release(scope.ledger, organisation_id=auction.seller_organisation_id, quantity_t=outcome.unfilled_t,
+                       batch_ids=scope.batch_ids(), actor=MATCHER, reason=f"auction:{auction.id}")  # fmt: skip
     auction.status, auction.closed_at = CLOSED, now
     auction.allocated_t, auction.escrowed_t = outcome.allocated_t, 0
     auction.clearing_price_ticks = outcome.clearing_price_ticks

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import settle_escrowed
+from carbon.ledger import settle_release
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
@@ -125,9 +125,8 @@ def _release(scope: Settlement, block: BlockTrade, *, actor: str) -> None:
         cash.release(scope.session, account, block.held_fen, f"block:{block.id}", now)
         block.held_fen = 0
     if block.escrowed_t:
-        settle_escrowed(scope.session, organisation_id=block.seller_organisation_id, quantity_t=block.escrowed_t,
-                        batch_ids=scope.batch_ids(), actor=actor, clock=scope.clock, reason=f"block:{block.id}",
-                        audit_events=scope.audit)  # fmt: skip
+        settle_release(scope.ledger, organisation_id=block.seller_organisation_id, quantity_t=block.escrowed_t,
+                       batch_ids=scope.batch_ids(), actor=actor, reason=f"block:{block.id}")  # fmt: skip
         block.escrowed_t = 0
 
 

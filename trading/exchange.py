@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -53,15 +52,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carbon.ledger import (
-    ACCOUNT_CACHE,
-    account_of,
-    change_state,
+    Batch,
+    CreditClass,
+    HoldingBlock,
+    Retirement,
+    RetireUnits,
+    UnitOfWork,
+    account_in,
     check_receiver,
+    deliver,
+    escrow,
+    receiving_account,
+    retire,
     serial_of,
-    settle_escrowed,
+    settle_release,
     tradable_t,
 )
-from carbon.models import Batch, CreditClass, HoldingBlock, Retirement
 from core import audit
 from core.auth import OrgKind, Principal
 from core.canonical import canonical_hash
@@ -402,17 +408,18 @@ def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, n
     return int(total or 0)
 
 
-def check_escrowable(session: Session, row: InstrumentRow, organisation_id: int, quantity_t: int, *, clock: Clock,
+def check_escrowable(ledger: UnitOfWork, row: InstrumentRow, organisation_id: int, quantity_t: int, *,
                      batch_ids: list[int]) -> None:  # fmt: skip
     """Refuse a sale the registry's escrow would refuse (too few tradable tonnes, or T+1), reading only.
 
     Raises:
         InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
     """
-    account = account_of(session, organisation_id, now=clock.now())
+    session, now = ledger.session, ledger.clock.now()
+    account = account_in(ledger, organisation_id)
     tradable = tradable_t(session, account, batch_ids)
     if row.resale_next_day:
-        locked_t = bought_today_t(session, row, organisation_id, clock.now())
+        locked_t = bought_today_t(session, row, organisation_id, now)
         if locked_t and tradable - locked_t < quantity_t:
             raise InsufficientUnits(
                 f"{account.organisation.label}: {locked_t} t of the {tradable} t tradable were bought today and "
@@ -431,9 +438,8 @@ def check_escrowable(session: Session, row: InstrumentRow, organisation_id: int,
 
 def _escrow(ctx: _Context, order: TradeOrder, quantity_t: int, actor: Principal) -> None:
     """Escrow tonnes for a sell order that :func:`check_escrowable` accepted (after the engine took the order)."""
-    change_state(ctx.session, "escrow", organisation_id=order.organisation_id, quantity_t=quantity_t, actor=actor,
-                 clock=ctx.clock, batch_ids=ctx.batch_ids(), reason=f"order:{order.id}", commit=False,
-                 audit_events=ctx.audit)  # fmt: skip
+    escrow(ctx.ledger, organisation_id=order.organisation_id, quantity_t=quantity_t, actor=actor,
+           batch_ids=ctx.batch_ids(), reason=f"order:{order.id}")  # fmt: skip
 
 
 def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, quantity_t: int, reason: str, *,
@@ -446,11 +452,14 @@ def escrow_for_sale(session: Session, row: InstrumentRow, organisation_id: int, 
     Raises:
         InsufficientUnits: Not enough tradable tonnes, or some were bought today (T+1).
     """
+    ledger = scope.ledger if scope is not None else UnitOfWork(session, clock)
     batch_ids = scope.batch_ids() if scope is not None else eligible_batch_ids(session, row)
-    check_escrowable(session, row, organisation_id, quantity_t, clock=clock, batch_ids=batch_ids)
-    change_state(session, "escrow", organisation_id=organisation_id, quantity_t=quantity_t, actor=actor,
-                 clock=clock, batch_ids=batch_ids, reason=reason, commit=False,
-                 audit_events=scope.audit if scope is not None else None)  # fmt: skip
+    check_escrowable(ledger, row, organisation_id, quantity_t, batch_ids=batch_ids)
+    escrow(
+        ledger, organisation_id=organisation_id, quantity_t=quantity_t, actor=actor, batch_ids=batch_ids, reason=reason
+    )
+    if scope is None:
+        ledger.append_audit()
 
 
 # Batches (group commit, ADR 015) ----------------------------------------------------------------------------
@@ -470,6 +479,8 @@ class Settlement:
                  audit_events: list[audit.Event] | None = None) -> None:  # fmt: skip
         self.session, self.row, self.clock = session, row, clock
         self.audit: list[audit.Event] = [] if audit_events is None else audit_events
+        #: The ledger's unit of work in this transaction: its entries go to ``audit`` (ADR 031).
+        self.ledger = UnitOfWork(session, clock, audit_events=self.audit)
         self._cash: dict[tuple[int, str], CashAccount] = {}
         self._fee: CashAccount | None = None
         self._batch_ids: list[int] | None = None
@@ -611,7 +622,6 @@ def _run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: 
     A failure *during* the commit (outcome unknown) is reported to every command, never retried.
     """
     committing = False
-    session.info[ACCOUNT_CACHE] = {}  # registry accounts read once per batch (cleared after any rollback)
     try:
         ctx = _begin(session, cache, instrument_id, clock)
         ctx.prefetch_idempotency([job.idempotency for job in jobs if job.idempotency is not None])
@@ -625,7 +635,6 @@ def _run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: 
     except Exception as error:
         cache.discard(instrument_id)
         session.rollback()
-        session.info.pop(ACCOUNT_CACHE, None)
         if committing or len(jobs) == 1:
             for job in jobs:
                 job.result, job.error = None, _translated(error)
@@ -634,7 +643,6 @@ def _run_batch(session: Session, cache: MatcherCache, instrument_id: str, jobs: 
             job.result = job.error = None
             _run_batch(session, cache, instrument_id, [job], clock=clock)
     finally:
-        session.info.pop(ACCOUNT_CACHE, None)
         session.info.pop(DEFERRED_WRITES, None)
 
 
@@ -1018,12 +1026,11 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         # Every refusal is found before anything is written (a command has no savepoint, ADR 015 amendment):
         # funds or tonnes first (reads), then the engine; the hold or escrow is written once the engine took it.
         if cmd.side == Side.BUY.value:
-            check_receiver(session, actor.organisation_id, pointer="/side")  # never deliver to a non-holder
+            check_receiver(ctx.ledger, actor.organisation_id, pointer="/side")  # never deliver to a non-holder
             held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
             cash.check_hold(ctx.cash_account(actor.organisation_id), held_fen)
         else:
-            check_escrowable(session, row, actor.organisation_id, cmd.quantity_t, clock=ctx.clock,
-                             batch_ids=ctx.batch_ids())  # fmt: skip
+            check_escrowable(ctx.ledger, row, actor.organisation_id, cmd.quantity_t, batch_ids=ctx.batch_ids())
         order = TradeOrder(
             instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
             side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t,
@@ -1139,7 +1146,7 @@ def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempote
         if order.side == Side.BUY.value and required > order.held_fen:
             cash.check_hold(ctx.cash_account(actor.organisation_id), required - order.held_fen)
         elif order.side == Side.SELL.value and quantity_t > order.remaining_t:
-            check_escrowable(session, row, actor.organisation_id, quantity_t - order.remaining_t, clock=ctx.clock,
+            check_escrowable(ctx.ledger, row, actor.organisation_id, quantity_t - order.remaining_t,
                              batch_ids=ctx.batch_ids())  # fmt: skip
         command = AmendOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
                              account_id=str(actor.organisation_id), quantity_t=quantity_t,
@@ -1155,9 +1162,9 @@ def amend_step(order_id: int, cmd: AmendOrderRequest, actor: Principal, idempote
         elif quantity_t > order.remaining_t:
             _escrow(ctx, order, quantity_t - order.remaining_t, actor)
         elif quantity_t < order.remaining_t:
-            settle_escrowed(session, organisation_id=order.organisation_id,
-                            quantity_t=order.remaining_t - quantity_t, batch_ids=ctx.batch_ids(), actor=actor.actor,
-                            clock=ctx.clock, reason=f"order:{order.id}", audit_events=ctx.audit)  # fmt: skip
+            settle_release(ctx.ledger, organisation_id=order.organisation_id,
+                           quantity_t=order.remaining_t - quantity_t, batch_ids=ctx.batch_ids(), actor=actor.actor,
+                           reason=f"order:{order.id}")  # fmt: skip
         _record(ctx, command, events, _Batch(orders={order.engine_id: order}), actor=actor)
         response = order_out(session, row, order)
         _remember(ctx, actor.organisation_id, idempotency_key, request, response, now)
@@ -1277,9 +1284,8 @@ def _free(ctx: _Context, order: TradeOrder) -> None:
         cash.release(ctx.session, account, order.held_fen, f"order:{order.id}", ctx.clock.now())
         _set(ctx, order, held_fen=0)
     elif order.remaining_t:
-        settle_escrowed(ctx.session, organisation_id=order.organisation_id, quantity_t=order.remaining_t,
-                        batch_ids=ctx.batch_ids(), actor=MATCHER, clock=ctx.clock, reason=f"order:{order.id}",
-                        audit_events=ctx.audit)  # fmt: skip
+        settle_release(ctx.ledger, organisation_id=order.organisation_id, quantity_t=order.remaining_t,
+                       batch_ids=ctx.batch_ids(), actor=MATCHER, reason=f"order:{order.id}")  # fmt: skip
 
 
 def _settle(ctx: _Context, fill: Fill, batch: _Batch) -> None:
@@ -1288,27 +1294,23 @@ def _settle(ctx: _Context, fill: Fill, batch: _Batch) -> None:
     taker, maker = _order(ctx, batch, fill.taker_order_id), _order(ctx, batch, fill.maker_order_id)
     buy, sell = (taker, maker) if fill.taker_side is Side.BUY else (maker, taker)
     quantity_t = fill.quantity_t
-    retirement = None
-    if buy.retire_on_fill:
-        retirement = Retirement(
-            account_id=account_of(session, buy.organisation_id, now=now).id, quantity_t=quantity_t,
-            beneficiary=buy.beneficiary or "", purpose=buy.purpose or "", reporting_year=now.year, use="voluntary",
-            verification_code=secrets.token_hex(8).upper(), created_at=now, created_by_user_id=buy.placed_by_user_id,
-        )  # fmt: skip
-        session.add(retirement)
-        session.flush()
+    retire_for = None
+    if buy.retire_on_fill:  # retired for the buyer on delivery, by carbon.ledger.retire (use: voluntary)
+        retire_for = RetireUnits(quantity_t, buy.beneficiary or "", buy.purpose or "", now.year)
     keep = buy_hold_fen(row, buy.price_ticks, buy.remaining_t - quantity_t)
     trade = deliver_versus_payment(session, row, Delivery(
         seller_organisation_id=sell.organisation_id, buyer_organisation_id=buy.organisation_id,
         price_ticks=fill.price_ticks, quantity_t=quantity_t, held_fen=buy.held_fen, keep_fen=keep,
         reference=f"trade:{row.instrument_id}:{fill.seq}:{fill.trade_id}", seq=fill.seq, buy_order_id=buy.id,
-        sell_order_id=sell.id, retirement=retirement), clock=ctx.clock, scope=ctx)  # fmt: skip
+        sell_order_id=sell.id, retire=retire_for, retired_by_user_id=buy.placed_by_user_id), clock=ctx.clock,
+        scope=ctx)  # fmt: skip
     _set(ctx, buy, held_fen=keep)
     for order in (buy, sell):
         remaining_t = order.remaining_t - quantity_t
         _set(ctx, order, remaining_t=remaining_t, filled_t=order.filled_t + quantity_t, updated_at=now,
              **({"status": FILLED} if remaining_t == 0 else {}))  # fmt: skip
     batch.trades.append(trade)
+    retirement = session.get(Retirement, trade.retirement_id) if trade.retirement_id is not None else None
     ctx.audit.append(trade_settled(row, trade, retirement))
 
 
@@ -1337,7 +1339,8 @@ class Delivery:
     sell_order_id: int | None = None
     block_trade_id: int | None = None
     auction_bid_id: int | None = None
-    retirement: Retirement | None = None
+    retire: RetireUnits | None = None  # retire on fill: the buyer's retirement (``carbon.ledger.retire``)
+    retired_by_user_id: int | None = None
 
 
 def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, *, clock: Clock,
@@ -1359,11 +1362,17 @@ def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, 
     scope.lock_parties(leg.buyer_organisation_id, leg.seller_organisation_id)
     buyer, seller = scope.cash_account(leg.buyer_organisation_id), scope.cash_account(leg.seller_organisation_id)
     fees = scope.fee_account()
-    moved = settle_escrowed(
-        session, organisation_id=leg.seller_organisation_id, quantity_t=leg.quantity_t, batch_ids=scope.batch_ids(),
-        actor=MATCHER, clock=clock, to_organisation_id=leg.buyer_organisation_id, retirement=leg.retirement,
-        reason=f"trade on {row.instrument_id}", audit_events=scope.audit,
-    )  # fmt: skip
+    reason, retirement = f"trade on {row.instrument_id}", None
+    if leg.retire is None:
+        moved = deliver(scope.ledger, organisation_id=leg.seller_organisation_id, quantity_t=leg.quantity_t,
+                        batch_ids=scope.batch_ids(), to_organisation_id=leg.buyer_organisation_id, actor=MATCHER,
+                        reason=reason)  # fmt: skip
+    else:
+        assert leg.retired_by_user_id is not None, "a retirement on fill names the user who placed the buy order"
+        retired = retire(scope.ledger, leg.retire, holder=receiving_account(scope.ledger, leg.buyer_organisation_id),
+                         source=account_in(scope.ledger, leg.seller_organisation_id), batch_ids=scope.batch_ids(),
+                         actor=MATCHER, user_id=leg.retired_by_user_id, reason=reason)  # fmt: skip
+        moved, retirement = retired.moved, retired.retirement
     charge = notional + buyer_fee
     cash.post(session, buyer, cash.HELD, -charge, "trade", leg.reference, now)
     cash.release(session, buyer, leg.held_fen - charge - leg.keep_fen, leg.reference, now)
@@ -1375,7 +1384,7 @@ def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, 
         block_trade_id=leg.block_trade_id, auction_bid_id=leg.auction_bid_id,
         buyer_organisation_id=leg.buyer_organisation_id, seller_organisation_id=leg.seller_organisation_id,
         notional_fen=notional, buyer_fee_fen=buyer_fee, seller_fee_fen=seller_fee, serials=[_serial(b) for b in moved],
-        retirement_id=leg.retirement.id if leg.retirement is not None else None, created_at=now,
+        retirement_id=retirement.id if retirement is not None else None, created_at=now,
     )  # fmt: skip
     session.add(trade)
     session.flush()

@@ -32,6 +32,11 @@ from sqlalchemy.orm import Session
 
 from api.seed import seed_demo
 from carbon.ledger import (
+    Account,
+    Batch,
+    BlockState,
+    CreditClass,
+    HoldingBlock,
     IssueBatch,
     RetireUnits,
     change_state,
@@ -41,7 +46,6 @@ from carbon.ledger import (
     retire_units,
     transfer,
 )
-from carbon.models import Account, Batch, BlockState, CreditClass, HoldingBlock
 from core.audit import verify_chain
 from core.auth import Organisation, OrgKind, User, hash_password, principal_of
 from core.clock import SystemClock

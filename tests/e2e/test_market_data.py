@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.stream_client import SseParser
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass
 from core.auth import OrgKind, principal_of
 from core.clock import FixedClock
 from core.settings import Settings

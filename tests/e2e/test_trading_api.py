@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.certificates import check_certificate, facts_of_pdf
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations, open_blocks
-from carbon.models import BlockState, CreditClass
+from carbon.ledger import BlockState, CreditClass, IssueBatch, issue_batch, ledger_violations, open_blocks
+from carbon.ledger.certificates import check_certificate, facts_of_pdf
 from core.audit import verify_chain
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from api.seed import seed_demo
 from carbon.flows import FlowQuery, totals_by
 from carbon.ledger import (
+    CreditClass,
     IssueBatch,
     RetireUnits,
     decide_transfer,
@@ -24,7 +25,6 @@ from carbon.ledger import (
     retire_units,
     transfer,
 )
-from carbon.models import CreditClass
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory

@@ -18,8 +18,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
 from api.seed import seed_demo
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch, ledger_violations
 from core.audit import verify_chain
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock

@@ -23,8 +23,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations, open_blocks
-from carbon.models import BlockState, CreditClass
+from carbon.ledger import BlockState, CreditClass, IssueBatch, issue_batch, ledger_violations, open_blocks
 from core.audit import AuditEntry, verify_chain
 from core.auth import OrgKind, Principal, User, principal_of
 from core.clock import FixedClock

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch, ledger_violations
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory

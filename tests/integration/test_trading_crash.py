@@ -16,8 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from carbon.ledger import ledger_violations, open_blocks
-from carbon.models import BlockState
+from carbon.ledger import BlockState, ledger_violations, open_blocks
 from core.audit import verify_chain
 from core.db import make_engine, make_session_factory
 from trading.cash import cash_violations
@@ -30,7 +29,7 @@ CHILD = textwrap.dedent(
     from datetime import UTC, datetime
     from sqlalchemy import select
     from carbon.ledger import IssueBatch, issue_batch
-    from carbon.models import CreditClass
+    from carbon.ledger import CreditClass
     from core.auth import OrgKind, User, principal_of
     from core.clock import FixedClock
     from core.db import make_engine, make_session_factory
