@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from carbon.ledger import CreditClass, IssueBatch, issue_batch
 from core.auth import OrgKind, User, principal_of
 from core.clock import Clock
-from trading.exchange import PlaceOrderRequest, place_order
+from trading.order_entry import PlaceOrderRequest, place_order
 
 Login = Callable[[str], dict[str, str]]
 

@@ -21,8 +21,9 @@ from core.audit import verify_chain
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from trading.cash import cash_violations
-from trading.exchange import MatcherCache, PlaceOrderRequest, place_order, rebuild_book
+from trading.journal import MatcherCache, rebuild_book
 from trading.models import CashEntry, Trade, TradeOrder
+from trading.order_entry import PlaceOrderRequest, place_order
 
 Login = Callable[[str], dict[str, str]]
 INSTRUMENT = "FCT-2025"
