@@ -346,7 +346,7 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_carbon_compute(_settings: Settings, args: argparse.Namespace) -> int:
     """Recompute a stored report record offline; print the hashes; exit 1 on a mismatch, 2 on a bad file."""
-    from carbon.monitoring import check_record
+    from carbon.monitoring_records import check_record
     from core.errors import ShanhaiError
 
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))
