@@ -48,8 +48,9 @@ from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.metrics import configure_multiprocess
 from core.settings import Settings, get_settings
-from trading.exchange import MatcherCache, MatcherProcess, OrderEntry
+from trading.journal import MatcherCache
 from trading.market_data import BookReplicas
+from trading.order_entry import MatcherProcess, OrderEntry
 
 API_DESCRIPTION = """
 Shanhai (山海) — cross-province carbon-sink trading and GEP accounting for the Fujian–Ningxia cooperation.
