@@ -204,4 +204,5 @@ def purification_basis(role: str) -> Kernel:
         return {CAPACITY: purification.uptake_capacity_t(block.inputs[role], block.areas)}
 
     kernel.__doc__ = f"Uptake capacity (t) from ``{role}`` (t/km²), before the region's emission cap."
+    kernel.__qualname__ = f"purification_basis.{role}"  # shown by describe_indicators()
     return kernel
