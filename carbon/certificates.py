@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from carbon.certificate_font import FONT_NAME, certificate_font, printable
 from carbon.ledger import serial_of
 from carbon.models import Batch, CreditClass, HoldingBlock, MonitoringReport, Plot, Retirement
-from core.audit import AuditEntry, entry_hash
+from core.audit import LEGACY_SCHEME, AuditEntry, entry_hash
 from core.audit_tree import InclusionProof, Notary
 from core.clock import Clock
 from core.errors import NotFound
@@ -113,7 +113,7 @@ def _entry_facts(entry: AuditEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq, "recorded_at": entry.recorded_at, "actor": entry.actor, "action": entry.action,
         "subject": entry.subject, "payload": entry.payload_value(), "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
+        "entry_hash": entry.entry_hash, "scheme": entry.scheme,
     }  # fmt: skip
 
 
@@ -243,6 +243,7 @@ def _check_entry(facts: Mapping[str, Any], head: SignedTreeHead) -> list[str]:
         recomputed = entry_hash(
             seq=entry["seq"], recorded_at=entry["recorded_at"], actor=entry["actor"], action=entry["action"],
             subject=entry["subject"], payload=entry["payload"], prev_hash=entry["prev_hash"],
+            scheme=entry.get("scheme", LEGACY_SCHEME),
         )  # fmt: skip
         path = [bytes.fromhex(node) for node in proof["audit_path"]]
         index, size, seq = int(proof["leaf_index"]), int(proof["tree_size"]), int(entry["seq"])

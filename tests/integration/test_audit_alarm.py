@@ -60,7 +60,7 @@ def rewrite_with_recomputed_chain(session: Session, seq: int) -> None:
         entry.prev_hash = prev_hash
         entry.entry_hash = audit.entry_hash(
             seq=entry.seq, recorded_at=entry.recorded_at, actor=entry.actor, action=entry.action,
-            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash,
+            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash, scheme=entry.scheme,
         )  # fmt: skip
         prev_hash = entry.entry_hash
         session.flush()
