@@ -118,7 +118,7 @@ def parse_vkey(text: str) -> tuple[str, int, Ed25519PublicKey]:
         ValueError: Malformed, another algorithm, or the key id does not match the name and key.
     """
     try:
-        name, id_hex, material_b64 = text.strip().split("+")
+        name, id_hex, material_b64 = text.strip().split("+", 2)  # base64 may hold '+' too
         material = base64.b64decode(material_b64, validate=True)
         key_id = bytes.fromhex(id_hex)
     except (ValueError, binascii.Error):

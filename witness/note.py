@@ -64,7 +64,7 @@ class LogKey:
     @classmethod
     def from_vkey(cls, text: str) -> LogKey:
         """Read an Ed25519 (type 0x01) vkey; raise :class:`NoteError` otherwise."""
-        fields = text.strip().split("+")
+        fields = text.strip().split("+", 2)  # the base64 key may hold '+' itself
         if len(fields) != 3:
             raise NoteError("a vkey is name+id+key")
         name, key_id_hex, material_b64 = fields
@@ -96,7 +96,7 @@ class Note:
         for line in data[cut + 2 :].splitlines():
             head, _, encoded = line.partition(" ")
             name, _, signature_b64 = encoded.partition(" ")
-            if head != DASH or not name or " " in signature_b64:
+            if head != DASH or not name or "+" in name or " " in signature_b64:
                 raise NoteError(f"malformed signature line: {line!r}")
             try:
                 blob = base64.b64decode(signature_b64, validate=True)
