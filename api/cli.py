@@ -24,9 +24,9 @@
                                   that the log (or the export) holds exactly its tree
     shanhai audit vkey            print the log's checkpoint origin and note verifier key
     shanhai audit witness         submit the newest checkpoint to the witnesses now; exit 1 unless witnessed
-    shanhai witness serve --name NAME --state-dir DIR --log VKEY [--log VKEY…] [--host --port]
+    shanhai witness serve --name NAME --state-dir DIR [--key-file PEM] --log VKEY [--log VKEY…] [--host --port]
                                   run a C2SP tlog-witness (POST /add-checkpoint) for the logs of the vkeys
-    shanhai witness vkey --name NAME --state-dir DIR
+    shanhai witness vkey --name NAME --state-dir DIR [--key-file PEM]
                                   print the witness's cosignature/v1 verifier key (creating its key once)
     shanhai audit verify-certificate FILE.pdf [--public-key FILE]
                                   check a retirement certificate offline: its embedded facts, the kept tree
@@ -403,12 +403,13 @@ def cmd_audit_witness(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_witness_serve(_settings: Settings, args: argparse.Namespace) -> int:
     """Run a C2SP tlog-witness for the logs of ``--log`` until interrupted."""
-    from witness.server import build_witness, serve
+    from witness.server import build_witness, load_key, serve
 
     configure_logging(args.log_format, "INFO")
     try:
-        witness = build_witness(args.name, Path(args.state_dir), list(args.log))
-    except ValueError as error:
+        key = None if args.key_file is None else load_key(Path(args.key_file))
+        witness = build_witness(args.name, Path(args.state_dir), list(args.log), key)
+    except (OSError, ValueError) as error:
         print(f"cannot start the witness: {error}", file=sys.stderr)
         return 1
     serve(witness, host=args.host, port=args.port)
@@ -418,9 +419,14 @@ def cmd_witness_serve(_settings: Settings, args: argparse.Namespace) -> int:
 def cmd_witness_vkey(_settings: Settings, args: argparse.Namespace) -> int:
     """Print the witness's cosignature/v1 verifier key, creating its key in ``--state-dir`` the first time."""
     from witness.note import cosigner_vkey
-    from witness.server import load_or_create_key
+    from witness.server import load_key, load_or_create_key
 
-    print(cosigner_vkey(args.name, load_or_create_key(Path(args.state_dir)).public_key()))
+    try:
+        key = load_or_create_key(Path(args.state_dir)) if args.key_file is None else load_key(Path(args.key_file))
+    except (OSError, ValueError) as error:
+        print(f"cannot read the witness key: {error}", file=sys.stderr)
+        return 1
+    print(cosigner_vkey(args.name, key.public_key()))
     return 0
 
 
@@ -610,7 +616,9 @@ def _parser() -> argparse.ArgumentParser:
     witness_vkey = witness.add_parser("vkey", help="print the witness's verifier key")
     for sub in (witness_serve, witness_vkey):
         sub.add_argument("--name", required=True, help="the witness's key name, e.g. witness.fujian.example/shanhai")
-        sub.add_argument("--state-dir", required=True, help="where its key, kept checkpoints and evidence live")
+        sub.add_argument("--state-dir", required=True, help="where its kept checkpoints and evidence live")
+        sub.add_argument("--key-file", help="its Ed25519 key (PEM PKCS#8); default: generated once in --state-dir")
+        sub.set_defaults(standalone=True)  # a witness reads none of the platform's settings
     witness_serve.add_argument("--log", action="append", required=True, help="a followed log's note vkey")
     witness_serve.add_argument("--host", default="127.0.0.1")
     witness_serve.add_argument("--port", type=int, default=8100)
@@ -653,7 +661,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shanhai`` console script."""
     args = _parser().parse_args(argv)
-    code: int = args.func(get_settings(), args)
+    # A witness runs apart from the platform: it neither needs nor validates the platform's settings.
+    settings = Settings.model_construct() if getattr(args, "standalone", False) else get_settings()
+    code: int = args.func(settings, args)
     return code
 
 

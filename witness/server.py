@@ -35,6 +35,11 @@ def load_or_create_key(state_dir: Path) -> Ed25519PrivateKey:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         path.write_bytes(pem)
+    return load_key(path)
+
+
+def load_key(path: Path) -> Ed25519PrivateKey:
+    """Read the witness key from an unencrypted PEM (PKCS#8) file, e.g. a mounted secret."""
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
@@ -42,7 +47,10 @@ def load_or_create_key(state_dir: Path) -> Ed25519PrivateKey:
 
 
 def build_witness(name: str, state_dir: Path, log_vkeys: list[str], key: Ed25519PrivateKey | None = None) -> Witness:
-    """Return the witness ``name`` keeping its state in ``state_dir`` and following the logs of ``log_vkeys``."""
+    """Return the witness ``name`` keeping its state in ``state_dir`` and following the logs of ``log_vkeys``.
+
+    Without ``key``, the key kept in ``state_dir`` (generated there the first time).
+    """
     logs: dict[str, list[LogKey]] = {}
     for text in log_vkeys:
         log_key = LogKey.from_vkey(text)
