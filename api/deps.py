@@ -35,6 +35,7 @@ from core.clock import Clock
 from core.db import session_scope
 from core.errors import AuthenticationFailed, PermissionDenied
 from core.settings import Settings
+from core.witnessing import WitnessPolicy
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -151,3 +152,12 @@ async def require_principal(principal: Annotated[Principal | None, Depends(autho
 
 
 CurrentUser = Annotated[Principal, Depends(require_principal)]
+
+
+async def get_witness_policy(request: Request) -> WitnessPolicy:
+    """Return the audit log's origin, witnesses and quorum (ADR 033)."""
+    policy: WitnessPolicy = request.app.state.witness_policy
+    return policy
+
+
+WitnessPolicyDep = Annotated[WitnessPolicy, Depends(get_witness_policy)]

@@ -11,6 +11,7 @@ import core.audit
 import core.audit_heads
 import core.auth
 import core.task_owners
+import core.witnessing
 import geodata.models
 import gep.models
 import trading.models
@@ -28,6 +29,7 @@ _MODELS = (
     gep.models,
     trading.models,
     core.task_owners,
+    core.witnessing,
 )
 target_metadata = Base.metadata
 
