@@ -64,22 +64,19 @@ def match_continuous(
     book, instrument_id = state.book, state.instrument_id
     is_buy, hubei, last = taker_side is _BUY, state.hubei, state.last_ticks
     opposite = book.asks if is_buy else book.bids
-    levels, orders = opposite.levels, book.orders
-    trades_append = state.day_trade_log.append
-    append = events.append
+    levels, orders, day_trade_log = opposite.levels, book.orders, state.day_trade_log
     while remaining:
         best = opposite.best
         if best is None or (best > limit if is_buy else best < limit):
             break
         level = levels[best]
         queue = level.queue
-        popleft = queue.popleft
         live_count, remaining_at_level = level.live_count, remaining
         while remaining and live_count:
             maker = queue[0]
             maker_remaining = maker.remaining_t
             if not maker_remaining:  # dead: cancelled or amended away, skipped lazily
-                popleft()
+                queue.popleft()
                 continue
             if maker.account_id == taker_account:
                 level.quantity_t -= remaining_at_level - remaining
@@ -93,19 +90,19 @@ def match_continuous(
                 last = best
             if maker_remaining <= remaining:  # the maker leaves the book: level.take_front(orders), inlined
                 quantity_t = maker_remaining
-                popleft()
+                queue.popleft()
                 live_count -= 1
                 del orders[maker.order_id]
             else:
                 quantity_t = remaining
                 maker.remaining_t = maker_remaining - remaining
-            append(
+            events.append(
                 make_event(Fill, (seq, instrument_id, trade_id, last, quantity_t, taker_id, maker.order_id,
                             taker_account, maker.account_id, taker_side))
             )  # fmt: skip
             trade_id += 1
-            trades_append(last)
-            trades_append(quantity_t)
+            day_trade_log.append(last)
+            day_trade_log.append(quantity_t)
             remaining -= quantity_t
         # Every fill took its quantity from the taker and from this level alike.
         level.quantity_t -= remaining_at_level - remaining
