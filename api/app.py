@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from api import permissions, problems
+from api import openapi, permissions, problems
 from api.deps import authorize
 from api.docs import install_docs
 from api.limits import BodySizeLimit
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_signing_key = load_signing_key(settings)
 
     problems.install(app)
+    openapi.install(app)
     docs_policies = install_docs(app)
     app.security_policy = SecurityPolicy(routes=docs_policies, hsts=settings.https)
     app.add_middleware(
