@@ -20,6 +20,7 @@ the document does not list for that operation.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Final
@@ -62,6 +63,12 @@ ORDER_ENTRY: Final = frozenset(
 EXTRA_STATUSES: Final[dict[str, frozenset[int]]] = {
     "login_for_token": frozenset({401}),  # a wrong user name or password
     "refresh_access_token": frozenset({401}),  # a refresh token that does not verify
+    # Signing a tree head refuses a log that no longer extends the last signed head (ADR 028).
+    "read_audit_tree_head": frozenset({503}),
+    "create_retirement": frozenset({503}),
+    "verify_retirement": frozenset({503}),
+    "read_certificate": frozenset({503}),
+    "public_certificate": frozenset({503}),
 }
 
 
@@ -130,7 +137,7 @@ def problem_statuses(route: APIRoute) -> set[int]:
     return statuses | EXTRA_STATUSES.get(route.name, frozenset())
 
 
-def _response(status: int, types: list[str]) -> dict[str, Any]:
+def _problem_response(status: int, types: list[str]) -> dict[str, Any]:
     listed = ", ".join(f"`{t.removeprefix(PROBLEM_BASE)}`" for t in types)
     description = f"{DESCRIPTIONS.get(status, 'Problem')}. Types ({PROBLEM_BASE}…): {listed}."
     return {"description": description, "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -144,6 +151,25 @@ def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
         if isinstance(route, APIRoute) and route.include_in_schema:
             found.append((context.path_format or route.path_format, route))
     return found
+
+
+def _type_files(responses: dict[str, Any]) -> None:
+    """Give the 2xx answers that are files or text (CSV, PDF, GeoPackage, …) a string schema, not ``{}``.
+
+    FastAPI documents a ``Response``-class route as ``application/json`` with an empty schema beside the media
+    type the route declares; the JSON entry is dropped when another is declared.
+    """
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if not status.startswith("2") or not content:
+            continue
+        if len(content) > 1 and not content.get("application/json", {}).get("schema"):
+            content.pop("application/json", None)
+        for media_type, entry in content.items():
+            if entry.get("schema"):
+                continue
+            text = media_type.startswith("text/") or media_type.endswith(("+xml", "/xml"))
+            entry["schema"] = {"type": "string"} if text else {"type": "string", "format": "binary"}
 
 
 def build(app: FastAPI) -> dict[str, Any]:
@@ -161,14 +187,19 @@ def build(app: FastAPI) -> dict[str, Any]:
     types = problem_types()
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    shared = document["components"].setdefault("responses", {})
     for path, route in api_routes(app):
         for method in sorted(route.methods or ()):
             operation = document["paths"].get(path, {}).get(method.lower())
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            _type_files(responses)
             for status in sorted(problem_statuses(route)):
-                responses[str(status)] = _response(status, types.get(status, []))
+                name = f"Problem{status}"
+                shared.setdefault(name, _problem_response(status, types.get(status, [])))
+                responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
+    document["components"]["responses"] = dict(sorted(shared.items()))
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return document
@@ -183,3 +214,8 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_text(app: FastAPI) -> str:
+    """Return the app's OpenAPI document as published in ``docs/openapi.json`` (indented, UTF-8, newline)."""
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"

@@ -12,11 +12,14 @@ def test_every_operation_documents_problems_with_the_shared_schema(app: FastAPI)
     document = app.openapi()
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail", "instance"]
+    shared = document["components"]["responses"]
     for path, item in document["paths"].items():
         for method, operation in item.items():
             errors = {code: r for code, r in operation["responses"].items() if code[0] in "45"}
             assert {"422", "429", "500"} <= set(errors), (method, path)
-            for code, response in errors.items():
+            for code, reference in errors.items():
+                assert reference == {"$ref": f"#/components/responses/Problem{code}"}, (method, path, code)
+                response = shared[f"Problem{code}"]
                 assert list(response["content"]) == [MEDIA_TYPE], (method, path, code)
                 assert response["content"][MEDIA_TYPE]["schema"] == {"$ref": "#/components/schemas/Problem"}
                 assert PROBLEM_BASE not in response["description"] or "`" in response["description"]
@@ -28,7 +31,8 @@ def test_role_rules_and_paths_decide_401_403_404(app: FastAPI) -> None:
     assert "503" in paths["/api/v1/orders"]["post"]["responses"]
     public = paths["/public/v1/retirements"]["get"]["responses"]
     assert "401" not in public and "403" not in public and "409" not in public
-    assert "core/not-found" in paths["/public/v1/retirements/{code}"]["get"]["responses"]["404"]["description"]
+    assert "404" in paths["/public/v1/retirements/{code}"]["get"]["responses"]
+    assert "`core/not-found`" in app.openapi()["components"]["responses"]["Problem404"]["description"]
 
 
 def test_the_status_check_names_what_is_not_documented(app: FastAPI) -> None:
