@@ -11,6 +11,7 @@ of that status:
 * an operation with a role rule: 401 and 403 (``api/permissions.py``);
 * an operation with a path parameter or a body (ids in it): 404;
 * an operation that writes (not ``GET``): 409 (conflicts, idempotency keys, lost races) and, with a body, 413;
+* an operation with a body: 400 (a body that does not decode);
 * the order-entry operations: 503 (the matcher process stopped; ADR 018);
 * :data:`EXTRA_STATUSES`: what a route's service can answer beyond that.
 
@@ -65,6 +66,8 @@ EXTRA_STATUSES: Final[dict[str, frozenset[int]]] = {
     "refresh_access_token": frozenset({401}),  # a refresh token that does not verify
     # Signing a tree head refuses a log that no longer extends the last signed head (ADR 028).
     "read_audit_tree_head": frozenset({503}),
+    "read_audit_inclusion_proof": frozenset({404}),  # an entry or a tree size beyond the log
+    "read_audit_consistency_proof": frozenset({404}),
     "create_retirement": frozenset({503}),
     "verify_retirement": frozenset({503}),
     "read_certificate": frozenset({503}),
@@ -117,6 +120,7 @@ def problem_types() -> dict[int, list[str]]:
         by_status[status].add(PROBLEM_BASE + slug)
     by_status[422].update({PROBLEM_BASE + "core/invalid-request", PROBLEM_BASE + "core/malformed-json"})
     by_status[409].add(PROBLEM_BASE + "core/conflict")
+    by_status[400].add(PROBLEM_BASE + "http/400")  # FastAPI refuses a body it cannot decode
     return {status: sorted(types) for status, types in sorted(by_status.items())}
 
 
@@ -132,6 +136,8 @@ def problem_statuses(route: APIRoute) -> set[int]:
         statuses.add(409)
         if route.body_field is not None:
             statuses.add(413)
+    if route.body_field is not None:  # a body that does not decode (not UTF-8, not the form it claims)
+        statuses.add(400)
     if route.name in ORDER_ENTRY:
         statuses.add(503)
     return statuses | EXTRA_STATUSES.get(route.name, frozenset())

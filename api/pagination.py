@@ -33,7 +33,7 @@ class Page(BaseModel, Generic[ItemT]):
     """One page of a list; follow ``next`` until it is ``null``."""
 
     items: list[ItemT]
-    limit: int = Field(ge=1, le=MAX_LIMIT, description="The most items this page could hold.")
+    limit: int = Field(ge=1, description="The most items this page could hold.")
     next: str | None = Field(description="Relative URL of the next page; null on the last page.")
 
 
