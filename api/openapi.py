@@ -65,7 +65,7 @@ EXTRA_STATUSES: Final[dict[str, frozenset[int]]] = {
     "login_for_token": frozenset({401}),  # a wrong user name or password
     "refresh_access_token": frozenset({401}),  # a refresh token that does not verify
     # Signing a tree head refuses a log that no longer extends the last signed head (ADR 028).
-    "read_audit_tree_head": frozenset({503}),
+    "read_audit_tree_head": frozenset({409, 503}),  # 409: the hash chain is broken (core/audit-chain-broken)
     "read_audit_inclusion_proof": frozenset({404}),  # an entry or a tree size beyond the log
     "read_audit_consistency_proof": frozenset({404}),
     "create_retirement": frozenset({503}),
