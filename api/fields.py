@@ -7,7 +7,7 @@ their unit in the name (``quantity_t``). Instants are RFC 3339 with an offset (:
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -35,6 +35,17 @@ def cny(amount_fen: int) -> str:
     ('6000.00', '-0.05', '0.00')
     """
     return str(Fen(amount_fen).cny)
+
+
+def with_cny(data: Any, *names: str) -> Any:
+    """Add ``<name>_cny`` beside each ``<name>_fen`` of ``data`` (a service's dict; anything else unchanged).
+
+    >>> with_cny({"held_fen": 603000}, "held")
+    {'held_fen': 603000, 'held_cny': '6030.00'}
+    """
+    if isinstance(data, dict):
+        data = {**data, **{f"{name}_cny": cny(data[f"{name}_fen"]) for name in names if f"{name}_fen" in data}}
+    return data
 
 
 class Answer(BaseModel):

@@ -37,7 +37,7 @@ class Me(BaseModel):
     username: str
     organisation_id: int
     role: OrgKind
-    authenticated_via: str
+    authenticated_via: Literal["token", "api_key"]
 
     @classmethod
     def of(cls, principal: Principal) -> Me:

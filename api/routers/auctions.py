@@ -6,13 +6,13 @@ committed.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import ClockDep, CurrentUser, SessionDep
-from api.fields import Answer, InstantText, PriceCnyText
+from api.fields import Answer, Cny, InstantText, PriceCnyText, with_cny
 from api.pagination import Page, PageQuery, slice_of
 from api.params import IdPath
 from core.auth import OrgKind
@@ -71,9 +71,17 @@ class BlockTradeSettlement(Answer):
 
     trade_id: int
     notional_fen: int
+    notional_cny: Cny
     buyer_fee_fen: int
+    buyer_fee_cny: Cny
     seller_fee_fen: int
+    seller_fee_cny: Cny
     serials: list[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "notional", "buyer_fee", "seller_fee")
 
 
 class BlockTradeOut(Answer):
@@ -91,9 +99,15 @@ class BlockTradeOut(Answer):
     price_cny: PriceCnyText
     reference_price_cny: PriceCnyText
     held_fen: int
+    held_cny: Cny
     escrowed_t: int
     expires_at: InstantText
     trade: BlockTradeSettlement | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "held")
 
 
 class ExpiredBlockTrades(Answer):
@@ -109,6 +123,12 @@ class Allocation(Answer):
     quantity_t: int
     price_cny: PriceCnyText
     notional_fen: int
+    notional_cny: Cny
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "notional")
 
 
 class AuctionResults(Answer):
@@ -148,10 +168,16 @@ class BidOut(Answer):
     price_cny: PriceCnyText
     quantity_t: int
     held_fen: int
+    held_cny: Cny
     status: Literal["open", "withdrawn", "won", "partial", "lost"]
     allocated_t: int | None
     paid_price_cny: PriceCnyText | None
     at: InstantText
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "held")
 
 
 def _cache(request: Request) -> exchange.MatcherCache:

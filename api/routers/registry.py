@@ -42,6 +42,7 @@ from carbon.models import (
     ProjectStatus,
     Retirement,
     ReversalRule,
+    Scheme,
     TransferStatus,
 )
 from carbon.plots import list_plots
@@ -296,7 +297,7 @@ class PublicProjectProperties(Answer):
     code: str
     name: str
     status: ProjectStatus
-    scheme: str
+    scheme: Scheme
     province_code: str
     plots: int
     area_ha: float

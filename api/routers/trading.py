@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
-from api.fields import Answer, Cny, InstantText, PriceCnyText, cny
+from api.fields import Answer, Cny, InstantText, PriceCnyText, with_cny
 from api.pagination import Page, PageQuery, page_of, slice_of
 from api.params import IdPath
 from core.bounds import MAX_QUANTITY_T, PRICE_INTEGER_DIGITS, AmountFen, Id, MultilineText, PriceCny, Text, Tonnes
@@ -98,13 +98,6 @@ class AmendRequest(BaseModel):
     price_cny: PriceCny | None = None
 
 
-def _with_cny(data: Any, *names: str) -> Any:
-    """Add ``<name>_cny`` beside each ``<name>_fen`` of ``data`` (a dict from a service)."""
-    if isinstance(data, dict):
-        data = {**data, **{f"{name}_cny": cny(data[f"{name}_fen"]) for name in names if f"{name}_fen" in data}}
-    return data
-
-
 class InstrumentOut(Answer):
     """A listed instrument: credit class × vintage (× province), tick and lot, fees, the block desk's rules."""
 
@@ -147,7 +140,7 @@ class CashBalance(Answer):
     @model_validator(mode="before")
     @classmethod
     def _cny(cls, data: Any) -> Any:
-        return _with_cny(data, "available", "held")
+        return with_cny(data, "available", "held")
 
 
 class Fill(Answer):
@@ -172,7 +165,7 @@ class Fill(Answer):
     @model_validator(mode="before")
     @classmethod
     def _cny(cls, data: Any) -> Any:
-        return _with_cny(data, "notional", "fee")
+        return with_cny(data, "notional", "fee")
 
 
 class OrderOut(Answer):
@@ -196,7 +189,7 @@ class OrderOut(Answer):
     @model_validator(mode="before")
     @classmethod
     def _cny(cls, data: Any) -> Any:
-        return _with_cny(data, "held")
+        return with_cny(data, "held")
 
 
 def _balance(organisation_id: int, available_fen: int, held_fen: int) -> CashBalance:
