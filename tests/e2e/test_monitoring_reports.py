@@ -62,7 +62,7 @@ def years(start: date, end: date) -> Decimal:
 
 
 def test_demo_reports_are_filed_with_rates_inside_the_bands(client: TestClient, login: Login) -> None:
-    reports = client.get(REPORTS, headers=login("auditor")).json()
+    reports = client.get(REPORTS, headers=login("auditor")).json()["items"]
     assert [r["methodology"]["id"] for r in reports] == ["FJ-FORESTRY-CARBON-TICKET", "NX-RESTORATION"]
     haicang, yongning = reports
     assert haicang["warnings"] == [] and yongning["warnings"] == []
@@ -276,7 +276,7 @@ def test_cli_lists_methodologies(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_methodologies_with_cited_parameter_sets(client: TestClient, login: Login) -> None:
-    listed = client.get("/api/v1/methodologies", headers=login("bank")).json()
+    listed = client.get("/api/v1/methodologies", headers=login("bank")).json()["items"]
     assert {(m["id"], m["version"]) for m in listed} >= {("CCER-14-001", "V01"), ("NX-RESTORATION", "1")}
     ccer = next(m for m in listed if m["id"] == "CCER-14-001")
     assert ccer["raster_route"] and ccer["parameter_sets"][0]["provisional"]
