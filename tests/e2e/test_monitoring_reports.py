@@ -99,7 +99,7 @@ def test_filing_stores_record_hash_quantities_and_audit_entry(
     response = client.post(REPORTS, json=ticket_request(), headers=login("forestry_bureau"))
     assert response.status_code == 201, response.text
     report = response.json()
-    assert report["status"] == "submitted" and report["plot_ids"] == [1]
+    assert report["status"] == "submitted" and report["plot_ids"] == [1] and report["hash_scheme"] == "rfc8785"
     # 1.8 m³/ha × 100 ha × 0.42 × 1.15 × 1.224 × 0.51 × 44/12 = 198.99523 t CO2e, floored to 198.995;
     # issuable floor(198.995 × 0.85) = 169; buffer min(ceil(198.995 × 0.15), floor(198.995 − 169)) = 29.
     assert report["net_removal_tco2e"] == "198.995"
