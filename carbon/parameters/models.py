@@ -171,7 +171,7 @@ class ParameterSet(_Frozen):
             "version": self.version,
             "provisional": self.provisional,
             "provisional_reason": self.provisional_reason,
-            "sha256": self.content_hash(scheme),
+            "sha256": self.sha256 if scheme == JCS_SCHEME else self.content_hash(scheme),
             **named,
         }
 
