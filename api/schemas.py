@@ -317,6 +317,11 @@ class MonitoringReportOut(BaseModel):
     remainder_tco2e: str
     warnings: list[dict[str, Any]]
     record_sha256: str
+    hash_scheme: str = Field(
+        description="The canonicalization of record_sha256 and the parameter set's sha256: rfc8785 (RFC 8785), "
+        "or shanhai-json/1 for reports filed before it (ADR 033)",
+        examples=["rfc8785"],
+    )
     submitted_at: datetime
     submitted_by_user_id: int
     links: dict[str, str]
@@ -351,6 +356,7 @@ class MonitoringReportOut(BaseModel):
             remainder_tco2e=str(report.remainder_tco2e),
             warnings=[*report.warnings, *lifecycle_warnings(report.project)],
             record_sha256=report.record_sha256,
+            hash_scheme=report.hash_scheme,
             submitted_at=_utc(report.submitted_at),
             submitted_by_user_id=report.submitted_by_user_id,
             links={"self": base, "trace": f"{base}/trace", "sheet": f"{base}/sheet"},
