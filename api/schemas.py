@@ -317,7 +317,7 @@ class MonitoringReportOut(BaseModel):
     remainder_tco2e: str
     warnings: list[dict[str, Any]]
     record_sha256: str
-    hash_scheme: str = Field(
+    hash_scheme: Literal["shanhai-json/1", "rfc8785"] = Field(
         description="The canonicalization of record_sha256 and the parameter set's sha256: rfc8785 (RFC 8785), "
         "or shanhai-json/1 for reports filed before it (ADR 033)",
         examples=["rfc8785"],

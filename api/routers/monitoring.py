@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
-from api.fields import Answer
+from api.fields import Answer, HashScheme
 from api.pagination import Page, PageQuery, slice_of
 from api.params import IdPath
 from api.schemas import MonitoringReportOut
@@ -51,6 +51,9 @@ class ParameterSetOut(Answer):
     provisional: bool
     provisional_reason: str | None
     sha256: str
+    hash_scheme: HashScheme = Field(
+        default="shanhai-json/1", description="The canonicalization of sha256 (absent from older references)."
+    )
     title: str
     default: bool
     parameters: dict[str, dict[str, Any]] | None = Field(
