@@ -68,6 +68,9 @@ EXTRA_STATUSES: Final[dict[str, frozenset[int]]] = {
     "read_audit_tree_head": frozenset({409, 503}),  # 409: the hash chain is broken (core/audit-chain-broken)
     "read_audit_inclusion_proof": frozenset({404}),  # an entry or a tree size beyond the log
     "read_audit_consistency_proof": frozenset({404}),
+    "read_audit_checkpoint": frozenset({409, 503}),  # signs the head as the tree-head route does
+    "read_audit_witnessed_checkpoint": frozenset({404}),  # before a quorum of witnesses cosigned any head
+    "read_retirement_witnessing": frozenset({409, 503}),  # keeps the certificate's head at its first read
     "create_retirement": frozenset({503}),
     "verify_retirement": frozenset({503}),
     "read_certificate": frozenset({503}),
