@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.app import create_app
+from shanhai.app import create_app
 from api.seed import seed_demo, seed_rasters
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory

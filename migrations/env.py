@@ -9,6 +9,7 @@ import carbon.models
 import core.audit
 import core.audit_heads
 import core.auth
+import core.sessions
 import core.task_owners
 import geodata.models
 import gep.models

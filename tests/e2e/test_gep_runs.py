@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.cli import main
+from shanhai.cli import main
 from api.downloads import XLSX
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
 from core.audit import AuditEntry, verify_chain

@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 
-from api.app import create_app
+from shanhai.app import create_app
 from core.clock import FixedClock
 from core.metrics import EXPOSED
 from core.settings import Settings

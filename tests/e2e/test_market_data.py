@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from api.app import create_app
+from shanhai.app import create_app
 from api.stream_client import SseParser
 from carbon.models import CreditClass
 from core.auth import OrgKind, principal_of

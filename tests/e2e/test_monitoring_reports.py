@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.cli import main
+from shanhai.cli import main
 from carbon.models import MonitoringReport, Plot
 from carbon.monitoring import check_record, recompute
 from core.audit import AuditEntry

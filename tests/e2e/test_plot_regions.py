@@ -12,7 +12,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.app import create_app
+from shanhai.app import create_app
 from carbon.models import Plot
 from core.clock import FixedClock
 from core.settings import Settings

@@ -25,7 +25,7 @@ from pypdf.generic import DictionaryObject
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from api.cli import main
+from shanhai.cli import main
 from carbon.certificates import ATTACHMENT, facts_of_pdf, render_pdf
 from carbon.models import Plot, Retirement
 from core.audit import AuditEntry, AuditHead

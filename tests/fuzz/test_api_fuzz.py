@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
+from shanhai.app import create_app
 from api.seed import seed_demo, seed_rasters
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory

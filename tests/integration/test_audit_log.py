@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from api.cli import main
+from shanhai.cli import main
 from core import audit
 from core.audit import AuditEntry, AuditHead, verify_chain
 from core.clock import FixedClock

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from api.cli import main
+from shanhai.cli import main
 from core import audit
 from core.audit import AuditEntry, AuditHead
 from core.audit_export import ENTRIES_FILE, PUBLIC_KEY_FILE, TREE_HEAD_FILE, export_line, write_tree_head

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from api.app import create_app
+from shanhai.app import create_app
 from carbon.models import Plot
 from core.audit import AuditEntry, verify_chain
 from core.clock import FixedClock

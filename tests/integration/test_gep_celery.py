@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from api.app import create_app
+from shanhai.app import create_app
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
 from core.clock import FixedClock
 from core.settings import Settings

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import carbon.imports
-from api.app import create_app
+from shanhai.app import create_app
 from carbon.imports import CHUNK_BYTES, create_import, end_stale_imports, get_import, run_import
 from carbon.models import ImportStatus, PlotImport, PlotImportChunk, Scheme
 from carbon.projects import CreateProject, create_project

@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from api.cli import main
+from shanhai.cli import main
 from core.audit import AuditEntry
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory

@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from api.cli import main
+from shanhai.cli import main
 from core.db import make_engine
 from core.migrate import alembic_config, current_tables, upgrade
 from core.settings import get_settings

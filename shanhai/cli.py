@@ -157,7 +157,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the API with uvicorn in ``SHANHAI_API_PROCESSES`` processes, without a ``server`` header."""
     import uvicorn
 
-    from api.app import create_app
+    from shanhai.app import create_app
 
     configure_logging(settings.log_format, settings.log_level)
     if settings.prometheus_multiproc_dir is not None:
@@ -167,7 +167,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # several processes need the Redis rate-limit storage).
         if settings.metrics_port is not None:
             start_metrics_server(settings.metrics_host, settings.metrics_port)
-        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
+        uvicorn.run("shanhai.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=settings.api_processes, server_header=False, access_log=False, log_config=None)  # fmt: skip
         return 0
     app = create_app(settings)  # chooses the metrics mode first

@@ -16,8 +16,10 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from api import permissions, problems
-from api.deps import authorize
+from access import permissions
+from access.deps import authorize
+from access.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
+from api import problems
 from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.observability import RequestContext
@@ -40,7 +42,6 @@ from api.routers import (
 )
 from api.security import SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
-from api.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
