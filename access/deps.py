@@ -1,15 +1,18 @@
-"""FastAPI dependencies as typed aliases: session, clock, settings, and the caller.
+"""FastAPI dependencies as typed aliases: session, clock, settings, and the caller — of the API and of the pages.
 
 Dependencies that only read ``app.state`` are ``async def`` so FastAPI calls them on the event loop instead
 of sending each through the thread pool (a thread hop per dependency per request, measured on order entry).
 
 Authorisation runs once per request as an application-wide dependency (:func:`authorize`) that looks
-the route up in ``api/permissions.py``; routes that need the caller declare :data:`CurrentUser`.
+the route up in ``access/permissions.py``; routes that need the caller declare :data:`CurrentUser`. The JSON
+API knows its callers by bearer token or API key only (no cookie, so no cross-site request can act through
+it); a page (an action named ``page_…``) knows a person by the session cookie only (:func:`resolve_person`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated
 
 from celery import Celery
@@ -34,7 +37,19 @@ from core.auth import (
 from core.clock import Clock
 from core.db import session_scope
 from core.errors import AuthenticationFailed, PermissionDenied
+from core.sessions import LiveSession, SessionPolicy, resolve_session
 from core.settings import Settings
+
+#: The cookie holding a person's session token (HttpOnly, SameSite=Lax, Secure under SHANHAI_HTTPS).
+SESSION_COOKIE = "shanhai_session"
+
+
+class LoginRequired(AuthenticationFailed):
+    """A page needs a logged-in person and the request has no live session (the pages send it to ``/login``)."""
+
+    slug = "auth/login-required"
+    title = "Please log in"
+
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -115,6 +130,31 @@ def _resolve_principal(
     return None
 
 
+def session_policy(settings: Settings) -> SessionPolicy:
+    """Return the lifetime rules of people's sessions from the settings."""
+    return SessionPolicy(idle=timedelta(minutes=settings.session_idle_minutes),
+                         max_age=timedelta(hours=settings.session_max_hours))  # fmt: skip
+
+
+def resolve_person(request: Request, session: Session, settings: Settings, clock: Clock) -> Principal | None:
+    """Return the person of the request's session cookie, ``None`` without a live session.
+
+    Reads the session row and its user on every request (no cache): logging out, idling past
+    ``SHANHAI_SESSION_IDLE_MINUTES`` or deactivating the user ends the session at the next request. The live
+    session is left in ``request.state.person_session`` (the pages derive their CSRF token from it).
+    """
+    request.state.person_session = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    live: LiveSession | None = resolve_session(session, token, session_policy(settings), clock=clock)
+    if live is None:
+        request.state.session_ended = True
+        return None
+    request.state.person_session = live
+    return principal_of(live.user, "session")
+
+
 def authorize(
     request: Request,
     session: SessionDep,
@@ -123,13 +163,23 @@ def authorize(
     api_key: Annotated[str | None, Depends(api_key_scheme)],
     _token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal | None:
-    """Apply the route's rule from ``api/permissions.py``: 401 when anonymous, 403 for a wrong role.
+    """Apply the route's rule from ``access/permissions.py``: 401 when anonymous, 403 for a wrong role.
 
     Public routes ignore credentials that do not verify (an expired access token sent along with a
-    refresh request must not block the refresh).
+    refresh request must not block the refresh). Pages know the person by the session cookie alone;
+    an anonymous request for a page that needs a role raises :class:`LoginRequired`.
     """
-    route = request.scope.get("route")
-    rule = permissions.rule_for(getattr(route, "name", ""), metrics_public=settings.resolved_metrics_public)
+    name = getattr(request.scope.get("route"), "name", "")
+    rule = permissions.rule_for(name, metrics_public=settings.resolved_metrics_public)
+    if permissions.is_page(name):
+        person = resolve_person(request, session, settings, clock)
+        if rule == permissions.PUBLIC:
+            return person
+        if person is None:
+            raise LoginRequired("this page needs you to log in")
+        if rule is None or person.role not in rule:
+            raise PermissionDenied(f"the role {person.role.value!r} may not open this page")
+        return person
     if rule == permissions.PUBLIC:
         try:
             return _resolve_principal(request, session, settings, clock, api_key)

@@ -38,13 +38,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from access.throttle import RateLimitHeaders  # noqa: E402
 from api import app as app_module  # noqa: E402
 from api import security  # noqa: E402
 from api.limits import BodySizeLimit  # noqa: E402
 from api.observability import RequestContext  # noqa: E402
 from api.params import refuse_unstorable_input  # noqa: E402
 from api.seed import seed_demo  # noqa: E402
-from access.throttle import RateLimitHeaders  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402
 from core.migrate import upgrade  # noqa: E402

@@ -26,8 +26,11 @@ TEST_VENDOR = ROOT / "tests" / "browser" / "vendor"
 
 #: (npm package, destination folder, files to copy relative to the package; the licence file first)
 ASSETS: tuple[tuple[str, Path, tuple[str, ...]], ...] = (
-    ("maplibre-gl", VENDOR / "maplibre-gl", ("LICENSE.txt", "dist/maplibre-gl.mjs", "dist/maplibre-gl-worker.mjs",
-                                             "dist/maplibre-gl.css")),  # fmt: skip
+    (
+        "maplibre-gl",
+        VENDOR / "maplibre-gl",
+        ("LICENSE.txt", "dist/maplibre-gl.mjs", "dist/maplibre-gl-worker.mjs", "dist/maplibre-gl.css"),
+    ),
     ("echarts", VENDOR / "echarts", ("LICENSE", "dist/echarts.esm.min.mjs")),
     ("htmx.org", VENDOR / "htmx", ("LICENSE", "dist/htmx.min.js")),
     ("axe-core", TEST_VENDOR / "axe-core", ("LICENSE", "axe.min.js")),

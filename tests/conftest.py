@@ -22,12 +22,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from shanhai.app import create_app
 from api.seed import DEMO_ORGS, seed_demo, seed_gep, seed_rasters
 from core.clock import FixedClock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from core.settings import Settings
+from shanhai.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shanhai.cli import main
 from carbon.models import MonitoringReport, Plot
 from carbon.monitoring import check_record, recompute
 from core.audit import AuditEntry
 from core.canonical import canonical_hash
 from core.errors import InvalidInput
+from shanhai.cli import main
 from tests.e2e.test_plots_api import assert_problem
 
 Login = Callable[[str], dict[str, str]]

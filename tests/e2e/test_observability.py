@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from shanhai.app import create_app
 from core import metrics
 from core.logs import ShanhaiJsonFormatter, configure_logging
 from core.settings import Settings
+from shanhai.app import create_app
 from tests.e2e.test_plot_imports import new_project, upload
 from tests.e2e.test_trading_api import market, order  # noqa: F401 (the fixture)
 

@@ -25,13 +25,13 @@ from pypdf.generic import DictionaryObject
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from shanhai.cli import main
 from carbon.certificates import ATTACHMENT, facts_of_pdf, render_pdf
 from carbon.models import Plot, Retirement
 from core.audit import AuditEntry, AuditHead
 from core.auth import Organisation, OrgKind
 from core.clock import FixedClock
 from core.tree_head import public_key_pem
+from shanhai.cli import main
 
 Login = Callable[[str], dict[str, str]]
 HEX128 = re.compile(r"^[0-9a-f]{128}$")

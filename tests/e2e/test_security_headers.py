@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import shanhai.cli
-from shanhai.app import create_app
 from api.security import PAGE_POLICY, SecurityPolicy, inline_hashes
 from core.clock import FixedClock
 from core.settings import Settings
+from shanhai.app import create_app
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 Login = Callable[[str], dict[str, str]]

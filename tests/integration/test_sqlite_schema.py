@@ -8,10 +8,10 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from shanhai.cli import main
 from core.db import make_engine
 from core.migrate import alembic_config, current_tables, upgrade
 from core.settings import get_settings
+from shanhai.cli import main
 
 TABLES = {
     "alembic_version",
@@ -21,6 +21,7 @@ TABLES = {
     "audit_log",
     "audit_signed_head",
     "task_owner",
+    "web_session",
     "monitoring_report",
     "organisation",
     "plot",
