@@ -152,7 +152,9 @@ def resolve_person(request: Request, session: Session, settings: Settings, clock
         request.state.session_ended = True
         return None
     request.state.person_session = live
-    return principal_of(live.user, "session")
+    request.state.person = principal_of(live.user, "session")  # for error pages, after the session has closed
+    person: Principal = request.state.person
+    return person
 
 
 def authorize(

@@ -53,12 +53,7 @@ def page_error(request: Request, error: Exception, status_for: Callable[[Shanhai
         reference = uuid.uuid4().hex
         logger.error("unhandled error on page %s [reference %s]", request.url.path, reference, exc_info=error)
         status, kind, detail = 500, "core/internal", None
-    person = getattr(request.state, "person_session", None)
-    principal = None
-    if person is not None:
-        from core.auth import principal_of
-
-        principal = principal_of(person.user, "session")
+    principal = getattr(request.state, "person", None)
     context = {"status": status, "kind": kind, "detail": detail, "reference": reference}
     response = render(request, "error.html", context, principal=principal, status_code=status)
     if isinstance(error, TooManyRequests):
