@@ -33,8 +33,10 @@ from tests.conftest import IN_CI, PASSWORDS, SAMPLES, TEST_SECRET, USER_OF_ROLE,
 from tests.e2e.test_retirement_certificate import issue_haicang, retire
 
 CHROMIUM = Path(os.environ.get("SHANHAI_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",  # WebGL 2 on SwiftShader (web-ui.md)
+]  # fmt: skip
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 
 

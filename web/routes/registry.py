@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from access.deps import SessionDep, authorize
@@ -22,6 +23,7 @@ from carbon.public_registry import (
     search_retirements,
 )
 from core.auth import Principal
+from geodata.region_store import current_index
 from web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -39,6 +41,11 @@ def _map_data(request: Request, features: list[dict[str, Any]]) -> str:
     return json.dumps({"type": "FeatureCollection", "features": features, "basemap": basemap}, ensure_ascii=False)
 
 
+def province_names(session: Session) -> dict[str, str]:
+    """Return the Chinese name of each province by its two-digit code (GB/T 2260 ``640000`` → ``64``)."""
+    return {b.code[:2]: b.name_zh for b in current_index(session).boundaries if b.level == "province"}
+
+
 @router.get("/", response_class=HTMLResponse)
 def page_home(request: Request, session: SessionDep, person: Person) -> HTMLResponse:
     """The map of registered projects (generalised outlines) and the registry's totals."""
@@ -50,12 +57,14 @@ def page_home(request: Request, session: SessionDep, person: Person) -> HTMLResp
                         "credit_class": ",".join(p.credit_classes) or "—", "issued_t": p.issued_t}}
         for p in projects if p.outline is not None
     ]  # fmt: skip
+    names = province_names(session)
     chart = {
-        "by_province": totals.by_province,
+        "by_province": {f"{names.get(code, code)} {code}": v for code, v in totals.by_province.items()},
         "by_class": totals.by_class,
         "by_vintage": {str(year): v for year, v in totals.by_vintage.items()},
     }
     context = {"projects": projects, "totals": totals, "map_data": _map_data(request, features),
+               "province_names": province_names(session),
                "chart_data": json.dumps(chart)}  # fmt: skip
     return render(request, "home.html", context, principal=person)
 
@@ -63,7 +72,8 @@ def page_home(request: Request, session: SessionDep, person: Person) -> HTMLResp
 @router.get("/registry/projects", response_class=HTMLResponse)
 def page_registry_projects(request: Request, session: SessionDep, person: Person) -> HTMLResponse:
     """Every published project with its area, tonnes and classes."""
-    return render(request, "projects.html", {"projects": published_projects(session)}, principal=person)
+    context = {"projects": published_projects(session), "province_names": province_names(session)}
+    return render(request, "projects.html", context, principal=person)
 
 
 @router.get("/registry/projects/{code}", response_class=HTMLResponse)
@@ -72,7 +82,11 @@ def page_registry_project(
 ) -> HTMLResponse:
     """One project: its plots' generalised outlines on a map, its batches and its retirements."""
     detail = project_detail(session, code)
-    context = {"detail": detail, "map_data": _map_data(request, detail.plot_outlines)}
+    context = {
+        "detail": detail,
+        "map_data": _map_data(request, detail.plot_outlines),
+        "province_names": province_names(session),
+    }
     return render(request, "project.html", context, principal=person)
 
 

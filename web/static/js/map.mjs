@@ -27,6 +27,18 @@ function bounds(features) {
   return box;
 }
 
+// One point per polygon of a feature (a project's outline is a multipolygon when its plots lie apart).
+function centres(feature) {
+  const g = feature.geometry;
+  if (!g) return [];
+  const parts = g.type === "MultiPolygon" ? g.coordinates : [g.coordinates];
+  return parts.map((rings) => {
+    const b = bounds([{ geometry: { coordinates: rings } }]);
+    return { type: "Feature", properties: feature.properties,
+      geometry: { type: "Point", coordinates: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] } };
+  });
+}
+
 function start() {
   if (!hasWebGL2()) {
     container.dataset.state = "no-webgl";
@@ -36,6 +48,8 @@ function start() {
   const sources = {
     provinces: { type: "geojson", data: "/public/v1/regions/boundaries?level=province" },
     outlines: { type: "geojson", data: { type: "FeatureCollection", features: data.features } },
+    // A dot at each outline's centre: a 2-km box is a speck at province scale.
+    centres: { type: "geojson", data: { type: "FeatureCollection", features: data.features.flatMap(centres) } },
   };
   const layers = [{ id: "background", type: "background", paint: { "background-color": "#f4f1ea" } }];
   if (data.basemap) {
@@ -50,6 +64,8 @@ function start() {
     { id: "provinces-line", type: "line", source: "provinces", paint: { "line-color": "#8d8d8d", "line-width": 0.8 } },
     { id: "outlines-fill", type: "fill", source: "outlines", paint: { "fill-color": colour, "fill-opacity": 0.45 } },
     { id: "outlines-line", type: "line", source: "outlines", paint: { "line-color": colour, "line-width": 1.5 } },
+    { id: "centres", type: "circle", source: "centres", maxzoom: 10,
+      paint: { "circle-radius": 6, "circle-color": colour, "circle-stroke-color": "#ffffff", "circle-stroke-width": 1.5 } },
   );
   const map = new maplibregl.Map({
     container,
@@ -65,7 +81,7 @@ function start() {
   map.on("load", () => {
     map.once("idle", () => { container.dataset.state = "idle"; });
   });
-  map.on("click", "outlines-fill", (event) => {
+  const popup = (event) => {
     const p = event.features[0].properties;
     const body = document.createElement("div");
     const title = document.createElement("strong");
@@ -78,7 +94,9 @@ function start() {
       body.append(link);
     }
     new maplibregl.Popup().setLngLat(event.lngLat).setDOMContent(body).addTo(map);
-  });
+  };
+  map.on("click", "outlines-fill", popup);
+  map.on("click", "centres", popup);
   window.shanhaiMap = map;  // for the browser tests (query rendered features)
 }
 
