@@ -203,7 +203,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Upgrade, seed and serve."""
     cmd_db_upgrade(settings, args)
     cmd_seed(settings, args)
-    print(f"serving on http://{args.host}:{args.port} (OpenAPI docs at /docs)")
+    print(f"serving on http://{args.host}:{args.port}/ (the pages; the API and its OpenAPI docs at /docs)")
     return cmd_serve(settings, args)
 
 
