@@ -202,3 +202,21 @@ def test_the_certificate_without_javascript_at_phone_size(context: Any, site: Si
         page.screenshot(path=str(Path(SHOTS) / "verify-phone-nojs.png"), full_page=True)
     page.goto("/")
     assert "SH-64-000001" in page.content() and page.locator("#map-notice").is_visible()
+
+
+def test_the_retirement_search_swaps_results_with_htmx(context: Any, site: Site) -> None:
+    page = context.new_page()
+    watch = Watch(page, site.base)
+    page.goto("/registry/retirements")
+    page.wait_for_function("() => window.htmx !== undefined")
+    code = site.certificate["verification_code"]
+    page.fill("input[name=beneficiary]", "nobody at all")
+    with page.expect_response(lambda r: "/registry/retirements?" in r.url and r.request.headers.get("hx-request")):
+        page.click("form.search button[type=submit]")
+    page.wait_for_function(f"() => !document.getElementById('results').textContent.includes('{code}')")
+    assert "beneficiary=nobody" in page.url  # hx-push-url: the search is a link one can share
+    assert page.locator("main h1").count() == 1  # the partial replaced the results, not the page
+    page.fill("input[name=beneficiary]", "haicang")
+    page.click("form.search button[type=submit]")
+    page.wait_for_function(f"() => document.getElementById('results').textContent.includes('{code}')")
+    assert not watch.errors and not watch.outside, (watch.errors, watch.outside)

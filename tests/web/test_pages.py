@@ -81,6 +81,9 @@ def test_the_public_registry_lists_the_retirement_and_exports_csv(
     listed = client.get("/registry/retirements", params={"beneficiary": "haicang"})
     assert code in listed.text
     assert code not in client.get("/registry/retirements", params={"beneficiary": "nobody"}).text
+    empty_fields = client.get("/registry/retirements?beneficiary=&year=&class=&project=")  # a submitted empty form
+    assert empty_fields.status_code == 200 and code in empty_fields.text
+    assert code in client.get("/registry/retirements?year=2025&class=FCT&project=sh-64-000001").text
     partial = client.get("/registry/retirements", headers={"HX-Request": "true"})
     assert code in partial.text and "<html" not in partial.text
     exported = client.get("/registry/retirements.csv", params={"year": 2025})

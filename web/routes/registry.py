@@ -90,15 +90,17 @@ def page_registry_project(
     return render(request, "project.html", context, principal=person)
 
 
-def _filter(beneficiary: str | None, year: int | None, credit_class: CreditClass | None,
+def _filter(beneficiary: str | None, year: str | None, credit_class: str | None,
             project: str | None) -> RetirementFilter:  # fmt: skip
-    return RetirementFilter(beneficiary=beneficiary or None, year=year, credit_class=credit_class,
+    return RetirementFilter(beneficiary=beneficiary or None, year=int(year) if year else None,
+                            credit_class=CreditClass(credit_class) if credit_class else None,
                             project=project or None)  # fmt: skip
 
 
+# A search form sends its empty fields as empty strings: they mean "any", never a 422.
 BeneficiaryQuery = Annotated[str | None, Query(max_length=300)]
-YearQuery = Annotated[int | None, Query(ge=2000, le=2100)]
-ClassQuery = Annotated[CreditClass | None, Query(alias="class")]
+YearQuery = Annotated[str | None, Query(max_length=4, pattern=r"^(|20\d\d|2100)$")]
+ClassQuery = Annotated[str | None, Query(alias="class", max_length=3, pattern=r"^(|FCT|CCA|ERS|OFS)$")]
 ProjectQuery = Annotated[str | None, Query(max_length=40)]
 
 
@@ -122,7 +124,7 @@ def page_registry_retirements(
         for k, v in (
             ("beneficiary", beneficiary),
             ("year", year),
-            ("class", credit_class.value if credit_class else None),
+            ("class", credit_class),
             ("project", project),
         )
         if v
