@@ -83,7 +83,7 @@ def _session(session: Session) -> Session:
     return session
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[Site]:
     _need_chromium()
     data = tmp_path_factory.mktemp("site")
@@ -109,8 +109,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterato
     app.state.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Any]:
+    """Chromium for one module: Playwright's sync API keeps an asyncio loop running while it is open, which
+    ``asyncio.run()`` in later tests would trip over, so it must close before other modules run."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
