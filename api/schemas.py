@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from carbon.models import MonitoringReport, Plot, Project
-from carbon.monitoring import lifecycle_warnings
+from carbon.monitoring_records import lifecycle_warnings
 from core.auth import Organisation, Principal
 from geodata.area import Measurement
 from geodata.geometry import to_geojson_geometry

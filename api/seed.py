@@ -38,9 +38,9 @@ from gep.legend import load_legend
 from gep.models import GepRun, RegionLayer, RegionLevel
 from gep.regions import upload_region_layer
 from gep.runs import CreateRun, create_run, execute_in_process
+from gep.spec import DEFAULT_INDICATORS
 from gep.synthetic import FILES as GEP_FILES
 from gep.synthetic import demo_tables
-from gep.valuation import DEFAULT_INDICATORS
 
 LANDCOVER_CLASSES = {"1": "forest", "2": "shrubland", "3": "grassland", "4": "bare or mine land", "5": "cropland"}
 

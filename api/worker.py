@@ -25,7 +25,7 @@ from geodata.readers import ReadLimits
 from gep.runs import run_tile, start_run
 from trading.auctions import close_due
 from trading.block_trades import expire_due
-from trading.exchange import MatcherCache
+from trading.journal import MatcherCache
 
 REMEASURE_PLOT = REMEASURE_TASK
 IMPORT_PLOTS = "shanhai.plots.import_file"

@@ -10,18 +10,22 @@ subprocess, one after the other, alternating, ``--runs`` times:
   virtualenv, with the arguments of the peers' ``invest_carbon.py`` / ``invest_awy.py``; the time is the
   ``execute`` call alone (imports and the re-reading of its outputs for the totals are excluded).
 * **gep**: :func:`run_carbon` / :func:`run_water_yield` below in this repository's virtualenv. The time
-  covers what ``execute`` does that we need too: reading every input window by window (nodata → NaN,
-  float64), the kernels of :mod:`gep.invest`, the exact totals (per watershed for AWY) and writing the
-  per-pixel result (``c_storage_bas.tif`` / ``wyield.tif``, float64, tiled) — imports excluded.
-  InVEST also writes intermediate rasters (AET, PET, fractp, aligned inputs …) that gep does not need.
+  covers what ``execute`` does that we need too: reading every input window by window (≈ ``--window-pixels``
+  each, aligned on the 256² blocks; nodata → NaN, float64), the kernels of :mod:`gep.invest`, the exact
+  totals (per watershed for AWY) and writing the per-pixel result (``c_storage_bas.tif`` / ``wyield.tif``,
+  float64, tiled) — imports excluded. InVEST also writes intermediate rasters (AET, PET, fractp, aligned
+  inputs …) that gep does not need.
 
 Prints one JSON line per run, then a summary: medians of wall and CPU time (``process_time``: on a
-shared machine the CPU time is the steadier comparison), the speed ratios (InVEST median / gep median)
-and the relative differences of the totals (carbon: Σ storage × pixel area; AWY: Σ ``wyield_vol``
-over the watersheds and per watershed).
+shared machine the CPU time is the steadier comparison), the speed ratios (InVEST median / gep median),
+every run's peak RSS (``VmHWM`` of each fresh subprocess) with the largest per side, and the relative
+differences of the totals (carbon: Σ storage × pixel area; AWY: Σ ``wyield_vol`` over the watersheds and
+per watershed).
 
     PEERS=/tmp/peers   # a copy of ../shared/peers after setup_venv.sh (make_data.py is run if needed)
     .venv/bin/python benchmarks/gep_invest_speed.py --peers $PEERS --size medium --runs 5
+    # from a git worktree, put it first on the path (the venv's editable install points at another tree):
+    PYTHONPATH=. /path/to/.venv/bin/python benchmarks/gep_invest_speed.py --peers $PEERS --models awy --runs 5
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ import numpy as np
 
 from gep.invest import carbon, water_yield
 
-#: Rows per window: a multiple of the 256-row GeoTIFF blocks, ≈ 4 Mpx per window.
-TARGET_PIXELS = 4_000_000
+#: Pixels per window by default (``--window-pixels``): 256 full-width rows of the 4,000² stack. The working set
+#: is ~15 float64 window-sized arrays (inputs, lookups, temporaries, masks), so ≈ 1 Mpx (256 rows × 4,000) keeps
+#: AWY's peak below InVEST's; the earlier ≈ 4 Mpx strips (``--window-pixels 4000000``) peaked ~300 MB above it.
+WINDOW_PIXELS = 1 << 20
 
 
 def read_pools(path: Path) -> carbon.CarbonPools:
@@ -76,10 +82,21 @@ def read_biophysical(path: Path) -> water_yield.BiophysicalTable:
     )
 
 
-def strips(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """Return full-width row strips whose height is a multiple of 256 (≈ ``TARGET_PIXELS`` each)."""
-    rows = 256 * max(1, TARGET_PIXELS // (256 * width))
-    return [(0, row, width, min(rows, height - row)) for row in range(0, height, rows)]
+def windows(width: int, height: int, pixels: int = WINDOW_PIXELS) -> list[tuple[int, int, int, int]]:
+    """Return ``(col, row, width, height)`` windows aligned on the 256² GeoTIFF blocks, ≈ ``pixels`` each.
+
+    Full-width strips of a multiple of 256 rows while a 256-row strip fits in ``pixels``; otherwise 256-row
+    strips cut into a multiple of 256 columns.
+    """
+    if pixels >= 256 * width:
+        rows = 256 * (pixels // (256 * width))
+        return [(0, row, width, min(rows, height - row)) for row in range(0, height, rows)]
+    cols = 256 * max(1, pixels // (256 * 256))
+    return [
+        (col, row, min(cols, width - col), min(256, height - row))
+        for row in range(0, height, 256)
+        for col in range(0, width, cols)
+    ]
 
 
 def _output_profile(source: Any) -> dict[str, Any]:
@@ -98,12 +115,12 @@ def _output_profile(source: Any) -> dict[str, Any]:
     }
 
 
-def run_carbon(data: Path, out: Path) -> dict[str, Any]:
+def run_carbon(data: Path, out: Path, pixels: int = WINDOW_PIXELS) -> dict[str, Any]:
     """Compute Carbon storage with gep: per-pixel t C/ha raster and the exact total (t C)."""
     import rasterio
     from rasterio.windows import Window
 
-    from gep.engine import _read
+    from gep.plan import _read
 
     pools = read_pools(data / "carbon_pools.csv")
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +128,7 @@ def run_carbon(data: Path, out: Path) -> dict[str, Any]:
     with rasterio.open(data / "lulc.tif") as lulc:
         area = abs(lulc.transform.a * lulc.transform.e)
         with rasterio.open(out / "c_storage_bas.tif", "w", **_output_profile(lulc)) as dst:
-            for window in strips(lulc.width, lulc.height):
+            for window in windows(lulc.width, lulc.height, pixels):
                 storage = carbon.carbon_storage_t_per_ha(_read(lulc, window), pools)
                 parts.append(carbon.total_t(storage, area))
                 dst.write(storage, 1, window=Window(*window))
@@ -126,14 +143,14 @@ def _watersheds(path: Path) -> list[tuple[int, Any]]:
     return [(int(ws), shapely.from_wkb(g)) for ws, g in zip(fields[0], geometries, strict=True)]
 
 
-def run_water_yield(data: Path, out: Path, z: float) -> dict[str, Any]:
+def run_water_yield(data: Path, out: Path, z: float, pixels: int = WINDOW_PIXELS) -> dict[str, Any]:
     """Compute Annual Water Yield with gep: per-pixel yield (mm) raster and the exact volume per watershed (m³)."""
     import rasterio
     from rasterio.features import rasterize
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    from gep.engine import _read
+    from gep.plan import _read
 
     table = read_biophysical(data / "biophysical_table.csv")
     sheds = _watersheds(data / "watersheds.gpkg")
@@ -145,7 +162,7 @@ def run_water_yield(data: Path, out: Path, z: float) -> dict[str, Any]:
         lulc = datasets["lulc"]
         area = abs(lulc.transform.a * lulc.transform.e)
         with rasterio.open(out / "wyield.tif", "w", **_output_profile(lulc)) as dst:
-            for window in strips(lulc.width, lulc.height):
+            for window in windows(lulc.width, lulc.height, pixels):
                 x = {key: _read(dataset, window) for key, dataset in datasets.items()}
                 wyield = water_yield.water_yield_mm(
                     x["lulc"],
@@ -184,10 +201,10 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def child(model: str, data: Path, out: Path, z: float) -> dict[str, Any]:
+def child(model: str, data: Path, out: Path, z: float, pixels: int) -> dict[str, Any]:
     """Run one gep model and time it (imports already done)."""
     started, cpu = time.perf_counter(), time.process_time()
-    result = run_carbon(data, out) if model == "carbon" else run_water_yield(data, out, z)
+    result = run_carbon(data, out, pixels) if model == "carbon" else run_water_yield(data, out, z, pixels)
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     return {"tool": f"gep_{model}", "wall_s": round(seconds, 3), "cpu_s": round(cpu_s, 3),
             "peak_rss_mb": peak_rss_mb(), **result}  # fmt: skip
@@ -261,13 +278,16 @@ def main() -> None:
     parser.add_argument("--z", type=float, default=1.0)
     parser.add_argument("--models", default="carbon,awy")
     parser.add_argument("--gdal-cache-mb", type=int, default=256, help="GDAL_CACHEMAX for both sides")
+    parser.add_argument(
+        "--window-pixels", type=int, default=WINDOW_PIXELS, help="gep's pixels per window (4000000: the old strips)"
+    )
     parser.add_argument("--child", choices=("carbon", "awy"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     peers = args.peers.resolve()
     data = peers / "data" / args.size
     if args.child:
-        print(json.dumps(child(args.child, data, args.out, args.z)))
+        print(json.dumps(child(args.child, data, args.out, args.z, args.window_pixels)))
         return
     peers_python = str(peers / ".venv" / "bin" / "python")
     env = {**os.environ, "GDAL_CACHEMAX": str(args.gdal_cache_mb)}
@@ -281,11 +301,12 @@ def main() -> None:
             sides = [
                 ("invest", [peers_python, "-c", INVEST, model, str(data), str(out / f"invest-{model}"), str(args.z)]),
                 ("gep", [sys.executable, __file__, "--peers", str(peers), "--size", args.size,
-                         "--child", model, "--out", str(out / f"gep-{model}"), "--z", str(args.z)]),
+                         "--child", model, "--out", str(out / f"gep-{model}"), "--z", str(args.z),
+                         "--window-pixels", str(args.window_pixels)]),
             ]  # fmt: skip
             for side, command in sides if run % 2 == 0 else sides[::-1]:
                 result = _json_tail(command, env)
-                for clock in ("wall_s", "cpu_s"):
+                for clock in ("wall_s", "cpu_s", "peak_rss_mb"):
                     times.setdefault(model, {}).setdefault(side, {}).setdefault(clock, []).append(result[clock])
                 last.setdefault(model, {})[side] = result
                 keys = [
@@ -309,7 +330,14 @@ def main() -> None:
                 "gep_median": medians["gep"],
                 "speedup": round(medians["invest"] / medians["gep"], 2),
             }
-        entry["peak_rss_mb"] = {side: last[model][side]["peak_rss_mb"] for side in ("invest", "gep")}
+        peaks = {side: by_side[side]["peak_rss_mb"] for side in ("invest", "gep")}
+        entry["peak_rss_mb"] = {
+            "invest_runs": peaks["invest"],
+            "gep_runs": peaks["gep"],
+            "invest_max": max(peaks["invest"]),
+            "gep_max": max(peaks["gep"]),
+            "gep_over_invest": round(max(peaks["gep"]) / min(peaks["invest"]), 3),
+        }
         key = "total_carbon_t" if model == "carbon" else "total_wyield_m3"
         ours, theirs = last[model]["gep"][key], last[model]["invest"][key]
         entry[key] = {"gep": ours, "invest": theirs, "rel_diff": abs(ours / theirs - 1)}

@@ -100,7 +100,8 @@ def valued_indicators(prices: str) -> tuple[list[str], dict[str, Any]]:
     """Return the engine's indicators that the price table values, and the others with the reason."""
     from core.errors import InvalidInput
     from gep.prices import load_table
-    from gep.valuation import DEFAULT_INDICATORS, valuation_record
+    from gep.spec import DEFAULT_INDICATORS
+    from gep.valuation import valuation_record
 
     table, coefficients = load_table(prices), load_table("coefficients_default")
     valued, skipped = [], {}

@@ -38,13 +38,19 @@ sys.path.insert(0, str(REPO))
 
 from api.seed import seed_demo  # noqa: E402
 from api.stream_client import MarketStream  # noqa: E402
-from carbon.ledger import IssueBatch, issue_batch  # noqa: E402
-from carbon.models import CreditClass  # noqa: E402
+from carbon.ledger import (  # noqa: E402
+    CreditClass,
+    IssueBatch,
+    issue_batch,
+)
 from core.auth import OrgKind, User, principal_of  # noqa: E402
 from core.clock import FixedClock, SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
-from trading import cash, exchange  # noqa: E402
+from trading import cash  # noqa: E402
+from trading.journal import MatcherCache  # noqa: E402
+from trading.listing import CreateInstrument, create_instrument  # noqa: E402
+from trading.order_entry import PlaceOrderRequest, place_order  # noqa: E402
 
 INSTRUMENT = "FCT-2025"
 SECRET = "benchmark-secret-key-that-is-long-enough-0123456789"
@@ -69,8 +75,8 @@ def run(url: str, data_dir: Path, poll_s: float, commands: int) -> dict[str, flo
         who = {u.organisation.kind: principal_of(u, "bench") for u in session.scalars(select(User))}
         issue_batch(session, IssueBatch(1, "bench:stream", CreditClass.FORESTRY_CARBON_TICKET, 2025, 100_000, 0),
                     actor=who[OrgKind.REGISTRY], clock=setup_clock)  # fmt: skip
-        listing = exchange.CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True, resale_next_day=False)
-        exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=setup_clock)
+        listing = CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True, resale_next_day=False)
+        create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=setup_clock)
         cash.deposit(session, cash.CashMovement(who[OrgKind.ENTERPRISE].organisation_id, 10**10, "BENCH"),
                      actor=who[OrgKind.OPERATOR], clock=setup_clock)  # fmt: skip
     port = free_port()
@@ -110,13 +116,13 @@ def run(url: str, data_dir: Path, poll_s: float, commands: int) -> dict[str, flo
             raise SystemExit("no snapshot from the stream within 60 s")
         committed: dict[int, float] = {}
         clock = SystemClock()
-        cache = exchange.MatcherCache()
+        cache = MatcherCache()
         rng = random.Random(8)
         with factory() as session:
             for seq in range(1, commands + 1):
                 side, kind = ("sell", OrgKind.FORESTRY_BUREAU) if seq % 2 else ("buy", OrgKind.ENTERPRISE)
-                request = exchange.PlaceOrderRequest(INSTRUMENT, side, "60.00", 10)
-                exchange.place_order(session, request, actor=who[kind], clock=clock, cache=cache)
+                request = PlaceOrderRequest(INSTRUMENT, side, "60.00", 10)
+                place_order(session, request, actor=who[kind], clock=clock, cache=cache)
                 committed[seq] = time.monotonic()
                 time.sleep(rng.uniform(0, 0.2))
         deadline = time.monotonic() + 30

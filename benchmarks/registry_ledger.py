@@ -21,8 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations, transfer
-from carbon.models import CreditClass, HoldingBlock, Scheme
+from carbon.ledger import CreditClass, HoldingBlock, IssueBatch, issue_batch, ledger_violations, transfer
+from carbon.models import Scheme
 from carbon.projects import CreateProject, create_project
 from core.audit import verify_chain
 from core.auth import Organisation, OrgKind, User, principal_of

@@ -7,7 +7,7 @@ Usage::
 
 The database is migrated, seeded and given the market of ``trading_concurrency.prepare``. The script then
 sends ``--orders`` random crossing limit orders (the HTTP benchmark's stream, with idempotency keys) through
-:func:`trading.exchange.run_batch` in batches of each ``--batch`` size (``0`` = one ``place_order`` call per
+:func:`trading.order_entry.run_batch` in batches of each ``--batch`` size (``0`` = one ``place_order`` call per
 order, the pre-group-commit path), in one process. It counts statements sent (an ``executemany`` counts
 once), commits, wall time and process CPU time (the client side of PostgreSQL, not the server), and prints
 them per order. CPU time is the figure to compare on a shared machine; wall time moves with the load.
@@ -38,7 +38,8 @@ from core.clock import SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402
 from core.errors import ShanhaiError  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
-from trading import exchange  # noqa: E402
+from trading.journal import MatcherCache  # noqa: E402
+from trading.order_entry import Job, PlaceOrderRequest, place_order, place_step, run_batch  # noqa: E402
 
 
 def main() -> None:
@@ -66,7 +67,7 @@ def main() -> None:
 
     with factory() as session:
         who = {u.organisation.kind: principal_of(u, "bench") for u in session.scalars(select(User))}
-    rng, clock, cache = random.Random(7), SystemClock(), exchange.MatcherCache()
+    rng, clock, cache = random.Random(7), SystemClock(), MatcherCache()
     placed: set[int] = set()
     report = []
     for size in args.batch or [0, 1, 16]:
@@ -80,22 +81,22 @@ def main() -> None:
                 pool = [OrgKind.ENTERPRISE, OrgKind.FOREST_OWNER] if side == "buy" else [OrgKind.FORESTRY_BUREAU,
                                                                                         OrgKind.ENTERPRISE]  # fmt: skip
                 trader = who[rng.choice(pool)]
-                request = exchange.PlaceOrderRequest(INSTRUMENT, side, f"{rng.randint(5950, 6050) / 100:.2f}",
+                request = PlaceOrderRequest(INSTRUMENT, side, f"{rng.randint(5950, 6050) / 100:.2f}",
                                                      rng.randint(1, 20))  # fmt: skip
                 steps.append((request, trader))
             with factory() as session:
                 if size == 0:
                     request, trader = steps[0]
                     try:
-                        answers = [exchange.place_order(session, request, actor=trader, clock=clock, cache=cache,
+                        answers = [place_order(session, request, actor=trader, clock=clock, cache=cache,
                                                         idempotency_key=uuid.uuid4().hex)]  # fmt: skip
                     except ShanhaiError:
                         answers = []
                 else:
                     keys = [uuid.uuid4().hex for _ in steps]
-                    jobs = [exchange.Job(exchange.place_step(r, t, k), (t.organisation_id, k))
+                    jobs = [Job(place_step(r, t, k), (t.organisation_id, k))
                             for (r, t), k in zip(steps, keys, strict=True)]  # fmt: skip
-                    exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=clock)
+                    run_batch(session, cache, INSTRUMENT, jobs, clock=clock)
                     answers = [j.result for j in jobs if j.result is not None]
             placed.update(a["order_id"] for a in answers)
             done += len(steps)

@@ -34,14 +34,16 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations  # noqa: E402
-from carbon.models import Batch, CreditClass  # noqa: E402
+from carbon.ledger import Batch, CreditClass, IssueBatch, issue_batch, ledger_violations  # noqa: E402  # noqa: E402
 from core.auth import OrgKind, User, principal_of  # noqa: E402
 from core.clock import FixedClock, SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402
 from core.errors import ShanhaiError  # noqa: E402
-from trading import cash, exchange  # noqa: E402
+from trading import cash  # noqa: E402
+from trading.journal import MatcherCache, rebuild_book  # noqa: E402
+from trading.listing import CreateInstrument, create_instrument  # noqa: E402
 from trading.models import InstrumentRow, JournalEntry, Trade, TradeOrder  # noqa: E402
+from trading.order_entry import PlaceOrderRequest, cancel_order, place_order  # noqa: E402
 
 INSTRUMENT = "FCT-2025"
 
@@ -56,9 +58,9 @@ def prepare(url: str) -> None:
             cmd = IssueBatch(1, "load:1", CreditClass.FORESTRY_CARBON_TICKET, 2025, 1_000_000, 0)
             issue_batch(session, cmd, actor=who[OrgKind.REGISTRY], clock=clock)
         if session.get(InstrumentRow, INSTRUMENT) is None:
-            listing = exchange.CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True,
+            listing = CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True,
                                                 resale_next_day=False, buyer_fee_bp=50, seller_fee_bp=30)  # fmt: skip
-            exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+            create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
             for kind in (OrgKind.ENTERPRISE, OrgKind.FOREST_OWNER):
                 deposit = cash.CashMovement(who[kind].organisation_id, 10_000_000_000, f"BANK-{kind.value}")
                 cash.deposit(session, deposit, actor=who[OrgKind.OPERATOR], clock=clock)
@@ -69,7 +71,7 @@ def worker(url: str, seed: int, seconds: float) -> None:
     """Place random crossing orders (10 % cancels) for ``seconds``, printing each acknowledgement."""
     engine = make_engine(url, pool_size=1)
     factory = make_session_factory(engine)
-    rng, cache, clock = random.Random(seed), exchange.MatcherCache(), SystemClock()
+    rng, cache, clock = random.Random(seed), MatcherCache(), SystemClock()
     with factory() as session:
         who = {u.organisation.kind: principal_of(u, "load") for u in session.scalars(select(User))}
     sellers = [who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]]
@@ -85,12 +87,12 @@ def worker(url: str, seed: int, seconds: float) -> None:
                     target = session.scalar(select(TradeOrder.id).where(own, TradeOrder.status == "open").limit(1))
                     session.rollback()
                     if target is not None:
-                        result = exchange.cancel_order(session, target, actor=trader, clock=clock, cache=cache)
+                        result = cancel_order(session, target, actor=trader, clock=clock, cache=cache)
                         print("cancel", result["order_id"], result["status"], flush=True)
                     continue
                 price = f"{rng.randint(5950, 6050) / 100:.2f}"
-                request = exchange.PlaceOrderRequest(INSTRUMENT, side, price, rng.randint(1, 20))
-                result = exchange.place_order(session, request, actor=trader, clock=clock, cache=cache)
+                request = PlaceOrderRequest(INSTRUMENT, side, price, rng.randint(1, 20))
+                result = place_order(session, request, actor=trader, clock=clock, cache=cache)
                 print("place", result["order_id"], result["filled_t"], flush=True)
             except ShanhaiError:
                 session.rollback()
@@ -122,7 +124,7 @@ def check(url: str, placed: set[int]) -> dict[str, Any]:
         assert seqs == list(range(1, len(seqs) + 1)), "journal sequence has gaps or repeats"
         assert cash.cash_violations(session) == [], cash.cash_violations(session)
         assert ledger_violations(session) == []
-        book = exchange.rebuild_book(session, INSTRUMENT).states[INSTRUMENT].book
+        book = rebuild_book(session, INSTRUMENT).states[INSTRUMENT].book
         open_orders = sorted(f"O{o.id}" for o in orders.values() if o.status == "open")
         assert sorted(book.orders) == open_orders, "rebuilt book differs from the open orders"
         trades = session.scalar(select(func.count()).select_from(Trade))

@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from carbon.models import Account, Batch, BlockState, Movement, Project
+from carbon.ledger import Account, Batch, BlockState, Movement
+from carbon.models import Project
 from core.auth import Organisation
 from core.errors import InvalidInput
 from core.money import Fen

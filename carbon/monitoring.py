@@ -23,6 +23,9 @@ SHA-256. The methodology itself stays pure; this module gathers what it needs fr
   raster it came from.
 * **Warnings, never clipping.** The methodology's sanity warnings are stored and shown as they are.
 
+The raster route is :mod:`carbon.monitoring_raster`; reads of stored reports, their lifecycle warnings and
+the recomputation of a record are :mod:`carbon.monitoring_records`.
+
 Invariants: a report row's ``record_sha256`` is ``canonical_hash(record)``, and :func:`recompute` of
 the record reproduces it byte for byte; tonnes are exact decimals; the report and its audit entry
 (whose payload holds the SHA-256) are written in one transaction.
@@ -34,39 +37,32 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carbon.methods.base import Ineligible, Methodology, Result
 from carbon.methods.registrations import ExternalRegistration, double_issuance_problems
-from carbon.methods.registry import default_registry
-from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ProjectStatus, ReportStatus
+from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ReportStatus
+from carbon.monitoring_raster import RasterDensity, apply_raster
+from carbon.monitoring_records import REGISTRY, validated
 from carbon.parameters.loader import available_parameter_sets, load_parameter_set
 from carbon.parameters.models import ParameterSet
 from carbon.projects import PROPONENT_ROLES, get_project
 from core import audit
 from core.auth import Principal
 from core.bounds import Id
-from core.canonical import canonical_hash, canonical_json
+from core.canonical import canonical_json
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from geodata.models import RasterKind, RasterLayer
-from geodata.rasters import get_layer, layer_file, open_raster
-from geodata.zonal import zonal_statistics
 
-REGISTRY = default_registry()
-DENSITY_QUANTUM = Decimal("0.001")
 #: Units may exceed their plot's geodesic area by this share (declared areas are rounded) plus 1 m².
 AREA_TOLERANCE = Decimal("0.001")
-#: A raster must cover at least this share of a plot (valid cells) for its mean to stand for the plot.
-MIN_RASTER_COVERAGE = 0.95
 REGISTRATION_SCHEMES = ("CCER", "VCS", "FFCER")
-BIOMASS_UNITS = ("t/ha", "t d.m./ha")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +83,6 @@ ADAPTERS: Mapping[str, Adapter] = {
     "FJ-FORESTRY-CARBON-TICKET": Adapter("sub_compartments", "sub_compartment_id"),
     "NX-RESTORATION": Adapter("polygons", "polygon_id"),
 }
-
-
-class RasterDensity(BaseModel):
-    """The raster route: a registered continuous layer of above-ground biomass density (t d.m./ha)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    layer: str = Field(min_length=1, max_length=100, examples=["agb-jingyuan"])
-    when: Literal["start", "end"] = Field(default="end", description="The inventory the raster stands for.")
 
 
 class ReportRequest(BaseModel):
@@ -237,21 +224,6 @@ def _with_period(document: dict[str, Any], adapter: Adapter, request: ReportRequ
     return filled
 
 
-def _validated(methodology: Methodology[Any], document: Mapping[str, Any]) -> BaseModel:
-    try:
-        return methodology.input_model.model_validate(document)
-    except ValidationError as error:
-        problems = [
-            {
-                "pointer": "/inputs/" + "/".join(str(part) for part in item["loc"]),
-                "reason": item["msg"],
-                "kind": item["type"],
-            }
-            for item in error.errors()
-        ]
-        raise InvalidInput(f"the inputs do not match {methodology.id} {methodology.version}", problems) from None
-
-
 def _unit_ids(document: Mapping[str, Any], adapter: Adapter) -> list[str]:
     units = document.get(adapter.units_field)
     if not isinstance(units, list):
@@ -361,90 +333,6 @@ def _refuse_registered(model: BaseModel, request: ReportRequest, recorded: list[
         raise Ineligible(f"{request.methodology_id}: {reasons}", [p.as_dict() for p in problems])
 
 
-def stratum_densities(dataset: Any, plots_of_unit: Mapping[str, Sequence[Plot]]) -> dict[str, dict[str, Any]]:
-    """Return each unit's area-weighted mean density over its plots from an open raster.
-
-    ``density = Σ integral / Σ covered area`` (value·m² / m² = value units). A plot less than
-    :data:`MIN_RASTER_COVERAGE` covered by valid cells is refused.
-    """
-    plots = sorted({p.id: p for group in plots_of_unit.values() for p in group}.values(), key=lambda p: p.id)
-    stats = dict(zip([p.id for p in plots], zonal_statistics(dataset, [p.geometry for p in plots]), strict=True))
-    problems = [
-        {"pointer": "/plot_ids", "reason": f"the raster covers {stats[p.id]['area_m2'] / p.area_m2:.1%} of plot {p.id}"}
-        for p in plots
-        if stats[p.id].get("area_m2", 0.0) < MIN_RASTER_COVERAGE * p.area_m2
-    ]
-    if problems:
-        raise InvalidInput("the raster does not cover the plots", problems)
-    densities = {}
-    for unit, group in sorted(plots_of_unit.items()):
-        integral = sum(stats[p.id]["integral"] for p in group)
-        covered_m2 = sum(stats[p.id]["area_m2"] for p in group)
-        density = Decimal(integral / covered_m2).quantize(DENSITY_QUANTUM, rounding=ROUND_HALF_EVEN)
-        densities[unit] = {
-            "plot_ids": [p.id for p in group],
-            "density_t_per_ha": str(density),
-            "covered_area_m2": f"{covered_m2:.1f}",
-        }
-    return densities
-
-
-def _raster_layer(session: Session, route: RasterDensity) -> RasterLayer:
-    layer = get_layer(session, route.layer)
-    if layer.kind is not RasterKind.CONTINUOUS or layer.units not in BIOMASS_UNITS:
-        raise InvalidInput(
-            f"raster layer {layer.name!r} is {layer.kind.value} in {layer.units!r}; the raster route needs a "
-            f"continuous above-ground biomass density in one of {', '.join(BIOMASS_UNITS)}",
-            [{"pointer": "/raster/layer"}],
-        )
-    return layer
-
-
-def apply_raster(
-    session: Session,
-    document: dict[str, Any],
-    request: ReportRequest,
-    mapping: Mapping[str, Plot],
-    raster_dir: Path,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fill each stratum's ``when`` inventory with its raster density; return the document and provenance."""
-    assert request.raster is not None
-    route = request.raster
-    layer = _raster_layer(session, route)
-    groups: dict[str, list[Plot]] = {}
-    for unit, plot in mapping.items():
-        groups.setdefault(unit, []).append(plot)
-    with open_raster(layer_file(raster_dir, layer)) as dataset:
-        densities = stratum_densities(dataset, groups)
-    strata = []
-    for index, stratum in enumerate(document.get("strata", [])):
-        inventory = dict(stratum.get(route.when) or {})
-        given = [
-            k for k in ("stand_volume_m3_per_ha", "sample_plots", "above_ground_biomass_t_per_ha") if k in inventory
-        ]
-        if given:
-            raise InvalidInput(
-                f"the raster route supplies the {route.when} tree biomass; remove {', '.join(given)}",
-                [{"pointer": f"/inputs/strata/{index}/{route.when}"}],
-            )
-        found = densities[str(stratum["stratum_id"])]
-        inventory["above_ground_biomass_t_per_ha"] = found["density_t_per_ha"]
-        inventory["biomass_source"] = (
-            f"raster layer {layer.name} (sha256 {layer.sha256}): area-weighted exact zonal mean over plots "
-            f"{found['plot_ids']}, {found['covered_area_m2']} m² covered"
-        )
-        strata.append({**stratum, route.when: inventory})
-    provenance = {
-        "layer": layer.name,
-        "layer_sha256": layer.sha256,
-        "units": layer.units,
-        "when": route.when,
-        "statistic": "Σ value × covered cell area / Σ covered cell area (exactextract, geodesic cell areas)",
-        "strata": densities,
-    }
-    return {**document, "strata": strata}, provenance
-
-
 def compute_report(session: Session, project_id: int, request: ReportRequest, *, raster_dir: Path | None) -> Computed:
     """Check the request against the database and compute it (nothing is written).
 
@@ -464,11 +352,11 @@ def compute_report(session: Session, project_id: int, request: ReportRequest, *,
     if request.raster is not None:
         if not adapter.raster_route or raster_dir is None:
             raise InvalidInput(f"{methodology.id} has no external-density input", [{"pointer": "/raster"}])
-        document, provenance = apply_raster(session, document, request, mapping, raster_dir)
+        document, provenance = apply_raster(session, document, request.raster, mapping, raster_dir)
     recorded = plot_registrations(mapping)
     if adapter.registrations_field is not None:
         document = _merge_registrations(document, adapter.registrations_field, recorded)
-    model = _validated(methodology, document)
+    model = validated(methodology, document)
     _check_areas(model, adapter, mapping)
     if adapter.registrations_field is None:
         _refuse_registered(model, request, recorded)
@@ -587,87 +475,3 @@ def file_report(
     )
     session.commit()
     return report
-
-
-#: Stable code of the warning that a report's project is not registered (issuance needs a registered project).
-PROJECT_NOT_REGISTERED = "project_not_registered"
-
-
-def lifecycle_warnings(project: Project) -> list[dict[str, str]]:
-    """Return the warnings a report owes its reader because of its project's state (empty when registered).
-
-    A report may be filed and verified while its project is still in draft, submitted or validated, but
-    issuance needs a registered project (``carbon.workflow``); saying so at filing saves a surprise later.
-    The warning is derived from the project's current state, not stored: it goes once the project is registered.
-    """
-    if project.status is ProjectStatus.REGISTERED:
-        return []
-    message = (
-        f"project {project.code} is {project.status.value}: this report cannot be issued until the project is "
-        "registered (submit it, have it validated, then registered by the registry)"
-    )
-    return [{"code": PROJECT_NOT_REGISTERED, "message": message}]
-
-
-def get_report(session: Session, report_id: int) -> MonitoringReport:
-    """Return a report or raise :class:`NotFound`."""
-    report = session.get(MonitoringReport, report_id)
-    if report is None:
-        raise NotFound(f"monitoring report {report_id} does not exist")
-    return report
-
-
-def list_reports(session: Session, project_id: int) -> list[MonitoringReport]:
-    """Return the reports of a project (which must exist) in filing order."""
-    get_project(session, project_id)
-    return list(
-        session.scalars(
-            select(MonitoringReport).where(MonitoringReport.project_id == project_id).order_by(MonitoringReport.id)
-        )
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Recomputation:
-    """What recomputing a record found."""
-
-    recomputed_sha256: str
-    record_sha256: str
-    parameter_set_sha256_matches: bool
-
-    @property
-    def matches(self) -> bool:
-        """Return whether the recomputed record is byte-identical to the given one."""
-        return self.recomputed_sha256 == self.record_sha256
-
-
-def recompute(record: Mapping[str, Any] | str | bytes) -> str:
-    """Recompute a stored result record from its own inputs and return the SHA-256 of the new record.
-
-    It matches the stored hash exactly when the inputs, the parameter set and the code give the same
-    bytes. Runs offline: it needs the packaged methodologies and parameter sets only.
-
-    Raises:
-        NotFound: Unknown methodology or parameter set.
-        InvalidInput: The record is not a result record.
-    """
-    loaded = json.loads(record) if isinstance(record, str | bytes) else record
-    if not isinstance(loaded, Mapping):
-        raise InvalidInput("not a methodology result record (a JSON object)")
-    return check_record(loaded).recomputed_sha256
-
-
-def check_record(record: Mapping[str, Any]) -> Recomputation:
-    """Recompute ``record`` and compare it with itself (see :func:`recompute`)."""
-    try:
-        methodology = REGISTRY.get(str(record["methodology"]["id"]), str(record["methodology"]["version"]))
-        ref = record["parameter_set"]
-        set_id, version = str(ref["id"]), str(ref["version"])
-        inputs = record["inputs"]
-    except (KeyError, TypeError):
-        raise InvalidInput("not a methodology result record (methodology, parameter_set, inputs)") from None
-    if (set_id, version) not in available_parameter_sets():
-        raise NotFound(f"parameter set {set_id}@{version} is not packaged here")
-    parameters = load_parameter_set(set_id, version)
-    result = methodology.compute(_validated(methodology, inputs), parameters)
-    return Recomputation(result.sha256, canonical_hash(dict(record)), parameters.sha256 == ref.get("sha256"))

@@ -22,17 +22,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import serial_of
-from carbon.models import (
-    Batch,
-    BlockState,
-    CreditClass,
-    HoldingBlock,
-    Plot,
-    Project,
-    ProjectStatus,
-    Retirement,
-)
+from carbon.ledger import Batch, BlockState, CreditClass, HoldingBlock, Retirement, serial_of
+from carbon.models import Plot, Project, ProjectStatus
 from core.errors import NotFound
 
 #: Public outlines: each plot's bounding box grown by ~1 km (0.01° of latitude ≈ 1.1 km), snapped to 0.01°.

@@ -4,7 +4,7 @@ Projects: draft → submitted (proponent) → validated (a verifier organisation
 rejected with a reason (verifier or registry) goes back to the proponent, who may resubmit.
 
 Monitoring reports: submitted → verified or rejected (a verifier organisation) → issued (the registry),
-which issues the batch (``carbon.ledger.issue_batch``) in the same transaction.
+which issues the batch (``carbon.ledger.issuance.issue``) in the same unit of work (ADR 031).
 
 Rules, each named in the refusal:
 
@@ -26,17 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import IssueBatch, issue_batch
-from carbon.models import (
-    CLASS_OF_SCHEME,
-    Batch,
-    MonitoringReport,
-    Project,
-    ProjectStatus,
-    ReportStatus,
-    WorkflowStep,
-)
-from core import audit
+from carbon.ledger import CLASS_OF_SCHEME, Batch, IssueBatch, UnitOfWork, issue
+from carbon.models import MonitoringReport, Project, ProjectStatus, ReportStatus, WorkflowStep
 from core.auth import OrgKind, Principal
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -119,7 +110,7 @@ def _check(
 
 
 def _record(
-    session: Session, kind: str, subject_id: int, step: str, before: str, after: str, actor: Principal,
+    uow: UnitOfWork, kind: str, subject_id: int, step: str, before: str, after: str, actor: Principal,
     request: StepRequest, clock: Clock, payload: dict[str, Any] | None = None,
 ) -> WorkflowStep:  # fmt: skip
     row = WorkflowStep(
@@ -127,12 +118,11 @@ def _record(
         user_id=actor.user_id, organisation_id=actor.organisation_id, comment=request.comment,
         evidence=[e.model_dump() for e in request.evidence], created_at=clock.now(),
     )  # fmt: skip
-    session.add(row)
-    session.flush()
+    uow.session.add(row)
+    uow.session.flush()
     details = {"step": step, "from": before, "to": after, "comment": request.comment,
                "evidence": [e.sha256 for e in request.evidence]} | (payload or {})  # fmt: skip
-    audit.append(session, actor=actor.actor, action=f"{kind}.{step}", subject=f"{kind}:{subject_id}",
-                 payload=details, clock=clock)  # fmt: skip
+    uow.record(actor.actor, f"{kind}.{step}", f"{kind}:{subject_id}", details)
     return row
 
 
@@ -149,8 +139,9 @@ def project_step(
     before = project.status.value
     _check(session, "project", project.id, step, rule, before, project.organisation_id, actor, request)
     project.status = ProjectStatus(rule.to_state)
-    _record(session, "project", project.id, step, before, rule.to_state, actor, request, clock)
-    session.commit()
+    uow = UnitOfWork(session, clock)
+    _record(uow, "project", project.id, step, before, rule.to_state, actor, request, clock)
+    uow.commit()
     return project
 
 
@@ -168,11 +159,12 @@ def report_step(
     before = report.status.value
     _check(session, "monitoring_report", report.id, step, rule, before, project.organisation_id, actor, request)
     payload: dict[str, Any] = {}
+    uow = UnitOfWork(session, clock)  # the issuance and the step: one transaction, committed here
     if step == "issue":
-        payload = {"batch_id": _issue(session, report, project, actor, clock).id}
+        payload = {"batch_id": _issue(uow, report, project, actor).id}
     report.status = ReportStatus(rule.to_state)
-    _record(session, "monitoring_report", report.id, step, before, rule.to_state, actor, request, clock, payload)
-    session.commit()
+    _record(uow, "monitoring_report", report.id, step, before, rule.to_state, actor, request, clock, payload)
+    uow.commit()
     return report
 
 
@@ -185,7 +177,7 @@ def vintage_of(period_end: date) -> int:
     return (period_end - timedelta(days=1)).year if (period_end.month, period_end.day) == (1, 1) else period_end.year
 
 
-def _issue(session: Session, report: MonitoringReport, project: Project, actor: Principal, clock: Clock) -> Batch:
+def _issue(uow: UnitOfWork, report: MonitoringReport, project: Project, actor: Principal) -> Batch:
     if project.status is not ProjectStatus.REGISTERED:
         raise Conflict(f"rule: issuance needs a registered project; project {project.code} is {project.status.value}")
     quantity_t = report.issuable_units_t + report.buffer_units_t
@@ -195,7 +187,7 @@ def _issue(session: Session, report: MonitoringReport, project: Project, actor: 
         project_id=project.id, source=f"monitoring_report:{report.id}", credit_class=CLASS_OF_SCHEME[project.scheme],
         vintage_year=vintage_of(report.period_end), quantity_t=quantity_t, buffer_t=report.buffer_units_t,
     )  # fmt: skip
-    return issue_batch(session, cmd, actor=actor, clock=clock, commit=False)
+    return issue(uow, cmd, actor=actor)
 
 
 def step_out(step: WorkflowStep) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 """Offline runs: a YAML/JSON configuration naming files, computed in this process, written to a folder.
 
-The configuration is a :class:`~gep.engine.RunConfig` plus ``regions`` (a polygon file with a ``code``
+The configuration is a :class:`~gep.plan.RunConfig` plus ``regions`` (a polygon file with a ``code``
 per feature); raster inputs are file paths relative to the configuration file. Outputs: the SEEA-EA
 tables (``summary.csv``, ``extent.csv``, ``physical.csv``, ``monetary.csv``, ``physical_by_type.csv``,
 ``monetary_by_type.csv``; with ``xlsx`` also ``tables.xlsx``), one value raster per
 indicator (``value_<indicator>.tif``, float64 元 per pixel, COG) and ``run.json`` (configuration,
 inputs with SHA-256, valuation record with the tables' hashes). Raster units are not checked offline
-(files carry none); the run's roles fix them (:data:`gep.engine.ROLES`).
+(files carry none); the run's roles fix them (:data:`gep.spec.ROLES`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pydantic_core import to_jsonable_python
 from core.errors import InvalidInput
 from geodata.intake import intake_file
 from gep import tables
-from gep.engine import Merged, RegionShape, RunConfig, Source, class_types, plan_run, run_in_process
+from gep.engine import Merged, class_types, run_in_process
+from gep.plan import RegionShape, RunConfig, Source, plan_run
 from gep.prices import load_table
 from gep.regions import REGION_LIMITS
 from gep.workbook import workbook_bytes

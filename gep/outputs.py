@@ -1,7 +1,7 @@
 """Per-pixel value rasters of a run: float64 元 per indicator, written tile by tile, assembled as COGs.
 
 Each tile writes its own small multi-band GeoTIFF (so tiles computed on different workers never write to
-one file): one band per block of :meth:`gep.engine.Plan.value_keys` and a last band with the pixel's
+one file): one band per block of :meth:`gep.plan.Plan.value_keys` and a last band with the pixel's
 region index. :meth:`RasterWriter.assemble` reads each tile once and copies its blocks window by window
 into one tiled GeoTIFF per indicator (bounded memory: one tile at a time), converts each to a
 Cloud-Optimised GeoTIFF, then removes the tile files.
@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from gep.arrays import FloatArray
-from gep.engine import REGIONAL_INDICATORS, Plan, region_index
-from gep.regional import COMPONENTS, component_key
+from gep.plan import Plan, region_index
+from gep.regional import component_key
+from gep.spec import DEFAULT_INDICATORS
 
 PROFILE: dict[str, Any] = {"driver": "GTiff", "count": 1, "dtype": "float64", "nodata": float("nan")}
 #: The band of a tile file holding the region index (after the value blocks).
@@ -68,11 +69,12 @@ class RasterWriter:
         self, code: str, blocks: Mapping[str, FloatArray], factors: Mapping[str, Mapping[str, float]]
     ) -> FloatArray:
         """Return an indicator's value block (元): as written, or the regional second pass."""
-        if code not in REGIONAL_INDICATORS:
+        spec = DEFAULT_INDICATORS.get(code)
+        if not spec.regional:
             return np.asarray(blocks[code], dtype=np.float64)
         regions = blocks[REGION_BAND]
         value: FloatArray = np.zeros(regions.shape)
-        for part in COMPONENTS[code]:
+        for part in spec.components:
             key = component_key(code, part)
             factor = np.full(regions.shape, np.nan)
             for i, region in enumerate(self.plan.regions):

@@ -42,19 +42,6 @@ from gep.indicators import flood_regulation, purification
 
 #: m² per km².
 M2_PER_KM2 = 1e6
-#: Pollutant indicators (capped by the region's emission) and the raster role of their uptake rate.
-PURIFICATION_ROLES: dict[str, str] = {
-    "air_purification_so2": "uptake_so2",
-    "air_purification_nox": "uptake_nox",
-    "air_purification_dust": "uptake_dust",
-    "water_purification_cod": "uptake_cod",
-    "water_purification_nh3n": "uptake_nh3n",
-}
-#: The basis components of each regional indicator.
-COMPONENTS: dict[str, tuple[str, ...]] = {
-    "flood_regulation": ("lake", "reservoir", "marsh"),
-    **dict.fromkeys(PURIFICATION_ROLES, ("capacity",)),
-}
 
 
 def component_key(code: str, component: str) -> str:

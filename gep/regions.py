@@ -20,8 +20,8 @@ from core.errors import Conflict, InvalidInput, NotFound
 from geodata.intake import intake_file
 from geodata.readers import ReadLimits
 from geodata.validation import GeometryLimits
-from gep.engine import RegionShape
 from gep.models import Region, RegionLayer, RegionLevel
+from gep.plan import RegionShape
 
 #: Regions may be as large as a county or a prefecture (up to 100,000 km²).
 REGION_LIMITS = GeometryLimits(max_area_m2=1e11, max_vertices=500_000)

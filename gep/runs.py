@@ -1,6 +1,6 @@
 """Service: GEP accounting runs — created after every check, tiled over workers, finished all or nothing.
 
-``create_run`` builds the plan (:func:`gep.engine.plan_run` refuses bad inputs), then records the run,
+``create_run`` builds the plan (:func:`gep.plan.plan_run` refuses bad inputs), then records the run,
 its tiles, the inputs' names and hashes and the valuation record, with an audit entry. ``start_run``
 marks it running; each tile is then computed by ``run_tile`` (a Celery task per tile, any worker; a
 retried tile is harmless: its result is written once). The worker that finishes the last tile merges
@@ -30,9 +30,10 @@ from core.errors import InvalidInput, NotFound, ShanhaiError
 from geodata.models import RasterKind
 from geodata.rasters import get_layer, layer_file
 from gep import tables
-from gep.engine import Plan, RunConfig, Source, class_types, compute_tile, merge_tiles, open_stack, plan_run
+from gep.engine import class_types, compute_tile, merge_tiles, open_stack
 from gep.models import GepRun, GepRunTile, RunStatus
 from gep.outputs import RasterWriter
+from gep.plan import Plan, RunConfig, Source, plan_run
 from gep.prices import load_table
 from gep.regions import get_region_layer, region_shapes
 from gep.workbook import workbook_bytes as write_workbook

@@ -41,7 +41,7 @@ BY_CLASS: dict[str, list[float]] = {
     "uptake_cod": [np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 30.0, 30.0, 50.0, 0.0],
     "uptake_nh3n": [np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 3.0, 5.0, 0.0],
 }
-#: Units per role, as the run expects them (gep.engine.ROLES).
+#: Units per role, as the run expects them (gep.spec.ROLES).
 FILES = {
     "precipitation": "precipitation_mm",
     "evapotranspiration": "evapotranspiration_mm",

@@ -35,7 +35,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidInput, ShanhaiError
-from gep.valuation import Indicator, ServiceClass, UnitValue
+from gep.spec import IndicatorSpec
+from gep.valuation import ServiceClass, UnitValue
 
 #: Money in tables is quantised to the fen (0.01 元).
 FEN = Decimal("0.01")
@@ -88,7 +89,12 @@ def decimal_from_total(name: str, total: float) -> Decimal:
 
 
 def line_from_total(
-    *, region_code: str, indicator: Indicator, quantity: float, unit_value: UnitValue, ecosystem_type: str = ALL_TYPES
+    *,
+    region_code: str,
+    indicator: IndicatorSpec,
+    quantity: float,
+    unit_value: UnitValue,
+    ecosystem_type: str = ALL_TYPES,
 ) -> SupplyLine:
     """Return the line of a raster indicator: exact physical total × Decimal unit value."""
     amount = decimal_from_total(f"{indicator.code} total", quantity)

@@ -1,42 +1,28 @@
-"""Indicator registry and unit values: yuan per physical unit, from cited tables (pure).
+"""Unit values: yuan per physical unit, from cited tables (pure).
 
 Every regulating indicator is valued linearly in its physical quantity, so its value is
 ``quantity × unit value``. The unit value is computed once per run from the price table and the
-coefficient table, in :class:`~decimal.Decimal`, with a trace of the entries used:
-
-==========================  ======  =====================================================
-indicator                   unit    unit value (元 per unit)
-==========================  ======  =====================================================
-water_conservation          m3      reservoir_cost
-flood_regulation            m3      reservoir_cost
-soil_retention              t       λ / ρ_soil · dredging_cost + c_N · P_N + c_P · P_P
-sand_fixation               t       sand_control_cost / (ρ_sand · h)
-carbon_sequestration        tCO2    carbon_price
-oxygen_release              t       oxygen_price
-climate_regulation          kWh     electricity_price
-air_purification_<x>        t       treatment_cost_<x>   (so2, nox, dust)
-water_purification_<x>      t       treatment_cost_<x>   (cod, nh3n)
-==========================  ======  =====================================================
+coefficient table, in :class:`~decimal.Decimal`, with a trace of the entries used. A
+:class:`ValuationRule` declares the entries it reads (table, key, unit) and the formula over them, so
+the rule can be shown without computing it; which indicator uses which rule is declared once, in its
+:class:`gep.spec.IndicatorSpec` (``describe_indicators()`` lists them all).
 
 Per-pixel value rasters are ``physical raster × float(unit value)`` (float64 is fine there); tables
 multiply the exact total by the Decimal unit value (:mod:`gep.tables`).
 
-The registry is explicit and immutable: :meth:`IndicatorRegistry.register` returns a new registry.
-
 >>> from gep.prices import load_table
 >>> prices, coefficients = load_table("prices_ganzi_2010"), load_table("coefficients_default")
->>> DEFAULT_INDICATORS.get("water_conservation").unit_value(prices, coefficients).yuan_per_unit
+>>> price_rule("reservoir_cost", "yuan/m3").unit_value(prices, coefficients).yuan_per_unit
 Decimal('7.06')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -73,120 +59,122 @@ class UnitValue:
     terms: tuple[Term, ...]
 
 
-UnitValueRule = Callable[[ParameterTable, ParameterTable], UnitValue]
+TableName = Literal["prices", "coefficients"]
 
 
 @dataclass(frozen=True)
-class Indicator:
-    """A registered indicator: code, names, class, physical unit and valuation rule."""
+class Entry:
+    """An entry a valuation rule reads: which table, which key, in which unit."""
 
-    code: str
-    name_zh: str
-    service_class: ServiceClass
-    physical_unit: str
-    unit_value: UnitValueRule
+    table: TableName
+    key: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class ValuationRule:
+    """Yuan per physical unit as a formula over declared table entries.
+
+    ``combine`` receives the entries' values in the order of ``entries`` and returns 元 per unit. The
+    entries are read in that order and the first missing or mis-united one is refused, so a rule never
+    computes with a value in another unit than it declares.
+    """
+
+    entries: tuple[Entry, ...]
+    formula: str
+    combine: Callable[[Sequence[Decimal]], Decimal]
+
+    def unit_value(self, prices: ParameterTable, coefficients: ParameterTable) -> UnitValue:
+        """Return the unit value with the entries used.
+
+        Raises:
+            InvalidInput: An entry is missing or in another unit.
+        """
+        tables = {"prices": prices, "coefficients": coefficients}
+        terms = tuple(_term(tables[entry.table], entry.key, entry.unit) for entry in self.entries)
+        return UnitValue(self.combine([t.value for t in terms]), self.formula, terms)
+
+    @property
+    def price_keys(self) -> tuple[str, ...]:
+        """Return the keys this rule reads from the price table."""
+        return tuple(entry.key for entry in self.entries if entry.table == "prices")
+
+    def describe(self) -> dict[str, Any]:
+        """Return the rule as JSON-able data (formula and entries), for pages and records."""
+        return {
+            "formula": self.formula,
+            "entries": [{"table": e.table, "key": e.key, "unit": e.unit} for e in self.entries],
+        }
 
 
 def _term(table: ParameterTable, key: str, unit: str) -> Term:
     return Term(table.id, key, table.value(key, unit=unit), unit)
 
 
-def price_rule(price_key: str, price_unit: str) -> UnitValueRule:
+def price_rule(price_key: str, price_unit: str) -> ValuationRule:
     """Return a rule whose unit value is one price entry."""
-
-    def rule(prices: ParameterTable, coefficients: ParameterTable) -> UnitValue:
-        term = _term(prices, price_key, price_unit)
-        return UnitValue(term.value, price_key, (term,))
-
-    return rule
+    return ValuationRule((Entry("prices", price_key, price_unit),), price_key, lambda values: values[0])
 
 
-def soil_retention_rule(prices: ParameterTable, coefficients: ParameterTable) -> UnitValue:
-    """Return λ/ρ · P_s + c_N · P_N + c_P · P_P (元/t): sediment, nitrogen and phosphorus avoided.
-
-    Units: 1 / (t/m³) × 元/m³ = 元/t; 1 × 元/t = 元/t.
-    """
-    terms = (
-        _term(coefficients, "sediment_deposition_coefficient", "1"),
-        _term(coefficients, "soil_bulk_density", "t/m3"),
-        _term(prices, "dredging_cost", "yuan/m3"),
-        _term(coefficients, "soil_nitrogen_content", "1"),
-        _term(prices, "nitrogen_treatment_cost", "yuan/t"),
-        _term(coefficients, "soil_phosphorus_content", "1"),
-        _term(prices, "phosphorus_treatment_cost", "yuan/t"),
-    )
-    lam, rho, dredging, c_n, p_n, c_p, p_p = (t.value for t in terms)
-    value = lam / rho * dredging + c_n * p_n + c_p * p_p
-    formula = "sediment_deposition_coefficient / soil_bulk_density * dredging_cost + soil_nitrogen_content * nitrogen_treatment_cost + soil_phosphorus_content * phosphorus_treatment_cost"  # noqa: E501
-    return UnitValue(value, formula, terms)
+def _soil_retention(values: Sequence[Decimal]) -> Decimal:
+    lam, rho, dredging, c_n, p_n, c_p, p_p = values
+    return lam / rho * dredging + c_n * p_n + c_p * p_p
 
 
-def sand_fixation_rule(prices: ParameterTable, coefficients: ParameterTable) -> UnitValue:
-    """Return P_f / (ρ · h) (元/t): the area a tonne of sand would cover, times the control cost.
-
-    Units: 元/m² / (t/m³ × m) = 元/t.
-    """
-    terms = (
-        _term(prices, "sand_control_cost", "yuan/m2"),
-        _term(coefficients, "sand_bulk_density", "t/m3"),
-        _term(coefficients, "sand_cover_thickness", "m"),
-    )
-    cost, rho, thickness = (t.value for t in terms)
-    return UnitValue(cost / (rho * thickness), "sand_control_cost / (sand_bulk_density * sand_cover_thickness)", terms)
-
-
-@dataclass(frozen=True)
-class IndicatorRegistry:
-    """An immutable set of indicators keyed by code."""
-
-    indicators: Mapping[str, Indicator] = field(default_factory=lambda: MappingProxyType({}))
-
-    def register(self, indicator: Indicator) -> IndicatorRegistry:
-        """Return a new registry with ``indicator`` added; a duplicate code is refused."""
-        if indicator.code in self.indicators:
-            raise InvalidInput(f"indicator {indicator.code!r} is already registered", [{"code": indicator.code}])
-        return IndicatorRegistry(MappingProxyType({**self.indicators, indicator.code: indicator}))
-
-    def get(self, code: str) -> Indicator:
-        """Return the indicator ``code``.
-
-        Raises:
-            InvalidInput: No such indicator.
-        """
-        if code not in self.indicators:
-            raise InvalidInput(f"unknown indicator {code!r}", [{"code": code, "reason": "unknown-indicator"}])
-        return self.indicators[code]
-
-    def codes(self) -> tuple[str, ...]:
-        """Return the registered codes in registration order."""
-        return tuple(self.indicators)
+#: λ/ρ · P_s + c_N · P_N + c_P · P_P (元/t): sediment, nitrogen and phosphorus avoided.
+#: Units: 1 / (t/m³) × 元/m³ = 元/t; 1 × 元/t = 元/t.
+SOIL_RETENTION_RULE = ValuationRule(
+    (
+        Entry("coefficients", "sediment_deposition_coefficient", "1"),
+        Entry("coefficients", "soil_bulk_density", "t/m3"),
+        Entry("prices", "dredging_cost", "yuan/m3"),
+        Entry("coefficients", "soil_nitrogen_content", "1"),
+        Entry("prices", "nitrogen_treatment_cost", "yuan/t"),
+        Entry("coefficients", "soil_phosphorus_content", "1"),
+        Entry("prices", "phosphorus_treatment_cost", "yuan/t"),
+    ),
+    "sediment_deposition_coefficient / soil_bulk_density * dredging_cost + soil_nitrogen_content * nitrogen_treatment_cost + soil_phosphorus_content * phosphorus_treatment_cost",  # noqa: E501
+    _soil_retention,
+)
 
 
-def _default_registry() -> IndicatorRegistry:
-    regulating = ServiceClass.REGULATING
-    rows = [
-        Indicator("water_conservation", "水源涵养", regulating, "m3", price_rule("reservoir_cost", "yuan/m3")),
-        Indicator("soil_retention", "土壤保持", regulating, "t", soil_retention_rule),
-        Indicator("sand_fixation", "防风固沙", regulating, "t", sand_fixation_rule),
-        Indicator("flood_regulation", "洪水调蓄", regulating, "m3", price_rule("reservoir_cost", "yuan/m3")),
-        Indicator("carbon_sequestration", "固碳", regulating, "tCO2", price_rule("carbon_price", "yuan/tCO2")),
-        Indicator("oxygen_release", "释氧", regulating, "t", price_rule("oxygen_price", "yuan/t")),
-        Indicator("climate_regulation", "气候调节", regulating, "kWh", price_rule("electricity_price", "yuan/kWh")),
-    ]
-    for pollutant, name in (("so2", "二氧化硫"), ("nox", "氮氧化物"), ("dust", "工业粉尘")):
-        rule = price_rule(f"treatment_cost_{pollutant}", "yuan/t")
-        rows.append(Indicator(f"air_purification_{pollutant}", f"大气净化·{name}", regulating, "t", rule))
-    for pollutant, name in (("cod", "化学需氧量"), ("nh3n", "氨氮")):
-        rule = price_rule(f"treatment_cost_{pollutant}", "yuan/t")
-        rows.append(Indicator(f"water_purification_{pollutant}", f"水质净化·{name}", regulating, "t", rule))
-    registry = IndicatorRegistry()
-    for row in rows:
-        registry = registry.register(row)
-    return registry
+def _sand_fixation(values: Sequence[Decimal]) -> Decimal:
+    cost, rho, thickness = values
+    return cost / (rho * thickness)
 
 
-#: The regulating indicators of the RCEES/Ouyang system (reference gep.md §1.2).
-DEFAULT_INDICATORS = _default_registry()
+#: P_f / (ρ · h) (元/t): the area a tonne of sand would cover, times the control cost.
+#: Units: 元/m² / (t/m³ × m) = 元/t.
+SAND_FIXATION_RULE = ValuationRule(
+    (
+        Entry("prices", "sand_control_cost", "yuan/m2"),
+        Entry("coefficients", "sand_bulk_density", "t/m3"),
+        Entry("coefficients", "sand_cover_thickness", "m"),
+    ),
+    "sand_control_cost / (sand_bulk_density * sand_cover_thickness)",
+    _sand_fixation,
+)
+
+
+class Valued(Protocol):
+    """What :func:`valuation_record` needs of an indicator: its physical unit and its unit value."""
+
+    @property
+    def physical_unit(self) -> str:
+        """The unit of the physical quantity (m3, t, tCO2, kWh)."""
+        ...
+
+    def unit_value(self, prices: ParameterTable, coefficients: ParameterTable) -> UnitValue:
+        """Return 元 per physical unit with its trace."""
+        ...
+
+
+class IndicatorLookup(Protocol):
+    """A registry of indicators by code (:class:`gep.spec.IndicatorRegistry`)."""
+
+    def get(self, code: str) -> Valued:
+        """Return the indicator ``code``; raise :class:`~core.errors.InvalidInput` if unknown."""
+        ...
 
 
 def value_per_pixel_yuan(quantity: FloatArray, unit_value: UnitValue) -> FloatArray:
@@ -203,7 +191,7 @@ def value_per_pixel_yuan(quantity: FloatArray, unit_value: UnitValue) -> FloatAr
 
 
 def valuation_record(
-    registry: IndicatorRegistry, codes: Sequence[str], prices: ParameterTable, coefficients: ParameterTable
+    registry: IndicatorLookup, codes: Sequence[str], prices: ParameterTable, coefficients: ParameterTable
 ) -> dict[str, Any]:
     """Return what a run records about its valuation, with the hash of that record.
 
@@ -214,6 +202,7 @@ def valuation_record(
         InvalidInput: One or more unit values cannot be computed (all problems are listed).
 
     >>> from gep.prices import load_table
+    >>> from gep.spec import DEFAULT_INDICATORS
     >>> record = valuation_record(DEFAULT_INDICATORS, ["sand_fixation"], load_table("prices_ganzi_2010"),
     ...     load_table("coefficients_default"))
     >>> record["unit_values"]["sand_fixation"]["yuan_per_unit"]

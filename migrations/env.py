@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import carbon.ledger
 import carbon.models
 import core.audit
 import core.audit_heads
@@ -23,6 +24,7 @@ _MODELS = (
     core.audit_heads,
     core.auth,
     geodata.models,
+    carbon.ledger,
     carbon.models,
     gep.models,
     trading.models,

@@ -51,8 +51,9 @@ from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.metrics import configure_multiprocess
 from core.settings import Settings, get_settings
-from trading.exchange import MatcherCache, MatcherProcess, OrderEntry
+from trading.journal import MatcherCache
 from trading.market_data import BookReplicas
+from trading.order_entry import MatcherProcess, OrderEntry
 from web.app import PAGE_ROUTERS, STATIC_PREFIX, install_web
 from web.errors import PAGE_PREFIXES, is_page_request, page_error
 

@@ -42,8 +42,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from carbon.certificates import check_certificate, facts_of_pdf
 from carbon.ledger import ledger_violations
+from carbon.ledger.certificates import check_certificate, facts_of_pdf
 from core.audit import iter_entries, verify_chain
 from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
 from core.audit_tree import AuditTree, check_kept_head, load_signing_key, publish_tree_head
@@ -367,7 +367,7 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_carbon_compute(_settings: Settings, args: argparse.Namespace) -> int:
     """Recompute a stored report record offline; print the hashes; exit 1 on a mismatch, 2 on a bad file."""
-    from carbon.monitoring import check_record
+    from carbon.monitoring_records import check_record
     from core.errors import ShanhaiError
 
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))

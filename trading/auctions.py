@@ -12,13 +12,13 @@ State machines (ADR 013)::
 - **Bid** (a qualified participant other than the seller, inside the window): price ≥ reserve, on the tick;
   quantity whole lots, at most the quantity offered. Price × quantity + the buyer's fee is held.
 - **Close** (idempotent): allocation by :func:`trading.allocation.allocate` (price, then time = bid id); each
-  allocation settles through :func:`trading.exchange.deliver_versus_payment` (the one DvP path) drawing on
+  allocation settles through :func:`trading.settlement.deliver_versus_payment` (the one DvP path) drawing on
   the bid's hold and releasing the rest; losing bids are released; unfilled tonnes return to the seller;
   the results are public (``/public/v1/auctions``). All of it is one transaction with its audit entries.
 
 Auctions take the instrument's lock, as order entry and block trades do, so the three never interleave on
 an instrument; then they follow the lock order of ADR 015 (cash accounts in organisation order, registry
-blocks, the audit head last) through a :class:`trading.exchange.Settlement`. Bad input raises before
+blocks, the audit head last) through a :class:`trading.settlement.Settlement`. Bad input raises before
 anything is written.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import settle_escrowed
+from carbon.ledger import settle_release
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
@@ -40,22 +40,12 @@ from core.regions import province_name
 from trading import cash
 from trading.allocation import Bid, Rule, allocate
 from trading.block_trades import TRADER_KINDS, aware
-from trading.exchange import (
-    MATCHER,
-    Delivery,
-    MatcherCache,
-    Settlement,
-    buy_hold_fen,
-    cny_of,
-    deliver_versus_payment,
-    escrow_for_sale,
-    lock_instrument,
-    price_ticks_of,
-    reference_and_seq,
-    trade_settled,
-)
+from trading.journal import MatcherCache, reference_and_seq
+from trading.listing import cny_of, lock_instrument, price_ticks_of
 from trading.models import Auction, AuctionBid, InstrumentRow, Trade
 from trading.orders import Reason
+from trading.resale import escrow_for_sale
+from trading.settlement import MATCHER, Delivery, Settlement, buy_hold_fen, deliver_versus_payment, trade_settled
 
 ANNOUNCED, CLOSED = "announced", "closed"
 OPEN, WITHDRAWN, WON, PARTIAL, LOST = "open", "withdrawn", "won", "partial", "lost"
@@ -283,9 +273,8 @@ def close(session: Session, auction_id: int, *, actor: str, clock: Clock, cache:
                          f"auction:{auction.id}:bid:{bid.id}", now)  # fmt: skip
             bid.status, bid.held_fen, bid.updated_at = LOST, 0, now
     if outcome.unfilled_t:
-        settle_escrowed(session, organisation_id=auction.seller_organisation_id, quantity_t=outcome.unfilled_t,
-                        batch_ids=scope.batch_ids(), actor=MATCHER, clock=clock, reason=f"auction:{auction.id}",
-                        audit_events=scope.audit)  # fmt: skip
+        settle_release(scope.ledger, organisation_id=auction.seller_organisation_id, quantity_t=outcome.unfilled_t,
+                       batch_ids=scope.batch_ids(), actor=MATCHER, reason=f"auction:{auction.id}")  # fmt: skip
     auction.status, auction.closed_at = CLOSED, now
     auction.allocated_t, auction.escrowed_t = outcome.allocated_t, 0
     auction.clearing_price_ticks = outcome.clearing_price_ticks

@@ -18,9 +18,9 @@ Rules, per instrument (registry-trading §4.1, M4; defaults 100,000 t, ±30 %, 1
 
 Locks: the proposer's side at proposal (a seller's tonnes to registry escrow, a buyer's price × quantity +
 fee held), the counterparty's at confirmation, which settles in the same transaction through
-:func:`trading.exchange.deliver_versus_payment` with the trade row and the audit entries. Every command
+:func:`trading.settlement.deliver_versus_payment` with the trade row and the audit entries. Every command
 takes the instrument's lock first, as order entry does, then follows the lock order of ADR 015 through a
-:class:`trading.exchange.Settlement`: cash accounts in organisation order, registry blocks, and the audit
+:class:`trading.settlement.Settlement`: cash accounts in organisation order, registry blocks, and the audit
 head last (the entries are collected and appended once, just before the commit). Bad input raises before
 anything is written.
 """
@@ -34,31 +34,21 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import settle_escrowed
+from carbon.ledger import settle_release
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, OrderRejected, PermissionDenied
 from trading import cash
 from trading.calendar import SessionCalendar
-from trading.exchange import (
-    MATCHER,
-    Delivery,
-    MatcherCache,
-    Settlement,
-    buy_hold_fen,
-    cny_of,
-    deliver_versus_payment,
-    escrow_for_sale,
-    lock_instrument,
-    price_ticks_of,
-    reference_and_seq,
-    trade_settled,
-)
 from trading.instruments import price_band
+from trading.journal import MatcherCache, reference_and_seq
+from trading.listing import cny_of, lock_instrument, price_ticks_of
 from trading.models import BlockTrade, InstrumentRow, Trade
 from trading.orders import Reason, Side
 from trading.refusals import out_of_band
+from trading.resale import escrow_for_sale
+from trading.settlement import MATCHER, Delivery, Settlement, buy_hold_fen, deliver_versus_payment, trade_settled
 
 PROPOSED, SETTLED, REJECTED, WITHDRAWN, EXPIRED = "proposed", "settled", "rejected", "withdrawn", "expired"
 #: Who may be a party to a block trade: the organisation kinds that trade (the API's TRADERS).
@@ -125,9 +115,8 @@ def _release(scope: Settlement, block: BlockTrade, *, actor: str) -> None:
         cash.release(scope.session, account, block.held_fen, f"block:{block.id}", now)
         block.held_fen = 0
     if block.escrowed_t:
-        settle_escrowed(scope.session, organisation_id=block.seller_organisation_id, quantity_t=block.escrowed_t,
-                        batch_ids=scope.batch_ids(), actor=actor, clock=scope.clock, reason=f"block:{block.id}",
-                        audit_events=scope.audit)  # fmt: skip
+        settle_release(scope.ledger, organisation_id=block.seller_organisation_id, quantity_t=block.escrowed_t,
+                       batch_ids=scope.batch_ids(), actor=actor, reason=f"block:{block.id}")  # fmt: skip
         block.escrowed_t = 0
 
 

@@ -1,6 +1,6 @@
 """Market data from committed state only: the L2 book, recent trades, daily bars and the update feed.
 
-Nothing here reads the order-entry engines of :class:`trading.exchange.MatcherCache`: those are mutated
+Nothing here reads the order-entry engines of :class:`trading.journal.MatcherCache`: those are mutated
 before their transaction commits (ADR 012). The book is served from a *replica* engine per instrument that
 only ever applies journal entries read from the database, up to the committed cursor, and checks the state
 hash recorded there (ADR 014). A match that was computed but not committed is therefore never shown.
@@ -33,7 +33,8 @@ from trading.book import BookSide
 from trading.calendar import SHANGHAI_SESSIONS
 from trading.close_price import CloseRule, close_price, open_price, vwap_ticks
 from trading.engine import MatchingEngine
-from trading.exchange import catch_up, instrument_of
+from trading.journal import catch_up
+from trading.listing import instrument_of
 from trading.models import InstrumentRow, JournalEntry, MatcherCursor, Trade
 
 #: Largest depth (price levels per side) a caller may ask for.

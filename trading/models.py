@@ -185,7 +185,7 @@ class MatcherCursor(Base):
 
     ``state_hash`` is the engine's state hash after command ``hash_seq`` (≤ ``applied_seq``): hashing the
     whole book costs time in proportion to its size, so it is taken when a batch crosses a multiple of
-    ``trading.exchange.STATE_HASH_EVERY`` commands, not on every batch. A process that replays the journal
+    ``trading.journal.STATE_HASH_EVERY`` commands, not on every batch. A process that replays the journal
     past ``hash_seq`` checks its engine there.
     """
 

@@ -15,9 +15,17 @@ from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep
 from api.params import IdPath, Offset
-from carbon.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
 from carbon.ledger import (
+    Account,
+    AccountKind,
+    Batch,
+    BlockState,
+    CreditClass,
+    HoldingBlock,
+    PendingTransfer,
+    Retirement,
     RetireUnits,
+    TransferStatus,
     change_state,
     decide_transfer,
     expire_transfers,
@@ -28,19 +36,8 @@ from carbon.ledger import (
     serial_of,
     transfer,
 )
-from carbon.models import (
-    Account,
-    AccountKind,
-    Batch,
-    BlockState,
-    CreditClass,
-    HoldingBlock,
-    PendingTransfer,
-    Project,
-    ProjectStatus,
-    Retirement,
-    TransferStatus,
-)
+from carbon.ledger.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
+from carbon.models import Project, ProjectStatus
 from carbon.plots import list_plots
 from core.audit_tree import Notary
 from core.auth import OrgKind, Principal

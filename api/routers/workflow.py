@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
 from api.params import IdPath
-from carbon.models import Batch
+from carbon.ledger import Batch
 from carbon.workflow import StepRequest, project_step, report_step, step_out, steps_of
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"])

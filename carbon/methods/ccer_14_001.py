@@ -11,7 +11,7 @@ route, ``b = V × D × BEF``), measured sample plots (volume route through a vol
 allometric route through a biomass equation), or an externally supplied above-ground-biomass density
 (the plug for a raster route: a zonal mean from ``geodata``). ``C_TREE = 44/12 × CF × (1 + R) × A × b``;
 shrubs follow AR-TOOL14 Eq. 26–27. The uncertainty of the 90 % interval is computed from the plots
-(or declared) and discounted by band; the buffer and flooring follow ``carbon.deductions``.
+(or declared) and discounted by band; the buffer and flooring follow ``carbon.methods.deductions``.
 
 Eligibility gates (each refusal names its rule): scope (economic forest, urban/industrial/mining land,
 wetland), applicability (a) ≥ 3 years non-forest planned afforestation land, (c) parcel ≥ 400 m²
@@ -32,7 +32,6 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from carbon.deductions import BufferChoice, apply_uncertainty, issuance_quantities, settle
 from carbon.methods.base import (
     EligibilityProblem,
     InputModel,
@@ -44,6 +43,7 @@ from carbon.methods.base import (
     floor_t,
     run_checked,
 )
+from carbon.methods.deductions import BufferChoice, apply_uncertainty, issuance_quantities, settle
 from carbon.methods.inventory import (
     PowerLawEquation,
     SamplePlot,

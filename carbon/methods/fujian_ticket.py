@@ -24,7 +24,6 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from carbon.deductions import BufferChoice, apply_uncertainty, issuance_quantities, settle
 from carbon.methods.base import (
     EligibilityProblem,
     InputModel,
@@ -37,6 +36,7 @@ from carbon.methods.base import (
     floor_t,
     run_checked,
 )
+from carbon.methods.deductions import BufferChoice, apply_uncertainty, issuance_quantities, settle
 from carbon.methods.inventory import (
     PowerLawEquation,
     SamplePlot,

@@ -20,7 +20,6 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from carbon.deductions import BufferChoice, issuance_quantities, settle
 from carbon.methods.base import (
     EligibilityProblem,
     InputModel,
@@ -31,6 +30,7 @@ from carbon.methods.base import (
     floor_t,
     run_checked,
 )
+from carbon.methods.deductions import BufferChoice, issuance_quantities, settle
 from carbon.parameters.models import ParameterSet
 
 ZERO = Decimal(0)

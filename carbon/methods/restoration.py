@@ -21,7 +21,6 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from carbon.deductions import BufferChoice, apply_uncertainty, issuance_quantities, settle
 from carbon.methods.base import (
     EligibilityProblem,
     InputModel,
@@ -34,6 +33,7 @@ from carbon.methods.base import (
     floor_t,
     run_checked,
 )
+from carbon.methods.deductions import BufferChoice, apply_uncertainty, issuance_quantities, settle
 from carbon.methods.inventory import shrub_stock_tco2e
 from carbon.methods.registrations import ExternalRegistration, double_issuance_problems
 from carbon.methods.sanity import rate_warnings

@@ -83,16 +83,31 @@ def actual_et_fraction(
         name="lulc",
     )
     kc, root_mm, vegetated = columns["kc"], columns["root_mm"], columns["vegetated"]
+    # The same operations in the same order as the equations above, evaluated in place on the lookup's own
+    # columns and four window-sized temporaries (bit-identical to the expression form; the working set of a
+    # window is about half of it, which keeps AWY within InVEST's memory, benchmarks/README.md).
     precip = np.where(inputs["precipitation_mm"] == 0.0, np.nan, inputs["precipitation_mm"])
-    pet_mm = kc * inputs["eto_mm"]
+    pet_mm = np.multiply(kc, inputs["eto_mm"], out=kc)
     phi = pet_mm / precip
-    awc_mm = np.minimum(root_mm, inputs["restricting_depth_mm"]) * inputs["pawc"]
-    omega = np.minimum(awc_mm / precip * z + OMEGA_OFFSET, OMEGA_CAP)
-    budyko = 1.0 + phi - (1.0 + phi**omega) ** (1.0 / omega)
-    fraction_vegetated = np.minimum(phi, budyko)
-    fraction_other = np.minimum(pet_mm, precip) / precip
-    fraction = np.where(vegetated == 1.0, fraction_vegetated, fraction_other)
-    return np.where(np.isnan(vegetated) | np.isnan(precip), np.nan, fraction)
+    awc_mm = np.minimum(root_mm, inputs["restricting_depth_mm"], out=root_mm)
+    awc_mm *= inputs["pawc"]
+    omega = awc_mm  # ω = min(AWC / P · Z + 1.25, 5)
+    omega /= precip
+    omega *= z
+    omega += OMEGA_OFFSET
+    np.minimum(omega, OMEGA_CAP, out=omega)
+    curve = np.power(phi, omega)  # 1 + φ − (1 + φ^ω)^(1/ω)
+    curve += 1.0
+    exponent = np.divide(1.0, omega, out=omega)
+    np.power(curve, exponent, out=curve)
+    budyko = np.add(phi, 1.0, out=exponent)
+    budyko -= curve
+    fraction = np.minimum(phi, budyko, out=budyko)  # vegetated: min(φ, Budyko)
+    other = np.minimum(pet_mm, precip, out=pet_mm)  # not vegetated: min(PET, P) / P
+    other /= precip
+    np.copyto(fraction, other, where=vegetated != 1.0)
+    fraction[np.isnan(vegetated) | np.isnan(precip)] = np.nan
+    return fraction
 
 
 def water_yield_mm(
@@ -115,7 +130,9 @@ def water_yield_mm(
         table=table,
         seasonality_z=seasonality_z,
     )
-    return (1.0 - fraction) * np.asarray(precipitation_mm, dtype=np.float64)
+    np.subtract(1.0, fraction, out=fraction)
+    fraction *= np.asarray(precipitation_mm, dtype=np.float64)
+    return fraction
 
 
 def water_yield_volume_m3(yield_mm: ArrayLike, pixel_area_m2: ArrayLike) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from carbon.certificates import check_certificate
+from carbon.ledger.certificates import check_certificate
 from core.tree_head import raw_public_key
 from tests.browser.conftest import AXE, Site
 from tests.conftest import PASSWORDS

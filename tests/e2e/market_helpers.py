@@ -10,11 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import IssueBatch, issue_batch
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch
 from core.auth import OrgKind, User, principal_of
 from core.clock import Clock
-from trading.exchange import PlaceOrderRequest, place_order
+from trading.order_entry import PlaceOrderRequest, place_order
 
 Login = Callable[[str], dict[str, str]]
 

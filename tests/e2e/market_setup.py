@@ -9,8 +9,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations, open_blocks
-from carbon.models import BlockState, CreditClass, HoldingBlock, Movement
+from carbon.ledger import (
+    BlockState,
+    CreditClass,
+    HoldingBlock,
+    IssueBatch,
+    Movement,
+    issue_batch,
+    ledger_violations,
+    open_blocks,
+)
 from core.audit import AuditEntry, verify_chain
 from core.auth import Organisation, OrgKind, User, hash_password, principal_of
 from core.clock import FixedClock

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass
 from core.auth import OrgKind
 from core.clock import FixedClock
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.models import BlockState
+from carbon.ledger import BlockState
 from core.auth import OrgKind
 from core.clock import FixedClock
 from tests.e2e.market_setup import (

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.models import BlockState
+from carbon.ledger import BlockState
 from core.clock import FixedClock
 from tests.e2e.market_setup import (
     INSTRUMENT,

@@ -33,7 +33,8 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.models import CreditClass, Scheme
+from carbon.ledger import CreditClass
+from carbon.models import Scheme
 from carbon.projects import CreateProject, create_project
 from core.auth import OrgKind, principal_of
 from core.clock import FixedClock

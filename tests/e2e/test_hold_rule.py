@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import open_blocks
-from carbon.models import BlockState, CreditClass, HoldingBlock, Movement
+from carbon.ledger import BlockState, CreditClass, HoldingBlock, Movement, open_blocks
 from core.audit import AuditEntry
 from core.auth import OrgKind
 from core.clock import FixedClock

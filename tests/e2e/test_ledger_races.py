@@ -32,6 +32,11 @@ from sqlalchemy.orm import Session
 
 from api.seed import seed_demo
 from carbon.ledger import (
+    Account,
+    Batch,
+    BlockState,
+    CreditClass,
+    HoldingBlock,
     IssueBatch,
     RetireUnits,
     change_state,
@@ -41,7 +46,6 @@ from carbon.ledger import (
     retire_units,
     transfer,
 )
-from carbon.models import Account, Batch, BlockState, CreditClass, HoldingBlock
 from core.audit import verify_chain
 from core.auth import Organisation, OrgKind, User, hash_password, principal_of
 from core.clock import SystemClock
@@ -55,8 +59,8 @@ from tests.conftest import (
     stop_uvicorn,
     wait_healthy,
 )
-from trading import exchange
 from trading.cash import cash_violations
+from trading.listing import CreateInstrument, create_instrument
 
 pytestmark = pytest.mark.postgres
 
@@ -216,9 +220,9 @@ def test_twenty_parallel_sell_orders_of_a_100_t_holding_escrow_exactly_100_t(ser
     operator, clock = _principal(db, OrgKind.OPERATOR), SystemClock()
     province = db.scalars(select(Batch.province_code).where(Batch.source == "race:escrow")).one()
     for instrument_id, province_code in (("FCT-2023", None), (f"FCT-2023-{province}", province)):
-        listing = exchange.CreateInstrument(instrument_id, "FCT", 2023, "60", province_code=province_code,
+        listing = CreateInstrument(instrument_id, "FCT", 2023, "60", province_code=province_code,
                                             always_open=True)  # fmt: skip
-        exchange.create_instrument(db, listing, actor=operator, clock=clock)
+        create_instrument(db, listing, actor=operator, clock=clock)
     instruments = ["FCT-2023", f"FCT-2023-{province}"]
     bodies = [{"instrument_id": instruments[(i // 2) % 2], "side": "sell", "price_cny": "60.00", "quantity_t": EACH_T}
               for i in range(CLIENTS)]  # fmt: skip
@@ -232,8 +236,8 @@ def test_auction_escrow_racing_retirements_of_one_holding_takes_exactly_100_t(se
     """Ten auction announcements (escrow under the instrument's lock, outside the order batches, so a refused
     one is not rerun) and ten retirements (no instrument lock) of one 100 t holding at once."""
     holder, username, password = _holder_with_100_t(db, "mixed", vintage_year=2022)
-    listing = exchange.CreateInstrument("FCT-2022", "FCT", 2022, "60", always_open=True)
-    exchange.create_instrument(db, listing, actor=_principal(db, OrgKind.OPERATOR), clock=SystemClock())
+    listing = CreateInstrument("FCT-2022", "FCT", 2022, "60", always_open=True)
+    create_instrument(db, listing, actor=_principal(db, OrgKind.OPERATOR), clock=SystemClock())
     now = datetime.now(UTC)
     auction = {"instrument_id": "FCT-2022", "quantity_t": EACH_T, "reserve_price_cny": "50.00",
                "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()}  # fmt: skip
@@ -257,9 +261,9 @@ def test_twenty_parallel_operations_of_every_kind_that_fit_all_succeed(servers: 
     province = db.scalars(select(Batch.province_code).where(Batch.source == "race:fit")).one()
     instruments = ["FCT-2021", f"FCT-2021-{province}"]
     for instrument_id, province_code in zip(instruments, (None, province), strict=True):
-        listing = exchange.CreateInstrument(instrument_id, "FCT", 2021, "60", province_code=province_code,
+        listing = CreateInstrument(instrument_id, "FCT", 2021, "60", province_code=province_code,
                                             always_open=True)  # fmt: skip
-        exchange.create_instrument(db, listing, actor=operator, clock=clock)
+        create_instrument(db, listing, actor=operator, clock=clock)
     enterprise = _principal(db, OrgKind.ENTERPRISE).organisation_id
     bank = _principal(db, OrgKind.BANK).organisation_id
     now = datetime.now(UTC)

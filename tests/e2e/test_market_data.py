@@ -13,15 +13,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.stream_client import SseParser
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass
 from core.auth import OrgKind, principal_of
 from core.clock import FixedClock
 from core.settings import Settings
 from shanhai.app import create_app
 from trading.close_price import CloseRule
-from trading.exchange import PlaceOrderRequest, place_order
 from trading.market_data import bars_from_trades
 from trading.models import JournalEntry, Trade
+from trading.order_entry import PlaceOrderRequest, place_order
 
 from .market_helpers import Login, deposit, issue, list_instrument, order, place, user_of
 

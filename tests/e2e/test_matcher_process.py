@@ -21,9 +21,9 @@ from core.clock import FixedClock
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 from tests.e2e.test_trading_api import INSTRUMENT, Login, assert_conserved, balances, count, market, order
-from trading import exchange
-from trading.exchange import OrderEntry, PlaceOrderRequest, place_order, rebuild_book
+from trading.journal import MatcherCache, rebuild_book
 from trading.models import MatcherCursor, TradeOrder
+from trading.order_entry import OrderCommand, OrderEntry, PlaceOrderRequest, matcher, place_order
 
 __all__ = ["market"]  # the fixture, imported from the order-entry tests
 
@@ -110,15 +110,15 @@ def test_the_matcher_sends_back_errors_that_are_not_domain_errors_as_their_text(
     settings: Settings, session: Session, market: dict[str, int], clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A driver's or a replay's error may not pickle: it crosses as a RuntimeError naming its type."""
-    monkeypatch.setattr(exchange, "_MATCHER", None)  # this process plays the child; restored afterwards
+    monkeypatch.setattr(matcher, "_MATCHER", None)  # this process plays the child; restored afterwards
     users = session.scalars(select(User)).all()
     bureau = principal_of(next(u for u in users if u.organisation.kind is OrgKind.FORESTRY_BUREAU), "test")
     place_order(session, PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 1), actor=bureau, clock=clock,
-                cache=exchange.MatcherCache())  # fmt: skip
+                cache=MatcherCache())  # fmt: skip
     session.execute(update(MatcherCursor).values(state_hash="0" * 64, hash_seq=1))  # a checkpoint no replay meets
     session.commit()
-    exchange._start_matcher(settings.resolved_database_url, clock)  # in this process, as the child would
-    command = exchange.OrderCommand("place", bureau, None, place=PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 1))
-    [(result, error)] = exchange._run_in_matcher(INSTRUMENT, [command])
+    matcher._start_matcher(settings.resolved_database_url, clock)  # in this process, as the child would
+    command = OrderCommand("place", bureau, None, place=PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 1))
+    [(result, error)] = matcher._run_in_matcher(INSTRUMENT, [command])
     assert result is None and type(error) is RuntimeError and str(error).startswith("RuntimeError: the journal")
     assert pickle.loads(pickle.dumps(error)).args == error.args

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carbon.models import MonitoringReport, Plot
-from carbon.monitoring import check_record, recompute
+from carbon.monitoring_records import check_record, recompute
 from core.audit import AuditEntry
 from core.canonical import canonical_hash
 from core.errors import InvalidInput

@@ -12,8 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import IssueBatch, issue_batch
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch
 from core.auth import Organisation, OrgKind, User, principal_of
 from core.clock import FixedClock
 

@@ -16,8 +16,8 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.invariants import check_invariants
 from carbon.ledger import ledger_violations
+from carbon.ledger.invariants import check_invariants
 from carbon.workflow import StepRequest, project_step
 from core.auth import Organisation, OrgKind, Principal, User
 from core.clock import FixedClock

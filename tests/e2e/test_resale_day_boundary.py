@@ -9,11 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.models import BlockState
+from carbon.ledger import BlockState
 from core.auth import User, principal_of
 from core.clock import FixedClock
 from tests.e2e.market_setup import INSTRUMENT, assert_problem, clocked_login, list_market, tonnes
-from trading.exchange import MatcherCache, PlaceOrderRequest, place_order
+from trading.journal import MatcherCache
+from trading.order_entry import PlaceOrderRequest, place_order
 
 
 def test_a_purchase_before_8_am_beijing_is_locked_until_the_next_day(client: TestClient, session: Session,

@@ -25,8 +25,9 @@ from pypdf.generic import DictionaryObject
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from carbon.certificates import ATTACHMENT, facts_of_pdf, render_pdf
-from carbon.models import Plot, Retirement
+from carbon.ledger import Retirement
+from carbon.ledger.certificates import ATTACHMENT, facts_of_pdf, render_pdf
+from carbon.models import Plot
 from core.audit import AuditEntry, AuditHead
 from core.auth import Organisation, OrgKind
 from core.clock import FixedClock

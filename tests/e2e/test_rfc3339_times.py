@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass
 from core.auth import OrgKind
 from core.clock import FixedClock
 from core.settings import Settings

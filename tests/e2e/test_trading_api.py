@@ -15,15 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carbon.certificates import check_certificate, facts_of_pdf
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations, open_blocks
-from carbon.models import BlockState, CreditClass
+from carbon.ledger import BlockState, CreditClass, IssueBatch, issue_batch, ledger_violations, open_blocks
+from carbon.ledger.certificates import check_certificate, facts_of_pdf
 from core.audit import verify_chain
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from trading.cash import cash_violations
-from trading.exchange import MatcherCache, PlaceOrderRequest, place_order, rebuild_book
+from trading.journal import MatcherCache, rebuild_book
 from trading.models import CashEntry, Trade, TradeOrder
+from trading.order_entry import PlaceOrderRequest, place_order
 
 Login = Callable[[str], dict[str, str]]
 INSTRUMENT = "FCT-2025"

@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from api.seed import seed_demo
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch, ledger_violations
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from tests.conftest import SAMPLES, fresh_postgres_database
-from trading import auctions, block_trades, cash, exchange
+from trading import auctions, block_trades, cash
+from trading.journal import MatcherCache
+from trading.listing import CreateInstrument, create_instrument
 from trading.models import Trade
 
 pytestmark = pytest.mark.postgres
@@ -43,13 +44,13 @@ def test_block_trade_and_concurrent_auction_closes(pg_url: str) -> None:
         who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
         issue_batch(session, IssueBatch(1, "pg:auction", CreditClass.FORESTRY_CARBON_TICKET, 2025, 200_000, 0),
                     actor=who[OrgKind.REGISTRY], clock=clock)  # fmt: skip
-        listing = exchange.CreateInstrument("FCT-2025", "FCT", 2025, "60", buyer_fee_bp=50, seller_fee_bp=30)
-        exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+        listing = CreateInstrument("FCT-2025", "FCT", 2025, "60", buyer_fee_bp=50, seller_fee_bp=30)
+        create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
         for kind in (OrgKind.ENTERPRISE, OrgKind.FOREST_OWNER):
             movement = cash.CashMovement(who[kind].organisation_id, 700_000_000, f"pg-{kind.value}")
             cash.deposit(session, movement, actor=who[OrgKind.OPERATOR], clock=clock)
         seller, buyer = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
-        cache = exchange.MatcherCache()
+        cache = MatcherCache()
         proposal = block_trades.ProposeBlockTrade("FCT-2025", "sell", buyer.organisation_id, 100_000, "65.00")
         block = block_trades.propose(session, proposal, actor=seller, clock=clock, cache=cache)
         settled = block_trades.confirm(session, block["block_trade_id"], actor=buyer, clock=clock, cache=cache)
@@ -67,7 +68,7 @@ def test_block_trade_and_concurrent_auction_closes(pg_url: str) -> None:
     def close(barrier: threading.Barrier) -> None:
         with factory() as session:
             barrier.wait()
-            answers.append(auctions.close(session, aid, actor="test", clock=clock, cache=exchange.MatcherCache()))
+            answers.append(auctions.close(session, aid, actor="test", clock=clock, cache=MatcherCache()))
 
     barrier = threading.Barrier(2)
     threads = [threading.Thread(target=close, args=(barrier,)) for _ in range(2)]

@@ -21,8 +21,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from carbon.ledger import IssueBatch, RetireUnits, issue_batch, retire_units
-from carbon.models import CreditClass, Retirement
+from carbon.ledger import CreditClass, IssueBatch, Retirement, RetireUnits, issue_batch, retire_units
 from core import audit, audit_heads
 from core.audit import AuditEntry, AuditHead
 from core.audit_heads import StoredTreeHead

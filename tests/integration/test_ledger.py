@@ -15,8 +15,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carbon.ledger import (
+    BlockState,
+    CreditClass,
+    CreditClassPolicy,
+    HoldingBlock,
     IssueBatch,
+    Movement,
+    PendingTransfer,
     RetireUnits,
+    ReversalRule,
+    TransferStatus,
     account_of,
     change_state,
     decide_transfer,
@@ -31,17 +39,7 @@ from carbon.ledger import (
     settle_escrowed,
     transfer,
 )
-from carbon.models import (
-    BlockState,
-    CreditClass,
-    CreditClassPolicy,
-    HoldingBlock,
-    Movement,
-    PendingTransfer,
-    Project,
-    ReversalRule,
-    TransferStatus,
-)
+from carbon.models import Project
 from carbon.serials import parse_block
 from core.audit import AuditEntry, verify_chain
 from core.auth import OrgKind, Principal, User, principal_of

@@ -16,10 +16,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-import carbon.ledger as ledger
+import carbon.ledger.holdings as ledger
 from api.seed import seed_demo
-from carbon.ledger import IssueBatch, RetireUnits, issue_batch, ledger_violations, open_blocks, retire_units, transfer
-from carbon.models import BlockState, CreditClass
+from carbon.ledger import (
+    BlockState,
+    CreditClass,
+    IssueBatch,
+    RetireUnits,
+    issue_batch,
+    ledger_violations,
+    open_blocks,
+    retire_units,
+    transfer,
+)
 from core.auth import Organisation, OrgKind, Principal, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from api.seed import seed_demo
 from carbon.flows import FlowQuery, totals_by
 from carbon.ledger import (
+    CreditClass,
     IssueBatch,
     RetireUnits,
     decide_transfer,
@@ -24,14 +25,16 @@ from carbon.ledger import (
     retire_units,
     transfer,
 )
-from carbon.models import CreditClass
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from tests.conftest import SAMPLES, fresh_postgres_database
-from trading import exchange, market_data
+from trading import market_data
 from trading.cash import CashMovement, deposit
 from trading.flows import flow_report
+from trading.journal import MatcherCache
+from trading.listing import CreateInstrument, create_instrument
+from trading.order_entry import PlaceOrderRequest, place_order
 
 pytestmark = pytest.mark.postgres
 
@@ -50,16 +53,16 @@ def test_an_open_transaction_s_match_is_not_shown(market_pg_url: str) -> None:
     engine = make_engine(market_pg_url)
     factory = make_session_factory(engine)
     clock = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
-    cache, replicas = exchange.MatcherCache(), market_data.BookReplicas()
+    cache, replicas = MatcherCache(), market_data.BookReplicas()
     with factory() as session:
         who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
         issue_batch(session, IssueBatch(1, "pg:market", CreditClass.FORESTRY_CARBON_TICKET, 2025, 1000, 0),
                     actor=who[OrgKind.REGISTRY], clock=clock)  # fmt: skip
-        exchange.create_instrument(session, exchange.CreateInstrument("FCT-2025", "FCT", 2025, "60", always_open=True),
+        create_instrument(session, CreateInstrument("FCT-2025", "FCT", 2025, "60", always_open=True),
                                    actor=who[OrgKind.OPERATOR], clock=clock)  # fmt: skip
         deposit(session, CashMovement(who[OrgKind.ENTERPRISE].organisation_id, 1_000_000, "BANK-PG"),
                 actor=who[OrgKind.OPERATOR], clock=clock)  # fmt: skip
-        exchange.place_order(session, exchange.PlaceOrderRequest("FCT-2025", "sell", "60.00", 10),
+        place_order(session, PlaceOrderRequest("FCT-2025", "sell", "60.00", 10),
                              actor=who[OrgKind.FORESTRY_BUREAU], clock=clock, cache=cache)  # fmt: skip
 
     matched, release = threading.Event(), threading.Event()
@@ -71,8 +74,8 @@ def test_an_open_transaction_s_match_is_not_shown(market_pg_url: str) -> None:
 
     def buy() -> None:
         with factory() as session:
-            outcome["order"] = exchange.place_order(
-                session, exchange.PlaceOrderRequest("FCT-2025", "buy", "60.00", 4), actor=who[OrgKind.ENTERPRISE],
+            outcome["order"] = place_order(
+                session, PlaceOrderRequest("FCT-2025", "buy", "60.00", 4), actor=who[OrgKind.ENTERPRISE],
                 clock=clock, cache=cache, before_commit=wait_before_commit,
             )  # fmt: skip
 

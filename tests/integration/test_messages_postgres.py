@@ -13,7 +13,7 @@ from api.routers.registry import list_public_projects
 from api.seed import seed_demo
 from carbon.ledger import transfer
 from carbon.models import Scheme
-from carbon.monitoring import lifecycle_warnings
+from carbon.monitoring_records import lifecycle_warnings
 from carbon.projects import CreateProject, create_project
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+import carbon.ledger
 import carbon.models
 import core.audit
 import core.auth
@@ -25,7 +26,7 @@ from geodata.sqltypes import MultiPolygonGeometry
 from tests.conftest import fresh_postgres_database
 
 # Imported for their side effect of registering tables on Base.metadata, as migrations/env.py does.
-MODELS = (core.audit, core.auth, geodata.models, carbon.models, gep.models, trading.models)
+MODELS = (core.audit, core.auth, geodata.models, carbon.ledger, carbon.models, gep.models, trading.models)
 
 
 def test_the_migrations_have_exactly_one_head() -> None:

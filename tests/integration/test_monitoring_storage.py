@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.seed import seed_demo
 from carbon.models import MonitoringReport
-from carbon.monitoring import recompute
+from carbon.monitoring_records import recompute
 from core.canonical import canonical_hash
 from core.clock import FixedClock
 from core.db import make_engine

@@ -216,8 +216,7 @@ def test_concurrent_overlapping_registrations_accept_exactly_one(
 def test_concurrent_issuance_for_one_report_makes_exactly_one_batch(pg_engine: Engine) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from carbon.ledger import IssueBatch, issue_batch, ledger_violations
-    from carbon.models import CreditClass
+    from carbon.ledger import CreditClass, IssueBatch, issue_batch, ledger_violations
 
     factory = make_session_factory(pg_engine)
     suffix = uuid.uuid4().hex[:8]

@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import IssueBatch, RetireUnits, issue_batch, retire_units
-from carbon.models import CreditClass, Retirement
+from carbon.ledger import CreditClass, IssueBatch, Retirement, RetireUnits, issue_batch, retire_units
 from core.audit import AuditEntry, iter_entries
 from core.audit_tree import AuditTree, Notary
 from core.auth import OrgKind, User, principal_of

@@ -18,14 +18,16 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
 from api.seed import seed_demo
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch, ledger_violations
 from core.audit import verify_chain
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from tests.conftest import SAMPLES, fresh_postgres_database
-from trading import auctions, block_trades, cash, exchange
+from trading import auctions, block_trades, cash
+from trading.journal import MatcherCache
+from trading.listing import CreateInstrument, create_instrument
+from trading.order_entry import Job, PlaceOrderRequest, place_step, run_batch
 
 pytestmark = pytest.mark.postgres
 AT_1330 = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)  # 13:30 in Shanghai, a Wednesday
@@ -92,14 +94,14 @@ def test_block_trades_auctions_and_book_fills_lock_in_one_order(pg_url: str) -> 
         who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
         issue_batch(session, IssueBatch(1, "pg:locks", CreditClass.FORESTRY_CARBON_TICKET, 2025, 300_000, 0),
                     actor=who[OrgKind.REGISTRY], clock=clock)  # fmt: skip
-        listing = exchange.CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True, buyer_fee_bp=50,
+        listing = CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True, buyer_fee_bp=50,
                                             seller_fee_bp=30, resale_next_day=False)  # fmt: skip
-        exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+        create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
         for kind in (OrgKind.ENTERPRISE, OrgKind.FOREST_OWNER):
             movement = cash.CashMovement(who[kind].organisation_id, 2_000_000_000, f"locks-{kind.value}")
             cash.deposit(session, movement, actor=who[OrgKind.OPERATOR], clock=clock)
     seller, buyer, owner = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE], who[OrgKind.FOREST_OWNER]
-    cache = exchange.MatcherCache()
+    cache = MatcherCache()
     locks = Locks(engine)
     with factory() as session:
         # Block, the counterparty buys: it holds cash at confirmation (both parties locked first).
@@ -131,11 +133,11 @@ def test_block_trades_auctions_and_book_fills_lock_in_one_order(pg_url: str) -> 
         assert closed["results"]["allocated_t"] == 1_200
         assert_adr_015_order(locks.take(), blocks=True)
         # A book batch: a resting sell and a crossing buy in one transaction; the audit head once, last.
-        jobs = [exchange.Job(exchange.place_step(exchange.PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 500),
+        jobs = [Job(place_step(PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 500),
                                                  seller)),
-                exchange.Job(exchange.place_step(exchange.PlaceOrderRequest(INSTRUMENT, "buy", "60.00", 500),
+                Job(place_step(PlaceOrderRequest(INSTRUMENT, "buy", "60.00", 500),
                                                  buyer))]  # fmt: skip
-        exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=clock)
+        run_batch(session, cache, INSTRUMENT, jobs, clock=clock)
         assert [job.error for job in jobs] == [None, None]
         assert jobs[1].result is not None and jobs[1].result["filled_t"] == 500
         batch = locks.take()

@@ -23,15 +23,28 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations, open_blocks
-from carbon.models import BlockState, CreditClass
+from carbon.ledger import BlockState, CreditClass, IssueBatch, issue_batch, ledger_violations, open_blocks
 from core.audit import AuditEntry, verify_chain
 from core.auth import OrgKind, Principal, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from core.errors import IdempotencyConflict, InsufficientFunds, InsufficientUnits, OrderRejected
-from trading import cash, exchange
+from trading import cash, journal, models
+from trading.journal import MatcherCache, rebuild_book
+from trading.listing import CreateInstrument, create_instrument
 from trading.models import CashAccount, CashEntry, IdempotencyRecord, JournalEntry, Trade, TradeOrder
+from trading.order_entry import (
+    AmendOrderRequest,
+    BatchContext,
+    Job,
+    OrderEntry,
+    PlaceOrderRequest,
+    Step,
+    amend_step,
+    cancel_step,
+    place_step,
+    run_batch,
+)
 
 INSTRUMENT = "FCT-2025"
 CLOCK = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
@@ -49,17 +62,17 @@ def market(
         who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
         issue_batch(session, IssueBatch(1, "batches:1", CreditClass.FORESTRY_CARBON_TICKET, 2025, 1000, 0),
                     actor=who[OrgKind.REGISTRY], clock=CLOCK)  # fmt: skip
-        listing = exchange.CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True, buyer_fee_bp=50,
+        listing = CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True, buyer_fee_bp=50,
                                             seller_fee_bp=30)  # fmt: skip
-        exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=CLOCK)
+        create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=CLOCK)
         deposit = cash.CashMovement(who[OrgKind.ENTERPRISE].organisation_id, 1_000_000, "BANK-1")
         cash.deposit(session, deposit, actor=who[OrgKind.OPERATOR], clock=CLOCK)
     yield engine, factory, who
     engine.dispose()
 
 
-def place(side: str, price: str, quantity: int) -> exchange.PlaceOrderRequest:
-    return exchange.PlaceOrderRequest(INSTRUMENT, side, price, quantity)
+def place(side: str, price: str, quantity: int) -> PlaceOrderRequest:
+    return PlaceOrderRequest(INSTRUMENT, side, price, quantity)
 
 
 def assert_consistent(session: Session) -> None:
@@ -70,7 +83,7 @@ def assert_consistent(session: Session) -> None:
     seqs = list(session.scalars(select(JournalEntry.seq).order_by(JournalEntry.seq)))
     assert seqs == list(range(1, len(seqs) + 1))
     open_ids = sorted(f"O{i}" for i in session.scalars(select(TradeOrder.id).where(TradeOrder.status == "open")))
-    assert sorted(exchange.rebuild_book(session, INSTRUMENT).states[INSTRUMENT].book.orders) == open_ids
+    assert sorted(rebuild_book(session, INSTRUMENT).states[INSTRUMENT].book.orders) == open_ids
     session.rollback()
 
 
@@ -78,16 +91,16 @@ def test_a_refused_command_fails_alone(market: Any) -> None:
     _, factory, who = market
     bureau, enterprise, owner = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE], who[OrgKind.FOREST_OWNER]
     jobs = [
-        exchange.Job(exchange.place_step(place("sell", "60.00", 100), bureau, "k-sell")),
-        exchange.Job(exchange.place_step(place("buy", "60.00", 10), owner)),  # no cash at all
-        exchange.Job(exchange.place_step(place("sell", "60.00", 5000), bureau)),  # more tonnes than held
-        exchange.Job(exchange.place_step(place("buy", "60.005", 1), enterprise)),  # off tick: engine rejects
-        exchange.Job(exchange.place_step(place("buy", "60.00", 40), enterprise, "k-buy")),  # fills 40 of the 100
-        exchange.Job(exchange.place_step(place("sell", "60.00", 41), bureau, "k-sell")),  # key of another body
+        Job(place_step(place("sell", "60.00", 100), bureau, "k-sell")),
+        Job(place_step(place("buy", "60.00", 10), owner)),  # no cash at all
+        Job(place_step(place("sell", "60.00", 5000), bureau)),  # more tonnes than held
+        Job(place_step(place("buy", "60.005", 1), enterprise)),  # off tick: engine rejects
+        Job(place_step(place("buy", "60.00", 40), enterprise, "k-buy")),  # fills 40 of the 100
+        Job(place_step(place("sell", "60.00", 41), bureau, "k-sell")),  # key of another body
     ]
-    cache = exchange.MatcherCache()
+    cache = MatcherCache()
     with factory() as session:
-        exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
+        run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
         errors = [type(j.error) if j.error else None for j in jobs]
         assert errors == [None, InsufficientFunds, InsufficientUnits, OrderRejected, None, IdempotencyConflict]
         sell, buy = jobs[0].result, jobs[4].result
@@ -114,25 +127,21 @@ def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leav
     """Idempotency records are read once for the batch; journal, cash, balance and registry rows written at its end."""
     _, factory, who = market
     bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
-    sell = exchange.place_step(place("sell", "60.00", 100), bureau, "k-1")
+    sell = place_step(place("sell", "60.00", 100), bureau, "k-1")
     jobs = [
-        exchange.Job(sell, (bureau.organisation_id, "k-1")),
-        exchange.Job(exchange.place_step(place("sell", "60.00", 100), bureau, "k-1"), (bureau.organisation_id, "k-1")),
+        Job(sell, (bureau.organisation_id, "k-1")),
+        Job(place_step(place("sell", "60.00", 100), bureau, "k-1"), (bureau.organisation_id, "k-1")),
         # held cash (two deferred cash entries), then the engine refuses the price: both entries must go
-        exchange.Job(
-            exchange.place_step(place("buy", "60.005", 1), enterprise, "k-2"), (enterprise.organisation_id, "k-2")
-        ),
-        exchange.Job(
-            exchange.place_step(place("buy", "60.00", 10), enterprise, "k-3"), (enterprise.organisation_id, "k-3")
-        ),
+        Job(place_step(place("buy", "60.005", 1), enterprise, "k-2"), (enterprise.organisation_id, "k-2")),
+        Job(place_step(place("buy", "60.00", 10), enterprise, "k-3"), (enterprise.organisation_id, "k-3")),
         # tonnes enough, price off tick: refused by the engine before anything is escrowed; its order row goes
-        exchange.Job(exchange.place_step(place("sell", "60.005", 5), bureau)),
+        Job(place_step(place("sell", "60.005", 5), bureau)),
     ]
     statements: list[str] = []
     with factory() as session:
         event.listen(session.get_bind(), "before_cursor_execute",
                      lambda *args: statements.append(" ".join(args[2].split())))  # fmt: skip
-        exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
+        run_batch(session, MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
         assert [type(j.error) if j.error else None for j in jobs] == [None, None, OrderRejected, None, OrderRejected]
         assert jobs[1].result == jobs[0].result  # the repeat got the first answer, nothing was placed again
         assert not any(s.startswith(("SAVEPOINT", "ROLLBACK TO")) for s in statements)  # refusals wrote nothing
@@ -159,19 +168,19 @@ def test_a_key_repeated_in_one_batch_is_answered_once_and_a_refused_command_leav
 def test_a_failure_after_matching_reruns_each_command_alone(market: Any) -> None:
     _, factory, who = market
     bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
-    good = exchange.place_step(place("buy", "60.00", 30), enterprise)
+    good = place_step(place("buy", "60.00", 30), enterprise)
 
-    def broken(ctx: exchange._Context) -> dict[str, Any]:
-        exchange.place_step(place("buy", "60.00", 20), enterprise)(ctx)  # matched and settled, then:
+    def broken(ctx: BatchContext) -> dict[str, Any]:
+        place_step(place("buy", "60.00", 20), enterprise)(ctx)  # matched and settled, then:
         raise RuntimeError("disk on fire")
 
-    jobs = [exchange.Job(exchange.place_step(place("sell", "60.00", 100), bureau)), exchange.Job(broken),
-            exchange.Job(good)]  # fmt: skip
+    jobs = [Job(place_step(place("sell", "60.00", 100), bureau)), Job(broken),
+            Job(good)]  # fmt: skip
     statements: list[str] = []
-    cache = exchange.MatcherCache()
+    cache = MatcherCache()
     with factory() as session:
         event.listen(session.get_bind(), "commit", lambda _conn: statements.append("commit"))
-        exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
+        run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
         assert jobs[0].result is not None and jobs[2].result is not None
         assert isinstance(jobs[1].error, RuntimeError) and jobs[1].result is None
         assert jobs[2].result["filled_t"] == 30
@@ -187,7 +196,7 @@ def test_concurrent_requests_share_batches(market: Any) -> None:
     bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
     commits: list[int] = []
     event.listen(engine, "commit", lambda _conn: commits.append(1))
-    entry = exchange.OrderEntry(factory, CLOCK, exchange.MatcherCache())
+    entry = OrderEntry(factory, CLOCK, MatcherCache())
     answers: list[dict[str, Any]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(12)
@@ -197,7 +206,7 @@ def test_concurrent_requests_share_batches(market: Any) -> None:
         for n in range(5):
             who, side = (bureau, "sell") if (i + n) % 2 else (enterprise, "buy")
             try:
-                answers.append(entry.submit(INSTRUMENT, exchange.place_step(place(side, "60.00", 2), who)))
+                answers.append(entry.submit(INSTRUMENT, place_step(place(side, "60.00", 2), who)))
             except Exception as error:
                 errors.append(error)
 
@@ -222,7 +231,8 @@ CHILD = textwrap.dedent(
     from core.auth import OrgKind, User, principal_of
     from core.clock import FixedClock
     from core.db import make_engine, make_session_factory
-    from trading import exchange
+    from trading.journal import MatcherCache
+    from trading.order_entry import OrderEntry, PlaceOrderRequest, place_step
 
     clock = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
     engine = make_engine(sys.argv[1])
@@ -237,14 +247,14 @@ CHILD = textwrap.dedent(
             time.sleep(0.2)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    entry = exchange.OrderEntry(factory, clock, exchange.MatcherCache(), before_commit=hook)
-    first = entry.submit("FCT-2025", exchange.place_step(
-        exchange.PlaceOrderRequest("FCT-2025", "sell", "60.00", 100), who[OrgKind.FORESTRY_BUREAU]))
+    entry = OrderEntry(factory, clock, MatcherCache(), before_commit=hook)
+    first = entry.submit("FCT-2025", place_step(
+        PlaceOrderRequest("FCT-2025", "sell", "60.00", 100), who[OrgKind.FORESTRY_BUREAU]))
     print("ack", first["order_id"], flush=True)
 
     def buy() -> None:
-        answer = entry.submit("FCT-2025", exchange.place_step(
-            exchange.PlaceOrderRequest("FCT-2025", "buy", "60.00", 10), who[OrgKind.ENTERPRISE]))
+        answer = entry.submit("FCT-2025", place_step(
+            PlaceOrderRequest("FCT-2025", "buy", "60.00", 10), who[OrgKind.ENTERPRISE]))
         print("ack", answer["order_id"], flush=True)
 
     threads = [threading.Thread(target=buy) for _ in range(4)]
@@ -287,33 +297,33 @@ def test_the_state_hash_is_a_checkpoint_that_a_replaying_process_checks(
     market: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The cursor hashes the book when a batch crosses a multiple of STATE_HASH_EVERY; a cold replay checks it."""
-    monkeypatch.setattr(exchange, "STATE_HASH_EVERY", 4)
+    monkeypatch.setattr(journal, "STATE_HASH_EVERY", 4)
     _, factory, who = market
     bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
-    cache = exchange.MatcherCache()
+    cache = MatcherCache()
     sizes, hashed = [3, 3, 1, 2], []
     with factory() as session:
         for size in sizes:  # commands 1-3, 4-6, 7, 8-9: the 2nd and 4th batches cross 4 and 8
             sides = [("sell", bureau) if i % 2 else ("buy", enterprise) for i in range(size)]
-            jobs = [exchange.Job(exchange.place_step(place(side, "60.00", 1), trader)) for side, trader in sides]
-            exchange.run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
+            jobs = [Job(place_step(place(side, "60.00", 1), trader)) for side, trader in sides]
+            run_batch(session, cache, INSTRUMENT, jobs, clock=CLOCK)
             assert all(j.error is None for j in jobs)
-            cursor = session.get(exchange.MatcherCursor, INSTRUMENT, populate_existing=True)
+            cursor = session.get(models.MatcherCursor, INSTRUMENT, populate_existing=True)
             assert cursor is not None
             hashed.append((cursor.applied_seq, cursor.hash_seq))
             session.rollback()
         assert hashed == [(3, 0), (6, 6), (7, 6), (9, 9)]
-        assert cursor.state_hash == exchange.rebuild_book(session, INSTRUMENT).state_hash()
+        assert cursor.state_hash == rebuild_book(session, INSTRUMENT).state_hash()
         # A process that never saw the instrument replays the journal and checks the checkpoint on the way.
-        fresh = exchange.MatcherCache()
-        job = exchange.Job(exchange.place_step(place("buy", "59.00", 1), enterprise))
-        exchange.run_batch(session, fresh, INSTRUMENT, [job], clock=CLOCK)
+        fresh = MatcherCache()
+        job = Job(place_step(place("buy", "59.00", 1), enterprise))
+        run_batch(session, fresh, INSTRUMENT, [job], clock=CLOCK)
         assert job.error is None and fresh.get(INSTRUMENT) is not None
         # A checkpoint the journal does not rebuild (a corrupt journal, or engines that disagree) stops the batch.
-        session.execute(update(exchange.MatcherCursor).values(state_hash="0" * 64))
+        session.execute(update(models.MatcherCursor).values(state_hash="0" * 64))
         session.commit()
-        job = exchange.Job(exchange.place_step(place("buy", "59.00", 1), enterprise))
-        exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, [job], clock=CLOCK)
+        job = Job(place_step(place("buy", "59.00", 1), enterprise))
+        run_batch(session, MatcherCache(), INSTRUMENT, [job], clock=CLOCK)
         assert isinstance(job.error, RuntimeError) and "state recorded at 9" in str(job.error)
         session.rollback()
         assert session.scalar(select(func.max(JournalEntry.seq))) == 10  # nothing more was committed
@@ -323,22 +333,22 @@ def test_an_order_changed_earlier_in_a_batch_is_amended_and_cancelled_from_its_i
     """Order rows are written once per batch: later commands, even after a refused one, see the batch's values."""
     _, factory, who = market
     bureau, enterprise, owner = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE], who[OrgKind.FOREST_OWNER]
-    jobs: list[exchange.Job] = []
+    jobs: list[Job] = []
 
-    def on_the_sell(make: Any) -> exchange.Step:
+    def on_the_sell(make: Any) -> Step:
         return lambda ctx: make(jobs[0].result["order_id"])(ctx)  # type: ignore[index]
 
     jobs.extend([
-        exchange.Job(exchange.place_step(place("sell", "60.00", 100), bureau)),
-        exchange.Job(exchange.place_step(place("buy", "60.00", 30), enterprise)),  # fills 30: 70 left, in memory
-        exchange.Job(exchange.place_step(place("buy", "60.00", 10), owner)),  # no cash: refused, savepoint undone
-        exchange.Job(on_the_sell(lambda i: exchange.amend_step(i, exchange.AmendOrderRequest(quantity_t=50), bureau))),
-        exchange.Job(on_the_sell(lambda i: exchange.cancel_step(i, bureau))),
+        Job(place_step(place("sell", "60.00", 100), bureau)),
+        Job(place_step(place("buy", "60.00", 30), enterprise)),  # fills 30: 70 left, in memory
+        Job(place_step(place("buy", "60.00", 10), owner)),  # no cash: refused, savepoint undone
+        Job(on_the_sell(lambda i: amend_step(i, AmendOrderRequest(quantity_t=50), bureau))),
+        Job(on_the_sell(lambda i: cancel_step(i, bureau))),
     ])  # fmt: skip
     statements: list[str] = []
     with factory() as session:
         event.listen(session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2].split()[0:2]))
-        exchange.run_batch(session, exchange.MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
+        run_batch(session, MatcherCache(), INSTRUMENT, jobs, clock=CLOCK)
         assert [type(j.error) if j.error else None for j in jobs] == [None, None, InsufficientFunds, None, None]
         assert jobs[3].result is not None and jobs[3].result["remaining_t"] == 50  # amended from 70, not from 100
         assert jobs[4].result is not None and jobs[4].result["status"] == "cancelled"

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from carbon.ledger import ledger_violations, open_blocks
-from carbon.models import BlockState
+from carbon.ledger import BlockState, ledger_violations, open_blocks
 from core.audit import verify_chain
 from core.db import make_engine, make_session_factory
 from trading.cash import cash_violations
-from trading.exchange import rebuild_book
+from trading.journal import rebuild_book
 from trading.models import CashAccount, Trade, TradeOrder
 
 CHILD = textwrap.dedent(
@@ -30,11 +29,14 @@ CHILD = textwrap.dedent(
     from datetime import UTC, datetime
     from sqlalchemy import select
     from carbon.ledger import IssueBatch, issue_batch
-    from carbon.models import CreditClass
+    from carbon.ledger import CreditClass
     from core.auth import OrgKind, User, principal_of
     from core.clock import FixedClock
     from core.db import make_engine, make_session_factory
-    from trading import cash, exchange
+    from trading import cash
+    from trading.order_entry import PlaceOrderRequest, place_order
+    from trading.journal import MatcherCache
+    from trading.listing import CreateInstrument, create_instrument
 
     clock = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
     engine = make_engine(sys.argv[1])
@@ -42,12 +44,12 @@ CHILD = textwrap.dedent(
     who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
     issue_batch(session, IssueBatch(1, "crash:1", CreditClass.FORESTRY_CARBON_TICKET, 2025, 500, 0),
                 actor=who[OrgKind.REGISTRY], clock=clock)
-    exchange.create_instrument(session, exchange.CreateInstrument("FCT-2025", "FCT", 2025, "60", always_open=True,
+    create_instrument(session, CreateInstrument("FCT-2025", "FCT", 2025, "60", always_open=True,
                                buyer_fee_bp=50, seller_fee_bp=30), actor=who[OrgKind.OPERATOR], clock=clock)
     enterprise = who[OrgKind.ENTERPRISE].organisation_id
     cash.deposit(session, cash.CashMovement(enterprise, 1_000_000, "BANK-1"), actor=who[OrgKind.OPERATOR], clock=clock)
-    cache = exchange.MatcherCache()
-    exchange.place_order(session, exchange.PlaceOrderRequest("FCT-2025", "sell", "60.00", 100),
+    cache = MatcherCache()
+    place_order(session, PlaceOrderRequest("FCT-2025", "sell", "60.00", 100),
                          actor=who[OrgKind.FORESTRY_BUREAU], clock=clock, cache=cache)
     print("sell committed", flush=True)
 
@@ -55,7 +57,7 @@ CHILD = textwrap.dedent(
         session.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
-    exchange.place_order(session, exchange.PlaceOrderRequest("FCT-2025", "buy", "60.00", 100),
+    place_order(session, PlaceOrderRequest("FCT-2025", "buy", "60.00", 100),
                          actor=who[OrgKind.ENTERPRISE], clock=clock, cache=cache, before_commit=die)
     print("unreachable", flush=True)
     """

@@ -18,14 +18,15 @@ import pytest
 from sqlalchemy import select
 
 from api.seed import seed_demo
-from carbon.ledger import IssueBatch, issue_batch, ledger_violations
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass, IssueBatch, issue_batch, ledger_violations
 from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from core.errors import InsufficientUnits
 from tests.conftest import SAMPLES, fresh_postgres_database
-from trading import exchange
+from trading.journal import MatcherCache
+from trading.listing import CreateInstrument, create_instrument
+from trading.order_entry import PlaceOrderRequest, cancel_order, place_order
 
 pytestmark = pytest.mark.postgres
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "trading_concurrency.py"
@@ -61,17 +62,17 @@ def test_r8_concurrent_double_spend(trading_pg_url: str) -> None:
         who = {u.organisation.kind: principal_of(u, "test") for u in session.scalars(select(User))}
         issue_batch(session, IssueBatch(1, "pg:r8", CreditClass.FORESTRY_CARBON_TICKET, 2024, 3000, 0),
                     actor=who[OrgKind.REGISTRY], clock=clock)  # fmt: skip
-        listing = exchange.CreateInstrument("FCT-2024", "FCT", 2024, "60", always_open=True)
-        exchange.create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+        listing = CreateInstrument("FCT-2024", "FCT", 2024, "60", always_open=True)
+        create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
     seller = who[OrgKind.FORESTRY_BUREAU]
 
     def sell(barrier: threading.Barrier, outcomes: list[tuple[str, int]]) -> None:
         with factory() as session:
             barrier.wait()
             try:
-                request = exchange.PlaceOrderRequest("FCT-2024", "sell", "60.00", 3000)
-                cache = exchange.MatcherCache()
-                result = exchange.place_order(session, request, actor=seller, clock=clock, cache=cache)
+                request = PlaceOrderRequest("FCT-2024", "sell", "60.00", 3000)
+                cache = MatcherCache()
+                result = place_order(session, request, actor=seller, clock=clock, cache=cache)
                 outcomes.append(("accepted", result["order_id"]))
             except InsufficientUnits:
                 outcomes.append(("refused", 0))
@@ -86,7 +87,7 @@ def test_r8_concurrent_double_spend(trading_pg_url: str) -> None:
         assert sorted(kind for kind, _ in outcomes) == ["accepted", "refused"]
         [order_id] = [order_id for kind, order_id in outcomes if kind == "accepted"]
         with factory() as session:
-            exchange.cancel_order(session, order_id, actor=seller, clock=clock, cache=exchange.MatcherCache())
+            cancel_order(session, order_id, actor=seller, clock=clock, cache=MatcherCache())
     with factory() as session:
         assert ledger_violations(session) == []
     engine.dispose()

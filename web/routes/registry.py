@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from access.deps import SessionDep, authorize
-from carbon.models import CreditClass
+from carbon.ledger import CreditClass
 from carbon.public_registry import (
     RetirementFilter,
     project_detail,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import HTMLResponse
 
 from access.deps import SessionDep, authorize
-from carbon.monitoring import get_report
+from carbon.monitoring_records import get_report
 from core.auth import Principal
 from web.pages import render
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from access.deps import ClockDep, SessionDep, authorize
-from carbon.certificates import certificate_facts, check_certificate, keep_tree_head, retirement_by_code
+from carbon.ledger.certificates import certificate_facts, check_certificate, keep_tree_head, retirement_by_code
 from core.audit_tree import AuditTree, Notary
 from core.auth import Principal
 from core.clock import Clock

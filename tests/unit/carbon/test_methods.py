@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from carbon.deductions import BufferChoice
 from carbon.methods.base import Ineligible
 from carbon.methods.ccer_14_001 import CCER_14_001, CcerInputs
+from carbon.methods.deductions import BufferChoice
 from carbon.methods.fujian_ticket import FORESTRY_CARBON_TICKET
 from carbon.methods.ipcc import IPCC_FOREST_LAND, IpccInputs
 from carbon.methods.ocean_fishery import OCEAN_FISHERY, OceanInputs

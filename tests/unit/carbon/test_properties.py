@@ -8,9 +8,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbon.deductions import split_units
 from carbon.methods.base import Result
 from carbon.methods.ccer_14_001 import CCER_14_001, CcerInputs
+from carbon.methods.deductions import split_units
 from carbon.methods.fujian_ticket import FORESTRY_CARBON_TICKET, TicketInputs
 from tests.unit.carbon.helpers import CCER_PARAMS, TICKET_PARAMS, ccer_document, params, ticket_inputs
 

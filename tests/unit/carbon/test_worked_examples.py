@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from carbon.deductions import conservative_estimate, discount_fraction
 from carbon.methods.base import Ineligible, Result, co2e_from_c
 from carbon.methods.ccer_14_001 import additionality
+from carbon.methods.deductions import conservative_estimate, discount_fraction
 from carbon.methods.inventory import StratumSample, stratified_uncertainty
 from carbon.methods.registry import default_registry
 from core.units import M2_PER_HA, M2_PER_MU

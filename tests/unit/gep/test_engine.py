@@ -17,8 +17,8 @@ from core.errors import InvalidInput
 from geodata.pixel_area import cell_area_m2
 from gep.engine import REGIONAL_INDICATORS, Grid, RegionShape, RunConfig, Source, pixel_areas, plan_run, run_in_process
 from gep.prices import load_table, parse_table
+from gep.spec import DEFAULT_INDICATORS
 from gep.synthetic import NORTH, WEST, demo_tables, township_collection, write_stack
-from gep.valuation import DEFAULT_INDICATORS
 
 ROWS = COLS = 120
 CELL = 0.001

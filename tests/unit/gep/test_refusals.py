@@ -16,7 +16,8 @@ from gep.indicators.water_conservation import NegativeBalancePolicy, water_conse
 from gep.invest import carbon, water_yield
 from gep.pixel_area import pixel_areas_m2, row_areas_m2
 from gep.prices import load_table, parse_table
-from gep.valuation import DEFAULT_INDICATORS, valuation_record
+from gep.spec import DEFAULT_INDICATORS
+from gep.valuation import valuation_record
 
 GOOD_TABLE = """
 id = "t"

@@ -11,6 +11,7 @@ from core.errors import InvalidInput
 from gep.indicators.cultural import recreation_item
 from gep.indicators.provisioning import StatisticalItem, value_items
 from gep.prices import load_table, parse_table
+from gep.spec import DEFAULT_INDICATORS
 from gep.tables import (
     AccountingInconsistency,
     SupplyLine,
@@ -23,7 +24,7 @@ from gep.tables import (
     physical_supply_rows,
     to_csv,
 )
-from gep.valuation import DEFAULT_INDICATORS, ServiceClass
+from gep.valuation import ServiceClass
 
 PRICES = load_table("prices_ganzi_2010")
 COEFFICIENTS = load_table("coefficients_default")

@@ -19,8 +19,9 @@ from gep.indicators.water_conservation import NegativeBalancePolicy, water_conse
 from gep.invest import carbon, water_yield
 from gep.pixel_area import row_areas_m2
 from gep.prices import load_table
+from gep.spec import DEFAULT_INDICATORS
 from gep.tables import SupplyLine, gep_summary
-from gep.valuation import DEFAULT_INDICATORS, ServiceClass
+from gep.valuation import ServiceClass
 
 CASES = yaml.safe_load((Path(__file__).parent / "worked_examples.yaml").read_text(encoding="utf-8"))
 PRICES = load_table("prices_ganzi_2010")

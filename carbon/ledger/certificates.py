@@ -26,8 +26,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carbon.certificate_font import FONT_NAME, certificate_font, printable
-from carbon.ledger import serial_of
-from carbon.models import Batch, CreditClass, HoldingBlock, MonitoringReport, Plot, Retirement
+from carbon.ledger.serials import serial_of
+from carbon.ledger.tables import Batch, CreditClass, HoldingBlock, Retirement
+from carbon.models import MonitoringReport, Plot
 from core.audit import AuditEntry, entry_hash
 from core.audit_tree import InclusionProof, Notary
 from core.clock import Clock
@@ -129,12 +130,12 @@ def audit_entry_of(session: Session, retirement: Retirement) -> AuditEntry | Non
 def keep_tree_head(session: Session, retirement: Retirement, notary: Notary, clock: Clock) -> None:
     """Keep, once, the signed head of the log ending with the retirement's audit entry, if none is kept yet.
 
-    A direct retirement keeps its head in its own transaction (:func:`carbon.ledger.retire_units`). A retirement
-    on fill is written by the exchange's batch, whose audit entries are appended at the batch's end (possibly in
-    the matcher process), and a retirement from before heads were kept has none: for these the head of the
-    log's first ``seq`` entries (``seq`` its entry's) is signed the first time the certificate is read. The log
-    is append-only, so that head commits to exactly what a head signed right after the entry would; only its
-    timestamp is later. Concurrent first readers race on ``audit_seq IS NULL``: one head is kept, and every
+    A direct retirement keeps its head in its own transaction (:func:`carbon.ledger.retirement.retire_units`).
+    A retirement on fill is written by the exchange's batch, whose audit entries are appended at the batch's
+    end (possibly in the matcher process), and a retirement from before heads were kept has none: for these the
+    head of the log's first ``seq`` entries (``seq`` its entry's) is signed the first time the certificate is
+    read. The log is append-only, so that head commits to exactly what a head signed right after the entry would;
+    only its timestamp is later. Concurrent first readers race on ``audit_seq IS NULL``: one head is kept, and every
     answer, public page and PDF shows that one.
     """
     if retirement.kept_tree_head is not None:
