@@ -83,6 +83,10 @@ def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
 def test_an_idle_session_ends_with_a_friendly_relogin(client: TestClient, clock: FixedClock) -> None:
     log_in(client, "auditor")
     assert client.get("/reports/1/sheet").status_code == 200
+    stale_form = csrf_of(client.get("/").text)
+    clock.advance(timedelta(minutes=31))
+    assert client.post("/logout", data={"csrf_token": stale_form}, follow_redirects=False).status_code == 303
+    log_in(client, "auditor")
     clock.advance(timedelta(minutes=31))
     relogin = client.get("/reports/1/sheet", headers={"Accept-Language": "en"})
     assert relogin.url.path == "/login" and "Your session has ended" in relogin.text

@@ -89,8 +89,13 @@ def page_logout(
     _person: Person,
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    """End the session (server side: the cookie is useless afterwards) and go home."""
-    check_csrf(request, settings, csrf_token)
+    """End the session (server side: the cookie is useless afterwards) and go home.
+
+    The form's token is checked while a session is live; a session already ended (idle, deactivated) has
+    nothing left to protect, so its logout just clears the cookie instead of showing "the form has expired".
+    """
+    if getattr(request.state, "person_session", None) is not None:
+        check_csrf(request, settings, csrf_token)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         end_session(session, token, clock=clock)
