@@ -39,6 +39,7 @@ from core.db import session_scope
 from core.errors import AuthenticationFailed, PermissionDenied
 from core.sessions import LiveSession, SessionPolicy, resolve_session
 from core.settings import Settings
+from core.witnessing import WitnessPolicy
 
 #: The cookie holding a person's session token (HttpOnly, SameSite=Lax, Secure under SHANHAI_HTTPS).
 SESSION_COOKIE = "shanhai_session"
@@ -203,3 +204,12 @@ async def require_principal(principal: Annotated[Principal | None, Depends(autho
 
 
 CurrentUser = Annotated[Principal, Depends(require_principal)]
+
+
+async def get_witness_policy(request: Request) -> WitnessPolicy:
+    """Return the audit log's origin, witnesses and quorum (ADR 033)."""
+    policy: WitnessPolicy = request.app.state.witness_policy
+    return policy
+
+
+WitnessPolicyDep = Annotated[WitnessPolicy, Depends(get_witness_policy)]

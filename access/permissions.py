@@ -83,6 +83,7 @@ RULES: Final[dict[str, Rule]] = {
     "read_certificate": ALL_ROLES,
     # public registry
     "verify_retirement": PUBLIC,
+    "read_retirement_witnessing": PUBLIC,
     "public_certificate": PUBLIC,
     "list_batches": PUBLIC,
     "read_buffer": PUBLIC,
@@ -153,6 +154,9 @@ RULES: Final[dict[str, Rule]] = {
     # Public so that anyone can verify the log without trusting the operator; hashes only, no entries.
     "read_audit_tree_head": PUBLIC,
     "read_audit_public_key": PUBLIC,
+    "read_audit_checkpoint": PUBLIC,
+    "read_audit_witnessed_checkpoint": PUBLIC,
+    "read_audit_witness_policy": PUBLIC,
     # administrative boundaries: the map reference layer and its review number (审图号)
     "read_public_regions": PUBLIC,
     "read_public_region_boundaries": PUBLIC,

@@ -15,12 +15,15 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.witness_loop import run_witness_round
 from carbon.imports import end_stale_imports, run_import
 from carbon.plots import REMEASURE_TASK, remeasure_plot
+from core.audit_tree import AuditTree, load_signing_key
 from core.clock import Clock
 from core.db import session_scope
 from core.metrics import JobOutcome, timed_job
 from core.settings import Settings
+from core.witnessing import WitnessPolicy
 from geodata.readers import ReadLimits
 from gep.runs import run_tile, start_run
 from trading.auctions import close_due
@@ -33,6 +36,7 @@ IMPORT_SWEEP = "shanhai.plots.end_stale_imports"
 START_GEP_RUN = "shanhai.gep.start_run"
 GEP_TILE = "shanhai.gep.run_tile"
 TRADING_SWEEP = "shanhai.trading.sweep"
+AUDIT_WITNESS = "shanhai.audit.witness"
 #: How often the beat scheduler runs the trading sweep (seconds): auctions close and block proposals expire
 #: at most this late after their time.
 TRADING_SWEEP_SECONDS = 30.0
@@ -51,6 +55,12 @@ def configure_gdal(settings: Settings, environ: MutableMapping[str, str] = os.en
 def create_celery(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Celery:
     """Return a Celery app wired to the settings' broker and the given database."""
     eager = settings.broker_url is None
+    schedule: dict[str, dict[str, Any]] = {
+        "trading-sweep": {"task": TRADING_SWEEP, "schedule": TRADING_SWEEP_SECONDS},
+        "import-sweep": {"task": IMPORT_SWEEP, "schedule": IMPORT_SWEEP_SECONDS},
+    }
+    if settings.audit_witnesses:
+        schedule["audit-witness"] = {"task": AUDIT_WITNESS, "schedule": settings.audit_witness_seconds}
     celery = Celery(
         "shanhai",
         broker=settings.broker_url or "memory://",
@@ -70,10 +80,7 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
         result_expires=24 * 3600,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "trading-sweep": {"task": TRADING_SWEEP, "schedule": TRADING_SWEEP_SECONDS},
-            "import-sweep": {"task": IMPORT_SWEEP, "schedule": IMPORT_SWEEP_SECONDS},
-        },
+        beat_schedule=schedule,
     )
 
     @celery.task(name=REMEASURE_PLOT, shared=False)
@@ -129,6 +136,14 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
             with session_scope(session_factory) as session:
                 expired = expire_due(session, actor="system:scheduler", clock=clock)
         return {"closed_auction_ids": closed, "expired_block_trade_ids": expired}
+
+    audit_tree = AuditTree()
+
+    @celery.task(name=AUDIT_WITNESS, shared=False)
+    def audit_witness() -> dict[str, Any]:
+        # Idempotent: a witness that cosigned the head is skipped; a stale submission gets a 409 and a retry.
+        policy = WitnessPolicy.from_settings(settings)
+        return run_witness_round(session_factory, audit_tree, load_signing_key(settings), clock, policy)
 
     return celery
 

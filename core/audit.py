@@ -3,10 +3,19 @@
 Invariants:
 
 * Entries are only ever inserted; sequence numbers are 1, 2, 3, … with no gap.
-* ``entry_hash = SHA-256(canonical_json({seq, recorded_at, actor, action, subject, payload, prev_hash}))``
-  and each entry's ``prev_hash`` is the previous entry's ``entry_hash`` (the genesis value for entry 1).
-* The stored ``payload`` text is exactly ``canonical_json(payload)``: :func:`check_entry` refuses any other
-  text, so the hash covers the exact stored bytes (a duplicate key, which JSON decoding drops, is caught).
+* Each entry names its canonicalization ``scheme`` (ADR 033):
+
+  - ``rfc8785`` (every new entry): ``entry_hash = SHA-256(JCS({scheme, seq, recorded_at, actor, action,
+    subject, payload, prev_hash}))`` with JCS the RFC 8785 JSON Canonicalization Scheme — the scheme is inside
+    the hashed object, so an entry cannot be re-read under the other one;
+  - ``shanhai-json/1`` (entries written before revision ``0019``, and a new entry whose payload holds an
+    integer beyond ±(2**53 - 1), which RFC 8785 cannot write): ``entry_hash =
+    SHA-256(canonical_json({seq, recorded_at, actor, action, subject, payload, prev_hash}))``.
+
+  Each entry's ``prev_hash`` is the previous entry's ``entry_hash`` (the genesis value for entry 1).
+* The stored ``payload`` text is exactly the scheme's canonical JSON of the payload: :func:`check_entry`
+  refuses any other text, so the hash covers the exact stored bytes (a duplicate key, which JSON decoding
+  drops, is caught).
 * ``audit_head`` holds the last sequence number and hash. :func:`append` locks that row
   (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so
   concurrent transactions queue on the head and never fork the chain. ``UNIQUE(prev_hash)`` makes a fork
@@ -27,11 +36,16 @@ from typing import Any, Protocol
 from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.canonical import canonical_hash, canonical_json
+from core.canonical import canonical_hash, canonical_json, jcs_json, jcs_ready, jcs_representable, sha256_hex
 from core.clock import Clock
 from core.db import Base
 
 GENESIS_HASH = "0" * 64
+#: The platform's own canonical JSON (``core.canonical.canonical_json``): every entry before revision 0019.
+LEGACY_SCHEME = "shanhai-json/1"
+#: RFC 8785 JSON Canonicalization Scheme: every new entry (ADR 033).
+JCS_SCHEME = "rfc8785"
+SCHEMES = (LEGACY_SCHEME, JCS_SCHEME)
 HEAD_ID = 1
 
 
@@ -48,8 +62,12 @@ class AuditEntry(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scheme: Mapped[str] = mapped_column(String(20), server_default=LEGACY_SCHEME)
 
-    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+    __table_args__ = (
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        CheckConstraint(f"scheme IN ('{LEGACY_SCHEME}', '{JCS_SCHEME}')", name="scheme_known"),
+    )
 
     def payload_value(self) -> Any:
         """Return the decoded payload."""
@@ -69,25 +87,54 @@ class AuditHead(Base):
 
 
 def entry_hash(
-    *, seq: int, recorded_at: str, actor: str, action: str, subject: str, payload: Any, prev_hash: str
+    *,
+    seq: int,
+    recorded_at: str,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: Any,
+    prev_hash: str,
+    scheme: str = LEGACY_SCHEME,
 ) -> str:
-    """Return the hash of one entry's content.
+    """Return the hash of one entry's content under its canonicalization ``scheme``.
 
     >>> entry_hash(seq=1, recorded_at="2026-01-01T00:00:00+00:00", actor="u:1", action="a",
     ...            subject="s", payload={}, prev_hash=GENESIS_HASH)[:12]
     'bd9559d432e8'
+    >>> entry_hash(seq=1, recorded_at="2026-01-01T00:00:00+00:00", actor="u:1", action="a",
+    ...            subject="s", payload={}, prev_hash=GENESIS_HASH, scheme=JCS_SCHEME)[:12]
+    'ccf97f35cdfd'
+
+    Raises:
+        ValueError: ``scheme`` is unknown, or the content has no form in it.
     """
-    return canonical_hash(
-        {
-            "seq": seq,
-            "recorded_at": recorded_at,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "payload": payload,
-            "prev_hash": prev_hash,
-        }
-    )
+    content = {
+        "seq": seq,
+        "recorded_at": recorded_at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "payload": payload,
+        "prev_hash": prev_hash,
+    }
+    if scheme == LEGACY_SCHEME:
+        return canonical_hash(content)
+    if scheme == JCS_SCHEME:
+        return sha256_hex(jcs_json({"scheme": scheme, **content}))
+    raise ValueError(f"unknown canonicalization scheme {scheme!r}")
+
+
+def payload_text(payload: Any, scheme: str) -> str:
+    """Return the stored text of ``payload`` under ``scheme``: its canonical JSON in that scheme."""
+    if scheme == JCS_SCHEME:
+        return jcs_json(payload).decode("utf-8")
+    return canonical_json(payload).decode("utf-8")
+
+
+def scheme_for(payload: Any) -> str:
+    """Return the scheme a new entry with ``payload`` is written under: RFC 8785 whenever it can write it."""
+    return JCS_SCHEME if jcs_representable(jcs_ready(payload)) else LEGACY_SCHEME
 
 
 def _lock_head(session: Session) -> AuditHead:
@@ -133,7 +180,8 @@ def append_many(session: Session, events: Sequence[Event], *, clock: Clock) -> l
     recorded_at = clock.now().isoformat()
     entries = []
     for event in events:
-        payload_text = canonical_json(event.payload).decode("utf-8")
+        scheme = scheme_for(event.payload)
+        text = payload_text(event.payload, scheme)
         seq = head.seq + 1
         digest = entry_hash(
             seq=seq,
@@ -141,8 +189,9 @@ def append_many(session: Session, events: Sequence[Event], *, clock: Clock) -> l
             actor=event.actor,
             action=event.action,
             subject=event.subject,
-            payload=json.loads(payload_text),
+            payload=json.loads(text),
             prev_hash=head.entry_hash,
+            scheme=scheme,
         )
         entries.append(
             AuditEntry(
@@ -151,9 +200,10 @@ def append_many(session: Session, events: Sequence[Event], *, clock: Clock) -> l
                 actor=event.actor,
                 action=event.action,
                 subject=event.subject,
-                payload=payload_text,
+                payload=text,
                 prev_hash=head.entry_hash,
                 entry_hash=digest,
+                scheme=scheme,
             )
         )
         head.seq = seq
@@ -208,6 +258,7 @@ class ChainEntry(Protocol):
     payload: str
     prev_hash: str
     entry_hash: str
+    scheme: str
 
 
 def check_entry(entry: ChainEntry, expected_seq: int, prev_hash: str) -> str | None:
@@ -216,12 +267,15 @@ def check_entry(entry: ChainEntry, expected_seq: int, prev_hash: str) -> str | N
         return f"sequence gap: expected {expected_seq}, found {entry.seq}"
     if entry.prev_hash != prev_hash:
         return "prev_hash does not match the previous entry's hash"
+    if entry.scheme not in SCHEMES:
+        return f"unknown canonicalization scheme {entry.scheme!r}"
     try:
         payload = json.loads(entry.payload)
         datetime.fromisoformat(entry.recorded_at)
+        canonical = payload_text(payload, entry.scheme)
     except ValueError:
         return "payload or timestamp is not readable"
-    if canonical_json(payload) != entry.payload.encode("utf-8"):
+    if canonical != entry.payload:
         # The hash covers the decoded payload; only the canonical text decodes to it one way, so any other
         # stored text (a duplicate key, spacing, key order) would change the bytes and keep the hash.
         return "payload is not the canonical JSON the entry was hashed over"
@@ -233,6 +287,7 @@ def check_entry(entry: ChainEntry, expected_seq: int, prev_hash: str) -> str | N
         subject=entry.subject,
         payload=payload,
         prev_hash=entry.prev_hash,
+        scheme=entry.scheme,
     )
     if recomputed != entry.entry_hash:
         return "entry_hash does not match the entry's content"

@@ -3,7 +3,9 @@
 An export directory holds three files:
 
 * ``entries.jsonl`` — one entry per line, the canonical JSON of ``{seq, recorded_at, actor, action,
-  subject, payload, prev_hash, entry_hash}`` (``payload`` decoded, so the line is plain JSON);
+  subject, payload, prev_hash, entry_hash, scheme}`` (``payload`` decoded, so the line is plain JSON;
+  ``scheme`` is the entry's canonicalization, ``rfc8785`` or ``shanhai-json/1``, absent in exports written
+  before revision 0019 and then ``shanhai-json/1``);
 * ``tree-head.json`` — the signed tree head of exactly those entries;
 * ``public-key.pem`` — the Ed25519 public key that signed it (convenience: a verifier should hold the key
   from elsewhere and pass it, or rely on the ``key_id`` of a tree head it kept earlier).
@@ -26,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit_heads
-from core.audit import GENESIS_HASH, AuditEntry, check_entry, iter_entries
+from core.audit import GENESIS_HASH, LEGACY_SCHEME, AuditEntry, check_entry, iter_entries, payload_text
 from core.audit_tree import check_kept_head
 from core.canonical import canonical_json
 from core.clock import Clock
@@ -41,7 +43,7 @@ PUBLIC_KEY_FILE = "public-key.pem"
 
 @dataclass
 class ExportedEntry:
-    """One entry as read back from ``entries.jsonl`` (``payload`` re-encoded to canonical JSON text).
+    """One entry as read back from ``entries.jsonl`` (``payload`` re-encoded to its scheme's canonical text).
 
     Not frozen: it satisfies ``core.audit.ChainEntry`` exactly as an ORM row does.
     """
@@ -54,6 +56,7 @@ class ExportedEntry:
     payload: str
     prev_hash: str
     entry_hash: str
+    scheme: str = LEGACY_SCHEME
 
 
 def export_line(entry: AuditEntry) -> bytes:
@@ -68,6 +71,7 @@ def export_line(entry: AuditEntry) -> bytes:
             "payload": json.loads(entry.payload),
             "prev_hash": entry.prev_hash,
             "entry_hash": entry.entry_hash,
+            "scheme": entry.scheme,
         }
     )
 
@@ -141,7 +145,9 @@ def _read_entries(path: Path, report: ExportReport) -> MerkleTree:
         for number, line in enumerate(lines, start=1):
             try:
                 data = json.loads(line)
-                entry = ExportedEntry(**{**data, "payload": canonical_json(data["payload"]).decode("utf-8")})
+                scheme = data.get("scheme", LEGACY_SCHEME)
+                text = payload_text(data["payload"], scheme if isinstance(scheme, str) else LEGACY_SCHEME)
+                entry = ExportedEntry(**{**data, "payload": text})
             except (ValueError, TypeError, KeyError):
                 report.problems.append(f"line {number} of {path.name} is not an audit entry")
                 break

@@ -4,6 +4,11 @@ Canonical form: UTF-8, keys sorted, no insignificant whitespace, no NaN/Infinity
 as its exact string, datetimes as ISO-8601. The same value always yields the same bytes, so the same
 hash; this is what the audit log chains and what a verifier recomputes.
 
+This is scheme ``shanhai-json/1``: it sorts keys by code point and writes numbers as Python does, which an
+outside verifier in another language cannot reproduce with confidence. New audit entries use RFC 8785
+(:func:`jcs_json`, scheme ``rfc8785``) instead; each entry names its scheme, so entries written before
+verify under this one unchanged (ADR 033).
+
 >>> canonical_json({"b": 1, "a": [1.5, "x"]})
 b'{"a":[1.5,"x"],"b":1}'
 >>> sha256_hex(b"")
@@ -17,6 +22,8 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+import rfc8785
 
 
 def _default(value: Any) -> Any:
@@ -53,3 +60,64 @@ def sha256_hex(data: bytes) -> str:
 def canonical_hash(value: Any) -> str:
     """Return the SHA-256 of the canonical JSON of ``value``."""
     return sha256_hex(canonical_json(value))
+
+
+# RFC 8785 (JSON Canonicalization Scheme) ------------------------------------------------------------------
+
+#: The largest integer magnitude RFC 8785 writes exactly (I-JSON, RFC 7493 §2.2: IEEE 754 doubles).
+JCS_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def jcs_ready(value: Any) -> Any:
+    """Return ``value`` with ``Decimal`` and dates written as strings, as :func:`canonical_json` writes them.
+
+    The two schemes then agree on what a payload *is*; they differ only in how it is spelled.
+
+    >>> jcs_ready({"q": Decimal("1.50"), "on": date(2026, 1, 2), "xs": (1, 2)})
+    {'q': '1.50', 'on': '2026-01-02', 'xs': [1, 2]}
+    """
+    if isinstance(value, dict):
+        return {key: jcs_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jcs_ready(item) for item in value]
+    if isinstance(value, Decimal | datetime | date):
+        return _default(value)
+    return value
+
+
+def jcs_representable(value: Any) -> bool:
+    """Return whether RFC 8785 can write ``value`` exactly (no integer beyond ±(2**53 - 1)).
+
+    >>> jcs_representable({"a": [2**53 - 1]}), jcs_representable({"a": [2**53]})
+    (True, False)
+    """
+    if isinstance(value, dict):
+        return all(jcs_representable(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(jcs_representable(item) for item in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= JCS_MAX_SAFE_INTEGER
+    return True
+
+
+def jcs_json(value: Any) -> bytes:
+    """Return the RFC 8785 canonical JSON bytes of ``value`` (after :func:`jcs_ready`).
+
+    Keys are sorted by their UTF-16 code units and numbers are written as ECMAScript does, so any
+    RFC 8785 implementation, in any language, produces the same bytes.
+
+    >>> jcs_json({"b": 1, "a": [1.0, 1e21, "x"]})
+    b'{"a":[1,1e+21,"x"],"b":1}'
+
+    Raises:
+        ValueError: On NaN, infinite floats or an integer beyond ±(2**53 - 1), which RFC 8785 cannot write.
+        TypeError: On values with no JSON form.
+    """
+    try:
+        return rfc8785.dumps(jcs_ready(value))
+    except rfc8785.IntegerDomainError as error:
+        raise ValueError(str(error)) from None
+    except rfc8785.FloatDomainError as error:
+        raise ValueError(str(error)) from None
+    except rfc8785.CanonicalizationError as error:
+        raise TypeError(str(error)) from None

@@ -10,7 +10,8 @@ They are created on first use, in a registry of their own, after :func:`configur
   child processes), and ``/metrics`` adds them up with a ``MultiProcessCollector`` (:func:`render`).
 
 Hooks for other parts of the code: :func:`record_throttled_login` (a login refused by the throttle) and
-:func:`record_audit_alarm` (an audit alarm raised, by kind).
+:func:`record_audit_alarm` (an audit alarm raised, by kind), :func:`record_witness_refusal` (a witness refused an
+inconsistent checkpoint) and :func:`record_audit_witnessed_size`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Metrics:
     audit_tree_size: Gauge
     audit_alarms: Counter
     throttled_logins: Counter
+    witness_refusals: Counter
+    audit_witnessed_size: Gauge
 
 
 _metrics: Metrics | None = None
@@ -115,6 +118,18 @@ def _build() -> Metrics:
         audit_alarms=Counter("shanhai_audit_alarms", "Audit alarms raised, by kind.", ["kind"], registry=registry),
         throttled_logins=Counter(
             "shanhai_throttled_logins", "Login attempts refused by the login throttle.", registry=registry
+        ),
+        witness_refusals=Counter(
+            "shanhai_witness_refusals",
+            "Checkpoints a witness refused to cosign because the log contradicted itself, by origin (ADR 033).",
+            ["origin", "reason"],
+            registry=registry,
+        ),
+        audit_witnessed_size=Gauge(
+            "shanhai_audit_witnessed_tree_size",
+            "Size of the largest tree head cosigned by a quorum of the configured witnesses (ADR 033).",
+            registry=registry,
+            multiprocess_mode="max",
         ),
     )
 
@@ -199,6 +214,16 @@ def record_throttled_login() -> None:
 def record_audit_alarm(kind: str) -> None:
     """Count one audit alarm of ``kind`` (a short, fixed name such as ``chain-broken``)."""
     metrics().audit_alarms.labels(kind=kind).inc()
+
+
+def record_witness_refusal(origin: str, reason: str) -> None:
+    """Count one checkpoint a witness refused (``reason`` a short, fixed name such as ``inconsistent``)."""
+    metrics().witness_refusals.labels(origin=origin, reason=reason).inc()
+
+
+def record_audit_witnessed_size(size: int) -> None:
+    """Record the size of the largest head a quorum of witnesses cosigned."""
+    metrics().audit_witnessed_size.set(size)
 
 
 def record_audit_tree_size(size: int) -> None:

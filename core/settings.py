@@ -40,6 +40,27 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 private key (unencrypted PEM PKCS#8) that signs audit tree heads; never in the database.",
     )
+    audit_log_origin: str = Field(
+        default="shanhai.example/audit-log",
+        pattern=r"^[^\s+]+$",
+        description="The audit log's C2SP checkpoint origin line, also the key name of its note signature (ADR 033).",
+    )
+    audit_witnesses: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Witnesses that cosign the audit log's checkpoints, comma-separated, each "
+        "'<cosignature/v1 vkey> <add-checkpoint URL prefix>' (ADR 033).",
+    )
+    audit_witness_quorum: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many of the witnesses must cosign a head for it to count as witnessed (default: all).",
+    )
+    audit_witness_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=24 * 3600,
+        description="How often the log submits its newest checkpoint to the witnesses (beat, or in-process).",
+    )
     matcher_process: bool = Field(
         default=False,
         description="Run each API process's order-entry batches in a child process (ADR 018; for PostgreSQL).",
@@ -173,6 +194,22 @@ class Settings(BaseSettings):
         "none = no CORS answers (same-origin only).",
     )
 
+    @field_validator("audit_witnesses", mode="before")
+    @classmethod
+    def _split_witnesses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("audit_witnesses")
+    @classmethod
+    def _check_witnesses(cls, witnesses: tuple[str, ...]) -> tuple[str, ...]:
+        for witness in witnesses:
+            parts = witness.split()
+            if len(parts) != 2 or urlsplit(parts[1]).scheme not in ("http", "https"):
+                raise ValueError(f"SHANHAI_AUDIT_WITNESSES: {witness!r} is not '<vkey> <http(s) URL prefix>'")
+        return witnesses
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -192,6 +229,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_secure_defaults(self) -> Settings:
+        if self.audit_witness_quorum is not None and self.audit_witness_quorum > len(self.audit_witnesses):
+            raise ValueError("SHANHAI_AUDIT_WITNESS_QUORUM is larger than the number of SHANHAI_AUDIT_WITNESSES")
         if max(self.api_processes, self.web_concurrency) > 1 and self.rate_limit_storage_url in (None, "memory://"):
             source = "SHANHAI_API_PROCESSES" if self.api_processes > 1 else "WEB_CONCURRENCY"
             raise ValueError(

@@ -12,6 +12,7 @@ import core.audit_heads
 import core.auth
 import core.sessions
 import core.task_owners
+import core.witnessing
 import geodata.models
 import gep.models
 import trading.models
@@ -29,6 +30,7 @@ _MODELS = (
     gep.models,
     trading.models,
     core.task_owners,
+    core.witnessing,
 )
 target_metadata = Base.metadata
 

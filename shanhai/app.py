@@ -40,10 +40,12 @@ from api.routers import (
     registry,
     system,
     trading,
+    witnessing,
     workflow,
 )
 from api.security import PAGE_POLICY, SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
+from api.witness_loop import WitnessLoop
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
 from core.auth import PrincipalCache
@@ -51,6 +53,7 @@ from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.metrics import configure_multiprocess
 from core.settings import Settings, get_settings
+from core.witnessing import WitnessPolicy
 from trading.journal import MatcherCache
 from trading.market_data import BookReplicas
 from trading.order_entry import MatcherProcess, OrderEntry
@@ -83,6 +86,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auctions.router,
     auctions.public,
     regions.public,
+    witnessing.public,
     tasks_router,
 )
 
@@ -100,9 +104,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     matcher = MatcherProcess(settings.resolved_database_url, clock) if settings.matcher_process else None
     login_pool = ThreadPoolExecutor(settings.login_workers, thread_name_prefix="shanhai-login")
 
+    audit_tree = AuditTree()
+    audit_signing_key = load_signing_key(settings)
+    witness_policy = WitnessPolicy.from_settings(settings)
+    witness_loop = (
+        WitnessLoop(
+            session_factory, audit_tree, audit_signing_key, clock, witness_policy, settings.audit_witness_seconds
+        )
+        if witness_policy.witnesses and settings.broker_url is None  # with a broker, the beat schedule does it
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if witness_loop is not None:
+            witness_loop.start()
         yield
+        if witness_loop is not None:
+            witness_loop.stop()
         login_pool.shutdown(wait=False, cancel_futures=True)
         if matcher is not None:
             matcher.close()
@@ -121,7 +140,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.session_factory = session_factory
     app.state.clock = clock
     app.state.celery = create_celery(settings, session_factory, clock)
-    app.state.audit_tree = AuditTree()
+    app.state.audit_tree = audit_tree
+    app.state.witness_policy = witness_policy
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     rate_limit_storage = open_storage(settings)
     app.state.login_throttle = LoginThrottle(rate_limit_storage, settings)
@@ -130,7 +150,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.matchers = MatcherCache()
     app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matcher=matcher)
     app.state.book_replicas = BookReplicas()
-    app.state.audit_signing_key = load_signing_key(settings)
+    app.state.audit_signing_key = audit_signing_key
 
     problems.install(app)
     install_page_errors(app)

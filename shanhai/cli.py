@@ -16,7 +16,18 @@
     shanhai audit publish-head [--out FILE]
                                   sign the current tree head; print it (or write FILE) for publishing
     shanhai audit export --out DIR
-                                  write entries.jsonl, tree-head.json and public-key.pem to DIR
+                                  write entries.jsonl, tree-head.json and public-key.pem to DIR, and the
+                                  witnessing files: checkpoint.txt (the latest witnessed checkpoint),
+                                  log.vkey and witnesses.txt (ADR 033)
+    shanhai audit verify --checkpoint FILE [--witnesses FILE] [--log-vkey VKEY] [--export DIR]
+                                  check a checkpoint's log signature and k-of-n cosignatures offline, and
+                                  that the log (or the export) holds exactly its tree
+    shanhai audit vkey            print the log's checkpoint origin and note verifier key
+    shanhai audit witness         submit the newest checkpoint to the witnesses now; exit 1 unless witnessed
+    shanhai witness serve --name NAME --state-dir DIR [--key-file PEM] --log VKEY [--log VKEY…] [--host --port]
+                                  run a C2SP tlog-witness (POST /add-checkpoint) for the logs of the vkeys
+    shanhai witness vkey --name NAME --state-dir DIR [--key-file PEM]
+                                  print the witness's cosignature/v1 verifier key (creating its key once)
     shanhai audit verify-certificate FILE.pdf [--public-key FILE]
                                   check a retirement certificate offline: its embedded facts, the kept tree
                                   head's signature and the audit entry's inclusion proof; exit 1 if it fails
@@ -47,6 +58,7 @@ from carbon.ledger.certificates import check_certificate, facts_of_pdf
 from core.audit import iter_entries, verify_chain
 from core.audit_export import export_log, read_tree_head, verify_export, write_tree_head
 from core.audit_tree import AuditTree, check_kept_head, load_signing_key, publish_tree_head
+from core.checkpoint import WitnessKey, check_witnessed, log_vkey, parse_vkey
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory, session_scope
 from core.errors import AuditChainBroken, AuditLogInconsistent
@@ -56,6 +68,15 @@ from core.metrics import clean_multiprocess_dir, configure_multiprocess, process
 from core.migrate import upgrade
 from core.settings import Settings, get_settings
 from core.tree_head import SignedTreeHead, load_public_key_pem
+from core.witnessing import (
+    CHECKPOINT_FILE,
+    WITNESSES_FILE,
+    UrllibTransport,
+    WitnessPolicy,
+    publish_witness_files,
+    read_witness_files,
+    witness_round,
+)
 
 
 def _prepare(settings: Settings) -> None:
@@ -251,6 +272,8 @@ def _kept_head(args: argparse.Namespace) -> SignedTreeHead | None:
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Verify the audit chain (or an export) and a kept tree head; print the report as JSON; exit 1 when broken."""
+    if args.checkpoint is not None:
+        return _verify_checkpoint(settings, args)
     if args.export is not None:
         return _verify_export(args)
     try:
@@ -302,6 +325,130 @@ def _verify_export(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"export {args.export}: {problem}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _witness_policy_of(settings: Settings, args: argparse.Namespace) -> tuple[str, list[WitnessKey], int]:
+    """Return (log vkey, witnesses, quorum) from the options, the export's files, or the settings."""
+    folder = Path(args.witnesses).parent if args.witnesses else Path(args.export) if args.export else None
+    if folder is not None and (folder / WITNESSES_FILE).exists():
+        vkey, witnesses, quorum = read_witness_files(folder)
+    else:
+        policy = WitnessPolicy.from_settings(settings)
+        vkey, witnesses, quorum = (
+            log_vkey(policy.origin, load_signing_key(settings).public_key()),
+            list(policy.keys),
+            policy.quorum,
+        )
+    return args.log_vkey or vkey, witnesses, quorum
+
+
+def _verify_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    """Check a checkpoint note offline: log signature, k-of-n cosignatures, and the log's tree at its size."""
+    try:
+        note = Path(args.checkpoint).read_text(encoding="utf-8")
+        vkey, witnesses, quorum = _witness_policy_of(settings, args)
+        origin, _type, public_key = parse_vkey(vkey)
+    except (OSError, ValueError) as error:
+        print(f"cannot read the checkpoint or the witness policy: {error}", file=sys.stderr)
+        return 1
+    check = check_witnessed(note, (origin, public_key), witnesses, quorum)
+    problems = list(check.problems)
+    if check.checkpoint is not None:
+        problems += _check_tree_at(settings, args, check.checkpoint.tree_size, check.checkpoint.root_hash.hex())
+    output = {
+        "ok": not problems,
+        "origin": origin,
+        "tree_size": check.checkpoint.tree_size if check.checkpoint else None,
+        "root_hash": check.checkpoint.root_hash.hex() if check.checkpoint else None,
+        "cosigned_by": list(check.cosigned_by),
+        "quorum": quorum,
+        "problems": problems,
+    }
+    print(json.dumps(output, indent=2))
+    for problem in problems:
+        print(f"checkpoint {args.checkpoint}: {problem}", file=sys.stderr)
+    return 0 if not problems else 1
+
+
+def _check_tree_at(settings: Settings, args: argparse.Namespace, size: int, root: str) -> list[str]:
+    """Return why the log (the export's entries, or the database's) does not have ``root`` at ``size``."""
+    if args.export is not None:
+        report = verify_export(Path(args.export))
+        if not report.ok:
+            return report.problems
+        tree = MerkleTree()
+        with (Path(args.export) / "entries.jsonl").open("rb") as lines:
+            for line in lines:
+                tree.append(bytes.fromhex(json.loads(line)["entry_hash"]))
+    else:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with session_scope(make_session_factory(engine)) as session:
+                tree = MerkleTree()
+                for entry in iter_entries(session):
+                    tree.append(bytes.fromhex(entry.entry_hash))
+        finally:
+            engine.dispose()
+    if tree.size < size:
+        return [f"the log has {tree.size} entries, the checkpoint covers {size}: entries were removed"]
+    if tree.root(size).hex() != root:
+        return [f"the log's first {size} entries do not hash to the checkpoint's root: history was rewritten"]
+    return []
+
+
+def cmd_audit_vkey(settings: Settings, _args: argparse.Namespace) -> int:
+    """Print the log's checkpoint origin line and its note verifier key."""
+    print(log_vkey(settings.audit_log_origin, load_signing_key(settings).public_key()))
+    return 0
+
+
+def cmd_audit_witness(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run one witnessing round now; print the outcome; exit 1 unless the head is witnessed."""
+    key, policy = load_signing_key(settings), WitnessPolicy.from_settings(settings)
+    if not policy.witnesses:
+        print("no witnesses configured (SHANHAI_AUDIT_WITNESSES)", file=sys.stderr)
+        return 1
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            result = witness_round(session, AuditTree(), key, SystemClock(), policy, UrllibTransport())
+    except (AuditChainBroken, AuditLogInconsistent) as error:
+        print(f"nothing submitted: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    outcomes = [outcome.__dict__ for outcome in result.outcomes]
+    print(json.dumps({**result.__dict__, "outcomes": outcomes, "anchored": []}, indent=2))
+    return 0 if result.witnessed else 1
+
+
+def cmd_witness_serve(_settings: Settings, args: argparse.Namespace) -> int:
+    """Run a C2SP tlog-witness for the logs of ``--log`` until interrupted."""
+    from witness.server import build_witness, load_key, serve
+
+    configure_logging(args.log_format, "INFO")
+    try:
+        key = None if args.key_file is None else load_key(Path(args.key_file))
+        witness = build_witness(args.name, Path(args.state_dir), list(args.log), key)
+    except (OSError, ValueError) as error:
+        print(f"cannot start the witness: {error}", file=sys.stderr)
+        return 1
+    serve(witness, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_witness_vkey(_settings: Settings, args: argparse.Namespace) -> int:
+    """Print the witness's cosignature/v1 verifier key, creating its key in ``--state-dir`` the first time."""
+    from witness.note import cosigner_vkey
+    from witness.server import load_key, load_or_create_key
+
+    try:
+        key = load_or_create_key(Path(args.state_dir)) if args.key_file is None else load_key(Path(args.key_file))
+    except (OSError, ValueError) as error:
+        print(f"cannot read the witness key: {error}", file=sys.stderr)
+        return 1
+    print(cosigner_vkey(args.name, key.public_key()))
+    return 0
 
 
 def cmd_audit_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
@@ -356,12 +503,15 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
         with session_scope(make_session_factory(engine)) as session:
             head = export_log(session, Path(args.out), key=key, clock=SystemClock())
             session.commit()  # the signed head is stored with the others (ADR 028)
+            witnessed = publish_witness_files(session, Path(args.out), key, WitnessPolicy.from_settings(settings))
     except (AuditChainBroken, AuditLogInconsistent) as error:
         print(f"export stopped: {error.detail}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     print(f"{head.tree_size} entries and their tree head (root {head.root_hash}) written to {args.out}")
+    if witnessed is not None:
+        print(f"the latest witnessed checkpoint ({witnessed} entries) written to {Path(args.out) / CHECKPOINT_FILE}")
     return 0
 
 
@@ -462,7 +612,14 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--tree-head", help="a signed tree head kept earlier (JSON file)")
     verify.add_argument("--export", help="verify this export directory instead of the database")
     verify.add_argument("--public-key", help="the log's Ed25519 public key (PEM)")
+    verify.add_argument("--checkpoint", help="check this C2SP checkpoint note's signatures and cosignatures")
+    verify.add_argument("--witnesses", help="witnesses.txt ('quorum <k>' and vkeys); default: beside the export")
+    verify.add_argument("--log-vkey", help="the log's note verifier key; default: log.vkey, or the configured key's")
     verify.set_defaults(func=cmd_audit_verify)
+    audit.add_parser("vkey", help="print the log's checkpoint note verifier key").set_defaults(func=cmd_audit_vkey)
+    audit.add_parser("witness", help="submit the newest checkpoint to the witnesses now").set_defaults(
+        func=cmd_audit_witness
+    )
     publish = audit.add_parser("publish-head", help="sign and print the current tree head")
     publish.add_argument("--out", help="write the tree head to this file instead of stdout")
     publish.set_defaults(func=cmd_audit_publish_head)
@@ -473,6 +630,22 @@ def _parser() -> argparse.ArgumentParser:
     certificate.add_argument("file", help="the certificate PDF")
     certificate.add_argument("--public-key", help="the log's Ed25519 public key (PEM); default: the configured key's")
     certificate.set_defaults(func=cmd_audit_verify_certificate)
+    witness = commands.add_parser("witness", help="a C2SP tlog-witness").add_subparsers(
+        dest="witness_command", required=True
+    )
+    witness_serve = witness.add_parser("serve", help="run the witness's HTTP service")
+    witness_vkey = witness.add_parser("vkey", help="print the witness's verifier key")
+    for sub in (witness_serve, witness_vkey):
+        sub.add_argument("--name", required=True, help="the witness's key name, e.g. witness.fujian.example/shanhai")
+        sub.add_argument("--state-dir", required=True, help="where its kept checkpoints and evidence live")
+        sub.add_argument("--key-file", help="its Ed25519 key (PEM PKCS#8); default: generated once in --state-dir")
+        sub.set_defaults(standalone=True)  # a witness reads none of the platform's settings
+    witness_serve.add_argument("--log", action="append", required=True, help="a followed log's note vkey")
+    witness_serve.add_argument("--host", default="127.0.0.1")
+    witness_serve.add_argument("--port", type=int, default=8100)
+    witness_serve.add_argument("--log-format", choices=["text", "json"], default="text")
+    witness_serve.set_defaults(func=cmd_witness_serve)
+    witness_vkey.set_defaults(func=cmd_witness_vkey)
     carbon = commands.add_parser("carbon", help="methodologies and reports").add_subparsers(
         dest="carbon_command", required=True
     )
@@ -512,7 +685,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shanhai`` console script."""
     args = _parser().parse_args(argv)
-    code: int = args.func(get_settings(), args)
+    # A witness runs apart from the platform: it neither needs nor validates the platform's settings.
+    settings = Settings.model_construct() if getattr(args, "standalone", False) else get_settings()
+    code: int = args.func(settings, args)
     return code
 
 

@@ -11,15 +11,68 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, CurrentUser, SessionDep
+from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, CurrentUser, SessionDep, WitnessPolicyDep
 from core.audit import AuditEntry, verify_chain
 from core.audit_tree import publish_tree_head
 from core.bounds import INT64_MAX
+from core.checkpoint import log_vkey
+from core.errors import NotFound
 from core.tree_head import ALGORITHM, key_id, public_key_pem, raw_public_key
+from core.witnessing import checkpoint_note, cosignatures_for, latest_witnessed
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8"
+
+
+class WitnessedHeadOut(BaseModel):
+    """The largest head a quorum of witnesses cosigned, as a C2SP checkpoint note with their lines."""
+
+    tree_size: int = Field(description="Entries the head covers.")
+    root_hash: str = Field(description="RFC 6962 root, lowercase hex.")
+    checkpoint: str = Field(description="C2SP checkpoint: the log's signature line, then the witnesses' lines.")
+    cosignatures: int = Field(description="Valid cosignatures of configured witnesses on it.")
+
+
+class TreeHeadOut(BaseModel):
+    """The signed head of the whole log now (``shanhai-sth/1``), its checkpoint and how far it is witnessed."""
+
+    format: str
+    algorithm: str
+    tree_size: int
+    root_hash: str
+    timestamp: str
+    key_id: str
+    signature: str
+    origin: str = Field(description="The checkpoint's origin line (SHANHAI_AUDIT_LOG_ORIGIN).")
+    checkpoint: str = Field(description="This head as a C2SP checkpoint note, with the cosignatures collected so far.")
+    cosignatures: int = Field(description="Cosignatures of configured witnesses on this head.")
+    witnesses_required: int = Field(description="k of the k-of-n witness policy (0: no witnesses configured).")
+    witnessed: bool = Field(description="Whether at least k configured witnesses cosigned this head.")
+    latest_witnessed: WitnessedHeadOut | None = Field(
+        description="The largest witnessed head (witnessing runs asynchronously, so it may be smaller)."
+    )
+
+
+class WitnessOut(BaseModel):
+    """One witness of the log."""
+
+    name: str
+    vkey: str = Field(description="cosignature/v1 verifier key: name+hex(key id)+base64(0x04 || Ed25519 key).")
+    url: str = Field(description="Its tlog-witness submission prefix (POST <url>/add-checkpoint).")
+
+
+class WitnessPolicyOut(BaseModel):
+    """The log's checkpoint identity and its witnesses: what an outside verifier configures."""
+
+    origin: str = Field(description="Checkpoint origin line; also the key name of the log's note signature.")
+    log_vkey: str = Field(description="The log's Ed25519 note verifier key: origin+hex(key id)+base64(0x01 || key).")
+    quorum: int = Field(description="k: cosignatures required for a head to count as witnessed.")
+    witnesses: list[WitnessOut]
 
 
 @router.get("/entries")
@@ -58,16 +111,69 @@ def verify_audit_log(session: SessionDep, _principal: CurrentUser) -> dict[str, 
     return verify_chain(session).as_dict()
 
 
-@router.get("/tree-head")
+@router.get("/tree-head", response_model=TreeHeadOut)
 def read_audit_tree_head(
-    session: SessionDep, tree: AuditTreeDep, key: AuditSigningKeyDep, clock: ClockDep
-) -> dict[str, Any]:
-    """Return the signed tree head of the whole log now (RFC 6962 root, Ed25519 signature).
+    session: SessionDep, tree: AuditTreeDep, key: AuditSigningKeyDep, clock: ClockDep, policy: WitnessPolicyDep
+) -> TreeHeadOut:
+    """Return the signed tree head of the whole log now (RFC 6962 root, Ed25519 signature) and its witnessing.
 
+    The head is also given as a C2SP checkpoint with the cosignatures collected so far; witnessing runs
+    asynchronously, so ``latest_witnessed`` is the largest head k of the n witnesses cosigned (ADR 033).
     Answers ``503 audit/log-inconsistent`` (and signs nothing) when the log no longer extends the last
     head signed by any process (ADR 028).
     """
-    return publish_tree_head(session, tree, key, clock).as_dict()
+    head = publish_tree_head(session, tree, key, clock)
+    count = len(cosignatures_for(session, head.tree_size, head.root_hash, policy))
+    witnessed = latest_witnessed(session, key, policy)
+    return TreeHeadOut(
+        **head.as_dict(),
+        origin=policy.origin,
+        checkpoint=checkpoint_note(session, key, policy, head.tree_size, head.root_hash),
+        cosignatures=count,
+        witnesses_required=policy.quorum if policy.witnesses else 0,
+        witnessed=bool(policy.witnesses) and count >= policy.quorum,
+        latest_witnessed=None if witnessed is None else WitnessedHeadOut(**witnessed.__dict__),
+    )
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "A C2SP checkpoint note."}},
+)
+def read_audit_checkpoint(
+    session: SessionDep, tree: AuditTreeDep, key: AuditSigningKeyDep, clock: ClockDep, policy: WitnessPolicyDep
+) -> PlainTextResponse:
+    """Return the head of the whole log now as a C2SP checkpoint, with the cosignatures collected so far."""
+    head = publish_tree_head(session, tree, key, clock)
+    note = checkpoint_note(session, key, policy, head.tree_size, head.root_hash)
+    return PlainTextResponse(note, media_type=CHECKPOINT_MEDIA_TYPE)
+
+
+@router.get(
+    "/checkpoint/witnessed",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "A C2SP checkpoint note with k cosignatures."}},
+)
+def read_audit_witnessed_checkpoint(
+    session: SessionDep, key: AuditSigningKeyDep, policy: WitnessPolicyDep
+) -> PlainTextResponse:
+    """Return the largest head k of the n witnesses cosigned, as a checkpoint note; ``404`` before the first."""
+    witnessed = latest_witnessed(session, key, policy)
+    if witnessed is None:
+        raise NotFound("no tree head has been cosigned by a quorum of the log's witnesses yet")
+    return PlainTextResponse(witnessed.checkpoint, media_type=CHECKPOINT_MEDIA_TYPE)
+
+
+@router.get("/witnesses", response_model=WitnessPolicyOut)
+def read_audit_witness_policy(key: AuditSigningKeyDep, policy: WitnessPolicyDep) -> WitnessPolicyOut:
+    """Return the log's origin, its note verifier key, its witnesses and the quorum (k of n)."""
+    return WitnessPolicyOut(
+        origin=policy.origin,
+        log_vkey=log_vkey(policy.origin, key.public_key()),
+        quorum=policy.quorum if policy.witnesses else 0,
+        witnesses=[WitnessOut(name=w.key.name, vkey=w.key.vkey(), url=w.url) for w in policy.witnesses],
+    )
 
 
 @router.get("/public-key")

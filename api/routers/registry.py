@@ -227,7 +227,7 @@ def _retirement_out(session: Any, retirement: Retirement, request: Request, cloc
     """The certificate's facts: the same in the POST answer, the public JSON and the PDF.
 
     The signed tree head is the one kept with the retirement (signed once: in its transaction, or at the first
-    read for a retirement on fill — :func:`carbon.certificates.keep_tree_head`); only the inclusion proof
+    read for a retirement on fill — :func:`carbon.ledger.certificates.keep_tree_head`); only the inclusion proof
     under it is computed here — it is determined by the log and the head's size.
     """
     keep_tree_head(session, retirement, _notary(request), clock)

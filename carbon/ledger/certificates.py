@@ -29,7 +29,7 @@ from carbon.certificate_font import FONT_NAME, certificate_font, printable
 from carbon.ledger.serials import serial_of
 from carbon.ledger.tables import Batch, CreditClass, HoldingBlock, Retirement
 from carbon.models import MonitoringReport, Plot
-from core.audit import AuditEntry, entry_hash
+from core.audit import LEGACY_SCHEME, AuditEntry, entry_hash
 from core.audit_tree import InclusionProof, Notary
 from core.clock import Clock
 from core.errors import NotFound
@@ -114,7 +114,7 @@ def _entry_facts(entry: AuditEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq, "recorded_at": entry.recorded_at, "actor": entry.actor, "action": entry.action,
         "subject": entry.subject, "payload": entry.payload_value(), "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
+        "entry_hash": entry.entry_hash, "scheme": entry.scheme,
     }  # fmt: skip
 
 
@@ -244,6 +244,7 @@ def _check_entry(facts: Mapping[str, Any], head: SignedTreeHead) -> list[str]:
         recomputed = entry_hash(
             seq=entry["seq"], recorded_at=entry["recorded_at"], actor=entry["actor"], action=entry["action"],
             subject=entry["subject"], payload=entry["payload"], prev_hash=entry["prev_hash"],
+            scheme=entry.get("scheme", LEGACY_SCHEME),
         )  # fmt: skip
         path = [bytes.fromhex(node) for node in proof["audit_path"]]
         index, size, seq = int(proof["leaf_index"]), int(proof["tree_size"]), int(entry["seq"])

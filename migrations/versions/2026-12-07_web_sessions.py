@@ -1,10 +1,10 @@
 """Server-side sessions of people using the web pages (issue 20): the token's SHA-256, its user, its times.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07
 
-The audit witnesses work takes 0019; whichever lands second relinks its ``down_revision`` (one head, tested).
+Follows 0019 (witnessed heads, issue 29); one head, tested.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -59,7 +59,7 @@ def rewrite_with_recomputed_chain(session: Session, seq: int) -> None:
         entry.prev_hash = prev_hash
         entry.entry_hash = audit.entry_hash(
             seq=entry.seq, recorded_at=entry.recorded_at, actor=entry.actor, action=entry.action,
-            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash,
+            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash, scheme=entry.scheme,
         )  # fmt: skip
         prev_hash = entry.entry_hash
         session.flush()
@@ -168,7 +168,9 @@ def test_a_retirement_over_a_rewritten_log_fails_and_writes_nothing(db: Session)
     assert db.scalar(select(func.count()).select_from(Retirement)) == retirements
     assert db.scalar(select(func.max(AuditEntry.seq))) == entries
     with pytest.raises(AuditLogInconsistent):
-        notary.head_at(db, 1, clock)  # what a certificate's first read signs (carbon.certificates.keep_tree_head)
+        notary.head_at(
+            db, 1, clock
+        )  # what a certificate's first read signs (carbon.ledger.certificates.keep_tree_head)
     db.rollback()
 
 

@@ -121,6 +121,7 @@ def insider_rewrite(session: Session, seq: int, payload: Any) -> None:
             subject=entry.subject,
             payload=json.loads(entry.payload),
             prev_hash=prev_hash,
+            scheme=entry.scheme,
         )
         prev_hash = entry.entry_hash
         session.flush()  # one row at a time: UNIQUE(prev_hash) must hold after each
@@ -374,7 +375,7 @@ def rechain(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
         line["seq"], line["prev_hash"] = number, prev_hash
         fields = {k: line[k] for k in ("seq", "recorded_at", "actor", "action", "subject", "payload", "prev_hash")}
-        line["entry_hash"] = prev_hash = audit.entry_hash(**fields)
+        line["entry_hash"] = prev_hash = audit.entry_hash(**fields, scheme=line.get("scheme", audit.LEGACY_SCHEME))
     return lines
 
 

@@ -20,6 +20,7 @@ TABLES = {
     "audit_head",
     "audit_log",
     "audit_signed_head",
+    "audit_cosignature",
     "task_owner",
     "web_session",
     "monitoring_report",

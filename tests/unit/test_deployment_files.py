@@ -22,7 +22,7 @@ def compose() -> dict[str, Any]:
 
 def test_services_and_images() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "redis", "api", "worker"}
+    assert set(services) == {"db", "redis", "api", "worker", "witness-fujian", "witness-ningxia"}
     assert services["db"]["image"].startswith("postgis/postgis:15-3.")
     assert services["redis"]["image"].split(":")[1].startswith("7")
     assert services["api"]["build"] == services["worker"]["build"] == "."
@@ -60,3 +60,24 @@ def test_the_api_is_served_by_shanhai_serve_which_hides_the_server_header() -> N
     for command in (api_command, dockerfile_cmd):
         assert "shanhai serve" in command or '"shanhai", "serve"' in command, command
         assert "uvicorn" not in command or "--no-server-header" in command, command
+
+
+def test_two_provincial_witnesses_cosign_and_the_worker_schedules_the_rounds() -> None:
+    document = compose()
+    services = document["services"]
+    for province in ("fujian", "ningxia"):
+        witness = services[f"witness-{province}"]
+        command = " ".join(witness["command"])
+        assert command.startswith("shanhai witness serve")
+        assert f"--name=witness.{province}.example/shanhai" in command
+        assert "--log=${SHANHAI_AUDIT_LOG_VKEY" in command
+        # Its own key only: none of the platform's secrets or settings reach a witness.
+        assert witness["secrets"] == [f"witness_{province}_key"]
+        assert "environment" not in witness
+        assert witness["volumes"][0].split(":")[0] in document["volumes"]
+        assert witness["healthcheck"]["test"]
+    environment = services["api"]["environment"]
+    witnesses = environment["SHANHAI_AUDIT_WITNESSES"]
+    assert "http://witness-fujian:8100" in witnesses and "http://witness-ningxia:8100" in witnesses
+    assert environment["SHANHAI_AUDIT_WITNESS_QUORUM"] == "2"
+    assert "--beat" in services["worker"]["command"]

@@ -22,15 +22,23 @@ export function bytesToHex(bytes) {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// Canonical JSON as core/canonical.py writes it: keys sorted, no whitespace, UTF-8, integers as digits.
-export function canonicalJson(value) {
+// The two canonical forms of audit entries (core/audit.py): "rfc8785" — RFC 8785 JCS, which is ECMAScript's own
+// JSON.stringify of values with keys sorted by UTF-16 code units — and the legacy "shanhai-json/1"
+// (core/canonical.py: keys sorted, no whitespace), which agrees with it for the integers and strings entries hold;
+// a non-integer number in a legacy entry is refused rather than guessed (Python writes 1.0 where JS writes 1).
+const JCS_SCHEME = "rfc8785";
+const LEGACY_SCHEME = "shanhai-json/1";
+
+export function canonicalJson(value, jcs = false) {
   if (value === null || typeof value !== "object") {
-    if (typeof value === "number" && !Number.isInteger(value)) throw new Error("a non-integer number has no canonical form here");
+    if (typeof value === "number" && !jcs && !Number.isInteger(value)) {
+      throw new Error("a non-integer number has no legacy canonical form here");
+    }
     return JSON.stringify(value);
   }
-  if (Array.isArray(value)) return "[" + value.map(canonicalJson).join(",") + "]";
+  if (Array.isArray(value)) return "[" + value.map((v) => canonicalJson(v, jcs)).join(",") + "]";
   const keys = Object.keys(value).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return "{" + keys.map((k) => JSON.stringify(k) + ":" + canonicalJson(value[k])).join(",") + "}";
+  return "{" + keys.map((k) => JSON.stringify(k) + ":" + canonicalJson(value[k], jcs)).join(",") + "}";
 }
 
 async function sha256(...parts) {
@@ -109,7 +117,12 @@ export async function checkCertificate(facts, publicKeyHex) {
     }
     const content = { seq: entry.seq, recorded_at: entry.recorded_at, actor: entry.actor, action: entry.action,
       subject: entry.subject, payload: entry.payload, prev_hash: entry.prev_hash };
-    const recomputed = await sha256(encoder.encode(canonicalJson(content)));
+    const scheme = entry.scheme === undefined ? LEGACY_SCHEME : entry.scheme;
+    let text;
+    if (scheme === JCS_SCHEME) text = canonicalJson({ scheme, ...content }, true);  // RFC 8785 (ADR 033)
+    else if (scheme === LEGACY_SCHEME) text = canonicalJson(content);
+    else throw new Error(`unknown canonicalization scheme ${scheme}`);
+    const recomputed = await sha256(encoder.encode(text));
     if (bytesToHex(recomputed) !== entry.entry_hash) problems.push("the audit entry's content does not hash to its entry hash");
     if (proof.leaf_index !== entry.seq - 1 || proof.tree_size !== head.tree_size) {
       problems.push("the inclusion proof is not for this entry under the kept tree head");
