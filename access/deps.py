@@ -45,11 +45,12 @@ from core.witnessing import WitnessPolicy
 SESSION_COOKIE = "shanhai_session"
 
 
-class LoginRequired(AuthenticationFailed):
-    """A page needs a logged-in person and the request has no live session (the pages send it to ``/login``)."""
+class LoginRequired(Exception):
+    """A page needs a logged-in person and the request has no live session: the pages answer with ``/login``.
 
-    slug = "auth/login-required"
-    title = "Please log in"
+    Not a :class:`~core.errors.ShanhaiError`: the JSON API never raises it (it knows no sessions), so it is no
+    problem type of the API's document; the composition root hands it to ``web`` alone.
+    """
 
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

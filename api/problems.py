@@ -54,7 +54,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     ShanhaiError: 400,
 }
 
-_HTTP_SLUGS = {
+HTTP_SLUGS = {
     401: ("auth/authentication-failed", "Authentication required"),
     403: ("auth/permission-denied", "Permission denied"),
     404: ("core/not-found", "Not found"),
@@ -65,7 +65,12 @@ _HTTP_SLUGS = {
 
 def status_for(error: ShanhaiError) -> int:
     """Return the HTTP status of a domain error (nearest class in the MRO)."""
-    for cls in type(error).__mro__:
+    return status_of_class(type(error))
+
+
+def status_of_class(error_class: type[ShanhaiError]) -> int:
+    """Return the HTTP status of a domain error class (nearest class in the MRO)."""
+    for cls in error_class.__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
     return 500
@@ -151,7 +156,7 @@ def _on_http_error(request: Request, error: Exception) -> JSONResponse:
             title="Malformed JSON",
             detail="the request body nests too deeply to be decoded",
         )
-    slug, title = _HTTP_SLUGS.get(error.status_code, (f"http/{error.status_code}", "HTTP error"))
+    slug, title = HTTP_SLUGS.get(error.status_code, (f"http/{error.status_code}", "HTTP error"))
     detail = error.detail if isinstance(error.detail, str) else title
     return problem_response(
         request, status=error.status_code, slug=slug, title=title, detail=detail, headers=error.headers

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from carbon.models import MonitoringReport, Plot, Project
+from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ProjectStatus, ReportStatus, Scheme
 from carbon.monitoring_records import lifecycle_warnings
-from core.auth import Organisation, Principal
+from core.auth import Organisation, OrgKind, Principal
 from geodata.area import Measurement
 from geodata.geometry import to_geojson_geometry
 
@@ -36,8 +36,8 @@ class Me(BaseModel):
     user_id: int
     username: str
     organisation_id: int
-    role: str
-    authenticated_via: str
+    role: OrgKind
+    authenticated_via: Literal["token", "api_key"]
 
     @classmethod
     def of(cls, principal: Principal) -> Me:
@@ -46,7 +46,7 @@ class Me(BaseModel):
             user_id=principal.user_id,
             username=principal.username,
             organisation_id=principal.organisation_id,
-            role=principal.role.value,
+            role=principal.role,
             authenticated_via=principal.via,
         )
 
@@ -85,7 +85,7 @@ class OrganisationOut(BaseModel):
 
     id: int
     name: str
-    kind: str
+    kind: OrgKind
     province_code: str
     county_code: str | None
 
@@ -93,7 +93,7 @@ class OrganisationOut(BaseModel):
     def of(cls, org: Organisation) -> OrganisationOut:
         """Build from the ORM row."""
         return cls(
-            id=org.id, name=org.name, kind=org.kind.value, province_code=org.province_code, county_code=org.county_code
+            id=org.id, name=org.name, kind=org.kind, province_code=org.province_code, county_code=org.county_code
         )
 
 
@@ -104,8 +104,8 @@ class ProjectOut(BaseModel):
     code: str
     name: str
     description: str
-    scheme: str
-    status: str
+    scheme: Scheme
+    status: ProjectStatus
     organisation_id: int
     organisation_name: str
     province_code: str
@@ -122,8 +122,8 @@ class ProjectOut(BaseModel):
             code=project.code,
             name=project.name,
             description=project.description,
-            scheme=project.scheme.value,
-            status=project.status.value,
+            scheme=project.scheme,
+            status=project.status,
             organisation_id=project.organisation_id,
             organisation_name=project.organisation.name,
             province_code=project.province_code,
@@ -132,6 +132,92 @@ class ProjectOut(BaseModel):
             crediting_end=project.crediting_end,
             created_at=project.created_at,
         )
+
+
+class Claim(BaseModel):
+    """A plot's claim: the period it is claimed for, its status, registrations elsewhere."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field(json_schema_extra={"format": "date"})
+    end: str = Field(json_schema_extra={"format": "date"})
+    status: ClaimStatus
+    external_registrations: list[Any]
+
+
+class PlotProperties(BaseModel):
+    """A plot's facts: geodesic area (m², ha, mu) and perimeter, hash, claim, attributes as uploaded, warnings."""
+
+    model_config = ConfigDict(extra="forbid")
+    plot_id: int
+    project_id: int
+    plot_code: str
+    name: str | None
+    area_m2: float
+    area_ha: float
+    area_mu: float
+    perimeter_m: float
+    geometry_sha256: str
+    crs: Literal["EPSG:4490"]
+    area_method: str
+    measured_at: str = Field(json_schema_extra={"format": "date-time"})
+    claim: Claim
+    attributes: dict[str, Any] = Field(description="The feature's properties as uploaded.")
+    warnings: list[dict[str, Any]]
+
+
+class PlotFeature(BaseModel):
+    """A plot as an RFC 7946 Feature (lon/lat, CGCS2000)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Feature"]
+    id: int
+    geometry: dict[str, Any] = Field(description="A GeoJSON Polygon or MultiPolygon.")
+    properties: PlotProperties
+
+
+class AreaTotals(BaseModel):
+    """The plots' count and total geodesic area."""
+
+    model_config = ConfigDict(extra="forbid")
+    count: int
+    area_m2: float
+    area_ha: float
+    area_mu: float
+
+
+class PlotCollection(BaseModel):
+    """Plots as an RFC 7946 FeatureCollection with their area totals (a foreign member)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["FeatureCollection"]
+    features: list[PlotFeature]
+    totals: AreaTotals
+
+
+class PlotUpload(PlotCollection):
+    """The registered plots and the intake report (source CRS, encoding, area units, every feature's outcome)."""
+
+    report: dict[str, Any] = Field(description="The intake report: `source_crs`, `counts`, `features`… (ADR 008).")
+
+
+class Overlap(BaseModel):
+    """An active claim overlapping a plot in an overlapping period; ``within_tolerance`` flags a sliver."""
+
+    model_config = ConfigDict(extra="forbid")
+    plot_code: str | None
+    overlap_m2: float
+    overlap_mu: float
+    overlap_percent_of_new: float
+    overlap_percent_of_existing: float
+    within_tolerance: bool
+    existing_plot_id: int
+    existing_plot_code: str
+    existing_plot_name: str | None
+    existing_project_id: int
+    existing_project_code: str
+    existing_owner: str
+    existing_province_code: str
+    existing_claim_period: list[str] = Field(min_length=2, max_length=2, description="Start and end dates.")
 
 
 def plot_feature(plot: Plot) -> dict[str, Any]:
@@ -215,7 +301,7 @@ class MonitoringReportOut(BaseModel):
     id: int
     project_id: int
     project_code: str
-    status: str
+    status: ReportStatus
     period_start: date
     period_end: date
     methodology: dict[str, str]
@@ -231,6 +317,11 @@ class MonitoringReportOut(BaseModel):
     remainder_tco2e: str
     warnings: list[dict[str, Any]]
     record_sha256: str
+    hash_scheme: Literal["shanhai-json/1", "rfc8785"] = Field(
+        description="The canonicalization of record_sha256 and the parameter set's sha256: rfc8785 (RFC 8785), "
+        "or shanhai-json/1 for reports filed before it (ADR 033)",
+        examples=["rfc8785"],
+    )
     submitted_at: datetime
     submitted_by_user_id: int
     links: dict[str, str]
@@ -243,7 +334,7 @@ class MonitoringReportOut(BaseModel):
             id=report.id,
             project_id=report.project_id,
             project_code=report.project.code,
-            status=report.status.value,
+            status=report.status,
             period_start=report.period_start,
             period_end=report.period_end,
             methodology={"id": report.methodology_id, "version": report.methodology_version},
@@ -265,6 +356,7 @@ class MonitoringReportOut(BaseModel):
             remainder_tco2e=str(report.remainder_tco2e),
             warnings=[*report.warnings, *lifecycle_warnings(report.project)],
             record_sha256=report.record_sha256,
+            hash_scheme=report.hash_scheme,
             submitted_at=_utc(report.submitted_at),
             submitted_by_user_id=report.submitted_by_user_id,
             links={"self": base, "trace": f"{base}/trace", "sheet": f"{base}/sheet"},

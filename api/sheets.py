@@ -109,6 +109,7 @@ def calculation_sheet(report: MonitoringReport) -> str:
         ["Parameter set", f"{ref.get('id')}@{ref.get('version')} (sha256 {ref.get('sha256')})"],
         ["Submitted", f"{report.submitted_at.isoformat()} by user {report.submitted_by_user_id}"],
         ["Record SHA-256", report.record_sha256],
+        ["Hash scheme", report.hash_scheme],
     ]
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'

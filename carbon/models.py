@@ -8,7 +8,9 @@ Invariants:
 * ``plot_code`` is unique within its project when given.
 * The bounding-box columns equal the geometry's bounds (they feed the R-tree ``plot_rtree`` on SQLite).
 * A monitoring report stores the canonical JSON of its methodology result (inputs, parameters with
-  citations, trace) and its SHA-256; recomputing the record reproduces the hash. Tonnes are exact
+  citations, trace) and its SHA-256 under the canonicalization scheme ``hash_scheme`` names (``rfc8785`` for
+  new reports, ``shanhai-json/1`` for every report before revision 0021; ADR 033); recomputing the record
+  under that scheme reproduces the hash. Tonnes are exact
   decimals (``NUMERIC``) and whole units integers, never floats. Reports of one project never cover the
   same plot for overlapping periods unless rejected (``carbon.monitoring``).
 * A plot is a *claim*: plot × project × crediting period (``claim_start``–``claim_end``) × the project's
@@ -42,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.auth import Organisation
+from core.canonical import JCS_SCHEME, LEGACY_SCHEME
 from core.db import Base
 from core.sqltypes import ExactDecimal, UtcDateTime
 from geodata.sqltypes import MultiPolygonGeometry
@@ -221,7 +224,8 @@ class MonitoringReport(Base):
 
     ``inputs`` are the methodology inputs as computed (canonical JSON, after the service added the plots'
     external registrations and any raster densities); ``record`` is the full result record (trace,
-    parameters with citations, quantities, warnings) and ``record_sha256`` its canonical hash.
+    parameters with citations, quantities, warnings) and ``record_sha256`` its canonical hash under
+    ``hash_scheme`` (which also governs ``parameter_set_sha256``; the record names the same scheme).
     """
 
     __tablename__ = "monitoring_report"
@@ -241,6 +245,7 @@ class MonitoringReport(Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     record_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    hash_scheme: Mapped[str] = mapped_column(String(20), server_default=LEGACY_SCHEME)
     status: Mapped[ReportStatus] = mapped_column(
         Enum(ReportStatus, name="report_status", native_enum=False, length=20, values_callable=_values)
     )
@@ -260,6 +265,7 @@ class MonitoringReport(Base):
     __table_args__ = (
         CheckConstraint("period_end > period_start", name="period_order"),
         CheckConstraint("buffer_units_t >= 0 AND issuable_units_t >= 0", name="units_not_negative"),
+        CheckConstraint(f"hash_scheme IN ('{LEGACY_SCHEME}', '{JCS_SCHEME}')", name="hash_scheme_known"),
         Index("ix_monitoring_report_project_period", "project_id", "period_start", "period_end"),
     )
 

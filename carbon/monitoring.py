@@ -26,9 +26,11 @@ SHA-256. The methodology itself stays pure; this module gathers what it needs fr
 The raster route is :mod:`carbon.monitoring_raster`; reads of stored reports, their lifecycle warnings and
 the recomputation of a record are :mod:`carbon.monitoring_records`.
 
-Invariants: a report row's ``record_sha256`` is ``canonical_hash(record)``, and :func:`recompute` of
-the record reproduces it byte for byte; tonnes are exact decimals; the report and its audit entry
-(whose payload holds the SHA-256) are written in one transaction.
+Invariants: a report row's ``record_sha256`` is the hash of its record under the scheme the record and the
+row's ``hash_scheme`` name (``rfc8785`` for new reports; ``carbon.monitoring_records.record_hash``), as is its
+``parameter_set_sha256``, and :func:`recompute` of the record reproduces it byte for byte; tonnes are exact
+decimals; the report and its audit entry (whose payload holds the SHA-256 and its scheme) are written in one
+transaction.
 """
 
 from __future__ import annotations
@@ -363,7 +365,7 @@ def compute_report(session: Session, project_id: int, request: ReportRequest, *,
     result = methodology.compute(model, parameters)
     inputs = {
         "methodology": {"id": methodology.id, "version": methodology.version},
-        "parameter_set": parameters.ref,
+        "parameter_set": dict(result.parameter_set),
         "period": {"start": request.period_start.isoformat(), "end": request.period_end.isoformat()},
         "plot_ids": request.plot_ids,
         "unit_plots": {unit: plot.id for unit, plot in sorted(mapping.items())},
@@ -423,7 +425,7 @@ def file_report(
     check_may_file(project, actor)
     _refuse_double_filing(session, project, cmd)
     computed = compute_report(session, cmd.project_id, cmd, raster_dir=raster_dir)
-    result, ref = computed.result, computed.parameters.ref
+    result, ref = computed.result, computed.result.parameter_set
     report = MonitoringReport(
         project_id=project.id,
         period_start=cmd.period_start,
@@ -439,6 +441,7 @@ def file_report(
         inputs=computed.inputs,
         record=computed.record,
         record_sha256=result.sha256,
+        hash_scheme=result.hash_scheme,
         status=ReportStatus.SUBMITTED,
         gross_removal_tco2e=_quantity(result, "project_removal_tco2e", "net_removal_tco2e"),
         net_removal_tco2e=_quantity(result, "net_removal_tco2e"),
@@ -467,6 +470,7 @@ def file_report(
             "period": [cmd.period_start.isoformat(), cmd.period_end.isoformat()],
             "plot_ids": cmd.plot_ids,
             "record_sha256": report.record_sha256,
+            "hash_scheme": report.hash_scheme,
             "net_removal_tco2e": str(report.net_removal_tco2e),
             "issuable_units_t": report.issuable_units_t,
             "raster_layer_sha256": (computed.inputs["raster"] or {}).get("layer_sha256"),

@@ -1,7 +1,10 @@
 """Stored monitoring reports: reads, the warnings their project's state owes them, and their recomputation.
 
-Invariant: a report row's ``record_sha256`` is ``canonical_hash(record)``, and :func:`recompute` of the record
-reproduces it byte for byte, offline, from the packaged methodologies and parameter sets.
+Invariant: a report row's ``record_sha256`` is :func:`record_hash` of its record — the SHA-256 of the record's
+canonical JSON under the scheme the record names (``hash_scheme``: ``rfc8785``; none: ``shanhai-json/1``, every
+record before revision 0021), the scheme the row's ``hash_scheme`` column names — and :func:`recompute` of the
+record reproduces it byte for byte, offline, under that same scheme, from the packaged methodologies and
+parameter sets.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from carbon.methods.registry import default_registry
 from carbon.models import MonitoringReport, Project, ProjectStatus
 from carbon.parameters.loader import available_parameter_sets, load_parameter_set
 from carbon.projects import get_project
-from core.canonical import canonical_hash
+from core.canonical import LEGACY_SCHEME, SCHEMES, scheme_hash
 from core.errors import InvalidInput, NotFound
 
 REGISTRY = default_registry()
@@ -87,6 +90,7 @@ class Recomputation:
     recomputed_sha256: str
     record_sha256: str
     parameter_set_sha256_matches: bool
+    hash_scheme: str = LEGACY_SCHEME
 
     @property
     def matches(self) -> bool:
@@ -110,8 +114,36 @@ def recompute(record: Mapping[str, Any] | str | bytes) -> str:
     return check_record(loaded).recomputed_sha256
 
 
+def record_scheme_of(record: Mapping[str, Any]) -> str:
+    """Return the canonicalization scheme ``record`` names (none: ``shanhai-json/1``).
+
+    Raises:
+        InvalidInput: The record names an unknown scheme.
+    """
+    scheme = record.get("hash_scheme", LEGACY_SCHEME)
+    if scheme not in SCHEMES:
+        raise InvalidInput(f"the record names an unknown hash scheme {scheme!r}", [{"pointer": "/hash_scheme"}])
+    return str(scheme)
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """Return the SHA-256 of ``record``'s canonical JSON under the scheme it names (no recomputation).
+
+    Raises:
+        InvalidInput: The record names an unknown scheme, or has no form in it.
+    """
+    scheme = record_scheme_of(record)
+    try:
+        return scheme_hash(dict(record), scheme)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(f"the record has no {scheme} canonical form: {error}") from None
+
+
 def check_record(record: Mapping[str, Any]) -> Recomputation:
-    """Recompute ``record`` and compare it with itself (see :func:`recompute`)."""
+    """Recompute ``record`` under the scheme it names and compare it with itself (see :func:`recompute`)."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput("not a methodology result record (a JSON object)")
+    scheme = record_scheme_of(record)
     try:
         methodology = REGISTRY.get(str(record["methodology"]["id"]), str(record["methodology"]["version"]))
         ref = record["parameter_set"]
@@ -122,5 +154,6 @@ def check_record(record: Mapping[str, Any]) -> Recomputation:
     if (set_id, version) not in available_parameter_sets():
         raise NotFound(f"parameter set {set_id}@{version} is not packaged here")
     parameters = load_parameter_set(set_id, version)
-    result = methodology.compute(validated(methodology, inputs), parameters)
-    return Recomputation(result.sha256, canonical_hash(dict(record)), parameters.sha256 == ref.get("sha256"))
+    result = methodology.compute(validated(methodology, inputs), parameters).under(scheme, parameters)
+    matches_set = parameters.content_hash(scheme) == ref.get("sha256")
+    return Recomputation(result.sha256, record_hash(record), matches_set, scheme)

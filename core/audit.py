@@ -36,16 +36,21 @@ from typing import Any, Protocol
 from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.canonical import canonical_hash, canonical_json, jcs_json, jcs_ready, jcs_representable, sha256_hex
+from core.canonical import JCS_SCHEME as JCS_SCHEME  # the schemes are core.canonical's (ADR 033)
+from core.canonical import LEGACY_SCHEME as LEGACY_SCHEME
+from core.canonical import SCHEMES as SCHEMES
+from core.canonical import (
+    canonical_hash,
+    canonical_json,
+    jcs_json,
+    jcs_ready,
+    jcs_representable,
+    sha256_hex,
+)
 from core.clock import Clock
 from core.db import Base
 
 GENESIS_HASH = "0" * 64
-#: The platform's own canonical JSON (``core.canonical.canonical_json``): every entry before revision 0019.
-LEGACY_SCHEME = "shanhai-json/1"
-#: RFC 8785 JSON Canonicalization Scheme: every new entry (ADR 033).
-JCS_SCHEME = "rfc8785"
-SCHEMES = (LEGACY_SCHEME, JCS_SCHEME)
 HEAD_ID = 1
 
 

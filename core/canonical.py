@@ -5,9 +5,10 @@ as its exact string, datetimes as ISO-8601. The same value always yields the sam
 hash; this is what the audit log chains and what a verifier recomputes.
 
 This is scheme ``shanhai-json/1``: it sorts keys by code point and writes numbers as Python does, which an
-outside verifier in another language cannot reproduce with confidence. New audit entries use RFC 8785
-(:func:`jcs_json`, scheme ``rfc8785``) instead; each entry names its scheme, so entries written before
-verify under this one unchanged (ADR 033).
+outside verifier in another language cannot reproduce with confidence. New audit entries and new records
+(calculation records, parameter-set, price-table and legend hashes, GEP valuation records) use RFC 8785
+(:func:`jcs_json`, scheme ``rfc8785``) instead; each names its scheme, so those written before verify
+under this one unchanged (ADR 033). :func:`scheme_json` and :func:`scheme_hash` take the scheme by name.
 
 >>> canonical_json({"b": 1, "a": [1.5, "x"]})
 b'{"a":[1.5,"x"],"b":1}'
@@ -61,6 +62,13 @@ def canonical_hash(value: Any) -> str:
     """Return the SHA-256 of the canonical JSON of ``value``."""
     return sha256_hex(canonical_json(value))
 
+
+#: The platform's own canonical JSON (:func:`canonical_json`): audit entries before revision 0019 and records
+#: before revision 0021; a hashed object or reference that names no scheme is under this one.
+LEGACY_SCHEME = "shanhai-json/1"
+#: RFC 8785 JSON Canonicalization Scheme (:func:`jcs_json`): every new audit entry and record (ADR 033).
+JCS_SCHEME = "rfc8785"
+SCHEMES = (LEGACY_SCHEME, JCS_SCHEME)
 
 # RFC 8785 (JSON Canonicalization Scheme) ------------------------------------------------------------------
 
@@ -121,3 +129,54 @@ def jcs_json(value: Any) -> bytes:
         raise ValueError(str(error)) from None
     except rfc8785.CanonicalizationError as error:
         raise TypeError(str(error)) from None
+
+
+# Either scheme, by name ----------------------------------------------------------------------------------
+
+
+def scheme_json(value: Any, scheme: str) -> bytes:
+    """Return the canonical JSON bytes of ``value`` under ``scheme`` (``shanhai-json/1`` or ``rfc8785``).
+
+    >>> scheme_json({"b": 1.0, "a": "x"}, LEGACY_SCHEME), scheme_json({"b": 1.0, "a": "x"}, JCS_SCHEME)
+    (b'{"a":"x","b":1.0}', b'{"a":"x","b":1}')
+
+    Raises:
+        ValueError: ``scheme`` is unknown, or ``value`` has no form in it.
+        TypeError: On values with no JSON form.
+    """
+    if scheme == JCS_SCHEME:
+        return jcs_json(value)
+    if scheme == LEGACY_SCHEME:
+        return canonical_json(value)
+    raise ValueError(f"unknown canonicalization scheme {scheme!r}")
+
+
+def scheme_hash(value: Any, scheme: str) -> str:
+    """Return the SHA-256 of the canonical JSON of ``value`` under ``scheme``."""
+    return sha256_hex(scheme_json(value, scheme))
+
+
+def record_scheme(value: Any) -> str:
+    """Return the scheme a new record holding ``value`` is hashed under: RFC 8785 whenever it can write it.
+
+    A value with an integer beyond ±(2**53 - 1), which RFC 8785 (I-JSON) cannot write exactly, stays under
+    ``shanhai-json/1`` rather than being refused; the record then names no scheme (ADR 033).
+
+    >>> record_scheme({"n": 2**53 - 1}), record_scheme({"n": [2**53]})
+    ('rfc8785', 'shanhai-json/1')
+    """
+    return JCS_SCHEME if jcs_representable(jcs_ready(value)) else LEGACY_SCHEME
+
+
+def scheme_reference(identifier: str, version: str, sha256: str, scheme: str) -> dict[str, str]:
+    """Return a content reference ``{id, version, sha256}`` naming its scheme unless ``shanhai-json/1``.
+
+    A reference without ``hash_scheme`` is read under ``shanhai-json/1``, as every reference written before.
+
+    >>> scheme_reference("t", "1", "ab", JCS_SCHEME)
+    {'id': 't', 'version': '1', 'sha256': 'ab', 'hash_scheme': 'rfc8785'}
+    >>> scheme_reference("t", "1", "ab", LEGACY_SCHEME)
+    {'id': 't', 'version': '1', 'sha256': 'ab'}
+    """
+    named = {"hash_scheme": scheme} if scheme != LEGACY_SCHEME else {}
+    return {"id": identifier, "version": version, "sha256": sha256, **named}

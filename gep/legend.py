@@ -12,7 +12,8 @@ A legend maps every class code of a land-cover product to
   climate regulation.
 
 Legends are TOML files ``gep/data/legend_<name>.toml`` (id, version, source, one table per class), loaded
-into frozen models with ``extra="forbid"``; a run names its legend and records its hash. A raster class
+into frozen models with ``extra="forbid"``; a run names its legend and records its hash (RFC 8785 for new runs,
+the reference naming its ``hash_scheme``). A raster class
 missing from the legend is refused by the kernels' lookups (never silently dropped).
 
 >>> legend = load_legend("legend_synthetic_jingyuan")
@@ -31,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.canonical import canonical_hash
+from core.canonical import JCS_SCHEME, scheme_hash, scheme_reference
 from core.errors import InvalidInput, validation_problems
 
 
@@ -101,9 +102,9 @@ class Legend(BaseModel):
             for code, klass in self.classes.items()
         }
 
-    def reference(self) -> dict[str, str]:
-        """Return what a run records about this legend: id, version and content hash."""
-        return {"id": self.id, "version": self.version, "sha256": canonical_hash(self.model_dump(mode="json"))}
+    def reference(self, scheme: str = JCS_SCHEME) -> dict[str, str]:
+        """Return what a run records about this legend: id, version and content hash (and its scheme, ADR 033)."""
+        return scheme_reference(self.id, self.version, scheme_hash(self.model_dump(mode="json"), scheme), scheme)
 
 
 def load_legend(name: str) -> Legend:

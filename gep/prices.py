@@ -14,7 +14,8 @@ Rules enforced at load:
   a price in 元/t can never silently value cubic metres.
 
 A run records :meth:`ParameterTable.reference` (id, version and SHA-256 of the canonical JSON of the
-whole table), so its results can be traced to the exact prices used.
+whole table — RFC 8785 for new runs, the reference naming its ``hash_scheme``; a reference without one is
+``shanhai-json/1``, ADR 033), so its results can be traced to the exact prices used.
 
 >>> table = load_table("prices_ganzi_2010")
 >>> table.value("reservoir_cost", unit="yuan/m3")
@@ -35,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.canonical import canonical_hash
+from core.canonical import JCS_SCHEME, scheme_hash, scheme_reference
 from core.errors import InvalidInput, validation_problems
 
 #: Units a table entry may declare. Money is yuan (元); "1" is dimensionless.
@@ -115,13 +116,13 @@ class ParameterTable(BaseModel):
         """Return the value of ``key`` as a float, for array kernels (never for money in tables)."""
         return float(self.value(key, unit=unit))
 
-    def content_hash(self) -> str:
-        """Return the SHA-256 of the table's canonical JSON."""
-        return canonical_hash(self.model_dump(mode="json"))
+    def content_hash(self, scheme: str = JCS_SCHEME) -> str:
+        """Return the SHA-256 of the table's canonical JSON under ``scheme``."""
+        return scheme_hash(self.model_dump(mode="json"), scheme)
 
-    def reference(self) -> dict[str, str]:
-        """Return what a run records about this table: id, version and content hash."""
-        return {"id": self.id, "version": self.version, "sha256": self.content_hash()}
+    def reference(self, scheme: str = JCS_SCHEME) -> dict[str, str]:
+        """Return what a run records about this table: id, version and content hash (and its scheme)."""
+        return scheme_reference(self.id, self.version, self.content_hash(scheme), scheme)
 
 
 def parse_table(text: str, *, name: str) -> ParameterTable:

@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit
+from core.canonical import LEGACY_SCHEME
 from core.clock import Clock
 from core.db import session_scope
 from core.errors import InvalidInput, NotFound, ShanhaiError
@@ -372,7 +373,7 @@ def workbook(run: GepRun, compare_to: GepRun | None = None) -> bytes:
         "prices": _reference(run.valuation["prices"]),
         "coefficients": _reference(run.valuation["coefficients"]),
         "land-cover legend": _reference(run.inputs.get("legend")),
-        "valuation sha256": run.valuation["sha256"],
+        "valuation sha256": f"{run.valuation['sha256']} ({run.valuation.get('hash_scheme', LEGACY_SCHEME)})",
         "compared with": f"run {compare_to.id} — {compare_to.name} (after minus before: this run is 'before')"
         if compare_to is not None
         else "",
@@ -382,7 +383,9 @@ def workbook(run: GepRun, compare_to: GepRun | None = None) -> bytes:
 
 
 def _reference(table: dict[str, str] | None) -> str:
-    return f"{table['id']} v{table['version']} sha256 {table['sha256']}" if table else ""
+    if not table:
+        return ""
+    return f"{table['id']} v{table['version']} sha256 {table['sha256']} ({table.get('hash_scheme', LEGACY_SCHEME)})"
 
 
 def compare_csv(before: GepRun, after: GepRun) -> str:

@@ -18,7 +18,7 @@ Decimal('7.06')
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from core.canonical import canonical_hash
+from core.canonical import JCS_SCHEME, LEGACY_SCHEME, SCHEMES, scheme_hash
 from core.errors import InvalidInput
 from gep.arrays import FloatArray
 from gep.prices import ParameterTable
@@ -191,12 +191,18 @@ def value_per_pixel_yuan(quantity: FloatArray, unit_value: UnitValue) -> FloatAr
 
 
 def valuation_record(
-    registry: IndicatorLookup, codes: Sequence[str], prices: ParameterTable, coefficients: ParameterTable
+    registry: IndicatorLookup,
+    codes: Sequence[str],
+    prices: ParameterTable,
+    coefficients: ParameterTable,
+    scheme: str = JCS_SCHEME,
 ) -> dict[str, Any]:
     """Return what a run records about its valuation, with the hash of that record.
 
     The record names both tables (id, version, SHA-256) and, per indicator, the unit value, its
-    formula and every entry used. Every missing or mis-united entry is reported at once.
+    formula and every entry used. Every missing or mis-united entry is reported at once. The record, the
+    tables' hashes and its own ``sha256`` are under ``scheme`` (RFC 8785 for new runs), which the record
+    names as ``hash_scheme`` (a record under ``shanhai-json/1`` names none, as before; see :func:`valuation_hash`).
 
     Raises:
         InvalidInput: One or more unit values cannot be computed (all problems are listed).
@@ -205,8 +211,10 @@ def valuation_record(
     >>> from gep.spec import DEFAULT_INDICATORS
     >>> record = valuation_record(DEFAULT_INDICATORS, ["sand_fixation"], load_table("prices_ganzi_2010"),
     ...     load_table("coefficients_default"))
-    >>> record["unit_values"]["sand_fixation"]["yuan_per_unit"]
-    Decimal('29.296875')
+    >>> record["unit_values"]["sand_fixation"]["yuan_per_unit"], record["hash_scheme"]
+    (Decimal('29.296875'), 'rfc8785')
+    >>> valuation_hash(record) == record["sha256"]
+    True
     """
     unit_values: dict[str, Any] = {}
     problems: list[dict[str, Any]] = []
@@ -226,9 +234,25 @@ def valuation_record(
     if problems:
         raise InvalidInput(f"{len(problems)} valuation problems", problems)
     record: dict[str, Any] = {
-        "prices": prices.reference(),
-        "coefficients": coefficients.reference(),
+        **({"hash_scheme": scheme} if scheme != LEGACY_SCHEME else {}),
+        "prices": prices.reference(scheme),
+        "coefficients": coefficients.reference(scheme),
         "unit_values": unit_values,
     }
-    record["sha256"] = canonical_hash(record)
+    record["sha256"] = scheme_hash(record, scheme)
     return record
+
+
+def valuation_hash(record: Mapping[str, Any]) -> str:
+    """Return the hash of a (stored) valuation record, re-computed under the scheme it names.
+
+    Everything but ``sha256`` is hashed; a record without ``hash_scheme`` is under ``shanhai-json/1``
+    (every run before RFC 8785 records, ADR 033). It equals ``record["sha256"]`` for an intact record.
+
+    Raises:
+        ValueError: The record names an unknown scheme.
+    """
+    scheme = str(record.get("hash_scheme", LEGACY_SCHEME))
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown canonicalization scheme {scheme!r}")
+    return scheme_hash({key: value for key, value in record.items() if key != "sha256"}, scheme)

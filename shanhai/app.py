@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
 from access import permissions
-from access.deps import authorize
+from access.deps import LoginRequired, authorize
 from access.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
-from api import problems
+from api import openapi, problems
 from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.observability import RequestContext
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         dependencies=[Depends(authorize), Depends(refuse_unstorable_input)],
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     problems.install(app)
     install_page_errors(app)
+    openapi.install(app)
     docs_policies = install_docs(app)
     page_policies = dict.fromkeys((*PAGE_PREFIXES, STATIC_PREFIX), PAGE_POLICY)
     app.security_policy = SecurityPolicy(routes={**docs_policies, **page_policies}, hsts=settings.https)
@@ -181,6 +183,11 @@ def install_page_errors(app: FastAPI) -> None:
     for error_class, api_handler in list(app.exception_handlers.items()):
         app.add_exception_handler(error_class, _dispatching(api_handler))
 
+    async def login_required(request: Request, error: Exception) -> Any:
+        return page_error(request, error, problems.status_for)
+
+    app.add_exception_handler(LoginRequired, login_required)  # raised for pages only (access.deps.authorize)
+
 
 def _dispatching(api_handler: Callable[..., Any]) -> Callable[[Request, Exception], Any]:
     async def handle(request: Request, error: Exception) -> Any:
@@ -190,6 +197,11 @@ def _dispatching(api_handler: Callable[..., Any]) -> Callable[[Request, Exceptio
         return await answer if inspect.isawaitable(answer) else answer
 
     return handle
+
+
+def operation_id(route: APIRoute) -> str:
+    """Return a route's OpenAPI ``operationId``: its name, unique by the permissions table (``place_order``)."""
+    return route.name
 
 
 def route_names(routers: Sequence[APIRouter]) -> list[str]:

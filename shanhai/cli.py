@@ -35,7 +35,8 @@
         [--code-field code] [--as-of TEXT]
                                   replace the administrative boundaries (GeoJSON, GeoPackage or zipped
                                   Shapefile keyed by GB/T 2260 code) atomically, with an audit entry
-    shanhai carbon compute FILE   recompute an exported report trace (or bare record) offline; exit 1 on mismatch
+    shanhai carbon compute FILE   recompute an exported report trace (or bare record) offline, under the hash
+                                  scheme the record names (rfc8785, or shanhai-json/1); exit 1 on mismatch
     shanhai carbon methodologies  list the methodologies and their parameter sets
     shanhai gep run CONFIG [--out DIR] [--xlsx]
                                   run a GEP accounting offline from a YAML/JSON config naming files;
@@ -531,6 +532,7 @@ def cmd_carbon_compute(_settings: Settings, args: argparse.Namespace) -> int:
     except ShanhaiError as error:
         print(f"{args.file}: {error.detail}", file=sys.stderr)
         return 2
+    print(f"hash scheme:       {check.hash_scheme}")
     print(f"recomputed sha256: {check.recomputed_sha256}")
     print(f"record sha256:     {check.record_sha256}")
     if stored is not None:

@@ -3,11 +3,13 @@ PostgreSQL/Redis services (required under CI=true, skipped with a reason otherwi
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from core.settings import Settings
 from shanhai.app import create_app
+from tests.statuses import StatusRecorder, undocumented
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -35,6 +38,45 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("SHANHAI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/shanhai_test")
 REDIS_URL = os.environ.get("SHANHAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+#: Every (method, route, status) the app answers in this session (tests/statuses.py, issue 17 item 2).
+STATUSES = StatusRecorder()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    access = logging.getLogger("shanhai.access")
+    access.addHandler(STATUSES)
+    if not access.isEnabledFor(logging.INFO):
+        access.setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a status seen is not documented for its operation (the xdist controller checks all)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller checks the union
+        workeroutput["shanhai_statuses"] = sorted(STATUSES.seen)
+        return
+    if not STATUSES.seen:
+        return
+    with tempfile.TemporaryDirectory() as data_dir:
+        application = create_app(Settings(environment="test", data_dir=Path(data_dir), secret_key=TEST_SECRET))  # type: ignore[arg-type]
+        document = application.openapi()
+        application.state.engine.dispose()
+    missing = undocumented(STATUSES.seen, document)
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"undocumented statuses seen in the test suite ({len(missing)}):", red=True)
+            for line in missing:
+                reporter.write_line(f"  {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """Collect an xdist worker's statuses into the controller's set."""
+    STATUSES.seen.update(tuple(item) for item in getattr(node, "workeroutput", {}).get("shanhai_statuses", []))
 
 
 def service_unavailable(what: str, error: Exception) -> None:

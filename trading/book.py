@@ -6,17 +6,19 @@ Structure (chosen for flat per-order cost, see ``benchmarks/README.md``):
   the level's live quantity and count. A binary heap of prices (negated for bids) finds the best level;
   the best price is cached, so most orders never touch the heap.
 - ``orders`` maps order id → :class:`RestingOrder`, for O(1) cancel and amend.
-- Deletion is lazy: a cancelled or fully taken order gets a zero remainder (that is what "dead" means) and
-  its level's totals drop at once,
-  but it leaves the deque only when it reaches the front (or when the level compacts itself because dead
-  entries outnumber live ones). An emptied level leaves ``levels`` at once and the heap lazily; a price sits
-  in the heap at most once.
+- Deletion is lazy: a cancelled order gets a zero remainder (that is what "dead" means) and its level's
+  totals drop at once, but it leaves the deque only when it reaches the front (or when the level compacts
+  itself because dead entries outnumber live ones). A maker taken in full by a match is at the front already
+  and leaves the deque and the index at once. An emptied level leaves ``levels`` at once and the heap lazily;
+  a price sits in the heap at most once. The emptied level itself is kept aside (``spare``) and reused when
+  its price fills again, the same day.
 
 Invariants (checked by :func:`check_book` in the tests):
 
 - every live order is in ``orders`` and in its level's deque, in priority order;
 - a level's ``quantity_t`` and ``live_count`` are the sums over its live orders, both positive;
-- ``best`` is the best price among ``levels`` (highest bid, lowest ask), ``None`` when the side is empty.
+- ``best`` is the best price among ``levels`` (highest bid, lowest ask), ``None`` when the side is empty;
+- a spare level is empty and its price has no level on the book.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class Level:
 class BookSide:
     """The bids or the asks of a book."""
 
-    __slots__ = ("best", "heap", "in_heap", "is_buy", "levels")
+    __slots__ = ("best", "heap", "in_heap", "is_buy", "levels", "spare")
 
     def __init__(self, is_buy: bool) -> None:
         self.is_buy = is_buy
@@ -102,12 +104,16 @@ class BookSide:
         self.heap: list[int] = []  # heap keys: -price for bids, price for asks
         self.in_heap: set[int] = set()  # prices present in the heap, live or stale
         self.best: int | None = None
+        #: Emptied levels kept for reuse by price (empty queue, zero totals): prices near the touch empty and
+        #: refill all the time, and reusing a level costs a fraction of building one. Not part of the state.
+        self.spare: dict[int, Level] = {}
 
     def level_for(self, price_ticks: int) -> Level:
         """Return the level at ``price_ticks``, creating it (and updating the best price) if absent."""
         level = self.levels.get(price_ticks)
         if level is None:
-            level = self.levels[price_ticks] = Level(price_ticks)
+            level = self.spare.pop(price_ticks, None) or Level(price_ticks)
+            self.levels[price_ticks] = level
             if price_ticks not in self.in_heap:
                 self.in_heap.add(price_ticks)
                 heappush(self.heap, -price_ticks if self.is_buy else price_ticks)
@@ -119,7 +125,9 @@ class BookSide:
     def drop_level(self, price_ticks: int) -> None:
         """Remove an emptied level; if it was the best, find the next best through the heap."""
         levels = self.levels
-        del levels[price_ticks]
+        level = levels.pop(price_ticks)
+        level.queue.clear()  # only dead entries are left
+        self.spare[price_ticks] = level
         if price_ticks != self.best:
             return
         heap, in_heap = self.heap, self.in_heap
@@ -230,6 +238,9 @@ def check_book(book: OrderBook) -> list[str]:
                 seen.add(order.order_id)
                 if book.orders.get(order.order_id) is not order or order.remaining_t <= 0:
                     problems.append(f"order {order.order_id}: not indexed or empty")
+        for price, level in book_side.spare.items():
+            if level.queue or level.quantity_t or level.live_count or price in book_side.levels:
+                problems.append(f"spare level {price}: not empty, or also on the book")
         expected = book_side.prices_in_priority()[0] if book_side.levels else None
         if book_side.best != expected:
             problems.append(f"cached best {book_side.best} != {expected}")

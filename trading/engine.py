@@ -66,6 +66,7 @@ SNAPSHOT_FORMAT = 1
 _PRICE_CACHE_SIZE = 4_096
 _RESTING = (TimeInForce.GTC, TimeInForce.DAY)
 _MARKET, _FOK, _BUY = OrderType.MARKET, TimeInForce.FOK, Side.BUY
+_new_object = object.__new__
 
 
 class InstrumentState:
@@ -76,7 +77,7 @@ class InstrumentState:
         "band_low",
         "book",
         "calendar",
-        "day_trades",
+        "day_trade_log",
         "default_stp",
         "halted",
         "hubei",
@@ -97,7 +98,9 @@ class InstrumentState:
         self.book = OrderBook()
         self.halted = False
         self.last_ticks = last_ticks
-        self.day_trades: list[tuple[int, int]] = []
+        #: The day's trades flat, ``[price_ticks, quantity_t, price_ticks, quantity_t, …]`` in the order they
+        #: happened: two ints per fill and no tuple, so the garbage collector has nothing new to track per fill.
+        self.day_trade_log: list[int] = []
         # Derived from the configuration, kept flat for the hot path (not part of the state).
         self.is_click = instrument.style.is_click
         self.hubei = instrument.style is MatchingStyle.HUBEI_MID
@@ -116,6 +119,12 @@ class InstrumentState:
         self.reference_ticks = reference_ticks
         self.band_low, self.band_high = price_band(reference_ticks, self.instrument.rules.band_bp)
         self.price_cache.clear()
+
+    @property
+    def day_trades(self) -> list[tuple[int, int]]:
+        """Return the day's trades as ``(price_ticks, quantity_t)`` pairs, in the order they happened."""
+        log = self.day_trade_log
+        return list(zip(log[::2], log[1::2], strict=True))
 
     def refusal(self, at: datetime) -> Reason | None:
         """Return why the instrument does not trade at ``at`` (halted, outside a session), or ``None``."""
@@ -250,10 +259,9 @@ class MatchingEngine:
             return _reject(command, Reason.NAIVE_TIMESTAMP)
         if state is None:
             return _reject(command, Reason.UNKNOWN_INSTRUMENT)
-        if command.__class__ is PlaceOrder:  # the most frequent command, without the dictionary look-up
-            events = self._place(state, command)
-        else:
-            events = self._handlers[command.__class__](state, command)
+        if command.__class__ is PlaceOrder:  # the most frequent command: no dictionary look-up; it moves last_seq
+            return self._place(state, command)
+        events = self._handlers[command.__class__](state, command)
         if events[0].__class__ is not Rejected:
             self.last_seq = seq
         return events
@@ -268,49 +276,94 @@ class MatchingEngine:
     # Orders ----------------------------------------------------------------------------------------------
 
     def _place(self, state: InstrumentState, cmd: PlaceOrder) -> list[Event]:
-        # The common case (open instrument, int quantity, a price seen before) is inlined: this is the hot path;
-        # state.refusal(), state.quantity() and state.price() are the general forms of the three checks.
+        """Place an order; unlike the other handlers, move ``last_seq`` once the order is accepted.
+
+        The common case (open instrument, int quantity, a price seen before, no FOK) is inlined: this is the hot
+        path. ``state.refusal()``, ``state.quantity()`` and ``state.price()`` are the general forms of the three
+        checks, and ``_execute()`` and ``book.rest()`` of the end.
+        """
         calendar = state.calendar
         if state.halted or not (calendar.always_open or calendar.is_open(cmd.at)):
             return _reject(cmd, state.refusal(cmd.at) or Reason.OUTSIDE_SESSION)
-        raw_quantity = cmd.quantity_t
-        quantity_t: int | Reason
-        if raw_quantity.__class__ is int and state.simple_lot:
-            quantity_t = (
-                raw_quantity if state.min_quantity_t <= raw_quantity <= state.max_quantity_t else Reason.SIZE_LIMIT
-            )
-            if raw_quantity <= 0:
-                quantity_t = Reason.NON_POSITIVE_QUANTITY
+        quantity_t = cmd.quantity_t
+        if not (
+            quantity_t.__class__ is int
+            and state.simple_lot
+            and state.min_quantity_t <= quantity_t <= state.max_quantity_t
+        ):  # min_quantity_t ≥ 1, so a quantity that passes is positive
+            quantity_t = state.quantity(cmd.quantity_t)
+            if type(quantity_t) is not int:  # not isinstance(…, Reason): that costs 0.14 µs on an enum
+                return _reject(cmd, cast(Reason, quantity_t))
+        side, order_id = cmd.side, cmd.order_id
+        price_ticks: int | Reason | None
+        if cmd.order_type is _MARKET:
+            is_market = True
+            price_ticks = state.market_limit(side)
         else:
-            quantity_t = state.quantity(raw_quantity)
-        if type(quantity_t) is not int:  # not isinstance(…, Reason): that costs 0.14 µs on an enum
-            return _reject(cmd, cast(Reason, quantity_t))
-        side, tif, order_id = cmd.side, cmd.time_in_force, cmd.order_id
-        is_market = cmd.order_type is _MARKET
-        raw_price = cmd.price_cny
-        # state.price(), inlined; only str and Decimal inputs are cached (see convert_price).
-        cached = (
-            state.price_cache.get(raw_price) if raw_price.__class__ is Decimal or raw_price.__class__ is str else None
-        )
-        price_ticks = state.market_limit(side) if is_market else cached or state.convert_price(raw_price)
-        if type(price_ticks) is not int:  # not isinstance(…, Reason): that costs 0.14 µs on an enum
-            return _reject(cmd, cast(Reason, price_ticks))
-        if order_id in state.book.orders:
+            is_market = False
+            raw_price = cmd.price_cny
+            # state.price(), inlined; only str and Decimal inputs are cached (see convert_price).
+            price_ticks = (
+                state.price_cache.get(raw_price)
+                if raw_price.__class__ is Decimal or raw_price.__class__ is str
+                else None
+            )
+            if price_ticks is None:
+                price_ticks = state.convert_price(raw_price)
+                if type(price_ticks) is not int:  # not isinstance(…, Reason): that costs 0.14 µs on an enum
+                    return _reject(cmd, cast(Reason, price_ticks))
+        book, tif = state.book, cmd.time_in_force
+        orders = book.orders
+        if order_id in orders:
             return _reject(cmd, Reason.DUPLICATE_ORDER_ID)
         if state.is_click:
             if is_market or tif not in _RESTING:
                 return _reject(cmd, Reason.UNSUPPORTED_IN_STYLE)
             if _crosses(state, side, price_ticks):
                 return _reject(cmd, Reason.CROSSES_BOOK)
-        accepted = make_event(
-            Accepted, (cmd.seq, cmd.instrument_id, order_id, cmd.account_id, side, price_ticks, quantity_t)
-        )
+        seq, account_id = cmd.seq, cmd.account_id
+        self.last_seq = seq  # accepted: nothing below rejects
+        accepted = make_event(Accepted, (seq, cmd.instrument_id, order_id, account_id, side, price_ticks, quantity_t))
         stp = cmd.stp or state.default_stp
-        order = RestingOrder(order_id, cmd.account_id, side, price_ticks, quantity_t, cmd.seq, tif, stp)
-        if tif is _FOK and not fok_fillable(state.book, order):
-            return [accepted, Cancelled(cmd.seq, cmd.instrument_id, order_id, order.remaining_t, Reason.FOK_UNFILLED)]
+        if tif is _FOK and not fok_fillable(
+            book, RestingOrder(order_id, account_id, side, price_ticks, quantity_t, seq, tif, stp)
+        ):
+            return [accepted, Cancelled(seq, cmd.instrument_id, order_id, quantity_t, Reason.FOK_UNFILLED)]
         events: list[Event] = [accepted]
-        self._execute(state, order, events, is_market)
+        # _execute(), inlined without building a RestingOrder for a taker that fills completely.
+        if side is _BUY:
+            best, own = book.asks.best, book.bids
+            crosses = best is not None and price_ticks >= best
+        else:
+            best, own = book.bids.best, book.asks
+            crosses = best is not None and price_ticks <= best
+        if crosses and not state.is_click:
+            quantity_t, self.next_trade_id = match_continuous(
+                state, events, self.next_trade_id, seq, order_id, account_id, side, price_ticks, quantity_t, stp
+            )
+            if not quantity_t:
+                return events
+        if is_market or tif not in _RESTING:
+            reason = Reason.MARKET_REMAINDER if is_market else Reason.IOC_REMAINDER
+            events.append(Cancelled(seq, cmd.instrument_id, order_id, quantity_t, reason))
+            return events
+        # book.rest(), inlined.
+        level = own.levels.get(price_ticks) or own.level_for(price_ticks)
+        # RestingOrder(order_id, account_id, side, price_ticks, quantity_t, seq, tif, stp) without the call of
+        # __init__, which costs more than the order's eight slot writes.
+        order = _new_object(RestingOrder)
+        order.order_id = order_id
+        order.account_id = account_id
+        order.side = side
+        order.price_ticks = price_ticks
+        order.remaining_t = quantity_t
+        order.priority = seq
+        order.tif = tif
+        order.stp = stp
+        level.queue.append(order)
+        level.quantity_t += quantity_t
+        level.live_count += 1
+        orders[order_id] = order
         return events
 
     def _execute(self, state: InstrumentState, order: RestingOrder, events: list[Event], is_market: bool) -> None:
@@ -319,9 +372,12 @@ class MatchingEngine:
         The order's priority is the sequence number of the command that placed or repriced it.
         """
         book, is_buy, price_ticks = state.book, order.side is _BUY, order.price_ticks
-        best = (book.asks if is_buy else book.bids).best  # _crosses, inlined: this is the hot path
+        best = (book.asks if is_buy else book.bids).best
         if best is not None and not state.is_click and (price_ticks >= best if is_buy else price_ticks <= best):
-            self.next_trade_id = match_continuous(state, order, events, self.next_trade_id)
+            order.remaining_t, self.next_trade_id = match_continuous(
+                state, events, self.next_trade_id, order.priority, order.order_id, order.account_id, order.side,
+                price_ticks, order.remaining_t, order.stp,
+            )  # fmt: skip
             if not order.remaining_t:
                 return
         if is_market or order.tif not in _RESTING:
@@ -411,8 +467,10 @@ class MatchingEngine:
         close_ticks = close_price(state.instrument.close_rule, trades, state.reference_ticks)
         volume_t = sum(quantity_t for _, quantity_t in trades)
         events.append(DayClosed(seq, instrument_id, open_price(trades, state.reference_ticks), close_ticks, volume_t))
-        state.day_trades = []
+        state.day_trade_log = []
         state.last_ticks = close_ticks
+        book.bids.spare.clear()  # the band moves: spare levels of today's prices need not outlive the day
+        book.asks.spare.clear()
         state.set_reference(close_ticks)
         for order in sorted(book.orders.values(), key=lambda o: o.priority):
             if not state.band_low <= order.price_ticks <= state.band_high:
@@ -454,6 +512,6 @@ class MatchingEngine:
             state.halted = saved["halted"]
             state.set_reference(saved["reference_ticks"])
             state.last_ticks = saved["last_ticks"]
-            state.day_trades = [(price, quantity) for price, quantity in saved["day_trades"]]
+            state.day_trade_log = [value for price, quantity in saved["day_trades"] for value in (price, quantity)]
             state.book = OrderBook.restore(saved["book"])
         return engine

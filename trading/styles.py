@@ -41,73 +41,100 @@ def hubei_price(bid_ticks: int, ask_ticks: int, last_ticks: int) -> int:
     return max(ask_ticks, min(bid_ticks, last_ticks))
 
 
-def match_continuous(state: InstrumentState, taker: RestingOrder, events: list[Event], trade_id: int) -> int:
-    """Trade ``taker`` against the opposite side until it is filled, out of price, or stopped by STP.
+def match_continuous(
+    state: InstrumentState,
+    events: list[Event],
+    trade_id: int,
+    seq: int,
+    taker_id: str,
+    taker_account: str,
+    taker_side: Side,
+    limit: int,
+    remaining: int,
+    stp: StpMode,
+) -> tuple[int, int]:
+    """Trade a taker against the opposite side until it is filled, out of price, or stopped by STP.
 
-    Appends fills (and STP cancellations) to ``events``, shrinks ``taker.remaining_t`` and returns the next
-    free trade id. The caller rests or cancels the remainder. This is the engine's hot loop: the taker's
-    remainder and the last price live in locals and are written back once.
+    The taker is given by its fields (``seq`` is its priority, ``limit`` its price, ``remaining`` its
+    remainder), so that a taker that fills completely never becomes a :class:`RestingOrder`. Appends fills (and
+    STP cancellations) to ``events`` and returns the taker's remainder and the next free trade id; the caller
+    rests or cancels the remainder. This is the engine's hot loop: the level's totals and the last price live
+    in locals and are written back once per level.
     """
-    book, instrument_id, seq = state.book, state.instrument_id, taker.priority
-    is_buy, limit, hubei, last = taker.side is _BUY, taker.price_ticks, state.hubei, state.last_ticks
+    book, instrument_id = state.book, state.instrument_id
+    is_buy, hubei, last = taker_side is _BUY, state.hubei, state.last_ticks
     opposite = book.asks if is_buy else book.bids
-    orders, day_trades, append = book.orders, state.day_trades, events.append
-    taker_id, taker_account, taker_side, remaining = taker.order_id, taker.account_id, taker.side, taker.remaining_t
+    levels, orders, day_trade_log = opposite.levels, book.orders, state.day_trade_log
     while remaining:
         best = opposite.best
         if best is None or (best > limit if is_buy else best < limit):
             break
-        level = opposite.levels[best]
+        level = levels[best]
         queue = level.queue
-        while remaining and level.live_count:
+        live_count, remaining_at_level = level.live_count, remaining
+        while remaining and live_count:
             maker = queue[0]
-            if not maker.remaining_t:  # dead: cancelled or amended away, skipped lazily
+            maker_remaining = maker.remaining_t
+            if not maker_remaining:  # dead: cancelled or amended away, skipped lazily
                 queue.popleft()
                 continue
             if maker.account_id == taker_account:
-                taker.remaining_t = remaining
-                _prevent_self_trade(taker, level, orders, events, instrument_id)
-                remaining = taker.remaining_t
+                level.quantity_t -= remaining_at_level - remaining
+                level.live_count = live_count
+                remaining = _prevent_self_trade(stp, seq, taker_id, remaining, level, orders, events, instrument_id)
+                live_count, remaining_at_level = level.live_count, remaining
                 continue
-            maker_remaining = maker.remaining_t
-            quantity_t = maker_remaining if maker_remaining < remaining else remaining
             if hubei:
                 last = hubei_price(limit, best, last) if is_buy else hubei_price(best, limit, last)
             else:
                 last = best
-            append(
+            if maker_remaining <= remaining:  # the maker leaves the book: level.take_front(orders), inlined
+                quantity_t = maker_remaining
+                queue.popleft()
+                live_count -= 1
+                del orders[maker.order_id]
+            else:
+                quantity_t = remaining
+                maker.remaining_t = maker_remaining - remaining
+            events.append(
                 make_event(Fill, (seq, instrument_id, trade_id, last, quantity_t, taker_id, maker.order_id,
                             taker_account, maker.account_id, taker_side))
             )  # fmt: skip
             trade_id += 1
-            day_trades.append((last, quantity_t))
+            day_trade_log.append(last)
+            day_trade_log.append(quantity_t)
             remaining -= quantity_t
-            level.quantity_t -= quantity_t
-            if quantity_t == maker_remaining:  # level.take_front(orders), inlined (quantity already taken)
-                queue.popleft()
-                maker.remaining_t = 0
-                level.live_count -= 1
-                del orders[maker.order_id]
-            else:
-                maker.remaining_t = maker_remaining - quantity_t
-        if not level.live_count:
+        # Every fill took its quantity from the taker and from this level alike.
+        level.quantity_t -= remaining_at_level - remaining
+        level.live_count = live_count
+        if not live_count:
             opposite.drop_level(best)
-    taker.remaining_t = remaining
     state.last_ticks = last
-    return trade_id
+    return remaining, trade_id
 
 
 def _prevent_self_trade(
-    taker: RestingOrder, level: Level, orders: dict[str, RestingOrder], events: list[Event], instrument_id: str
-) -> None:
-    """Apply the taker's STP mode against the maker at the front of ``level`` (same account)."""
-    maker, seq = level.queue[0], taker.priority
-    if taker.stp is not StpMode.CANCEL_TAKER:
+    stp: StpMode,
+    seq: int,
+    taker_id: str,
+    remaining: int,
+    level: Level,
+    orders: dict[str, RestingOrder],
+    events: list[Event],
+    instrument_id: str,
+) -> int:
+    """Apply the taker's STP mode against the maker at the front of ``level`` (same account).
+
+    Returns the taker's remainder (zero once it is cancelled).
+    """
+    maker = level.queue[0]
+    if stp is not StpMode.CANCEL_TAKER:
         events.append(Cancelled(seq, instrument_id, maker.order_id, maker.remaining_t, Reason.SELF_TRADE))
         level.take_front(orders)
-    if taker.stp is not StpMode.CANCEL_MAKER:
-        events.append(Cancelled(seq, instrument_id, taker.order_id, taker.remaining_t, Reason.SELF_TRADE))
-        taker.remaining_t = 0
+    if stp is not StpMode.CANCEL_MAKER:
+        events.append(Cancelled(seq, instrument_id, taker_id, remaining, Reason.SELF_TRADE))
+        return 0
+    return remaining
 
 
 def fok_fillable(book: OrderBook, taker: RestingOrder) -> bool:
@@ -165,7 +192,7 @@ def click(
         return [Rejected(cmd.seq, cmd.instrument_id, cmd.order_id, Reason.QUANTITY_EXCEEDS_MAKER)]
     price = maker.price_ticks
     state.book.reduce(maker, quantity_t)
-    state.day_trades.append((price, quantity_t))
+    state.day_trade_log += (price, quantity_t)
     state.last_ticks = price
     return [
         Accepted(cmd.seq, cmd.instrument_id, cmd.order_id, cmd.account_id, cmd.side, price, quantity_t),

@@ -8,14 +8,16 @@ They reveal hashes only; the entries themselves stay with auditors and the regis
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, CurrentUser, SessionDep, WitnessPolicyDep
+from api.fields import Answer, HashScheme, InstantText
+from api.pagination import Page, next_link
 from core.audit import AuditEntry, verify_chain
 from core.audit_tree import publish_tree_head
 from core.bounds import INT64_MAX
@@ -29,7 +31,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8"
 
 
-class WitnessedHeadOut(BaseModel):
+class WitnessedHeadOut(Answer):
     """The largest head a quorum of witnesses cosigned, as a C2SP checkpoint note with their lines."""
 
     tree_size: int = Field(description="Entries the head covers.")
@@ -38,11 +40,11 @@ class WitnessedHeadOut(BaseModel):
     cosignatures: int = Field(description="Valid cosignatures of configured witnesses on it.")
 
 
-class TreeHeadOut(BaseModel):
+class TreeHeadOut(Answer):
     """The signed head of the whole log now (``shanhai-sth/1``), its checkpoint and how far it is witnessed."""
 
-    format: str
-    algorithm: str
+    format: Literal["shanhai-sth/1"]
+    algorithm: Literal["Ed25519"]
     tree_size: int
     root_hash: str
     timestamp: str
@@ -58,7 +60,7 @@ class TreeHeadOut(BaseModel):
     )
 
 
-class WitnessOut(BaseModel):
+class WitnessOut(Answer):
     """One witness of the log."""
 
     name: str
@@ -66,7 +68,7 @@ class WitnessOut(BaseModel):
     url: str = Field(description="Its tlog-witness submission prefix (POST <url>/add-checkpoint).")
 
 
-class WitnessPolicyOut(BaseModel):
+class WitnessPolicyOut(Answer):
     """The log's checkpoint identity and its witnesses: what an outside verifier configures."""
 
     origin: str = Field(description="Checkpoint origin line; also the key name of the log's note signature.")
@@ -75,43 +77,103 @@ class WitnessPolicyOut(BaseModel):
     witnesses: list[WitnessOut]
 
 
+class AuditEntryOut(Answer):
+    """One entry of the hash-chained audit log, as hashed (``entry_hash`` covers every other member)."""
+
+    seq: int
+    recorded_at: InstantText
+    actor: str
+    action: str
+    subject: str
+    payload: Any = Field(description="The entry's JSON payload (its shape depends on the action).")
+    prev_hash: str
+    entry_hash: str
+    scheme: HashScheme
+
+
+class ChainReportOut(Answer):
+    """The hash chain recomputed: ok, or the first broken entry and why."""
+
+    ok: bool
+    entries: int
+    head_hash: str
+    first_broken_seq: int | None
+    reason: str | None
+
+
+class PublicKey(Answer):
+    """The key that verifies tree heads: raw hex and PEM, with its key id."""
+
+    algorithm: Literal["Ed25519"]
+    key_id: str
+    public_key: str
+    pem: str
+
+
+class InclusionProofOut(Answer):
+    """The audit path of entry ``seq`` in the tree of ``tree_size`` entries."""
+
+    seq: int
+    leaf_index: int
+    tree_size: int
+    entry_hash: str
+    leaf_hash: str
+    audit_path: list[str]
+    root_hash: str
+
+
+class ConsistencyProofOut(Answer):
+    """The proof that the log of ``first`` entries is a prefix of the log of ``second`` entries."""
+
+    first: int
+    second: int
+    first_root_hash: str
+    second_root_hash: str
+    proof: list[str]
+
+
 @router.get("/entries")
 def list_audit_entries(
     session: SessionDep,
     _principal: CurrentUser,
+    request: Request,
     after: Annotated[int, Query(ge=0, le=INT64_MAX, description="Return entries with a greater sequence number.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
     subject: str | None = None,
     action: Annotated[str | None, Query(description="Only entries of this action, e.g. auth.login_failed.")] = None,
-) -> list[dict[str, Any]]:
-    """Return audit entries in sequence order."""
-    query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
+) -> Page[AuditEntryOut]:
+    """Return audit entries in sequence order; ``next`` continues after the page's last entry (cursor ``after``)."""
+    query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit + 1)
     if subject is not None:
         query = query.where(AuditEntry.subject == subject)
     if action is not None:
         query = query.where(AuditEntry.action == action)
-    return [
-        {
-            "seq": e.seq,
-            "recorded_at": e.recorded_at,
-            "actor": e.actor,
-            "action": e.action,
-            "subject": e.subject,
-            "payload": e.payload_value(),
-            "prev_hash": e.prev_hash,
-            "entry_hash": e.entry_hash,
-        }
-        for e in session.scalars(query)
+    found = list(session.scalars(query))
+    entries = [
+        AuditEntryOut(
+            seq=e.seq,
+            recorded_at=e.recorded_at,
+            actor=e.actor,
+            action=e.action,
+            subject=e.subject,
+            payload=e.payload_value(),
+            prev_hash=e.prev_hash,
+            entry_hash=e.entry_hash,
+            scheme=e.scheme,
+        )
+        for e in found[:limit]
     ]
+    following = next_link(request, after=entries[-1].seq, limit=limit) if len(found) > limit else None
+    return Page[AuditEntryOut](items=entries, limit=limit, next=following)
 
 
 @router.get("/verify")
-def verify_audit_log(session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def verify_audit_log(session: SessionDep, _principal: CurrentUser) -> ChainReportOut:
     """Recompute the hash chain and report the first broken entry, if any."""
-    return verify_chain(session).as_dict()
+    return ChainReportOut.model_validate(verify_chain(session).as_dict())
 
 
-@router.get("/tree-head", response_model=TreeHeadOut)
+@router.get("/tree-head")
 def read_audit_tree_head(
     session: SessionDep, tree: AuditTreeDep, key: AuditSigningKeyDep, clock: ClockDep, policy: WitnessPolicyDep
 ) -> TreeHeadOut:
@@ -165,7 +227,7 @@ def read_audit_witnessed_checkpoint(
     return PlainTextResponse(witnessed.checkpoint, media_type=CHECKPOINT_MEDIA_TYPE)
 
 
-@router.get("/witnesses", response_model=WitnessPolicyOut)
+@router.get("/witnesses")
 def read_audit_witness_policy(key: AuditSigningKeyDep, policy: WitnessPolicyDep) -> WitnessPolicyOut:
     """Return the log's origin, its note verifier key, its witnesses and the quorum (k of n)."""
     return WitnessPolicyOut(
@@ -177,15 +239,17 @@ def read_audit_witness_policy(key: AuditSigningKeyDep, policy: WitnessPolicyDep)
 
 
 @router.get("/public-key")
-def read_audit_public_key(key: AuditSigningKeyDep) -> dict[str, str]:
+def read_audit_public_key(key: AuditSigningKeyDep) -> PublicKey:
     """Return the public key that verifies tree heads (PEM and raw hex) with its key id."""
     public_key = key.public_key()
-    return {
-        "algorithm": ALGORITHM,
-        "key_id": key_id(public_key),
-        "public_key": raw_public_key(public_key).hex(),
-        "pem": public_key_pem(public_key),
-    }
+    return PublicKey.model_validate(
+        {
+            "algorithm": ALGORITHM,
+            "key_id": key_id(public_key),
+            "public_key": raw_public_key(public_key).hex(),
+            "pem": public_key_pem(public_key),
+        }
+    )
 
 
 @router.get("/proofs/inclusion")
@@ -196,9 +260,9 @@ def read_audit_inclusion_proof(
     tree_size: Annotated[
         int | None, Query(ge=1, le=INT64_MAX, description="Size of a tree head you hold; default: now.")
     ] = None,
-) -> dict[str, Any]:
+) -> InclusionProofOut:
     """Return the audit path of entry ``seq`` in the tree of ``tree_size`` entries."""
-    return tree.inclusion_proof(session, seq, tree_size).as_dict()
+    return InclusionProofOut.model_validate(tree.inclusion_proof(session, seq, tree_size).as_dict())
 
 
 @router.get("/proofs/consistency")
@@ -209,6 +273,6 @@ def read_audit_consistency_proof(
     second: Annotated[
         int | None, Query(ge=1, le=INT64_MAX, description="Size of the newer tree head; default: now.")
     ] = None,
-) -> dict[str, Any]:
+) -> ConsistencyProofOut:
     """Return the proof that the log of ``first`` entries is a prefix of the log of ``second`` entries."""
-    return tree.consistency_proof(session, first, second).as_dict()
+    return ConsistencyProofOut.model_validate(tree.consistency_proof(session, first, second).as_dict())

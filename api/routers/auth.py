@@ -12,6 +12,7 @@ from sqlalchemy import select
 from access.login import check_login
 from access.throttle import LoginThrottle, normalise_user_name
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.pagination import Page, PageQuery, page_of
 from api.schemas import ApiKeyCreated, ApiKeyRequest, Me, OrganisationOut, RefreshRequest, TokenPair, UnlockRequest
 from core.auth import (
     Organisation,
@@ -102,6 +103,12 @@ def create_api_key(body: ApiKeyRequest, principal: CurrentUser, session: Session
 
 
 @router.get("/organisations")
-def list_organisations(session: SessionDep, _principal: CurrentUser) -> list[OrganisationOut]:
+def list_organisations(
+    session: SessionDep, _principal: CurrentUser, request: Request, page: PageQuery
+) -> Page[OrganisationOut]:
     """List the organisations known to the platform."""
-    return [OrganisationOut.of(org) for org in session.scalars(select(Organisation).order_by(Organisation.id))]
+    query = select(Organisation).order_by(Organisation.id).limit(page.limit + 1).offset(page.offset)
+    organisations, following = page_of(request, list(session.scalars(query)), page)
+    return Page[OrganisationOut](
+        items=[OrganisationOut.of(org) for org in organisations], limit=page.limit, next=following
+    )

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import Field
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.downloads import CSV, XLSX, attachment
+from api.fields import Answer, InstantText
+from api.pagination import Page, PageQuery, slice_of
 from api.params import IdPath
 from api.tasks import enqueue_gep_run
 from core.bounds import INT32_MAX
 from geodata.readers import ReadLimits
-from gep.models import RegionLevel
+from gep.models import RegionLevel, RunStatus
 from gep.regions import layer_summary, list_region_layers, upload_region_layer
 from gep.runs import (
     CreateRun,
@@ -28,6 +31,57 @@ from gep.runs import (
 )
 
 router = APIRouter(prefix="/api/v1/gep", tags=["GEP accounting"])
+
+
+class Region(Answer):
+    """A region of a layer with its geodesic area."""
+
+    code: str
+    name: str
+    area_m2: float
+
+
+class RegionLayerOut(Answer):
+    """A region layer (no geometries): its regions, source file and hash."""
+
+    id: int
+    name: str
+    level: RegionLevel
+    filename: str
+    sha256: str
+    regions: list[Region]
+    created_at: InstantText
+
+
+class Progress(Answer):
+    """Tiles computed of the run's tiles."""
+
+    done: int
+    total: int
+
+
+class GepRunOut(Answer):
+    """An accounting run: status, progress, its configuration and inputs with hashes, valuation and GEP summary.
+
+    ``config``, ``inputs``, ``valuation`` and ``summary`` are the run's records as stored (ADR 017): their members
+    depend on the indicators of the run.
+    """
+
+    id: int
+    name: str
+    year: int
+    region_layer: str | None
+    status: RunStatus
+    progress: Progress
+    config: dict[str, Any] = Field(description="The run's configuration as given (indicators, tiling, options).")
+    inputs: dict[str, Any] = Field(description="Every input layer with its hash.")
+    valuation: dict[str, Any] | None = Field(description="Unit values with their citations, once valued.")
+    summary: list[dict[str, Any]] | None = Field(description="The GEP headline of a finished run, by region.")
+    rasters: list[str]
+    error: dict[str, Any] | None = Field(description="Why a failed run failed: a problem's `slug`, `title`, `detail`…")
+    created_at: InstantText
+    finished_at: InstantText | None
+
 
 RUN_EXAMPLE = {
     "region_layer": "jingyuan-townships-synthetic",
@@ -61,7 +115,7 @@ def upload_gep_region_layer(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> RegionLayerOut:
     """Upload a region layer: every feature needs a unique code; all are stored or none."""
     limits = ReadLimits(max_expanded_bytes=settings.max_expanded_bytes, max_features=settings.max_features_per_file)
     layer = upload_region_layer(
@@ -74,13 +128,17 @@ def upload_gep_region_layer(
         clock=clock,
         limits=limits,
     )
-    return layer_summary(layer)
+    return RegionLayerOut.model_validate(layer_summary(layer))
 
 
 @router.get("/region-layers")
-def list_gep_region_layers(session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+def list_gep_region_layers(
+    session: SessionDep, _principal: CurrentUser, request: Request, page: PageQuery
+) -> Page[RegionLayerOut]:
     """List the region layers with their regions (codes, names, geodesic areas)."""
-    return [layer_summary(layer) for layer in list_region_layers(session)]
+    layers, following = slice_of(request, list_region_layers(session), page)
+    items = [RegionLayerOut.model_validate(layer_summary(layer)) for layer in layers]
+    return Page[RegionLayerOut](items=items, limit=page.limit, next=following)
 
 
 @router.post("/runs", status_code=202)
@@ -91,7 +149,7 @@ def create_gep_run(
     clock: ClockDep,
     celery: CeleryDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> GepRunOut:
     """Create an accounting run after checking every input; poll ``GET /api/v1/gep/runs/{id}`` for progress.
 
     Bad inputs are refused here and nothing is recorded. Without a broker the run has finished when this
@@ -101,22 +159,23 @@ def create_gep_run(
     run_id = run.id
     enqueue_gep_run(celery, run_id)
     session.expire_all()
-    return summary(get_run(session, run_id))
+    return GepRunOut.model_validate(summary(get_run(session, run_id)))
 
 
 @router.get("/runs")
-def list_gep_runs(session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+def list_gep_runs(session: SessionDep, _principal: CurrentUser, request: Request, page: PageQuery) -> Page[GepRunOut]:
     """List the runs, newest first."""
-    return [summary(run) for run in list_runs(session)]
+    runs, following = slice_of(request, list_runs(session), page)
+    return Page[GepRunOut](items=[GepRunOut.model_validate(summary(r)) for r in runs], limit=page.limit, next=following)
 
 
 @router.get("/runs/{run_id}")
-def read_gep_run(run_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def read_gep_run(run_id: IdPath, session: SessionDep, _principal: CurrentUser) -> GepRunOut:
     """Return a run: status, progress (tiles done/total), inputs with hashes, valuation record, GEP summary."""
-    return summary(get_run(session, run_id))
+    return GepRunOut.model_validate(summary(get_run(session, run_id)))
 
 
-@router.get("/runs/{run_id}/tables/{table}.csv", response_class=Response)
+@router.get("/runs/{run_id}/tables/{table}.csv", response_class=Response, responses={200: {"content": {CSV: {}}}})
 def read_gep_run_table(run_id: IdPath, table: str, session: SessionDep, _principal: CurrentUser) -> Response:
     """Return a SEEA-EA table of a finished run as CSV.
 
@@ -126,7 +185,7 @@ def read_gep_run_table(run_id: IdPath, table: str, session: SessionDep, _princip
     return attachment(text, CSV, f"gep-run-{run_id}-{table}.csv")
 
 
-@router.get("/runs/{run_id}/tables.xlsx", response_class=Response)
+@router.get("/runs/{run_id}/tables.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}})
 def read_gep_run_workbook(
     run_id: IdPath,
     session: SessionDep,
@@ -146,7 +205,11 @@ def read_gep_run_workbook(
     return attachment(content, XLSX, f"gep-run-{run_id}{suffix}.xlsx")
 
 
-@router.get("/runs/{run_id}/rasters/{indicator}.tif", response_class=FileResponse)
+@router.get(
+    "/runs/{run_id}/rasters/{indicator}.tif",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/tiff": {}}}},
+)
 def read_gep_run_raster(
     run_id: IdPath, indicator: str, session: SessionDep, settings: SettingsDep, _principal: CurrentUser
 ) -> FileResponse:
@@ -155,7 +218,7 @@ def read_gep_run_raster(
     return FileResponse(path, media_type="image/tiff", filename=f"gep-run-{run_id}-{indicator}.tif")
 
 
-@router.get("/runs/{run_id}/compare/{other_id}.csv", response_class=Response)
+@router.get("/runs/{run_id}/compare/{other_id}.csv", response_class=Response, responses={200: {"content": {CSV: {}}}})
 def compare_gep_runs(run_id: IdPath, other_id: IdPath, session: SessionDep, _principal: CurrentUser) -> Response:
     """Return the change by region and indicator from run ``run_id`` to run ``other_id``, as CSV."""
     text = compare_csv(get_run(session, run_id), get_run(session, other_id))

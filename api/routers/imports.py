@@ -6,11 +6,14 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import Field
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.fields import Answer, InstantText
 from api.params import IdPath
 from api.tasks import enqueue_import
 from carbon.imports import FINISHED, create_import, end_stale_imports, get_import, summary
+from carbon.models import ImportStatus
 from core.auth import OrgKind
 from core.errors import InvalidInput, NotFound
 from geodata.attributes import AreaUnit
@@ -21,6 +24,34 @@ AREA_UNIT_HELP = (
     "Unit of the declared-area column (mu or ha); overrides the column name's. Default: as the column's name "
     "says (MJ_MU, MJ_GQ, 面积(公顷)…), else mu, which the report then says."
 )
+
+
+class ImportProgress(Answer):
+    """Features processed of the file's features."""
+
+    done: int
+    total: int | None
+
+
+class PlotImportOut(Answer):
+    """A plot-file import job: status, progress, the intake report and, once stored, the plot ids."""
+
+    id: int
+    project_id: int
+    filename: str
+    format: str = Field(description="The file's format as detected (shapefile, gpkg, kml, csv, geojson).")
+    size_bytes: int
+    sha256: str
+    repair: bool
+    area_unit: AreaUnit | None
+    status: ImportStatus
+    progress: ImportProgress
+    plot_ids: list[int] | None
+    report: dict[str, Any] | None = Field(description="Per-feature outcome: accepted, repaired or refused (ADR 008).")
+    error: dict[str, Any] | None = Field(description="Why a failed job failed: a problem's `slug`, `title`, `detail`…")
+    created_at: InstantText
+    finished_at: InstantText | None
+    heartbeat_at: InstantText | None
 
 
 def _stated_area_unit(in_form: AreaUnit | None, in_query: AreaUnit | None) -> AreaUnit | None:
@@ -45,7 +76,7 @@ def upload_plot_file(
     area_unit_in_query: Annotated[
         AreaUnit | None, Query(alias="area_unit", description=AREA_UNIT_HELP + " Also accepted here.")
     ] = None,
-) -> dict[str, Any]:
+) -> PlotImportOut:
     """Upload a plot file as a job; poll ``GET /api/v1/plot-imports/{id}`` for progress and the report.
 
     All of the file's plots are stored or none; the report lists every feature as accepted, repaired or
@@ -67,7 +98,7 @@ def upload_plot_file(
     )
     queued = summary(job)
     task = enqueue_import(celery, job.id)
-    return task.result if task.result is not None else queued
+    return PlotImportOut.model_validate(task.result if task.result is not None else queued)
 
 
 @router.get("/plot-imports/{import_id}")
@@ -78,7 +109,7 @@ def read_plot_import(
     principal: CurrentUser,
     clock: ClockDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> PlotImportOut:
     """Return an import job: status, progress, per-feature report and, once stored, the plot ids.
 
     A job with no sign of life for ``SHANHAI_IMPORT_STALE_SECONDS`` is ended ``failed`` first, so no
@@ -93,4 +124,4 @@ def read_plot_import(
         stale_after = timedelta(seconds=settings.import_stale_seconds)
         end_stale_imports(request.app.state.session_factory, clock=clock, stale_after=stale_after, ids=[import_id])
         session.expire_all()
-    return summary(get_import(session, import_id))
+    return PlotImportOut.model_validate(summary(get_import(session, import_id)))

@@ -26,9 +26,12 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 
 from api.deps import SessionDep
 from api.downloads import CSV, XLSX, attachment
+from api.fields import Answer, Cny, DateText, DecimalText, InstantText, PriceCnyText
+from api.pagination import Page, next_link
 from carbon import flows as carbon_flows
 from core.bounds import INT32_MAX, INT64_MAX
 from core.errors import InvalidInput
@@ -45,28 +48,147 @@ KEEP_ALIVE_SECONDS = 15.0
 Depth = Annotated[int, Query(ge=1, le=market_data.MAX_DEPTH, description="Price levels per side.")]
 
 
+class Level(Answer):
+    """One aggregated price level of the book."""
+
+    price_cny: PriceCnyText
+    quantity_t: int
+    orders: int
+
+
+class Book(Answer):
+    """The committed L2 book of an instrument, best levels first, at feed position ``seq``."""
+
+    instrument_id: str
+    seq: int
+    bids: list[Level]
+    asks: list[Level]
+
+
+class MarketTrade(Answer):
+    """A trade as the market sees it: no parties, no order ids."""
+
+    trade_id: int
+    seq: int | None
+    price_cny: PriceCnyText
+    quantity_t: int
+    turnover_cny: Cny
+    at: InstantText
+    mode: Literal["book", "block", "auction"]
+
+
+class Bar(Answer):
+    """One trading day of an instrument's order book: open, high, low, close, VWAP, volume and turnover."""
+
+    date: DateText
+    open_cny: PriceCnyText
+    high_cny: PriceCnyText
+    low_cny: PriceCnyText
+    close_cny: PriceCnyText
+    vwap_cny: PriceCnyText
+    volume_t: int
+    turnover_cny: Cny
+    trades: int
+
+
+class OffBookDay(Answer):
+    """One trading day's block-trade or auction volume (not in the bars)."""
+
+    date: DateText
+    mode: Literal["block", "auction"]
+    volume_t: int
+    turnover_cny: Cny
+    trades: int
+
+
+class Bars(Answer):
+    """Daily bars of an instrument (Asia/Shanghai trading days) and its off-book volume."""
+
+    instrument_id: str
+    close_rule: str
+    timezone: Literal["Asia/Shanghai"]
+    bars: list[Bar]
+    off_book: list[OffBookDay]
+
+
+class FlowQueryOut(Answer):
+    """The report's filters as applied."""
+
+    origin_province: str | None
+    destination_province: str | None
+    kind: Literal["trade", "transfer", "retirement"] | None
+    start: DateText | None
+    end: DateText | None
+
+
+class FlowRow(Answer):
+    """Tonnes (and, for trades, CNY) of one kind, month, origin → destination county pair, project and class."""
+
+    kind: Literal["trade", "transfer", "retirement"]
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    origin_province: str | None
+    origin_province_name: str | None
+    origin_county: str | None
+    origin_county_name: str | None
+    destination_province: str | None
+    destination_province_name: str | None
+    destination_county: str | None
+    destination_county_name: str | None
+    project_id: int | None
+    project_code: str | None
+    credit_class: str | None
+    tonnes: int
+    cny: DecimalText | None
+
+
+class FlowTotal(Answer):
+    """Tonnes and CNY (trades only; null without trades) in total."""
+
+    tonnes: int
+    cny: DecimalText | None
+
+
+class FlowsReport(Answer):
+    """Tonnes moved by trade, transfer and retirement: the finest rows, totals by each dimension, the total."""
+
+    query: FlowQueryOut
+    currency: Literal["CNY"]
+    timezone: Literal["Asia/Shanghai"]
+    rows: list[FlowRow]
+    totals: dict[str, list[dict[str, str | int | None]]] = Field(
+        description="By dimension (kind, pair, county_pair, kind_pair, month, project, credit_class): its columns "
+        "with `tonnes` and `cny`."
+    )
+    total: FlowTotal
+
+
 def _replicas(request: Request) -> BookReplicas:
     replicas: BookReplicas = request.app.state.book_replicas
     return replicas
 
 
 @public.get("/instruments/{instrument_id}/book")
-def read_market_book(instrument_id: str, request: Request, session: SessionDep, depth: Depth = 5) -> dict[str, Any]:
+def read_market_book(instrument_id: str, request: Request, session: SessionDep, depth: Depth = 5) -> Book:
     """The committed L2 book: aggregated price levels (price, tonnes, orders), best first, and its seq."""
-    return market_data.read_book(session, _replicas(request), instrument_id, depth)
+    return Book.model_validate(market_data.read_book(session, _replicas(request), instrument_id, depth))
 
 
 @public.get("/instruments/{instrument_id}/trades")
 def list_market_trades(
     instrument_id: str,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=market_data.MAX_TRADES_PER_PAGE)] = 50,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=market_data.MAX_TRADES_PER_PAGE, description="Trades per page.")] = 50,
     before_id: Annotated[
-        int | None, Query(ge=1, le=INT32_MAX, description="Page cursor: next_before_id of a page.")
+        int | None, Query(ge=1, le=INT32_MAX, description="Page cursor (follow `next`): trades older than this id.")
     ] = None,
-) -> dict[str, Any]:
+) -> Page[MarketTrade]:
     """Recent trades, newest first, a page at a time (anonymous: price, tonnes, turnover, time)."""
-    return market_data.recent_trades(session, instrument_id, limit=limit, before_id=before_id)
+    found = market_data.recent_trades(session, instrument_id, limit=limit, before_id=before_id)
+    cursor = found["next_before_id"]
+    following = None if cursor is None else next_link(request, limit=limit, before_id=cursor)
+    items = [MarketTrade.model_validate(t) for t in found["trades"]]
+    return Page[MarketTrade](items=items, limit=limit, next=following)
 
 
 @public.get("/instruments/{instrument_id}/bars")
@@ -75,9 +197,9 @@ def list_market_bars(
     session: SessionDep,
     start: Annotated[date | None, Query(description="First trading day (Asia/Shanghai).")] = None,
     end: Annotated[date | None, Query(description="Last trading day (Asia/Shanghai).")] = None,
-) -> dict[str, Any]:
+) -> Bars:
     """Daily open, high, low, close (the instrument's close rule), VWAP, volume and turnover per trading day."""
-    return market_data.daily_bars(session, instrument_id, start=start, end=end)
+    return Bars.model_validate(market_data.daily_bars(session, instrument_id, start=start, end=end))
 
 
 def _sse(update: Update) -> str:
@@ -205,14 +327,13 @@ def _flow_report(session: SessionDep, params: FlowParameters) -> dict[str, Any]:
 
 
 @reports.get("/flows")
-def read_flows_report(session: SessionDep, params: FlowParams) -> dict[str, Any]:
+def read_flows_report(session: SessionDep, params: FlowParams) -> FlowsReport:
     """Tonnes moved by trade, transfer and retirement, by month and origin → destination province and county.
 
     Trades also carry their CNY value (gross, fees excluded); transfers and retirements have ``cny: null``.
     """
     report = _flow_report(session, params)
-    result: dict[str, Any] = carbon_flows.as_json(report)
-    return result
+    return FlowsReport.model_validate(carbon_flows.as_json(report))
 
 
 @reports.get("/flows.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse
+from pydantic import Field
 
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
+from api.fields import Answer, HashScheme
+from api.pagination import Page, PageQuery, slice_of
 from api.params import IdPath
 from api.schemas import MonitoringReportOut
 from api.sheets import calculation_sheet
@@ -40,6 +43,59 @@ REPORT_EXAMPLE = {
 }
 
 
+class ParameterSetOut(Answer):
+    """A cited parameter set of a methodology (with every parameter and table when one methodology is read)."""
+
+    id: str
+    version: str
+    provisional: bool
+    provisional_reason: str | None
+    sha256: str
+    hash_scheme: HashScheme = Field(
+        default="shanhai-json/1", description="The canonicalization of sha256 (absent from older references)."
+    )
+    title: str
+    default: bool
+    parameters: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Each parameter: value, unit, valid-from, citation, note."
+    )
+    tables: dict[str, dict[str, Any]] | None = Field(default=None, description="Each lookup table with its rows.")
+
+
+class MethodologyOut(Answer):
+    """A registered methodology and its parameter sets."""
+
+    id: str
+    version: str
+    title: str
+    credit_class: str
+    monitoring_reports: bool
+    raster_route: bool
+    parameter_sets: list[ParameterSetOut]
+    links: dict[str, str]
+
+
+class ReportPreview(Answer):
+    """A report computed as filing would compute it; nothing is stored."""
+
+    record_sha256: str
+    provisional: bool
+    result: dict[str, str] = Field(description="Every headline quantity (unit in its name) as an exact decimal.")
+    warnings: list[dict[str, Any]]
+    inputs: dict[str, Any]
+    record: dict[str, Any] = Field(description="The calculation record: inputs, cited parameters, every step.")
+
+
+class ReportTrace(Answer):
+    """A filed report's stored record and its SHA-256: what ``shanhai carbon compute FILE`` recomputes offline."""
+
+    report_id: int
+    project_code: str
+    record_sha256: str
+    inputs: dict[str, Any]
+    record: dict[str, Any]
+
+
 def _parameter_sets(methodology: Methodology[Any], *, cited: bool) -> list[dict[str, Any]]:
     set_id, default_version = methodology.default_parameter_set
     sets = []
@@ -59,8 +115,8 @@ def _parameter_sets(methodology: Methodology[Any], *, cited: bool) -> list[dict[
     return sets
 
 
-def _methodology_out(methodology: Methodology[Any], *, cited: bool) -> dict[str, Any]:
-    return {
+def _methodology_out(methodology: Methodology[Any], *, cited: bool) -> MethodologyOut:
+    return MethodologyOut.model_validate({
         "id": methodology.id,
         "version": methodology.version,
         "title": methodology.title,
@@ -69,17 +125,19 @@ def _methodology_out(methodology: Methodology[Any], *, cited: bool) -> dict[str,
         "raster_route": methodology.id in ADAPTERS and ADAPTERS[methodology.id].raster_route,
         "parameter_sets": _parameter_sets(methodology, cited=cited),
         "links": {"self": f"/api/v1/methodologies/{methodology.id}/{methodology.version}"},
-    }
+    })  # fmt: skip
 
 
 @router.get("/methodologies")
-def list_methodologies(_principal: CurrentUser) -> list[dict[str, Any]]:
+def list_methodologies(_principal: CurrentUser, request: Request, page: PageQuery) -> Page[MethodologyOut]:
     """List the registered methodologies and their parameter sets (id, version, provisional label, hash)."""
-    return [_methodology_out(REGISTRY.get(*key), cited=False) for key in REGISTRY.keys()]
+    keys, following = slice_of(request, list(REGISTRY.keys()), page)
+    items = [_methodology_out(REGISTRY.get(*key), cited=False) for key in keys]
+    return Page[MethodologyOut](items=items, limit=page.limit, next=following)
 
 
 @router.get("/methodologies/{methodology_id}/{version}")
-def read_methodology(methodology_id: str, version: str, _principal: CurrentUser) -> dict[str, Any]:
+def read_methodology(methodology_id: str, version: str, _principal: CurrentUser) -> MethodologyOut:
     """Return one methodology with every parameter of its sets: value, unit, valid-from, citation, confirmation."""
     return _methodology_out(REGISTRY.get(methodology_id, version), cited=True)
 
@@ -91,10 +149,10 @@ def preview_monitoring_report(
     principal: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> ReportPreview:
     """Compute a report exactly as filing would, and store nothing."""
     computed = preview(session, project_id, body, actor=principal, raster_dir=settings.raster_dir)
-    return {
+    return ReportPreview.model_validate({
         "record_sha256": computed.result.sha256,
         "provisional": computed.result.provisional,
         "result": {k: str(v) for k, v in computed.result.quantities.items()},
@@ -104,7 +162,7 @@ def preview_monitoring_report(
         ],
         "inputs": computed.inputs,
         "record": computed.record,
-    }
+    })  # fmt: skip
 
 
 @router.post("/projects/{project_id}/monitoring-reports", status_code=201)
@@ -124,10 +182,13 @@ def file_monitoring_report(
 
 @router.get("/projects/{project_id}/monitoring-reports")
 def list_monitoring_reports(
-    project_id: IdPath, session: SessionDep, _principal: CurrentUser
-) -> list[MonitoringReportOut]:
+    project_id: IdPath, session: SessionDep, _principal: CurrentUser, request: Request, page: PageQuery
+) -> Page[MonitoringReportOut]:
     """List a project's monitoring reports in filing order."""
-    return [MonitoringReportOut.of(r) for r in list_reports(session, project_id)]
+    reports, following = slice_of(request, list_reports(session, project_id), page)
+    return Page[MonitoringReportOut](
+        items=[MonitoringReportOut.of(r) for r in reports], limit=page.limit, next=following
+    )
 
 
 @router.get("/monitoring-reports/{report_id}")
@@ -137,19 +198,19 @@ def read_monitoring_report(report_id: IdPath, session: SessionDep, _principal: C
 
 
 @router.get("/monitoring-reports/{report_id}/trace")
-def read_monitoring_report_trace(report_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def read_monitoring_report_trace(report_id: IdPath, session: SessionDep, _principal: CurrentUser) -> ReportTrace:
     """Return the stored record (inputs, parameters with citations, every step) and its SHA-256.
 
     The response is what ``shanhai carbon compute FILE`` recomputes offline.
     """
     report = get_report(session, report_id)
-    return {
-        "report_id": report.id,
-        "project_code": report.project.code,
-        "record_sha256": report.record_sha256,
-        "inputs": report.inputs,
-        "record": report.record,
-    }
+    return ReportTrace(
+        report_id=report.id,
+        project_code=report.project.code,
+        record_sha256=report.record_sha256,
+        inputs=report.inputs,
+        record=report.record,
+    )
 
 
 @router.get("/monitoring-reports/{report_id}/sheet", response_class=HTMLResponse)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.downloads import GPKG, attachment
-from api.params import IdPath, Offset
-from api.schemas import ProjectOut, plot_collection, plot_feature, plot_row_attributes
+from api.pagination import Page, PageQuery, page_of, slice_of
+from api.params import IdPath
+from api.schemas import (
+    Overlap,
+    PlotCollection,
+    PlotFeature,
+    PlotUpload,
+    ProjectOut,
+    plot_collection,
+    plot_feature,
+    plot_row_attributes,
+)
 from api.tasks import TaskRef, enqueue_remeasure
 from carbon.claims import overlaps_of_plot
 from carbon.plots import get_plot, list_plots, register_plots, request_remeasure
@@ -40,13 +50,12 @@ def create_project_route(
 
 @router.get("/projects", name="list_projects")
 def list_projects_route(
-    session: SessionDep,
-    _principal: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
-) -> list[ProjectOut]:
+    session: SessionDep, _principal: CurrentUser, request: Request, page: PageQuery
+) -> Page[ProjectOut]:
     """List projects."""
-    return [ProjectOut.of(p) for p in list_projects(session, limit=limit, offset=offset)]
+    found = list_projects(session, limit=page.limit + 1, offset=page.offset)
+    projects, following = page_of(request, found, page)
+    return Page[ProjectOut](items=[ProjectOut.of(p) for p in projects], limit=page.limit, next=following)
 
 
 @router.get("/projects/{project_id}")
@@ -68,7 +77,7 @@ def upload_plots(
         AreaUnit | None,
         Query(description="Unit of the declared-area property (mu or ha); overrides the property name's."),
     ] = None,
-) -> dict[str, Any]:
+) -> PlotUpload:
     """Register a GeoJSON Feature or FeatureCollection (EPSG:4326/4490 lon/lat) as plots of the project.
 
     Every feature is validated first; any defect refuses the whole upload with a 422 problem naming
@@ -84,25 +93,28 @@ def upload_plots(
         repair=repair,
         area_unit=area_unit,
     )
-    return plot_collection(plots) | {"report": intake.summary()}
+    return PlotUpload.model_validate(plot_collection(plots) | {"report": intake.summary()})
 
 
 @router.get("/projects/{project_id}/plots")
-def list_project_plots(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def list_project_plots(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> PlotCollection:
     """Return the project's plots as a GeoJSON FeatureCollection with areas in m², ha and mu."""
-    return plot_collection(list_plots(session, project_id))
+    return PlotCollection.model_validate(plot_collection(list_plots(session, project_id)))
 
 
 @router.get("/plots/{plot_id}")
-def read_plot(plot_id: IdPath, session: SessionDep, _principal: CurrentUser) -> dict[str, Any]:
+def read_plot(plot_id: IdPath, session: SessionDep, _principal: CurrentUser) -> PlotFeature:
     """Return one plot as a GeoJSON Feature with its geodesic area in m², ha and mu."""
-    return plot_feature(get_plot(session, plot_id))
+    return PlotFeature.model_validate(plot_feature(get_plot(session, plot_id)))
 
 
 @router.get("/plots/{plot_id}/overlaps")
-def read_plot_overlaps(plot_id: IdPath, session: SessionDep, _principal: CurrentUser) -> list[dict[str, Any]]:
+def read_plot_overlaps(
+    plot_id: IdPath, session: SessionDep, _principal: CurrentUser, request: Request, page: PageQuery
+) -> Page[Overlap]:
     """List active claims overlapping this plot in an overlapping period (slivers within tolerance flagged)."""
-    return overlaps_of_plot(session, get_plot(session, plot_id))
+    found, following = slice_of(request, overlaps_of_plot(session, get_plot(session, plot_id)), page)
+    return Page[Overlap](items=[Overlap.model_validate(o) for o in found], limit=page.limit, next=following)
 
 
 @router.get(

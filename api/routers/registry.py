@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import shapely
 from fastapi import APIRouter, Query, Request, Response
@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep
-from api.params import IdPath, Offset
+from api.fields import Answer, DateText, HashScheme, InstantText
+from api.pagination import Page, PageQuery, page_of
+from api.params import IdPath
 from carbon.ledger import (
     Account,
     AccountKind,
@@ -25,6 +27,7 @@ from carbon.ledger import (
     PendingTransfer,
     Retirement,
     RetireUnits,
+    ReversalRule,
     TransferStatus,
     change_state,
     decide_transfer,
@@ -37,7 +40,7 @@ from carbon.ledger import (
     transfer,
 )
 from carbon.ledger.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
-from carbon.models import Project, ProjectStatus
+from carbon.models import Project, ProjectStatus, Scheme
 from carbon.plots import list_plots
 from core.audit_tree import Notary
 from core.auth import OrgKind, Principal
@@ -79,6 +82,243 @@ class RetireRequest(BaseModel):
     use: str = "voluntary"
 
 
+class Block(Answer):
+    """A serial block: its serial range, tonnes and state, and its batch's vintage and credit class."""
+
+    serial: str
+    quantity_t: int
+    state: BlockState
+    batch_id: int
+    vintage: int
+    credit_class: CreditClass
+
+
+class Blocks(Answer):
+    """Serial blocks with their tonnes totalled by state."""
+
+    totals_t: dict[str, int] = Field(description="Tonnes by block state.")
+    blocks: list[Block]
+
+
+class Holdings(Blocks):
+    """An organisation's open serial blocks by state."""
+
+    organisation_id: int
+
+
+class PendingTransferOut(Answer):
+    """A transfer waiting for (or decided by) its receiver."""
+
+    id: int
+    status: TransferStatus
+    quantity_t: int
+    from_organisation_id: int
+    to_organisation_id: int
+    created_at: InstantText
+    expires_at: InstantText
+    decided_at: InstantText | None
+    reason: str | None
+
+
+class TransferResult(Blocks):
+    """The blocks a transfer moved and, when the receiver must accept it, the pending transfer."""
+
+    pending_transfer: PendingTransferOut | None
+
+
+class PendingTransfers(Answer):
+    """Pending transfers the caller's organisation must decide (incoming) or sent (outgoing)."""
+
+    incoming: list[PendingTransferOut]
+    outgoing: list[PendingTransferOut]
+
+
+class ExpiredTransfers(Answer):
+    """The transfers the expiry sweep returned to their senders."""
+
+    expired: list[int]
+
+
+class Reversal(Blocks):
+    """The tonnes a reversal cancelled, from the buffer pool and from the proponent."""
+
+    rule: ReversalRule
+    from_buffer_t: int
+    from_proponent_t: int
+
+
+class ClassFacts(Answer):
+    """A credit class as the certificate names it."""
+
+    code: CreditClass
+    zh: str
+    en: str
+    provisional: bool
+
+
+class ProjectFacts(Answer):
+    """A project behind retired tonnes."""
+
+    code: str
+    name: str
+    province_code: str
+
+
+class BatchFacts(Answer):
+    """An issuance batch behind retired tonnes."""
+
+    id: int
+    number: int
+    source: str
+    credit_class: CreditClass
+    vintage_year: int
+    monitoring_report_id: int | None
+
+
+class ReportFacts(Answer):
+    """A monitoring report behind retired tonnes."""
+
+    id: int
+    project_code: str | None
+    period_start: DateText
+    period_end: DateText
+    methodology: str
+    plot_ids: list[int]
+
+
+class PlotFacts(Answer):
+    """A plot behind retired tonnes."""
+
+    id: int
+    code: str
+    name: str
+    project_code: str | None
+    area_ha: float
+    monitoring_report_ids: list[int]
+
+
+class AuditEntryFacts(Answer):
+    """The retirement's audit entry, as hashed into the log."""
+
+    seq: int
+    recorded_at: InstantText
+    actor: str
+    action: str
+    subject: str
+    payload: Any
+    prev_hash: str
+    entry_hash: str
+    scheme: HashScheme
+
+
+class TreeHeadFacts(Answer):
+    """A signed tree head of the audit log (Ed25519)."""
+
+    format: Literal["shanhai-sth/1"]
+    algorithm: Literal["Ed25519"]
+    tree_size: int
+    root_hash: str
+    timestamp: str
+    key_id: str
+    signature: str
+
+
+class InclusionProofFacts(Answer):
+    """The audit path of the retirement's entry under the kept tree head (RFC 6962)."""
+
+    leaf_index: int
+    tree_size: int
+    audit_path: list[str]
+
+
+class Certificate(Answer):
+    """A retirement's certificate facts: the same in the POST answer, the public JSON and the PDF."""
+
+    id: int
+    format: Literal["shanhai-retirement-certificate/1"]
+    verification_code: str
+    verify_url: str
+    quantity_t: int
+    beneficiary: str
+    purpose: str
+    reporting_year: int
+    use: str
+    retired_at: InstantText
+    serials: list[str]
+    vintages: list[int]
+    credit_classes: list[ClassFacts]
+    projects: list[ProjectFacts]
+    batches: list[BatchFacts]
+    monitoring_reports: list[ReportFacts]
+    plots: list[PlotFacts]
+    audit_entry: AuditEntryFacts | None
+    tree_head_kept: bool
+    tree_head: TreeHeadFacts | None
+    inclusion_proof: InclusionProofFacts | None
+    certificate_url: str
+
+
+class BatchOut(Answer):
+    """An issuance batch with its supply by block state."""
+
+    id: int
+    project_code: str
+    credit_class: CreditClass
+    vintage: int
+    province_code: str
+    quantity_t: int
+    buffer_t: int
+    issued_at: InstantText
+    supply_t: dict[str, int] = Field(description="Open tonnes by block state.")
+
+
+class PublicRetirement(Answer):
+    """A retirement as the public registry lists it."""
+
+    verification_code: str
+    retired_at: InstantText
+    quantity_t: int
+    beneficiary: str
+    purpose: str
+    reporting_year: int
+    use: str
+    projects: list[str]
+    credit_classes: list[CreditClass]
+    vintages: list[int]
+    serials: list[str]
+
+
+class PublicProjectProperties(Answer):
+    """A public project's facts."""
+
+    code: str
+    name: str
+    status: ProjectStatus
+    scheme: Scheme
+    province_code: str
+    plots: int
+    area_ha: float
+    issued_t: int
+    geometry: Literal["generalised (~1 km)"]
+
+
+class PublicProjectFeature(Answer):
+    """A public project: its generalised outline (GeoJSON geometry, or null without plots) and facts."""
+
+    type: Literal["Feature"]
+    geometry: dict[str, Any] | None
+    properties: PublicProjectProperties
+
+
+class PublicProjects(Answer):
+    """Public projects as a GeoJSON FeatureCollection; ``limit`` and ``next`` (foreign members) page it."""
+
+    type: Literal["FeatureCollection"]
+    features: list[PublicProjectFeature]
+    limit: int
+    next: str | None
+
+
 def _block_out(block: HoldingBlock) -> dict[str, Any]:
     return {
         "serial": serial_of(block).format(),
@@ -98,18 +338,17 @@ def _blocks_out(blocks: list[HoldingBlock]) -> dict[str, Any]:
 
 
 @router.get("/holdings")
-def read_holdings(session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+def read_holdings(session: SessionDep, principal: CurrentUser) -> Holdings:
     """The caller's organisation's open serial blocks by state."""
-    return {
-        "organisation_id": principal.organisation_id,
-        **_blocks_out(open_blocks(session, principal.organisation_id)),
-    }
+    return Holdings.model_validate(
+        {"organisation_id": principal.organisation_id, **_blocks_out(open_blocks(session, principal.organisation_id))}
+    )
 
 
 @router.post("/transfers", status_code=201)
 def create_transfer(
     body: TransferRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
-) -> dict[str, Any]:
+) -> TransferResult:
     """Transfer tradable tonnes to another organisation's holding account."""
     moved = transfer(
         session, from_organisation_id=principal.organisation_id, to_organisation_id=body.to_organisation_id,
@@ -117,7 +356,8 @@ def create_transfer(
     )  # fmt: skip
     offer_id = pending_transfer_of(moved)
     offer = session.get(PendingTransfer, offer_id) if offer_id is not None else None
-    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer) if offer is not None else None}
+    pending = _offer_out(session, offer) if offer is not None else None
+    return TransferResult.model_validate({**_blocks_out(moved), "pending_transfer": pending})
 
 
 def _offer_out(session: Any, offer: PendingTransfer) -> dict[str, Any]:
@@ -131,7 +371,7 @@ def _offer_out(session: Any, offer: PendingTransfer) -> dict[str, Any]:
 
 
 @router.get("/transfers/pending")
-def list_pending_transfers(session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+def list_pending_transfers(session: SessionDep, principal: CurrentUser) -> PendingTransfers:
     """Transfers waiting for acceptance that the caller's organisation sent or must decide."""
     accounts = select(Account.id).where(Account.organisation_id == principal.organisation_id)
     offers = session.scalars(
@@ -141,10 +381,10 @@ def list_pending_transfers(session: SessionDep, principal: CurrentUser) -> dict[
         .order_by(PendingTransfer.id)
     ).all()
     rows = [_offer_out(session, o) for o in offers]
-    return {
+    return PendingTransfers.model_validate({
         "incoming": [r for r in rows if r["to_organisation_id"] == principal.organisation_id],
         "outgoing": [r for r in rows if r["from_organisation_id"] == principal.organisation_id],
-    }
+    })  # fmt: skip
 
 
 class DecisionRequest(BaseModel):
@@ -155,18 +395,18 @@ class DecisionRequest(BaseModel):
 
 
 def _decided(session: Session, transfer_id: int, *, accept: bool, body: DecisionRequest, principal: Principal,
-             clock: Clock) -> dict[str, Any]:  # fmt: skip
+             clock: Clock) -> TransferResult:  # fmt: skip
     """Carry out the receiver's decision; return the moved blocks and the transfer as it now stands."""
     moved = decide_transfer(session, transfer_id, accept=accept, actor=principal, clock=clock, reason=body.reason)
     offer = session.get(PendingTransfer, transfer_id)
     assert offer is not None
-    return {**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)}
+    return TransferResult.model_validate({**_blocks_out(moved), "pending_transfer": _offer_out(session, offer)})
 
 
 @router.post("/transfers/{transfer_id}/accept")
 def accept_transfer(
     transfer_id: IdPath, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
-) -> dict[str, Any]:
+) -> TransferResult:
     """The receiver accepts a pending transfer: its tonnes move to the receiver's account as tradable."""
     return _decided(session, transfer_id, accept=True, body=body, principal=principal, clock=clock)
 
@@ -174,29 +414,29 @@ def accept_transfer(
 @router.post("/transfers/{transfer_id}/reject")
 def reject_transfer(
     transfer_id: IdPath, body: DecisionRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
-) -> dict[str, Any]:
+) -> TransferResult:
     """The receiver rejects a pending transfer: its tonnes return to the sender as tradable."""
     return _decided(session, transfer_id, accept=False, body=body, principal=principal, clock=clock)
 
 
 @router.post("/transfers/expire")
-def expire_pending_transfers(session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+def expire_pending_transfers(session: SessionDep, principal: CurrentUser, clock: ClockDep) -> ExpiredTransfers:
     """The registry returns the tonnes of every pending transfer past its deadline to their senders."""
-    return {"expired": expire_transfers(session, actor=principal.actor, clock=clock)}
+    return ExpiredTransfers(expired=expire_transfers(session, actor=principal.actor, clock=clock))
 
 
 @router.post("/pledges", status_code=201)
-def create_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+def create_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> Blocks:
     """Pledge tradable tonnes to a bank (质押)."""
     moved = change_state(
         session, "pledge", organisation_id=principal.organisation_id, quantity_t=body.quantity_t, actor=principal,
         clock=clock, pledgee_organisation_id=body.bank_organisation_id,
     )  # fmt: skip
-    return _blocks_out(moved)
+    return Blocks.model_validate(_blocks_out(moved))
 
 
 @router.post("/pledges/release", status_code=201)
-def release_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+def release_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> Blocks:
     """The pledgee bank releases pledged tonnes of a pledgor back to tradable."""
     if body.holder_organisation_id is None:
         raise NotFound("name the pledgor in holder_organisation_id")
@@ -204,11 +444,11 @@ def release_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentU
         session, "unpledge", organisation_id=body.holder_organisation_id, quantity_t=body.quantity_t, actor=principal,
         clock=clock,
     )  # fmt: skip
-    return _blocks_out(moved)
+    return Blocks.model_validate(_blocks_out(moved))
 
 
 @router.post("/pledges/enforce", status_code=201)
-def enforce_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+def enforce_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> Blocks:
     """The pledgee bank takes pledged tonnes of a pledgor into its own account."""
     if body.holder_organisation_id is None:
         raise NotFound("name the pledgor in holder_organisation_id")
@@ -216,14 +456,14 @@ def enforce_pledge(body: PledgeRequest, session: SessionDep, principal: CurrentU
         session, "enforce", organisation_id=body.holder_organisation_id, quantity_t=body.quantity_t, actor=principal,
         clock=clock,
     )  # fmt: skip
-    return _blocks_out(moved)
+    return Blocks.model_validate(_blocks_out(moved))
 
 
 def _notary(request: Request) -> Notary:
     return Notary(request.app.state.audit_tree, request.app.state.audit_signing_key)
 
 
-def _retirement_out(session: Any, retirement: Retirement, request: Request, clock: Clock) -> dict[str, Any]:
+def _retirement_out(session: Any, retirement: Retirement, request: Request, clock: Clock) -> Certificate:
     """The certificate's facts: the same in the POST answer, the public JSON and the PDF.
 
     The signed tree head is the one kept with the retirement (signed once: in its transaction, or at the first
@@ -238,13 +478,15 @@ def _retirement_out(session: Any, retirement: Retirement, request: Request, cloc
     if retirement.audit_seq is not None:
         proof = request.app.state.audit_tree.inclusion_proof(session, retirement.audit_seq, retirement.audit_seq)
     facts = certificate_facts(session, retirement, verify_url=verify_url, proof=proof)
-    return {"id": retirement.id, **facts, "certificate_url": f"{public_url}/certificate.pdf"}
+    return Certificate.model_validate(
+        {"id": retirement.id, **facts, "certificate_url": f"{public_url}/certificate.pdf"}
+    )
 
 
 @router.post("/retirements", status_code=201)
 def create_retirement(
     body: RetireRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep, request: Request
-) -> dict[str, Any]:
+) -> Certificate:
     """Retire tonnes for good; returns the certificate facts and the certificate's public URL."""
     cmd = RetireUnits(body.quantity_t, body.beneficiary, body.purpose, body.reporting_year, body.use)
     retirement = retire_units(session, cmd, actor=principal, clock=clock, notary=_notary(request))
@@ -263,11 +505,11 @@ def read_certificate(
     if retirement is None or not (own or principal.role in (OrgKind.AUDITOR, OrgKind.REGISTRY)):
         raise NotFound(f"retirement {retirement_id} does not exist")
     facts = _retirement_out(session, retirement, request, clock)
-    return Response(render_pdf(facts), media_type=PDF)
+    return Response(render_pdf(facts.model_dump(mode="json")), media_type=PDF)
 
 
 @public.get("/retirements/{code}")
-def verify_retirement(code: str, session: SessionDep, clock: ClockDep, request: Request) -> dict[str, Any]:
+def verify_retirement(code: str, session: SessionDep, clock: ClockDep, request: Request) -> Certificate:
     """Public verification of a certificate by its code: what was retired, for whom, from which project."""
     return _retirement_out(session, retirement_by_code(session, code), request, clock)
 
@@ -276,16 +518,17 @@ def verify_retirement(code: str, session: SessionDep, clock: ClockDep, request: 
 def public_certificate(code: str, session: SessionDep, clock: ClockDep, request: Request) -> Response:
     """The certificate PDF, publicly, by its verification code."""
     facts = _retirement_out(session, retirement_by_code(session, code), request, clock)
-    return Response(render_pdf(facts), media_type=PDF)
+    return Response(render_pdf(facts.model_dump(mode="json")), media_type=PDF)
 
 
 @public.get("/batches")
-def list_batches(
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
-) -> list[dict[str, Any]]:
+def list_batches(session: SessionDep, request: Request, page: PageQuery) -> Page[BatchOut]:
     """Public list of issuance batches with their supply by state."""
+    rows, following = page_of(request, _batch_rows(session, limit=page.limit + 1, offset=page.offset), page)
+    return Page[BatchOut](items=[BatchOut.model_validate(r) for r in rows], limit=page.limit, next=following)
+
+
+def _batch_rows(session: Session, *, limit: int, offset: int) -> list[dict[str, Any]]:
     batches = session.scalars(select(Batch).order_by(Batch.id).limit(limit).offset(offset)).all()
     supply_rows = session.execute(
         select(
@@ -306,11 +549,11 @@ def list_batches(
 
 
 @public.get("/buffer")
-def read_buffer(session: SessionDep, clock: ClockDep) -> dict[str, Any]:
+def read_buffer(session: SessionDep, clock: ClockDep) -> Blocks:
     """Public balance of the registry's buffer pool."""
     pool = session.scalars(select(Account).where(Account.kind == AccountKind.BUFFER)).first()
     blocks = [b for b in open_blocks(session) if pool is not None and b.account_id == pool.id]
-    return _blocks_out(blocks)
+    return Blocks.model_validate(_blocks_out(blocks))
 
 
 class ReversalRequest(BaseModel):
@@ -323,17 +566,15 @@ class ReversalRequest(BaseModel):
 
 
 @router.post("/reversals", status_code=201)
-def create_reversal(
-    body: ReversalRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep
-) -> dict[str, Any]:
+def create_reversal(body: ReversalRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> Reversal:
     """The registry cancels the lost tonnes: buffer pool first, then per the class rule the proponent's holdings."""
     done = reverse(session, body.project_id, body.quantity_t, body.reason, actor=principal, clock=clock)
-    return {
+    return Reversal.model_validate({
         **_blocks_out(done.from_buffer + done.from_proponent),
         "rule": done.rule.value,
         "from_buffer_t": sum(b.quantity for b in done.from_buffer),
         "from_proponent_t": sum(b.quantity for b in done.from_proponent),
-    }
+    })  # fmt: skip
 
 
 #: Public plot outlines are generalised to about 1 km: exact boundaries of holders' land need a login.
@@ -341,17 +582,14 @@ PUBLIC_GEOMETRY_DEG = 0.01
 
 
 @public.get("/projects")
-def list_public_projects(
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Offset = 0,
-) -> dict[str, Any]:
+def list_public_projects(session: SessionDep, request: Request, page: PageQuery) -> PublicProjects:
     """Public projects with generalised plot outlines (GeoJSON), issuance totals and status.
 
     Draft projects are their proponent's work in progress, not registry records: they are not listed.
     """
     published = select(Project).where(Project.status != ProjectStatus.DRAFT)
-    projects = session.scalars(published.order_by(Project.id).limit(limit).offset(offset)).all()
+    found = session.scalars(published.order_by(Project.id).limit(page.limit + 1).offset(page.offset)).all()
+    projects, following = page_of(request, found, page)
     features = []
     for project in projects:
         plots = list_plots(session, project.id)
@@ -368,13 +606,15 @@ def list_public_projects(
                            "plots": len(plots), "area_ha": round(sum(p.area_m2 for p in plots) / 10_000, 1),
                            "issued_t": int(issued), "geometry": "generalised (~1 km)"},
         })  # fmt: skip
-    return {"type": "FeatureCollection", "features": features}
+    return PublicProjects.model_validate(
+        {"type": "FeatureCollection", "features": features, "limit": page.limit, "next": following}
+    )
 
 
 @public.get("/batches.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def export_batches_csv(session: SessionDep) -> Response:
     """All issuance batches with their supply by state, as CSV."""
-    rows = list_batches(session, limit=500, offset=0)
+    rows = _batch_rows(session, limit=500, offset=0)
     states = [s.value for s in BlockState]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -447,14 +687,16 @@ def list_public_retirements(
     year: YearQuery = None,
     credit_class: ClassQuery = None,
     project: ProjectQuery = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Offset = 0,
-) -> dict[str, Any]:
+    *,
+    request: Request,
+    page: PageQuery,
+) -> Page[PublicRetirement]:
     """Public list of retirements, newest first, filtered by beneficiary, reporting year, class and project."""
     query = _public_retirements(session, beneficiary, year, credit_class, project)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page = session.scalars(query.order_by(Retirement.id.desc()).limit(limit).offset(offset)).all()
-    return {"total": total, "limit": limit, "offset": offset, "items": _retirement_rows(session, list(page))}
+    found = session.scalars(query.order_by(Retirement.id.desc()).limit(page.limit + 1).offset(page.offset)).all()
+    rows, following = page_of(request, found, page)
+    items = [PublicRetirement.model_validate(r) for r in _retirement_rows(session, rows)]
+    return Page[PublicRetirement](items=items, limit=page.limit, next=following)
 
 
 #: Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).

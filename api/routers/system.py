@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from sqlalchemy import text
 
 from api.deps import SessionDep, SettingsDep
+from api.fields import Answer
 from core.metrics import render
 
 router = APIRouter(tags=["system"])
 
 
+class Health(Answer):
+    """The service is up and its database answers."""
+
+    status: Literal["ok"]
+    database: str = Field(description="The database's dialect: sqlite or postgresql.")
+    tasks: Literal["broker", "in-process"]
+
+
 @router.get("/health")
-def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def health(session: SessionDep, settings: SettingsDep) -> Health:
     """Report liveness and whether the database answers."""
     session.execute(text("SELECT 1"))
-    return {
-        "status": "ok",
-        "database": session.get_bind().dialect.name,
-        "tasks": "broker" if settings.broker_url else "in-process",
-    }
+    return Health(
+        status="ok",
+        database=session.get_bind().dialect.name,
+        tasks="broker" if settings.broker_url else "in-process",
+    )
 
 
 @router.get(

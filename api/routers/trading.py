@@ -8,19 +8,23 @@ answer; with another body, a 409 problem.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from api.deps import ClockDep, CurrentUser, SessionDep
+from api.fields import Answer, Cny, InstantText, PriceCnyText, with_cny
+from api.pagination import Page, PageQuery, page_of, slice_of
 from api.params import IdPath
 from core.bounds import MAX_QUANTITY_T, PRICE_INTEGER_DIGITS, AmountFen, Id, MultilineText, PriceCny, Text, Tonnes
 from core.errors import PermissionDenied
-from trading import cash, exchange
+from trading import cash, listing, order_entry
 from trading.instruments import BLOCK_RULES
+from trading.journal import MatcherCache
 from trading.models import InstrumentRow
+from trading.orders import Side, TimeInForce
 
 router = APIRouter(prefix="/api/v1", tags=["trading"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -95,117 +99,227 @@ class AmendRequest(BaseModel):
     price_cny: PriceCny | None = None
 
 
-def _cache(request: Request) -> exchange.MatcherCache:
-    matchers: exchange.MatcherCache = request.app.state.matchers
+class InstrumentOut(Answer):
+    """A listed instrument: credit class × vintage (× province), tick and lot, fees, the block desk's rules."""
+
+    instrument_id: str
+    credit_class: str
+    vintage_year: int
+    province_code: str | None
+    style: str = Field(description="The matching style, e.g. `price_time`.")
+    tick_fen: int
+    lot_t: int
+    reference_price_ticks: int
+    reference_price_cny: PriceCnyText
+    always_open: bool
+    resale_next_day: bool
+    buyer_fee_bp: int
+    seller_fee_bp: int
+    block_min_t: int
+    block_band_bp: int
+    block_open_minute: int
+    block_close_minute: int
+
+
+class DayClosed(Answer):
+    """An instrument's closed day: the day orders that expired and the close price."""
+
+    instrument_id: str
+    expired_order_ids: list[int]
+    close_price_cny: PriceCnyText | None
+
+
+class CashBalance(Answer):
+    """An organisation's cash at the exchange: available and held by open buy orders, in fen and in CNY."""
+
+    organisation_id: int
+    available_fen: int
+    held_fen: int
+    available_cny: Cny
+    held_cny: Cny
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "available", "held")
+
+
+class Fill(Answer):
+    """A trade as one of its parties sees it; ``fee_fen`` is this party's fee."""
+
+    trade_id: int
+    instrument_id: str
+    seq: int
+    side: Side
+    price_cny: PriceCnyText
+    quantity_t: int
+    notional_fen: int
+    notional_cny: Cny
+    fee_fen: int
+    fee_cny: Cny
+    buy_order_id: int | None
+    sell_order_id: int | None
+    serials: list[str]
+    retirement_id: int | None
+    at: InstantText
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "notional", "fee")
+
+
+class OrderOut(Answer):
+    """An order with its fills; ``held_fen`` is what a buy order still holds of the buyer's cash."""
+
+    order_id: int
+    instrument_id: str
+    side: Side
+    price_cny: PriceCnyText
+    quantity_t: int
+    filled_t: int
+    remaining_t: int
+    time_in_force: TimeInForce
+    status: Literal["open", "filled", "cancelled", "expired"]
+    reason: str | None
+    held_fen: int
+    held_cny: Cny
+    retire_on_fill: bool
+    fills: list[Fill]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cny(cls, data: Any) -> Any:
+        return with_cny(data, "held")
+
+
+def _balance(organisation_id: int, available_fen: int, held_fen: int) -> CashBalance:
+    return CashBalance.model_validate(
+        {"organisation_id": organisation_id, "available_fen": available_fen, "held_fen": held_fen}
+    )
+
+
+def _cache(request: Request) -> MatcherCache:
+    matchers: MatcherCache = request.app.state.matchers
     return matchers
 
 
-def _entry(request: Request) -> exchange.OrderEntry:
-    entry: exchange.OrderEntry = request.app.state.order_entry
+def _entry(request: Request) -> order_entry.OrderEntry:
+    entry: order_entry.OrderEntry = request.app.state.order_entry
     return entry
 
 
-def _instrument_out(row: InstrumentRow) -> dict[str, Any]:
-    return {
+def _instrument_out(row: InstrumentRow) -> InstrumentOut:
+    return InstrumentOut.model_validate({
         "instrument_id": row.instrument_id, "credit_class": row.credit_class, "vintage_year": row.vintage_year,
         "province_code": row.province_code, "style": row.style, "tick_fen": row.tick_fen, "lot_t": row.lot_t,
         "reference_price_ticks": row.reference_price_ticks, "always_open": row.always_open,
         "resale_next_day": row.resale_next_day, "buyer_fee_bp": row.buyer_fee_bp, "seller_fee_bp": row.seller_fee_bp,
         "block_min_t": row.block_min_t, "block_band_bp": row.block_band_bp,
         "block_open_minute": row.block_open_minute, "block_close_minute": row.block_close_minute,
-    }  # fmt: skip
+        "reference_price_cny": listing.cny_of(row, row.reference_price_ticks),
+    })  # fmt: skip
 
 
 @router.post("/instruments", status_code=201)
 def create_instrument(body: InstrumentRequest, session: SessionDep, principal: CurrentUser,
-                      clock: ClockDep) -> dict[str, Any]:  # fmt: skip
+                      clock: ClockDep) -> InstrumentOut:  # fmt: skip
     """List an instrument (operator)."""
-    row = exchange.create_instrument(session, exchange.CreateInstrument(**body.model_dump()), actor=principal,
+    row = listing.create_instrument(session, listing.CreateInstrument(**body.model_dump()), actor=principal,
                                      clock=clock)  # fmt: skip
     return _instrument_out(row)
 
 
 @router.get("/instruments")
-def list_instruments(session: SessionDep) -> list[dict[str, Any]]:
+def list_instruments(session: SessionDep, request: Request, page: PageQuery) -> Page[InstrumentOut]:
     """Every listed instrument with its fee schedule."""
-    return [_instrument_out(r) for r in session.scalars(select(InstrumentRow).order_by(InstrumentRow.instrument_id))]
+    query = select(InstrumentRow).order_by(InstrumentRow.instrument_id).limit(page.limit + 1).offset(page.offset)
+    rows, following = page_of(request, list(session.scalars(query)), page)
+    return Page[InstrumentOut](items=[_instrument_out(r) for r in rows], limit=page.limit, next=following)
 
 
 @router.post("/instruments/{instrument_id}/end-of-day")
 def close_instrument_day(instrument_id: str, request: Request, session: SessionDep, principal: CurrentUser,
-                         clock: ClockDep) -> dict[str, Any]:  # fmt: skip
+                         clock: ClockDep) -> DayClosed:  # fmt: skip
     """Close the trading day of an instrument (operator): day orders expire and release their holds."""
-    return exchange.end_of_day(session, instrument_id, actor=principal, clock=clock, cache=_cache(request))
+    return DayClosed.model_validate(
+        order_entry.end_of_day(session, instrument_id, actor=principal, clock=clock, cache=_cache(request))
+    )
 
 
 @router.post("/cash/deposits", status_code=201)
-def record_deposit(body: CashRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> dict[str, Any]:
+def record_deposit(body: CashRequest, session: SessionDep, principal: CurrentUser, clock: ClockDep) -> CashBalance:
     """Record money received by the settlement bank for an organisation (operator)."""
     account = cash.deposit(session, cash.CashMovement(**body.model_dump()), actor=principal, clock=clock)
-    return {"organisation_id": account.organisation_id, "available_fen": account.available_fen,
-            "held_fen": account.held_fen}  # fmt: skip
+    return _balance(account.organisation_id, account.available_fen, account.held_fen)
 
 
 @router.post("/cash/withdrawals", status_code=201)
 def record_withdrawal(body: CashRequest, session: SessionDep, principal: CurrentUser,
-                      clock: ClockDep) -> dict[str, Any]:  # fmt: skip
+                      clock: ClockDep) -> CashBalance:  # fmt: skip
     """Record money paid out by the settlement bank (operator); only available money can leave."""
     account = cash.withdraw(session, cash.CashMovement(**body.model_dump()), actor=principal, clock=clock)
-    return {"organisation_id": account.organisation_id, "available_fen": account.available_fen,
-            "held_fen": account.held_fen}  # fmt: skip
+    return _balance(account.organisation_id, account.available_fen, account.held_fen)
 
 
 @router.get("/cash")
-def read_cash(session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
-    """The caller's organisation's cash balances in fen."""
+def read_cash(session: SessionDep, principal: CurrentUser) -> CashBalance:
+    """The caller's organisation's cash balances in fen and in CNY."""
     available_fen, held_fen = cash.balances(session, principal.organisation_id)
-    return {"organisation_id": principal.organisation_id, "available_fen": available_fen, "held_fen": held_fen}
+    return _balance(principal.organisation_id, available_fen, held_fen)
 
 
 @router.post("/orders", status_code=201)
 def place_order(body: OrderRequest, request: Request, session: SessionDep, principal: CurrentUser, clock: ClockDep,
-                idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
+                idempotency_key: IdempotencyKey = None) -> OrderOut:  # fmt: skip
     """Place a limit order: funds or tonnes are held, it matches, fills settle DvP, then the answer is sent."""
     if body.account_organisation_id not in (None, principal.organisation_id):
         raise PermissionDenied("orders can only be placed on your own organisation's account")
     fields = body.model_dump(exclude={"account_organisation_id"})
-    return exchange.place_order(session, exchange.PlaceOrderRequest(**fields), actor=principal, clock=clock,
-                                cache=_cache(request), idempotency_key=idempotency_key,
-                                entry=_entry(request))  # fmt: skip
+    return OrderOut.model_validate(
+        order_entry.place_order(session, order_entry.PlaceOrderRequest(**fields), actor=principal, clock=clock,
+                             cache=_cache(request), idempotency_key=idempotency_key, entry=_entry(request))
+    )  # fmt: skip
 
 
 @router.get("/orders")
-def list_orders(session: SessionDep, principal: CurrentUser,
+def list_orders(session: SessionDep, principal: CurrentUser, request: Request, page: PageQuery,
                 status: Annotated[str | None, Query(pattern="^(open|filled|cancelled|expired)$")] = None,
-                ) -> list[dict[str, Any]]:  # fmt: skip
-    """The caller's organisation's orders with their fills, newest first."""
-    return exchange.list_orders(session, actor=principal, status=status)
+                ) -> Page[OrderOut]:  # fmt: skip
+    """The caller's organisation's orders with their fills, newest first (of the newest 500)."""
+    rows, following = slice_of(request, order_entry.list_orders(session, actor=principal, status=status), page)
+    return Page[OrderOut](items=[OrderOut.model_validate(r) for r in rows], limit=page.limit, next=following)
 
 
 @router.get("/orders/{order_id}")
-def read_order(order_id: IdPath, session: SessionDep, principal: CurrentUser) -> dict[str, Any]:
+def read_order(order_id: IdPath, session: SessionDep, principal: CurrentUser) -> OrderOut:
     """One of the caller's organisation's orders with its fills."""
-    return exchange.read_order(session, order_id, actor=principal)
+    return OrderOut.model_validate(order_entry.read_order(session, order_id, actor=principal))
 
 
 @router.post("/orders/{order_id}/cancel")
 def cancel_order(order_id: IdPath, request: Request, session: SessionDep, principal: CurrentUser, clock: ClockDep,
-                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
+                 idempotency_key: IdempotencyKey = None) -> OrderOut:  # fmt: skip
     """Cancel the remainder of an open order; its hold or escrow is released."""
-    return exchange.cancel_order(session, order_id, actor=principal, clock=clock, cache=_cache(request),
-                                 idempotency_key=idempotency_key, entry=_entry(request))  # fmt: skip
+    return OrderOut.model_validate(
+        order_entry.cancel_order(session, order_id, actor=principal, clock=clock, cache=_cache(request),
+                              idempotency_key=idempotency_key, entry=_entry(request))
+    )  # fmt: skip
 
 
 @router.post("/orders/{order_id}/amend")
 def amend_order(order_id: IdPath, body: AmendRequest, request: Request, session: SessionDep, principal: CurrentUser,
-                clock: ClockDep, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:  # fmt: skip
+                clock: ClockDep, idempotency_key: IdempotencyKey = None) -> OrderOut:  # fmt: skip
     """Change an open order's remaining quantity and/or price (the hold or escrow follows)."""
-    cmd = exchange.AmendOrderRequest(quantity_t=body.quantity_t, price_cny=body.price_cny)
-    return exchange.amend_order(session, order_id, cmd, actor=principal, clock=clock, cache=_cache(request),
-                                idempotency_key=idempotency_key, entry=_entry(request))  # fmt: skip
+    cmd = order_entry.AmendOrderRequest(quantity_t=body.quantity_t, price_cny=body.price_cny)
+    return OrderOut.model_validate(
+        order_entry.amend_order(session, order_id, cmd, actor=principal, clock=clock, cache=_cache(request),
+                             idempotency_key=idempotency_key, entry=_entry(request))
+    )  # fmt: skip
 
 
 @router.get("/fills")
-def list_fills(session: SessionDep, principal: CurrentUser) -> list[dict[str, Any]]:
-    """The trades the caller's organisation took part in, newest first."""
-    return exchange.list_fills(session, actor=principal)
+def list_fills(session: SessionDep, principal: CurrentUser, request: Request, page: PageQuery) -> Page[Fill]:
+    """The trades the caller's organisation took part in, newest first (of the newest 500)."""
+    rows, following = slice_of(request, order_entry.list_fills(session, actor=principal), page)
+    return Page[Fill](items=[Fill.model_validate(r) for r in rows], limit=page.limit, next=following)

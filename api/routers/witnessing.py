@@ -10,9 +10,10 @@ as much as the witnesses' — with no request to the platform needed afterwards.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import AuditSigningKeyDep, AuditTreeDep, ClockDep, SessionDep, WitnessPolicyDep
+from api.fields import Answer
 from api.routers.audit import WitnessedHeadOut
 from carbon.ledger.certificates import keep_tree_head, retirement_by_code
 from core.audit_tree import Notary
@@ -21,7 +22,7 @@ from core.witnessing import latest_witnessed
 public = APIRouter(prefix="/public/v1", tags=["public registry"])
 
 
-class KeptHeadOut(BaseModel):
+class KeptHeadOut(Answer):
     """The signed head kept with the retirement (the one its certificate carries)."""
 
     tree_size: int
@@ -30,7 +31,7 @@ class KeptHeadOut(BaseModel):
     key_id: str
 
 
-class ConsistencyOut(BaseModel):
+class ConsistencyOut(Answer):
     """RFC 6962 consistency proof from the certificate's head (``first``) to the witnessed head (``second``)."""
 
     first: int
@@ -40,7 +41,7 @@ class ConsistencyOut(BaseModel):
     proof: list[str] = Field(description="Hashes, lowercase hex, in RFC 6962 §2.1.2 order.")
 
 
-class RetirementWitnessingOut(BaseModel):
+class RetirementWitnessingOut(Answer):
     """A certificate's head, the latest witnessed head and the proof that the second extends the first."""
 
     verification_code: str
@@ -52,7 +53,7 @@ class RetirementWitnessingOut(BaseModel):
     )
 
 
-@public.get("/retirements/{code}/witnessed", response_model=RetirementWitnessingOut)
+@public.get("/retirements/{code}/witnessed")
 def read_retirement_witnessing(
     code: str,
     session: SessionDep,

@@ -8,6 +8,12 @@ trace: the inputs (as their canonical JSON), every parameter used with its citat
 equation step in order with its named terms. The canonical JSON of the result record is hashed; the
 same inputs and parameters give byte-identical JSON and the same hash on any machine.
 
+A record names its canonicalization scheme (ADR 033): a new record is hashed under RFC 8785 and holds
+``"hash_scheme": "rfc8785"`` (its parameter-set reference too); a record without ``hash_scheme`` is under
+``shanhai-json/1``, as every record before revision 0021 (and a new one holding an integer beyond
+±(2**53 - 1), which RFC 8785 cannot write). :meth:`Result.under` rebuilds a result under a given scheme, so
+an old record recomputes byte for byte.
+
 Invariants:
 
 * Arithmetic runs in :data:`DECIMAL_CONTEXT` (28 significant digits, half-even, traps on invalid
@@ -28,7 +34,7 @@ Decimal('1.234')
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -47,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from carbon.parameters.models import ParameterSet
 from core.bounds import MAX_DECIMAL_INPUT
-from core.canonical import canonical_hash, canonical_json
+from core.canonical import JCS_SCHEME, LEGACY_SCHEME, SCHEMES, record_scheme, scheme_hash, scheme_json
 from core.errors import Conflict, InvalidInput, NotFound
 from core.units import CO2_PER_C
 
@@ -226,6 +232,7 @@ class Result:
     quantities: Mapping[str, Decimal]
     details: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[SanityWarning, ...] = ()
+    hash_scheme: str = JCS_SCHEME
 
     @property
     def provisional(self) -> bool:
@@ -233,8 +240,14 @@ class Result:
         return bool(self.parameter_set["provisional"])
 
     def record(self) -> dict[str, Any]:
-        """Return the canonical record: methodology, parameter set, inputs, parameters, trace, result."""
+        """Return the canonical record: methodology, parameter set, inputs, parameters, trace, result.
+
+        Under ``rfc8785`` the record names its scheme (``hash_scheme``, hashed with it); under
+        ``shanhai-json/1`` it has no such key, exactly as records before revision 0021.
+        """
+        named = {"hash_scheme": self.hash_scheme} if self.hash_scheme != LEGACY_SCHEME else {}
         return {
+            **named,
             "methodology": {"id": self.methodology_id, "version": self.methodology_version},
             "parameter_set": dict(self.parameter_set),
             "provisional": self.provisional,
@@ -247,13 +260,23 @@ class Result:
         }
 
     def canonical_json(self) -> bytes:
-        """Return the canonical JSON bytes of :meth:`record`."""
-        return canonical_json(self.record())
+        """Return the canonical JSON bytes of :meth:`record` under its :attr:`hash_scheme`."""
+        return scheme_json(self.record(), self.hash_scheme)
 
     @property
     def sha256(self) -> str:
         """Return the SHA-256 of the canonical record (inputs + parameters + result + trace)."""
-        return canonical_hash(self.record())
+        return scheme_hash(self.record(), self.hash_scheme)
+
+    def under(self, scheme: str, parameters: ParameterSet) -> Result:
+        """Return this result hashed under ``scheme``, its parameter-set reference hashed under it too.
+
+        Raises:
+            ValueError: ``scheme`` is unknown.
+        """
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown canonicalization scheme {scheme!r}")
+        return replace(self, hash_scheme=scheme, parameter_set=parameters.reference(scheme))
 
 
 class Methodology(Protocol[InputT]):
@@ -315,8 +338,8 @@ def build_result(
     details: Mapping[str, Any] | None = None,
     warnings: list[SanityWarning] | None = None,
 ) -> Result:
-    """Assemble a :class:`Result` from a finished tracer."""
-    return Result(
+    """Assemble a :class:`Result` from a finished tracer, hashed under RFC 8785 whenever it can be written so."""
+    result = Result(
         methodology_id=methodology.id,
         methodology_version=methodology.version,
         parameter_set=parameters.ref,
@@ -326,7 +349,10 @@ def build_result(
         quantities=quantities,
         details=details or {},
         warnings=tuple(warnings or ()),
+        hash_scheme=JCS_SCHEME,
     )
+    scheme = record_scheme(result.record())
+    return result if scheme == JCS_SCHEME else result.under(scheme, parameters)
 
 
 @dataclass(frozen=True)

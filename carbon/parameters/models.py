@@ -30,7 +30,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.canonical import canonical_hash
+from core.canonical import JCS_SCHEME, LEGACY_SCHEME, scheme_hash
 
 KEY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 
@@ -156,19 +156,33 @@ class ParameterSet(_Frozen):
 
     @property
     def ref(self) -> dict[str, Any]:
-        """Return the identity of the set as recorded in traces, reports and certificates."""
+        """Return the identity of the set as recorded in new traces, reports and certificates (RFC 8785)."""
+        return self.reference(JCS_SCHEME)
+
+    def reference(self, scheme: str) -> dict[str, Any]:
+        """Return the identity of the set with its hash under ``scheme``.
+
+        Under ``rfc8785`` the reference names its scheme (``hash_scheme``); under ``shanhai-json/1`` it is
+        exactly the reference records held before revision 0021, so they recompute unchanged (ADR 033).
+        """
+        named = {"hash_scheme": scheme} if scheme != LEGACY_SCHEME else {}
         return {
             "id": self.id,
             "version": self.version,
             "provisional": self.provisional,
             "provisional_reason": self.provisional_reason,
-            "sha256": self.sha256,
+            "sha256": self.sha256 if scheme == JCS_SCHEME else self.content_hash(scheme),
+            **named,
         }
 
     @cached_property
     def sha256(self) -> str:
-        """Return the SHA-256 of the canonical JSON of the whole set."""
-        return canonical_hash(self.model_dump(mode="json"))
+        """Return the SHA-256 of the RFC 8785 canonical JSON of the whole set (as :attr:`ref` names it)."""
+        return self.content_hash(JCS_SCHEME)
+
+    def content_hash(self, scheme: str) -> str:
+        """Return the SHA-256 of the whole set's canonical JSON under ``scheme``."""
+        return scheme_hash(self.model_dump(mode="json"), scheme)
 
     def parameter(self, key: str) -> Parameter:
         """Return a parameter or raise ``KeyError`` naming the set."""

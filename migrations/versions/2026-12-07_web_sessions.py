@@ -1,10 +1,10 @@
 """Server-side sessions of people using the web pages (issue 20): the token's SHA-256, its user, its times.
 
 Revision ID: 0020
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-07
 
-Follows 0019 (witnessed heads, issue 29); one head, tested.
+Follows 0021 (record hash schemes), the head on main when this branch last merged it; one head, tested.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

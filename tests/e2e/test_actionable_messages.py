@@ -173,7 +173,7 @@ def test_a_report_on_a_draft_project_is_filed_with_a_warning(client: TestClient,
         assert "cannot be issued until the project is registered" in warning["message"]
         assert "draft" in warning["message"]
     # The demo project is registered: its reports carry no such warning.
-    demo = client.get("/api/v1/projects/1/monitoring-reports", headers=login("auditor")).json()
+    demo = client.get("/api/v1/projects/1/monitoring-reports", headers=login("auditor")).json()["items"]
     assert demo and all(w["code"] != "project_not_registered" for r in demo for w in r["warnings"])
 
 

@@ -105,8 +105,8 @@ def test_auction_over_subscribed_price_tie_broken_by_time_uniform_price(
     # fj-b holds 300 × 58.00 = 17,400.00 + 0.5 % = 87.00 → 1,748,700 fen.
     assert cash_of(session, market["fj-b"]) == (DEPOSIT - 1_748_700, 1_748_700)
     # Sealed bids: a bidder sees only its own.
-    assert len(client.get(f"/api/v1/auctions/{aid}/bids", headers=login("fj-a")).json()) == 1
-    assert len(client.get(f"/api/v1/auctions/{aid}/bids", headers=login("forestry_bureau")).json()) == 0
+    assert len(client.get(f"/api/v1/auctions/{aid}/bids", headers=login("fj-a")).json()["items"]) == 1
+    assert len(client.get(f"/api/v1/auctions/{aid}/bids", headers=login("forestry_bureau")).json()["items"]) == 0
 
     results = close(client, login, clock, aid)["results"]
     # By hand: fj-b 300 @58 → fj-a 400 @55 (earlier) → fj-c 300 of 400 @55 (marginal) → enterprise nothing.
@@ -132,9 +132,9 @@ def test_auction_over_subscribed_price_tie_broken_by_time_uniform_price(
     assert tonnes(session, seller, BlockState.ESCROWED) == 0
     assert_books_balance(session)
     # Published: the public list and the seller's view of every bid after the close.
-    public = client.get("/public/v1/auctions").json()
+    public = client.get("/public/v1/auctions").json()["items"]
     assert [(a["auction_id"], a["status"], a["bids"]) for a in public] == [(aid, "closed", 4)]
-    assert len(client.get(f"/api/v1/auctions/{aid}/bids", headers=login("forestry_bureau")).json()) == 4
+    assert len(client.get(f"/api/v1/auctions/{aid}/bids", headers=login("forestry_bureau")).json()["items"]) == 4
 
 
 def test_auction_pay_as_bid_allocations(client: TestClient, login: Login, session: Session, market,

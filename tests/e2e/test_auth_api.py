@@ -75,7 +75,7 @@ def test_enterprise_api_key_is_shown_once_and_works(client: TestClient, login: L
     audit = client.get(
         "/api/v1/audit/entries", params={"subject": f"api_key:{created.json()['id']}"}, headers=login("auditor")
     )
-    [entry] = audit.json()
+    [entry] = audit.json()["items"]
     assert key not in str(entry) and entry["action"] == "api_key.created"
 
 

@@ -104,7 +104,7 @@ def test_m4_block_mode(client: TestClient, login: Login, session: Session, marke
     trade = session.scalars(select(Trade)).one()
     assert (trade.mode, trade.block_trade_id, trade.buy_order_id) == ("block", block["block_trade_id"], None)
     session.rollback()
-    fills = client.get("/api/v1/fills", headers=login("enterprise")).json()
+    fills = client.get("/api/v1/fills", headers=login("enterprise")).json()["items"]
     assert [(f["quantity_t"], f["price_cny"], f["side"]) for f in fills] == [(100_000, "78.00", "buy")]
     # A settled block cannot be confirmed again.
     again = client.post(f"/api/v1/block-trades/{block['block_trade_id']}/confirm", headers=login("enterprise"))
@@ -130,7 +130,9 @@ def test_confirming_someone_elses_block_is_forbidden(client: TestClient, login: 
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
     assert tonnes(session, market["forestry_bureau"], BlockState.ESCROWED) == 0
     assert tonnes(session, market["forestry_bureau"], BlockState.TRADABLE) == 300_000
-    assert [b["status"] for b in client.get("/api/v1/block-trades", headers=login("enterprise")).json()] == ["rejected"]
+    assert [b["status"] for b in client.get("/api/v1/block-trades", headers=login("enterprise")).json()["items"]] == [
+        "rejected"
+    ]
     assert_books_balance(session)
 
 
@@ -191,7 +193,7 @@ def test_expiry_at_window_close_releases_holds(client: TestClient, login: Login,
     assert swept.json() == {"expired_block_trade_ids": [sell["block_trade_id"], buy["block_trade_id"]]}
     assert cash_of(session, market["enterprise"]) == (DEPOSIT, 0)
     assert tonnes(session, market["forestry_bureau"], BlockState.ESCROWED) == 0
-    statuses = {b["status"] for b in client.get("/api/v1/block-trades", headers=login("operator")).json()}
+    statuses = {b["status"] for b in client.get("/api/v1/block-trades", headers=login("operator")).json()["items"]}
     assert statuses == {"expired"}
     after = counts(session)
     assert client.post("/api/v1/block-trades/expire", headers=login("operator")).json() == {

@@ -48,7 +48,7 @@ def test_seeded_run_is_readable_by_auditors(client: TestClient, login: Login) ->
     assert summary[-1]["region_code"] == "total"
     regional = sum(Decimal(row["gep_yuan"]) for row in summary[:-1])
     assert regional == Decimal(summary[-1]["gep_yuan"]) > 0
-    layers = client.get("/api/v1/gep/region-layers", headers=login("ecology_bureau")).json()
+    layers = client.get("/api/v1/gep/region-layers", headers=login("ecology_bureau")).json()["items"]
     assert [layer["name"] for layer in layers] == [GEP_REGION_LAYER]
 
 

@@ -38,7 +38,10 @@ def test_a_listing_sets_its_block_desk(client: TestClient, login: Login, session
                          headers=login("operator"))  # fmt: skip
     assert listed.status_code == 201, listed.text
     assert {k: listed.json()[k] for k in [*WHOLE_DAY, "block_band_bp"]} == {**WHOLE_DAY, "block_band_bp": 3_000}
-    shown = {row["instrument_id"]: row for row in client.get("/api/v1/instruments", headers=login("enterprise")).json()}
+    shown = {
+        row["instrument_id"]: row
+        for row in client.get("/api/v1/instruments", headers=login("enterprise")).json()["items"]
+    }
     assert shown["FCT-2025"]["block_min_t"] == 100_000
     assert (shown["FCT-2025"]["block_open_minute"], shown["FCT-2025"]["block_close_minute"]) == (780, 900)
     assert shown["FCT-2025-DEMO"]["block_open_minute"] == 0

@@ -48,7 +48,7 @@ def _registry_headers(client: TestClient) -> dict[str, str]:
 def _audit(client: TestClient, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
     response = client.get("/api/v1/audit/entries", params=params, headers=headers)
     assert response.status_code == 200, response.text
-    entries: list[dict[str, Any]] = response.json()
+    entries: list[dict[str, Any]] = response.json()["items"]
     return entries
 
 

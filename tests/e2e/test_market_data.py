@@ -79,7 +79,7 @@ def test_an_uncommitted_match_never_shows(
                     cache=app.state.matchers, before_commit=crash)  # fmt: skip
     session.rollback()
     assert book(client) == before  # the computed fill was never committed, so it is not shown
-    assert client.get(f"{MARKET}/{FCT}/trades").json()["trades"] == []
+    assert client.get(f"{MARKET}/{FCT}/trades").json()["items"] == []
     order(client, login, "fj-enterprise", FCT, "buy", "60.00", 4)
     assert book(client)["asks"] == [{"price_cny": "60.00", "quantity_t": 6, "orders": 1}]
     assert book(client)["seq"] == 2
@@ -90,15 +90,16 @@ def test_trades_are_paged_newest_first(market: None, client: TestClient, login: 
         order(client, login, "nx-bureau", FCT, "sell", "60.00", quantity)
         order(client, login, "fj-enterprise", FCT, "buy", "60.00", quantity)
     first = client.get(f"{MARKET}/{FCT}/trades", params={"limit": 2}).json()
-    assert [t["quantity_t"] for t in first["trades"]] == [5, 4]
-    assert first["trades"][0] == {
-        "trade_id": first["trades"][0]["trade_id"], "seq": 10, "price_cny": "60.00", "quantity_t": 5,
+    assert [t["quantity_t"] for t in first["items"]] == [5, 4]
+    assert first["items"][0] == {
+        "trade_id": first["items"][0]["trade_id"], "seq": 10, "price_cny": "60.00", "quantity_t": 5,
         "turnover_cny": "300.00", "at": "2026-11-25T09:30:00+00:00", "mode": "book",
     }  # fmt: skip
-    second = client.get(f"{MARKET}/{FCT}/trades", params={"limit": 2, "before_id": first["next_before_id"]}).json()
-    assert [t["quantity_t"] for t in second["trades"]] == [3, 2]
-    last = client.get(f"{MARKET}/{FCT}/trades", params={"limit": 2, "before_id": second["next_before_id"]}).json()
-    assert [t["quantity_t"] for t in last["trades"]] == [1] and last["next_before_id"] is None
+    assert first["next"] == f"{MARKET}/{FCT}/trades?limit=2&before_id={first['items'][-1]['trade_id']}"
+    second = client.get(first["next"]).json()
+    assert [t["quantity_t"] for t in second["items"]] == [3, 2]
+    last = client.get(second["next"]).json()
+    assert [t["quantity_t"] for t in last["items"]] == [1] and last["next"] is None
 
 
 def test_daily_bars_by_shanghai_trading_day(
@@ -210,5 +211,5 @@ def test_block_and_auction_trades_stay_out_of_the_bars_prices(
     assert bars["off_book"] == [
         {"date": "2026-11-25", "mode": "block", "volume_t": 30, "turnover_cny": "1860.00", "trades": 1}
     ]
-    modes = [t["mode"] for t in client.get(f"{MARKET}/{FCT}/trades").json()["trades"]]
+    modes = [t["mode"] for t in client.get(f"{MARKET}/{FCT}/trades").json()["items"]]
     assert sorted(modes) == ["block", "book", "book"]

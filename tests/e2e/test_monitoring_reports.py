@@ -15,9 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carbon.models import MonitoringReport, Plot
-from carbon.monitoring_records import check_record, recompute
+from carbon.monitoring_records import check_record, recompute, record_hash
 from core.audit import AuditEntry
-from core.canonical import canonical_hash
 from core.errors import InvalidInput
 from shanhai.cli import main
 from tests.e2e.test_plots_api import assert_problem
@@ -62,7 +61,7 @@ def years(start: date, end: date) -> Decimal:
 
 
 def test_demo_reports_are_filed_with_rates_inside_the_bands(client: TestClient, login: Login) -> None:
-    reports = client.get(REPORTS, headers=login("auditor")).json()
+    reports = client.get(REPORTS, headers=login("auditor")).json()["items"]
     assert [r["methodology"]["id"] for r in reports] == ["FJ-FORESTRY-CARBON-TICKET", "NX-RESTORATION"]
     haicang, yongning = reports
     assert haicang["warnings"] == [] and yongning["warnings"] == []
@@ -88,7 +87,7 @@ def test_preview_computes_without_storing(client: TestClient, login: Login, sess
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["provisional"] is True and body["record"]["methodology"]["id"] == "FJ-FORESTRY-CARBON-TICKET"
-    assert body["record_sha256"] == canonical_hash(body["record"])
+    assert body["record"]["hash_scheme"] == "rfc8785" and body["record_sha256"] == record_hash(body["record"])
     assert report_count(session) == before
     filed = client.post(REPORTS, json=ticket_request(), headers=login("forestry_bureau")).json()
     assert filed["record_sha256"] == body["record_sha256"]
@@ -100,7 +99,7 @@ def test_filing_stores_record_hash_quantities_and_audit_entry(
     response = client.post(REPORTS, json=ticket_request(), headers=login("forestry_bureau"))
     assert response.status_code == 201, response.text
     report = response.json()
-    assert report["status"] == "submitted" and report["plot_ids"] == [1]
+    assert report["status"] == "submitted" and report["plot_ids"] == [1] and report["hash_scheme"] == "rfc8785"
     # 1.8 m³/ha × 100 ha × 0.42 × 1.15 × 1.224 × 0.51 × 44/12 = 198.99523 t CO2e, floored to 198.995;
     # issuable floor(198.995 × 0.85) = 169; buffer min(ceil(198.995 × 0.15), floor(198.995 − 169)) = 29.
     assert report["net_removal_tco2e"] == "198.995"
@@ -110,10 +109,13 @@ def test_filing_stores_record_hash_quantities_and_audit_entry(
         assert row is not None
         assert row.net_removal_tco2e == Decimal("198.995") and isinstance(row.remainder_tco2e, Decimal)
         assert row.inputs["methodology_inputs"]["monitoring_start"] == "2026-01-01"
-        assert canonical_hash(row.record) == row.record_sha256 == report["record_sha256"]
+        assert record_hash(row.record) == row.record_sha256 == report["record_sha256"]
+        assert row.hash_scheme == row.record["hash_scheme"] == "rfc8785"
+        assert row.parameter_set_sha256 == row.record["parameter_set"]["sha256"]
         entry = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
         assert entry is not None and entry.action == "monitoring_report.filed"
-        assert json.loads(entry.payload)["record_sha256"] == report["record_sha256"]
+        payload = json.loads(entry.payload)
+        assert payload["record_sha256"] == report["record_sha256"] and payload["hash_scheme"] == "rfc8785"
     finally:
         session.rollback()
     assert client.get(f"/api/v1/monitoring-reports/{report['id']}", headers=login("verifier")).json() == report
@@ -276,7 +278,7 @@ def test_cli_lists_methodologies(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_methodologies_with_cited_parameter_sets(client: TestClient, login: Login) -> None:
-    listed = client.get("/api/v1/methodologies", headers=login("bank")).json()
+    listed = client.get("/api/v1/methodologies", headers=login("bank")).json()["items"]
     assert {(m["id"], m["version"]) for m in listed} >= {("CCER-14-001", "V01"), ("NX-RESTORATION", "1")}
     ccer = next(m for m in listed if m["id"] == "CCER-14-001")
     assert ccer["raster_route"] and ccer["parameter_sets"][0]["provisional"]

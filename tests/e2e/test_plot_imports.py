@@ -140,7 +140,7 @@ def test_geopackage_download_round_trips(client: TestClient, login: Login) -> No
 
 def test_overlaps_endpoint_lists_slivers(client: TestClient, login: Login) -> None:
     bureau = login("forestry_bureau")
-    assert client.get("/api/v1/plots/1/overlaps", headers=bureau).json() == []
+    assert client.get("/api/v1/plots/1/overlaps", headers=bureau).json()["items"] == []
     owner = login("forest_owner")
     response = client.post("/api/v1/projects", json={"name": "Edge", **PROJECT}, headers=owner)
     project_id = response.json()["id"]
@@ -153,13 +153,13 @@ def test_overlaps_endpoint_lists_slivers(client: TestClient, login: Login) -> No
     assert stored.status_code == 201, stored.text
     # The new plot's corner cuts ~100 m² into Haicang: under min(0.5 % of ~10 ha, 1 mu), so accepted,
     # and the overlaps endpoint still shows it, flagged as within tolerance.
-    [overlap] = client.get("/api/v1/plots/1/overlaps", headers=bureau).json()
+    [overlap] = client.get("/api/v1/plots/1/overlaps", headers=bureau).json()["items"]
     assert overlap["within_tolerance"] and 0 < overlap["overlap_m2"] < 500
 
 
 def test_zonal_statistics_of_the_demo_plots(client: TestClient, login: Login) -> None:
     auditor = login("auditor")
-    layers = {layer["name"]: layer for layer in client.get("/api/v1/raster-layers", headers=auditor).json()}
+    layers = {layer["name"]: layer for layer in client.get("/api/v1/raster-layers", headers=auditor).json()["items"]}
     assert {"landcover-jingyuan", "agb-jingyuan", "landcover-yongning", "agb-yongning"} <= set(layers)
     plot = client.get("/api/v1/plots/1", headers=auditor).json()["properties"]
     cover = client.get("/api/v1/plots/1/zonal-statistics", params={"layer": "landcover-jingyuan"}, headers=auditor)

@@ -66,7 +66,9 @@ def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
 
 def test_demo_plots_have_the_published_areas(client: TestClient, login: Login) -> None:
     headers = login("auditor")
-    [project] = [p for p in client.get("/api/v1/projects", headers=headers).json() if p["province_code"] == "64"]
+    [project] = [
+        p for p in client.get("/api/v1/projects", headers=headers).json()["items"] if p["province_code"] == "64"
+    ]
     collection = client.get(f"/api/v1/projects/{project['id']}/plots", headers=headers).json()
     by_name = {f["properties"]["name"]: f["properties"] for f in collection["features"]}
     haicang = next(v for k, v in by_name.items() if k.startswith("Haicang"))

@@ -139,12 +139,12 @@ def test_the_readme_tour_runs_as_written(server: str, tmp_path: Path) -> None:
     assert (work / "certificate.pdf").read_bytes().startswith(b"%PDF")
 
     # The book trade settled, and the block trade too unless the tour said the block desk was closed.
-    trades = httpx.get(f"{server}/public/v1/market/instruments/FCT-2025/trades", timeout=10).json()["trades"]
+    trades = httpx.get(f"{server}/public/v1/market/instruments/FCT-2025/trades", timeout=10).json()["items"]
     modes = sorted(trade["mode"] for trade in trades)
     skipped = "block trade skipped: the block desk is closed at weekends" in out
     assert modes == (["book"] if skipped else ["block", "book"]), trades
 
     # The auction is announced with one bid; the GEP run's tables came down.
-    [auction] = httpx.get(f"{server}/public/v1/auctions", timeout=10).json()
+    [auction] = httpx.get(f"{server}/public/v1/auctions", timeout=10).json()["items"]
     assert (auction["status"], auction["bids"], auction["quantity_t"]) == ("announced", 1, 100)
     assert (work / "gep.xlsx").stat().st_size > 0 and (work / "var" / "gep-demo").is_dir()

@@ -72,7 +72,7 @@ def test_transfer_retire_and_verify_the_certificate(
     assert client.get("/public/v1/retirements/0000000000000000").status_code == 404
     after = client.get("/api/v1/holdings", headers=enterprise).json()["totals_t"]
     assert after == {"tradable": 200, "retired": 100}
-    [batch] = client.get("/public/v1/batches").json()
+    [batch] = client.get("/public/v1/batches").json()["items"]
     assert batch["supply_t"] == {"tradable": 1400, "retired": 100} and batch["buffer_t"] == 150
     assert client.get("/public/v1/buffer").json()["totals_t"] == {"tradable": 150}
     # a fire: the registry cancels 40 t of the project's buffer-pool units, with the reason
@@ -167,17 +167,23 @@ def test_public_retirements_are_listed_filtered_and_exported(
         body = {"quantity_t": quantity, "beneficiary": beneficiary, "purpose": "offset", "reporting_year": year}
         assert client.post("/api/v1/retirements", json=body, headers=bureau).status_code == 201
     everything = client.get("/public/v1/retirements")  # no login
-    assert everything.status_code == 200 and everything.json()["total"] == 4
+    assert everything.status_code == 200 and len(everything.json()["items"]) == 4 and everything.json()["next"] is None
     newest = everything.json()["items"][0]
     assert newest["projects"] == ["SH-64-000001"] and newest["credit_classes"] == ["FCT"]
     assert newest["serials"] == ["SH-FCT-64-000001-2025-000001-000000036-000000036"]
     xiamen = client.get("/public/v1/retirements", params={"beneficiary": "xiamen"}).json()
     assert [r["beneficiary"] for r in xiamen["items"]] == ["Xiamen air", "Xiamen port"]
-    y2025 = client.get("/public/v1/retirements", params={"year": 2025, "limit": 2, "offset": 1}).json()
-    assert y2025["total"] == 3 and [r["beneficiary"] for r in y2025["items"]] == ["Xiamen air", "Fuzhou metro"]
-    assert client.get("/public/v1/retirements", params={"class": "FCT", "project": "SH-64-000001"}).json()["total"] == 4
-    assert client.get("/public/v1/retirements", params={"class": "OFS"}).json()["total"] == 0
-    assert client.get("/public/v1/retirements", params={"project": "SH-99-000009"}).json()["total"] == 0
+    y2025 = client.get("/public/v1/retirements", params={"year": 2025, "limit": 2}).json()
+    assert [r["beneficiary"] for r in y2025["items"]] == ["=HYPERLINK(evil)", "Xiamen air"]
+    assert y2025["next"] == "/public/v1/retirements?year=2025&limit=2&offset=2"
+    last = client.get(y2025["next"]).json()
+    assert [r["beneficiary"] for r in last["items"]] == ["Fuzhou metro"] and last["next"] is None
+    assert (
+        len(client.get("/public/v1/retirements", params={"class": "FCT", "project": "SH-64-000001"}).json()["items"])
+        == 4
+    )
+    assert client.get("/public/v1/retirements", params={"class": "OFS"}).json()["items"] == []
+    assert client.get("/public/v1/retirements", params={"project": "SH-99-000009"}).json()["items"] == []
     assert client.get("/public/v1/retirements", params={"class": "XYZ"}).status_code == 422
     assert client.get("/public/v1/retirements", params={"limit": 0}).status_code == 422
     exported = client.get("/public/v1/retirements.csv", params={"year": 2025})

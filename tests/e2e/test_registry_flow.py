@@ -34,7 +34,7 @@ PROJECT = {
 
 
 def haicang_report(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
-    reports = client.get("/api/v1/projects/1/monitoring-reports", headers=headers).json()
+    reports = client.get("/api/v1/projects/1/monitoring-reports", headers=headers).json()["items"]
     return next(r for r in reports if r["methodology"]["id"] == "FJ-FORESTRY-CARBON-TICKET")
 
 
@@ -91,7 +91,7 @@ def test_the_whole_flow(client: TestClient, login: Login, session: Session) -> N
     entry, head, proof = retirement["audit_entry"], retirement["tree_head"], retirement["inclusion_proof"]
     assert proof["leaf_index"] == entry["seq"] - 1 and proof["tree_size"] == head["tree_size"] == entry["seq"]
     assert head["root_hash"] in text
-    steps = client.get(f"/api/v1/monitoring-reports/{report['id']}/workflow", headers=bureau).json()
+    steps = client.get(f"/api/v1/monitoring-reports/{report['id']}/workflow", headers=bureau).json()["items"]
     assert [s["step"] for s in steps] == ["verify", "issue"] and steps[0]["evidence"][0]["latitude"] == 35.5
     assert ledger_violations(session) == [] and check_invariants([], []) == []
     session.rollback()  # end the read: SQLite writers wait for it

@@ -40,7 +40,7 @@ HEX128 = re.compile(r"^[0-9a-f]{128}$")
 
 def issue_haicang(client: TestClient, login: Login, session: Session, quantity_t: int = 300) -> None:
     bureau, verifier, registry = login("forestry_bureau"), login("verifier"), login("registry")
-    reports = client.get("/api/v1/projects/1/monitoring-reports", headers=bureau).json()
+    reports = client.get("/api/v1/projects/1/monitoring-reports", headers=bureau).json()["items"]
     report = next(r for r in reports if r["methodology"]["id"] == "FJ-FORESTRY-CARBON-TICKET")
     verified = client.post(
         f"/api/v1/monitoring-reports/{report['id']}/verify", json={"comment": "ok"}, headers=verifier

@@ -103,7 +103,7 @@ def test_every_instant_in_the_main_answers_carries_an_offset(
     get("/api/v1/projects", bureau)
     plots = get("/api/v1/projects/1/plots", bureau)
     get(f"/api/v1/plots/{plots['features'][0]['id'] if 'features' in plots else plots[0]['id']}", bureau)
-    reports = get("/api/v1/projects/1/monitoring-reports", bureau)
+    reports = get("/api/v1/projects/1/monitoring-reports", bureau)["items"]
     report = next(r for r in reports if r["methodology"]["id"] == "FJ-FORESTRY-CARBON-TICKET")
     post(f"/api/v1/monitoring-reports/{report['id']}/verify", {"comment": "ok"}, verifier)
     post(f"/api/v1/monitoring-reports/{report['id']}/issue", {"comment": "ok"}, registry)

@@ -94,7 +94,8 @@ def test_m10_pre_trade_checks_and_freezing(client: TestClient, login: Login, ses
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["held_fen"] == 600_000 + 3_000
     assert balances(client, login, "enterprise") == {
-        "organisation_id": market["enterprise"], "available_fen": 397_000, "held_fen": 603_000}  # fmt: skip
+        "organisation_id": market["enterprise"], "available_fen": 397_000, "held_fen": 603_000,
+        "available_cny": "3970.00", "held_cny": "6030.00"}  # fmt: skip
     # A sell freezes tonnes in escrow; too many tonnes → rejected.
     bureau = market["forestry_bureau"]
     short = order(client, login, "forestry_bureau", "sell", "61.00", 5000)
@@ -120,16 +121,16 @@ def test_fill_settles_dvp_with_fees(client: TestClient, login: Login, session: S
     # Buyer: paid 595,000 + 2,975 fee; still holds 50 t × 60.00 + fee for the rest.
     assert balances(client, login, "enterprise") == {
         "organisation_id": market["enterprise"], "available_fen": 1_000_000 - 597_975 - 301_500,
-        "held_fen": 301_500}  # fmt: skip
+        "held_fen": 301_500, "available_cny": "1005.25", "held_cny": "3015.00"}  # fmt: skip
     assert balances(client, login, "forestry_bureau")["available_fen"] == 595_000 - 1_785
     assert held_t(session, market["enterprise"], BlockState.TRADABLE) == 100
     assert client.get(f"/api/v1/orders/{sell['order_id']}", headers=login("forestry_bureau")).json()["status"] == (
         "filled"
     )
-    assert len(client.get("/api/v1/fills", headers=login("enterprise")).json()) == 1
-    assert [o["order_id"] for o in client.get("/api/v1/orders?status=open", headers=login("enterprise")).json()] == [
-        buy["order_id"]
-    ]
+    assert len(client.get("/api/v1/fills", headers=login("enterprise")).json()["items"]) == 1
+    assert [
+        o["order_id"] for o in client.get("/api/v1/orders?status=open", headers=login("enterprise")).json()["items"]
+    ] == [buy["order_id"]]
     # Amend the remainder down and its price: the hold follows.
     amended = client.post(f"/api/v1/orders/{buy['order_id']}/amend", json={"quantity_t": 20, "price_cny": "58.00"},
                           headers=login("enterprise"))  # fmt: skip

@@ -4,8 +4,10 @@
 Each operation of the app's OpenAPI document gets ``examples`` generated cases (positive and negative
 generation, derandomised by ``seed``); each case is sent once anonymously and once with the access token of
 every demo user (one per organisation kind), in-process through the ASGI app. A response is a failure of the
-``not_a_server_error`` check when its status is 5xx; failures are collected (no shrinking, so the budget is
-spent on coverage) with the operation, the identity and the request that produced them. The server-sent events
+``not_a_server_error`` check when its status is 5xx; every answer is also checked against the document
+(schemathesis' ``response_schema_conformance``, ``status_code_conformance`` and ``content_type_conformance``,
+issue 17). Failures are collected (no shrinking, so the budget is spent on coverage) with the operation, the
+identity and the request that produced them. The server-sent events
 stream is fuzzed too: schemathesis reads a bounded number of its events.
 """
 
@@ -25,6 +27,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.seed import DEMO_ORGS
 
@@ -40,6 +48,21 @@ class ServerError:
     body: str
 
 
+#: The document checks every answer goes through (issue 17 item 4).
+CONFORMANCE = [response_schema_conformance, status_code_conformance, content_type_conformance]
+
+
+@dataclass
+class Nonconformance:
+    """One answer that the OpenAPI document does not describe: where, as whom, which check and why."""
+
+    operation: str
+    identity: str
+    status: int
+    check: str
+    request: str
+
+
 @dataclass
 class FuzzReport:
     """What a run covered and what it found."""
@@ -50,6 +73,7 @@ class FuzzReport:
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     errors: list[ServerError] = field(default_factory=list)
+    nonconformances: list[Nonconformance] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -61,6 +85,8 @@ class FuzzReport:
             "requests": self.requests,
             "server_errors": len(self.errors),
             "operations_with_server_errors": sorted({e.operation for e in self.errors}),
+            "nonconformances": len(self.nonconformances),
+            "nonconforming_operations": sorted({f"{n.operation}: {n.check}" for n in self.nonconformances}),
             "statuses": dict(sorted(self.statuses.items())),
             "seconds": round(self.seconds, 1),
         }
@@ -74,6 +100,21 @@ def identities(client: TestClient) -> dict[str, dict[str, str]]:
         response.raise_for_status()
         result[demo.kind.value] = {"Authorization": f"Bearer {response.json()['access_token']}"}
     return result
+
+
+def _conform(report: FuzzReport, case: Any, response: Any, label: str, identity: str) -> None:
+    """Record every way ``response`` departs from the document (at most one record per check and operation)."""
+    try:
+        case.validate_response(response, checks=CONFORMANCE)
+    except (Failure, FailureGroup) as error:
+        failures = error.exceptions if isinstance(error, FailureGroup) else (error,)
+        seen = {(n.operation, n.check) for n in report.nonconformances}
+        for failure in failures:
+            check = f"{getattr(failure, 'title', type(failure).__name__)}: {str(failure)[:300]}"
+            if (label, check) not in seen:
+                report.nonconformances.append(
+                    Nonconformance(label, identity, response.status_code, check, _describe(case))
+                )
 
 
 def _describe(case: Any) -> str:
@@ -137,6 +178,7 @@ def fuzz(
                         report.errors.append(ServerError(case_label, identity, 500, _describe(case), repr(error)[:500]))
                         continue
                     report.statuses[response.status_code] += 1
+                    _conform(report, case, response, case_label, identity)
                     if response.status_code >= 500:
                         body = response.text[:500]
                         report.errors.append(

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
+from starlette.requests import Request
 
+from api.pagination import PageParams
 from api.routers.registry import list_public_projects
 from api.seed import seed_demo
 from carbon.ledger import transfer
@@ -67,7 +69,10 @@ def test_draft_projects_are_unlisted_and_warned(messages_pg_url: str) -> None:
                           crediting_start=date(2026, 1, 1), crediting_end=date(2046, 1, 1)),
             actor=principal_of(bureau, "test"), clock=CLOCK,
         )  # fmt: skip
-        listed = [f["properties"]["code"] for f in list_public_projects(session, limit=200, offset=0)["features"]]
+        request = Request({"type": "http", "method": "GET", "scheme": "http", "server": ("testserver", 80),
+                           "path": "/public/v1/projects", "query_string": b"", "headers": []})  # fmt: skip
+        page = list_public_projects(session, request=request, page=PageParams(limit=200))
+        listed = [feature.properties.code for feature in page.features]
         assert listed == ["SH-64-000001"] and draft.code not in listed
         [warning] = lifecycle_warnings(draft)
         assert warning["code"] == "project_not_registered" and "cannot be issued" in warning["message"]

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.seed import seed_demo
 from carbon.models import MonitoringReport
-from carbon.monitoring_records import recompute
-from core.canonical import canonical_hash
+from carbon.monitoring_records import recompute, record_hash
 from core.clock import FixedClock
 from core.db import make_engine
 from core.sqltypes import ExactDecimal
@@ -94,4 +93,5 @@ def test_demo_reports_on_postgres_store_numeric_and_recompute(pg_session: Sessio
         pg_session.refresh(report)
         assert isinstance(report.net_removal_tco2e, Decimal)
         assert report.net_removal_tco2e == Decimal(report.record["result"]["net_removal_tco2e"])
-        assert canonical_hash(report.record) == report.record_sha256 == recompute(report.record)
+        assert record_hash(report.record) == report.record_sha256 == recompute(report.record)
+        assert report.hash_scheme == report.record["hash_scheme"] == "rfc8785"
