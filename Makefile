@@ -3,9 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := core geodata carbon gep trading api witness
+PACKAGES := core geodata carbon gep trading access api web shanhai witness
 
-.PHONY: run test install lint typecheck contracts pytest clean
+.PHONY: run test install lint typecheck contracts pytest clean vendor messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck contracts pytest
+
+# The pages' browser assets: npm installs the locked versions, the script copies the minified files it lists into
+# web/static/vendor/ (committed, with manifest.json) — run only to upgrade them; `make run` needs neither Node nor a network.
+vendor:
+	cd web/assets && npm ci --no-audit --no-fund --ignore-scripts
+	$(PYTHON) scripts/vendor_web.py
+
+# The pages' message catalogs: extract from templates and web/*.py, merge into zh_CN and en, compile the .mo files.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --omit-header -o web/locale/messages.pot .
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-location --width 120
+	$(BIN)/pybabel compile -d web/locale -D messages --statistics
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,163 +1,35 @@
-"""FastAPI dependencies as typed aliases: session, clock, settings, and the caller.
+"""The API's dependencies: the typed aliases of :mod:`access.deps`, under the name every router imports.
 
-Dependencies that only read ``app.state`` are ``async def`` so FastAPI calls them on the event loop instead
-of sending each through the thread pool (a thread hop per dependency per request, measured on order entry).
-
-Authorisation runs once per request as an application-wide dependency (:func:`authorize`) that looks
-the route up in ``api/permissions.py``; routes that need the caller declare :data:`CurrentUser`.
+Session, clock, settings and the caller are resolved in :mod:`access` since the web pages need the same
+(issue 20): ``api`` and ``web`` both sit above it, and neither imports the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
-
-from celery import Celery
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy.orm import Session
-
-from api import permissions
-from api.throttle import ApiKeyQuota
-from core.audit_tree import AuditTree
-from core.auth import (
-    Principal,
-    PrincipalCache,
-    api_key_digest,
-    decode_token,
-    principal_of,
-    user_for_api_key,
-    user_for_token,
+from access.deps import (
+    AuditSigningKeyDep,
+    AuditTreeDep,
+    CeleryDep,
+    ClockDep,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    WitnessPolicyDep,
+    authorize,
+    get_session,
+    require_principal,
 )
-from core.clock import Clock
-from core.db import session_scope
-from core.errors import AuthenticationFailed, PermissionDenied
-from core.settings import Settings
-from core.witnessing import WitnessPolicy
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
-
-
-async def get_settings_dep(request: Request) -> Settings:
-    """Return the application's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a database session, rolled back on error and closed after the response."""
-    with session_scope(request.app.state.session_factory) as session:
-        yield session
-
-
-async def get_clock(request: Request) -> Clock:
-    """Return the application's clock."""
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-async def get_celery(request: Request) -> Celery:
-    """Return the application's Celery app."""
-    celery: Celery = request.app.state.celery
-    return celery
-
-
-async def get_audit_tree(request: Request) -> AuditTree:
-    """Return the application's Merkle-tree cache of the audit log."""
-    tree: AuditTree = request.app.state.audit_tree
-    return tree
-
-
-async def get_audit_signing_key(request: Request) -> Ed25519PrivateKey:
-    """Return the key that signs audit tree heads (read from outside the database at start-up)."""
-    key: Ed25519PrivateKey = request.app.state.audit_signing_key
-    return key
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-CeleryDep = Annotated[Celery, Depends(get_celery)]
-AuditTreeDep = Annotated[AuditTree, Depends(get_audit_tree)]
-AuditSigningKeyDep = Annotated[Ed25519PrivateKey, Depends(get_audit_signing_key)]
-
-
-def _resolve_principal(
-    request: Request, session: Session, settings: Settings, clock: Clock, api_key: str | None
-) -> Principal | None:
-    """Return the caller from a bearer token or an API key, ``None`` when anonymous.
-
-    The token's signature and expiry are checked on every call; the user or key row is read through the
-    app's :class:`PrincipalCache` (``SHANHAI_AUTH_CACHE_SECONDS``). A valid API key counts one request of
-    its quota (``SHANHAI_API_KEY_REQUESTS_PER_MINUTE``), whose ``RateLimit-*`` headers go on the response.
-
-    Raises:
-        AuthenticationFailed: Credentials were presented but are not valid.
-        TooManyRequests: The API key is over its quota.
-    """
-    cache: PrincipalCache = request.app.state.principal_cache
-    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
-    if token and scheme.lower() == "bearer":
-        claims = decode_token(token, token_type="access", key=settings.signing_key(), clock=clock)
-        return cache.get_or_load(("user", int(claims["sub"])),
-                                 lambda: principal_of(user_for_token(session, claims), "token"))  # fmt: skip
-    if scheme:
-        raise AuthenticationFailed("only Bearer tokens are accepted in the Authorization header")
-    if api_key:
-        digest = api_key_digest(api_key)
-        principal = cache.get_or_load(("api_key", digest),
-                                      lambda: principal_of(user_for_api_key(session, api_key), "api_key"))  # fmt: skip
-        quota: ApiKeyQuota = request.app.state.api_key_quota
-        request.state.rate_limit_headers = quota.hit(digest)  # sent by api.throttle.RateLimitHeaders
-        return principal
-    return None
-
-
-def authorize(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
-    _token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal | None:
-    """Apply the route's rule from ``api/permissions.py``: 401 when anonymous, 403 for a wrong role.
-
-    Public routes ignore credentials that do not verify (an expired access token sent along with a
-    refresh request must not block the refresh).
-    """
-    route = request.scope.get("route")
-    rule = permissions.rule_for(getattr(route, "name", ""), metrics_public=settings.resolved_metrics_public)
-    if rule == permissions.PUBLIC:
-        try:
-            return _resolve_principal(request, session, settings, clock, api_key)
-        except AuthenticationFailed:
-            return None
-    principal = _resolve_principal(request, session, settings, clock, api_key)
-    if principal is None:
-        raise AuthenticationFailed("this endpoint needs a bearer token or an API key")
-    if rule is None or principal.role not in rule:
-        raise PermissionDenied(f"the role {principal.role.value!r} may not call this endpoint")
-    return principal
-
-
-async def require_principal(principal: Annotated[Principal | None, Depends(authorize)]) -> Principal:
-    """Return the authorised caller (routes with a role rule always have one)."""
-    if principal is None:
-        raise AuthenticationFailed("this endpoint needs a bearer token or an API key")
-    return principal
-
-
-CurrentUser = Annotated[Principal, Depends(require_principal)]
-
-
-async def get_witness_policy(request: Request) -> WitnessPolicy:
-    """Return the audit log's origin, witnesses and quorum (ADR 033)."""
-    policy: WitnessPolicy = request.app.state.witness_policy
-    return policy
-
-
-WitnessPolicyDep = Annotated[WitnessPolicy, Depends(get_witness_policy)]
+__all__ = [
+    "AuditSigningKeyDep",
+    "AuditTreeDep",
+    "CeleryDep",
+    "ClockDep",
+    "CurrentUser",
+    "SessionDep",
+    "SettingsDep",
+    "WitnessPolicyDep",
+    "authorize",
+    "get_session",
+    "require_principal",
+]

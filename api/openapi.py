@@ -31,7 +31,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import permissions
+from access import permissions
 from api.problems import HTTP_SLUGS, MEDIA_TYPE, PROBLEM_BASE, status_of_class
 from core.errors import ShanhaiError
 

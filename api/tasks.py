@@ -9,7 +9,7 @@ from celery.result import AsyncResult, EagerResult
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import CeleryDep, CurrentUser, SessionDep
+from access.deps import CeleryDep, CurrentUser, SessionDep
 from api.worker import IMPORT_PLOTS, REMEASURE_PLOT, START_GEP_RUN
 from core.task_owners import check_task_visible
 

@@ -9,11 +9,11 @@ temporary directory), CPU time (``time.process_time``) so that a shared machine'
 wall time:
 
 * **each layer alone** — :class:`~api.observability.RequestContext` (request id, metrics, access log),
-  :class:`~api.security.SecurityHeaders`, :class:`~api.throttle.RateLimitHeaders`,
+  :class:`~api.security.SecurityHeaders`, :class:`~access.throttle.RateLimitHeaders`,
   :class:`~api.limits.BodySizeLimit` and :func:`~api.params.refuse_unstorable_input` (on a limit order's JSON
   body) — around an ASGI app that answers at once, minus that bare app;
 * **the whole app**, ``GET /api/v1/me`` with a bearer token through ``httpx.ASGITransport``, as built by
-  :func:`api.app.create_app` and with those layers replaced by pass-throughs (same code otherwise, same run,
+  :func:`shanhai.app.create_app` and with those layers replaced by pass-throughs (same code otherwise, same run,
   alternating), so the difference is what issue 16's middleware adds to a request.
 
 The minimum over ``--runs`` is reported (the least disturbed run), in microseconds per request.
@@ -38,13 +38,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from access.throttle import RateLimitHeaders  # noqa: E402
 from api import app as app_module  # noqa: E402
 from api import security  # noqa: E402
 from api.limits import BodySizeLimit  # noqa: E402
 from api.observability import RequestContext  # noqa: E402
 from api.params import refuse_unstorable_input  # noqa: E402
 from api.seed import seed_demo  # noqa: E402
-from api.throttle import RateLimitHeaders  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import make_engine, make_session_factory  # noqa: E402
 from core.migrate import upgrade  # noqa: E402

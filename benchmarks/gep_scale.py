@@ -250,7 +250,7 @@ def run_once(
     log_path = run_dir / "worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
+            [sys.executable, "-m", "shanhai.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
             cwd=REPO,
             env=env,
             stdout=log,

@@ -85,7 +85,7 @@ def run(url: str, data_dir: Path, poll_s: float, commands: int) -> dict[str, flo
         "SHANHAI_SECRET_KEY": SECRET, "SHANHAI_MARKET_STREAM_POLL_SECONDS": str(poll_s),
     }  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "--factory", "shanhai.app:create_app", "--port", str(port),
          "--log-level", "warning"],
         env=env, cwd=REPO,
     )  # fmt: skip

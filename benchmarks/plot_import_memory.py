@@ -1,12 +1,12 @@
 """Benchmark: peak memory of a 60 MB plot-file upload, and the time to refuse a 1-million-vertex file.
 
-Memory: serves the API (``python -m api.cli serve``, a real uvicorn process on 127.0.0.1) on a fresh
+Memory: serves the API (``python -m shanhai.cli serve``, a real uvicorn process on 127.0.0.1) on a fresh
 seeded SQLite database, logs in as the demo forestry bureau, creates a project and uploads a synthetic
 GeoJSON (or CSV-WKT) file of ``--size-mb`` MB (10^6 bytes): non-overlapping ~1 km circles of ~1,000
 vertices in northern Ningxia (inside its boundary, as the province rule requires), streamed from disk by
 this process. It waits for the job to end and prints the peak RSS (``VmHWM``, reset just before the
 upload so that the login's Argon2 hash does not count) of the API process and its growth over the RSS
-before the upload; with ``--broker`` the job runs in a separate Celery worker (``python -m api.cli worker
+before the upload; with ``--broker`` the job runs in a separate Celery worker (``python -m shanhai.cli worker
 --pool solo``), whose peak RSS is printed too; without it the job runs inside the API process (the
 embedded default).
 
@@ -168,9 +168,9 @@ def one_memory_run(code: Path, template: Path, upload: Path, broker: str | None,
         env = env_for(data_dir, broker, code)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        serve = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        serve = [sys.executable, "-m", "shanhai.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         with process(serve, env, code, data_dir / "api.log") as api:
-            worker_argv = [sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "WARNING"]
+            worker_argv = [sys.executable, "-m", "shanhai.cli", "worker", "--pool", "solo", "--loglevel", "WARNING"]
             worker_process = process(worker_argv, env, code, data_dir / "worker.log") if broker else _nothing()
             with worker_process as worker:
                 wait_for(f"{base}/api/v1/health")
@@ -226,7 +226,7 @@ def seeded_template(code: Path, folder: Path) -> Path:
     template.mkdir()
     env = env_for(template, None, code)
     for argv in (["db", "upgrade"], ["seed"]):
-        subprocess.run([sys.executable, "-m", "api.cli", *argv], env=env, cwd=code, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "shanhai.cli", *argv], env=env, cwd=code, check=True, capture_output=True)
     return template
 
 

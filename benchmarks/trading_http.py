@@ -84,7 +84,7 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SHANHAI_DATABASE_URL": url, "SHANHAI_SECRET_KEY": "bench-" + "x" * 40,
            "SHANHAI_ENVIRONMENT": "development", "SHANHAI_ACCESS_TOKEN_MINUTES": "120"}  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "shanhai.app:create_app", "--factory", "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
         cwd=REPO, env=env,
     )  # fmt: skip

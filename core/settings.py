@@ -1,6 +1,6 @@
 """The one settings object, read from ``SHANHAI_*`` environment variables.
 
-Built by :func:`get_settings` (cached) or passed explicitly to ``api.app.create_app`` — never created
+Built by :func:`get_settings` (cached) or passed explicitly to ``shanhai.app.create_app`` — never created
 at import time. The embedded default needs no configuration: SQLite in ``data_dir``, tasks in-process,
 a secret key generated once and kept in ``data_dir/secret_key``, and an audit signing key generated once into
 ``data_dir/audit_signing_key.pem``. Outside development the
@@ -170,6 +170,24 @@ class Settings(BaseSettings):
         description="The deployment is served over HTTPS only (at a TLS proxy): answers carry "
         "Strict-Transport-Security. Leave off for plain-HTTP development and demos.",
     )
+    session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A person's web session ends after this long without a request (MLPS level 3: session timeout).",
+    )
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 7, description="A web session ends this long after login.")
+    basemap_url: str | None = Field(
+        default=None,
+        description="XYZ/WMTS tile URL template of a basemap under the public maps ({z}/{x}/{y}; e.g. Tianditu, "
+        "with its tk key); none = administrative boundaries only. The browser fetches it, so CSP allows its origin.",
+    )
+    basemap_datum: Literal["CGCS2000", "WGS84"] | None = Field(
+        default=None,
+        description="Datum of the basemap's tiles. Only CGCS2000 or WGS84 (equal at map scale) are accepted: GCJ-02 "
+        "and BD-09 tiles misplace CGCS2000 plots by hundreds of metres.",
+    )
+    basemap_attribution: str = Field(default="", max_length=200, description="Text shown under a basemap.")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Origins allowed to call the API from a browser, comma-separated (https://app.example.cn); "
@@ -218,6 +236,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"several API processes ({source}) need SHANHAI_RATE_LIMIT_STORAGE_URL on Redis: each process's "
                 "memory would count logins and API-key requests alone, multiplying every limit"
+            )
+        if self.basemap_url is not None and self.basemap_datum is None:
+            raise ValueError(
+                "SHANHAI_BASEMAP_URL needs SHANHAI_BASEMAP_DATUM (CGCS2000 or WGS84): GCJ-02 and BD-09 basemaps "
+                "misplace CGCS2000 plots by hundreds of metres and are refused"
             )
         if self.environment == "production":
             if self.secret_key is None:

@@ -10,6 +10,7 @@ import carbon.models
 import core.audit
 import core.audit_heads
 import core.auth
+import core.sessions
 import core.task_owners
 import core.witnessing
 import geodata.models

@@ -24,12 +24,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from api.seed import DEMO_ORGS, seed_demo, seed_gep, seed_rasters
 from core.clock import FixedClock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from core.settings import Settings
+from shanhai.app import create_app
 from tests.statuses import StatusRecorder, undocumented
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,7 +215,7 @@ def start_uvicorn(
     log_path = data_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "--factory", "shanhai.app:create_app", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"],
             cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -308,7 +308,7 @@ def celery_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Pop
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
+            [sys.executable, "-m", "shanhai.cli", "worker", "--pool", "solo", "--loglevel", "INFO"],
             cwd=REPO,
             env=env,
             stdout=log,

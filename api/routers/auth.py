@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import partial
 from typing import Annotated
 
-from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from access.login import check_login
+from access.throttle import LoginThrottle, normalise_user_name
 from api.deps import ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.pagination import Page, PageQuery, page_of
 from api.schemas import ApiKeyCreated, ApiKeyRequest, Me, OrganisationOut, RefreshRequest, TokenPair, UnlockRequest
-from api.throttle import LoginThrottle, client_address, normalise_user_name
 from core.auth import (
     Organisation,
     User,
-    check_password,
     decode_token,
-    find_login_user,
     issue_token,
-    record_login,
     record_unlock,
     user_for_token,
 )
 from core.auth import create_api_key as create_api_key_for
 from core.clock import Clock
-from core.errors import AuthenticationFailed, NotFound
+from core.errors import NotFound
 from core.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -63,33 +56,8 @@ async def login_for_token(
     its own (``SHANHAI_LOGIN_WORKERS``), so a flood of logins waits there instead of taking the threads
     every other request needs.
     """
-    throttle: LoginThrottle = request.app.state.login_throttle
-    pool: ThreadPoolExecutor = request.app.state.login_pool
-    address = client_address(request, settings.trusted_proxies)
-    await to_thread.run_sync(throttle.check, form.username, address)
-    attempt = partial(_attempt_login, session, throttle, form.username, form.password, address=address, clock=clock)
-    user = await asyncio.get_running_loop().run_in_executor(pool, attempt)
+    user = await check_login(request, session, settings, clock, form.username, form.password)
     return _token_pair(user, settings, clock)
-
-
-def _attempt_login(
-    session: Session, throttle: LoginThrottle, username: str, password: str, *, address: str, clock: Clock
-) -> User:
-    """Check a password, count and audit the attempt; run in the login pool, never on the shared threads.
-
-    Its database work runs here too: on SQLite a thread waiting for the write lock must not hold one of the
-    shared threads that the lock's holder may need to finish its request.
-    """
-    try:
-        user = check_password(find_login_user(session, username), password)
-    except AuthenticationFailed:
-        lockouts = [(lockout.subject, lockout.failures, lockout.seconds)
-                    for lockout in throttle.record_failure(username, address)]  # fmt: skip
-        record_login(session, username=username, user=None, address=address, lockouts=lockouts, clock=clock)
-        raise
-    throttle.record_success(username)
-    record_login(session, username=username, user=user, address=address, clock=clock)
-    return user
 
 
 @router.post("/auth/lockouts/unlock", status_code=204)

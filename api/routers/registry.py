@@ -472,13 +472,14 @@ def _retirement_out(session: Any, retirement: Retirement, request: Request, cloc
     """
     keep_tree_head(session, retirement, _notary(request), clock)
     base_url = request.app.state.settings.public_base_url
-    verify_url = f"{base_url}/public/v1/retirements/{retirement.verification_code}"
+    verify_url = f"{base_url}/verify/{retirement.verification_code}"  # the certificate check page (the QR code)
+    public_url = f"{base_url}/public/v1/retirements/{retirement.verification_code}"
     proof = None
     if retirement.audit_seq is not None:
         proof = request.app.state.audit_tree.inclusion_proof(session, retirement.audit_seq, retirement.audit_seq)
     facts = certificate_facts(session, retirement, verify_url=verify_url, proof=proof)
     return Certificate.model_validate(
-        {"id": retirement.id, **facts, "certificate_url": f"{verify_url}/certificate.pdf"}
+        {"id": retirement.id, **facts, "certificate_url": f"{public_url}/certificate.pdf"}
     )
 
 

@@ -17,12 +17,12 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from api.downloads import XLSX
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
 from core.audit import AuditEntry, verify_chain
 from gep.models import GepRun
 from gep.runs import TABLES
+from shanhai.cli import main
 from tests.conftest import SAMPLES
 
 Login = Callable[[str], dict[str, str]]

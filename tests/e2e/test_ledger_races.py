@@ -293,7 +293,7 @@ def test_twenty_parallel_operations_of_every_kind_that_fit_all_succeed(servers: 
 def test_the_ledger_passes_shanhai_audit_verify_after_the_races(race_url: str, tmp_path: Path) -> None:
     env = os.environ | {"SHANHAI_ENVIRONMENT": "test", "SHANHAI_DATABASE_URL": race_url,
                         "SHANHAI_SECRET_KEY": TEST_SECRET, "SHANHAI_DATA_DIR": str(tmp_path)}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "api.cli", "audit", "verify"], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-m", "shanhai.cli", "audit", "verify"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 

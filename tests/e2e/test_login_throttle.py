@@ -13,10 +13,10 @@ import anyio.to_thread
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 
-from api.app import create_app
 from core.clock import FixedClock
 from core.metrics import EXPOSED
 from core.settings import Settings
+from shanhai.app import create_app
 from tests.conftest import PASSWORDS
 
 Login = Callable[[str], dict[str, str]]

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from api.stream_client import SseParser
 from carbon.ledger import CreditClass
 from core.auth import OrgKind, principal_of
 from core.clock import FixedClock
 from core.settings import Settings
+from shanhai.app import create_app
 from trading.close_price import CloseRule
 from trading.market_data import bars_from_trades
 from trading.models import JournalEntry, Trade

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from carbon.models import MonitoringReport, Plot
 from carbon.monitoring_records import check_record, recompute, record_hash
 from core.audit import AuditEntry
 from core.errors import InvalidInput
+from shanhai.cli import main
 from tests.e2e.test_plots_api import assert_problem
 
 Login = Callable[[str], dict[str, str]]

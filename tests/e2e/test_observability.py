@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
 from core import metrics
 from core.logs import ShanhaiJsonFormatter, configure_logging
 from core.settings import Settings
+from shanhai.app import create_app
 from tests.e2e.test_plot_imports import new_project, upload
 from tests.e2e.test_trading_api import market, order  # noqa: F401 (the fixture)
 
@@ -146,7 +146,7 @@ def test_shanhai_serve_empties_the_multiprocess_dir_and_serves_the_metrics_port(
 ) -> None:
     import uvicorn
 
-    import api.cli
+    import shanhai.cli
 
     directory = tmp_path / "prometheus"
     directory.mkdir()
@@ -154,19 +154,19 @@ def test_shanhai_serve_empties_the_multiprocess_dir_and_serves_the_metrics_port(
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(uvicorn, "run", lambda _app, **options: calls.append(options))
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr(api.cli, "start_metrics_server", lambda host, port: started.append((host, port)))
+    monkeypatch.setattr(shanhai.cli, "start_metrics_server", lambda host, port: started.append((host, port)))
     for name, setting in {"DATA_DIR": tmp_path, "ENVIRONMENT": "test", "PROMETHEUS_MULTIPROC_DIR": directory,
                           "METRICS_PORT": 9464, "LOG_FORMAT": "json"}.items():  # fmt: skip
         monkeypatch.setenv(f"SHANHAI_{name}", str(setting))
-    api.cli.get_settings.cache_clear()
+    shanhai.cli.get_settings.cache_clear()
     root, level = logging.getLogger(), logging.getLogger().level
     try:
-        assert api.cli.main(["serve", "--port", "8123"]) == 0
+        assert shanhai.cli.main(["serve", "--port", "8123"]) == 0
         assert os.environ[metrics.MULTIPROC_ENV] == str(directory)
         handlers = [h for h in root.handlers if h.get_name() == "shanhai"]
         assert len(handlers) == 1 and isinstance(handlers[0].formatter, ShanhaiJsonFormatter)
     finally:
-        api.cli.get_settings.cache_clear()
+        shanhai.cli.get_settings.cache_clear()
         for handler in [h for h in root.handlers if h.get_name() == "shanhai"]:
             root.removeHandler(handler)
         root.setLevel(level)
@@ -181,7 +181,7 @@ def test_shanhai_worker_writes_into_the_directory_and_serves_the_metrics_port(
 ) -> None:
     from celery import Celery
 
-    import api.cli
+    import shanhai.cli
 
     directory = tmp_path / "prometheus"
     directory.mkdir()
@@ -189,18 +189,18 @@ def test_shanhai_worker_writes_into_the_directory_and_serves_the_metrics_port(
     argv: list[list[str]] = []
     monkeypatch.setattr(Celery, "worker_main", lambda _self, args: argv.append(args))
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr(api.cli, "start_metrics_server", lambda host, port: started.append((host, port)))
+    monkeypatch.setattr(shanhai.cli, "start_metrics_server", lambda host, port: started.append((host, port)))
     for name, setting in {"DATA_DIR": tmp_path, "ENVIRONMENT": "test", "PROMETHEUS_MULTIPROC_DIR": directory,
                           "METRICS_PORT": 9465, "BROKER_URL": "memory://"}.items():  # fmt: skip
         monkeypatch.setenv(f"SHANHAI_{name}", str(setting))
     monkeypatch.setenv("GDAL_CACHEMAX", "64")
-    api.cli.get_settings.cache_clear()
+    shanhai.cli.get_settings.cache_clear()
     root, level = logging.getLogger(), logging.getLogger().level
     try:
-        assert api.cli.main(["worker"]) == 0
+        assert shanhai.cli.main(["worker"]) == 0
         assert os.environ[metrics.MULTIPROC_ENV] == str(directory)  # the pool processes it forks inherit it
     finally:
-        api.cli.get_settings.cache_clear()
+        shanhai.cli.get_settings.cache_clear()
         for handler in [h for h in root.handlers if h.get_name() == "shanhai"]:
             root.removeHandler(handler)
         root.setLevel(level)

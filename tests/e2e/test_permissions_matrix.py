@@ -14,8 +14,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-import api.app
-from api.permissions import MissingRule
+import shanhai.app
+from access.permissions import MissingRule
 from core.settings import Settings
 
 Login = Callable[[str], dict[str, str]]
@@ -256,12 +256,12 @@ def test_a_route_without_a_rule_stops_the_app(monkeypatch: pytest.MonkeyPatch, s
     def rogue_route() -> dict[str, str]:
         return {"oops": "no rule"}
 
-    monkeypatch.setattr(api.app, "ROUTERS", (*api.app.ROUTERS, rogue))
+    monkeypatch.setattr(shanhai.app, "ROUTERS", (*shanhai.app.ROUTERS, rogue))
     with pytest.raises(MissingRule, match="rogue_route"):
-        api.app.create_app(settings)
+        shanhai.app.create_app(settings)
 
 
 def test_route_names_are_unique(app: FastAPI) -> None:
-    names = api.app.route_names(api.app.ROUTERS)
+    names = shanhai.app.route_names(shanhai.app.ROUTERS)
     assert len(names) == len(set(names))
-    assert all(isinstance(r, APIRoute) for router in api.app.ROUTERS for r in router.routes)
+    assert all(isinstance(r, APIRoute) for router in shanhai.app.ROUTERS for r in router.routes)

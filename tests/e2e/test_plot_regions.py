@@ -12,11 +12,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from carbon.models import Plot
 from core.clock import FixedClock
 from core.settings import Settings
 from geodata.regions import shipped_index
+from shanhai.app import create_app
 
 Login = Callable[[str], dict[str, str]]
 XIAMEN = box(118.10, 24.60, 118.11, 24.61)  # Jimei district, Xiamen, Fujian

@@ -70,7 +70,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     env = clean_env(SHANHAI_DATA_DIR=str(tmp_path / "var"), SHANHAI_RASTER_DIR=str(ROOT / "samples" / "rasters"),
                     SHANHAI_PUBLIC_BASE_URL=url)  # fmt: skip
-    command = [sys.executable, "-m", "api.cli", "run", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "shanhai.cli", "run", "--host", "127.0.0.1", "--port", str(port),
                "--samples", str(ROOT / "samples")]  # fmt: skip
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
@@ -104,7 +104,7 @@ def repository_like(folder: Path) -> Path:
     (folder / "samples").symlink_to(ROOT / "samples", target_is_directory=True)
     shanhai = folder / ".venv" / "bin" / "shanhai"
     shanhai.parent.mkdir(parents=True)
-    shanhai.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m api.cli "$@"\n', encoding="utf-8")
+    shanhai.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m shanhai.cli "$@"\n', encoding="utf-8")
     shanhai.chmod(0o755)
     return folder
 

@@ -25,7 +25,6 @@ from pypdf.generic import DictionaryObject
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from carbon.ledger import Retirement
 from carbon.ledger.certificates import ATTACHMENT, facts_of_pdf, render_pdf
 from carbon.models import Plot
@@ -33,6 +32,7 @@ from core.audit import AuditEntry, AuditHead
 from core.auth import Organisation, OrgKind
 from core.clock import FixedClock
 from core.tree_head import public_key_pem
+from shanhai.cli import main
 
 Login = Callable[[str], dict[str, str]]
 HEX128 = re.compile(r"^[0-9a-f]{128}$")

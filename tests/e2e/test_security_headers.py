@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import Response
 
-import api.cli
-from api.app import create_app
+import shanhai.cli
 from api.security import PAGE_POLICY, SecurityPolicy, inline_hashes
 from core.clock import FixedClock
 from core.settings import Settings
+from shanhai.app import create_app
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 Login = Callable[[str], dict[str, str]]
@@ -152,11 +152,11 @@ def test_shanhai_serve_hides_the_server_header(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(uvicorn, "run", lambda _app, **options: calls.append(options))
     monkeypatch.setenv("SHANHAI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SHANHAI_ENVIRONMENT", "test")
-    api.cli.get_settings.cache_clear()
+    shanhai.cli.get_settings.cache_clear()
     try:
-        assert api.cli.main(["serve", "--port", "8123"]) == 0
+        assert shanhai.cli.main(["serve", "--port", "8123"]) == 0
     finally:
-        api.cli.get_settings.cache_clear()
+        shanhai.cli.get_settings.cache_clear()
         forget_log_handler()
     assert len(calls) == 1 and calls[0]["server_header"] is False
     assert (calls[0]["host"], calls[0]["port"]) == ("127.0.0.1", 8123)

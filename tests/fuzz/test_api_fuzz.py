@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
 from api.seed import seed_demo, seed_rasters
 from core.clock import SystemClock
 from core.db import make_engine, make_session_factory
 from core.settings import Settings
+from shanhai.app import create_app
 from tests.conftest import SAMPLES, TEST_SECRET, fresh_postgres_database
 from tests.fuzz.harness import fuzz
 

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from core import audit
 from core.audit import AuditEntry, AuditHead, verify_chain
 from core.clock import FixedClock
 from core.settings import Settings, get_settings
+from shanhai.cli import main
 
 
 @pytest.fixture

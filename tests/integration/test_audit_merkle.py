@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from core import audit
 from core.audit import AuditEntry, AuditHead
 from core.audit_export import ENTRIES_FILE, PUBLIC_KEY_FILE, TREE_HEAD_FILE, export_line, write_tree_head
@@ -27,6 +26,7 @@ from core.errors import AuditChainBroken, InvalidInput, NotFound
 from core.merkle import MerkleTree
 from core.settings import Settings, get_settings
 from core.tree_head import SignedTreeHead, load_public_key_pem, public_key_pem, sign_tree_head, verify_tree_head
+from shanhai.cli import main
 
 # --- an independent RFC 6962 verifier (hashlib only) ----------------------------------------------
 

@@ -15,11 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from api.app import create_app
 from carbon.models import Plot
 from core.audit import AuditEntry, verify_chain
 from core.clock import FixedClock
 from core.settings import Settings
+from shanhai.app import create_app
 from tests.conftest import PASSWORDS, celery_worker
 
 pytestmark = pytest.mark.redis

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from api.app import create_app
 from api.seed import GEP_DEMO_RUN, GEP_REGION_LAYER
 from core.clock import FixedClock
 from core.settings import Settings
@@ -29,6 +28,7 @@ from gep.prices import load_table
 from gep.regions import get_region_layer, region_shapes
 from gep.runs import CreateRun, create_run, raster_sources
 from gep.synthetic import FILES, write_stack
+from shanhai.app import create_app
 from tests.conftest import celery_worker
 
 pytestmark = pytest.mark.redis

@@ -28,7 +28,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import carbon.imports
-from api.app import create_app
 from carbon.imports import CHUNK_BYTES, create_import, end_stale_imports, get_import, run_import
 from carbon.models import ImportStatus, PlotImport, PlotImportChunk, Scheme
 from carbon.projects import CreateProject, create_project
@@ -39,6 +38,7 @@ from core.errors import PayloadTooLarge
 from core.migrate import alembic_config, upgrade
 from core.settings import Settings
 from geodata.readers import ReadLimits
+from shanhai.app import create_app
 from tests.conftest import PASSWORDS, celery_worker, fresh_postgres_database
 
 LIMITS = ReadLimits()

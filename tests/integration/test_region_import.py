@@ -17,7 +17,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from core.audit import AuditEntry
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
@@ -27,6 +26,7 @@ from core.settings import get_settings
 from geodata.region_store import BoundaryImport, current_index, import_boundaries
 from geodata.regions import assess, shipped_index
 from geodata.writers import write_layer
+from shanhai.cli import main
 
 XIAMEN = box(118.10, 24.60, 118.11, 24.61)
 CLOCK = FixedClock(datetime(2026, 12, 7, 6, 0, tzinfo=UTC))

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cli import main
 from core.audit import AuditEntry
 from core.auth import User, verify_password
 from core.settings import Settings, get_settings
+from shanhai.cli import main
 
 
 def _set_password(monkeypatch: pytest.MonkeyPatch, settings: Settings, username: str, password: str) -> int:

@@ -8,10 +8,10 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from api.cli import main
 from core.db import make_engine
 from core.migrate import alembic_config, current_tables, upgrade
 from core.settings import get_settings
+from shanhai.cli import main
 
 TABLES = {
     "alembic_version",
@@ -22,6 +22,7 @@ TABLES = {
     "audit_signed_head",
     "audit_cosignature",
     "task_owner",
+    "web_session",
     "monitoring_report",
     "organisation",
     "plot",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from api.throttle import ApiKeyQuota, LoginThrottle, open_storage
+from access.throttle import ApiKeyQuota, LoginThrottle, open_storage
 from core.errors import TooManyRequests
 from core.settings import Settings
 
@@ -69,11 +69,11 @@ def test_serve_starts_as_many_processes_as_declared(monkeypatch: pytest.MonkeyPa
 
     import uvicorn
 
-    from api.cli import cmd_serve
+    from shanhai.cli import cmd_serve
 
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
     settings = Settings(api_processes=3, rate_limit_storage_url="redis://127.0.0.1:6379/2")
     assert cmd_serve(settings, argparse.Namespace(host="127.0.0.1", port=8001)) == 0
     [(app, options)] = calls
-    assert app == "api.app:create_app" and options["factory"] is True and options["workers"] == 3
+    assert app == "shanhai.app:create_app" and options["factory"] is True and options["workers"] == 3

@@ -37,8 +37,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.cli import main
 from carbon.ledger import CreditClass, IssueBatch, RetireUnits, issue_batch, retire_units
 from core import audit, merkle
 from core.audit import AuditEntry, AuditHead
@@ -57,6 +55,8 @@ from core.witnessing import (
     publish_witness_files,
     witness_round,
 )
+from shanhai.app import create_app
+from shanhai.cli import main
 from tests.conftest import REPO, free_port, seeded_session, stop_uvicorn
 from witness.note import cosigner_vkey
 from witness.server import load_or_create_key
@@ -92,7 +92,7 @@ def start_witness(name: str, state_dir: Path, log_key: Ed25519PrivateKey) -> Run
     environment = os.environ | {"SHANHAI_ENVIRONMENT": "test", "SHANHAI_DATA_DIR": str(state_dir)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "witness", "serve", "--name", name, "--state-dir", str(state_dir),
+            [sys.executable, "-m", "shanhai.cli", "witness", "serve", "--name", name, "--state-dir", str(state_dir),
              "--log", log_vkey(ORIGIN, log_key.public_key()), "--port", str(port)],
             cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

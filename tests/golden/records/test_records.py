@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from pydantic_core import to_jsonable_python
 
-from api.cli import main
 from carbon.methods.base import Tracer, build_result
 from carbon.methods.registry import default_registry
 from carbon.monitoring_records import check_record, recompute, record_hash
@@ -26,6 +25,7 @@ from gep.legend import load_legend
 from gep.prices import load_table
 from gep.spec import DEFAULT_INDICATORS
 from gep.valuation import valuation_hash, valuation_record
+from shanhai.cli import main
 
 HERE = Path(__file__).parent
 SCRIPT = HERE.parents[2] / "docs" / "verify_record.py"

@@ -1,9 +1,10 @@
-"""Who may call what: the one table of access rules, keyed by route name.
+"""Who may do what: the one table of access rules, keyed by action — API route names and page names.
 
-Every route of the API has exactly one entry. ``PUBLIC`` routes need no credentials; every other entry
-is the set of roles (organisation kinds) allowed. A route missing from the table is refused at
-start-up (:func:`check_rules`) and, should one slip through, denied at run time (fail closed).
-Finer rules — "only the proponent's own organisation", "never your own work" — are the services'.
+Every route of the API and every page (an action named ``page_…``, served by ``web``) has exactly one entry.
+``PUBLIC`` routes need no credentials; every other entry is the set of roles (organisation kinds) allowed. A
+route missing from the table is refused at start-up (:func:`check_rules`) and, should one slip through, denied
+at run time (fail closed). Finer rules — "only the proponent's own organisation", "never your own work" — are
+the services'.
 """
 
 from __future__ import annotations
@@ -161,7 +162,34 @@ RULES: Final[dict[str, Rule]] = {
     "read_public_region_boundaries": PUBLIC,
     "read_audit_inclusion_proof": PUBLIC,
     "read_audit_consistency_proof": PUBLIC,
+    # web pages (issue 20): the public registry and the certificate check for everyone, the rest after login
+    "page_home": PUBLIC,
+    "page_registry_projects": PUBLIC,
+    "page_registry_project": PUBLIC,
+    "page_registry_retirements": PUBLIC,
+    "page_registry_retirements_csv": PUBLIC,
+    "page_verify": PUBLIC,
+    "page_verify_certificate": PUBLIC,
+    "page_login_form": PUBLIC,
+    "page_login": PUBLIC,
+    "page_logout": PUBLIC,
+    "page_set_language": PUBLIC,
+    "page_report_sheet": ALL_ROLES,
 }
+
+#: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.
+PAGE_PREFIX: Final = "page_"
+
+
+def is_page(action: str) -> bool:
+    """Return whether ``action`` names a page (served by ``web``, authenticated by the session cookie)."""
+    return action.startswith(PAGE_PREFIX)
+
+
+def allows(action: str, role: OrgKind | None) -> bool:
+    """Return whether ``role`` (``None``: anonymous) may do ``action``; an action without a rule allows nobody."""
+    rule = RULES.get(action)
+    return rule == PUBLIC or (rule is not None and role is not None and role in rule)
 
 
 class MissingRule(RuntimeError):
@@ -179,4 +207,4 @@ def check_rules(route_names: Iterable[str]) -> None:
     """Raise :class:`MissingRule` naming every route without a rule."""
     missing = sorted(name for name in route_names if name not in RULES)
     if missing:
-        raise MissingRule(f"routes without an access rule in api/permissions.py: {', '.join(missing)}")
+        raise MissingRule(f"routes without an access rule in access/permissions.py: {', '.join(missing)}")

@@ -175,11 +175,32 @@ def cmd_user_set_password(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_deactivate(settings: Settings, args: argparse.Namespace) -> int:
+    """Deactivate a user: tokens and API keys are refused, and every web session of theirs ends at once (audited)."""
+    from sqlalchemy import select
+
+    from core.auth import User
+    from core.sessions import deactivate_user
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            user = session.scalars(select(User).where(User.username == args.username)).first()
+            if user is None:
+                print(f"no user is named {args.username!r}", file=sys.stderr)
+                return 1
+            ended = deactivate_user(session, user, actor="system:cli", clock=SystemClock())
+    finally:
+        engine.dispose()
+    print(f"{args.username} deactivated; {ended} web session(s) ended")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the API with uvicorn in ``SHANHAI_API_PROCESSES`` processes, without a ``server`` header."""
     import uvicorn
 
-    from api.app import create_app
+    from shanhai.app import create_app
 
     configure_logging(settings.log_format, settings.log_level)
     if settings.prometheus_multiproc_dir is not None:
@@ -189,7 +210,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # several processes need the Redis rate-limit storage).
         if settings.metrics_port is not None:
             start_metrics_server(settings.metrics_host, settings.metrics_port)
-        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
+        uvicorn.run("shanhai.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=settings.api_processes, server_header=False, access_log=False, log_config=None)  # fmt: skip
         return 0
     app = create_app(settings)  # chooses the metrics mode first
@@ -204,7 +225,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Upgrade, seed and serve."""
     cmd_db_upgrade(settings, args)
     cmd_seed(settings, args)
-    print(f"serving on http://{args.host}:{args.port} (OpenAPI docs at /docs)")
+    print(f"serving on http://{args.host}:{args.port}/ (the pages; the API and its OpenAPI docs at /docs)")
     return cmd_serve(settings, args)
 
 
@@ -651,6 +672,9 @@ def _parser() -> argparse.ArgumentParser:
     set_password = user.add_parser("set-password", help="set a password (from standard input) under the policy")
     set_password.add_argument("username")
     set_password.set_defaults(func=cmd_user_set_password)
+    deactivate = user.add_parser("deactivate", help="deactivate a user and end their web sessions at once")
+    deactivate.add_argument("username")
+    deactivate.set_defaults(func=cmd_user_deactivate)
     gep = commands.add_parser("gep", help="GEP accounting").add_subparsers(dest="gep_command", required=True)
     gep_run = gep.add_parser("run", help="run an accounting offline from a YAML/JSON configuration")
     gep_run.add_argument("config", help="configuration file (raster and region paths relative to it)")

@@ -218,7 +218,7 @@ class ApiKeyQuota:
 class RateLimitHeaders:
     """ASGI middleware: put the ``RateLimit-*`` headers a request's API key earned on its response.
 
-    :func:`api.deps.authorize` leaves them in ``request.state.rate_limit_headers``; a middleware (rather than
+    :func:`access.deps.authorize` leaves them in ``request.state.rate_limit_headers``; a middleware (rather than
     a dependency's ``Response``) reaches every response, streamed files and problem responses included.
     """
 

@@ -1,4 +1,4 @@
-"""``create_app`` — the only composition root of the HTTP service.
+"""``create_app`` — the only composition root of the HTTP service: the JSON API (``api``) and the pages (``web``).
 
 It chooses the metrics mode (ADR 029), builds the engine, session factory, clock, Celery app, audit tree cache
 and audit signing key from one :class:`Settings`, installs the problem+json handlers, the body-size limit, the
@@ -9,15 +9,19 @@ an access rule.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import inspect
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
-from api import openapi, permissions, problems
-from api.deps import authorize
+from access import permissions
+from access.deps import LoginRequired, authorize
+from access.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
+from api import openapi, problems
 from api.docs import install_docs
 from api.limits import BodySizeLimit
 from api.observability import RequestContext
@@ -39,9 +43,8 @@ from api.routers import (
     witnessing,
     workflow,
 )
-from api.security import SecurityPolicy, ShanhaiApp, install_cors
+from api.security import PAGE_POLICY, SecurityPolicy, ShanhaiApp, install_cors
 from api.tasks import router as tasks_router
-from api.throttle import ApiKeyQuota, LoginThrottle, RateLimitHeaders, open_storage
 from api.witness_loop import WitnessLoop
 from api.worker import create_celery
 from core.audit_tree import AuditTree, load_signing_key
@@ -54,6 +57,8 @@ from core.witnessing import WitnessPolicy
 from trading.journal import MatcherCache
 from trading.market_data import BookReplicas
 from trading.order_entry import MatcherProcess, OrderEntry
+from web.app import PAGE_ROUTERS, STATIC_PREFIX, install_web
+from web.errors import PAGE_PREFIXES, is_page_request, page_error
 
 API_DESCRIPTION = """
 Shanhai (山海) — cross-province carbon-sink trading and GEP accounting for the Fujian–Ningxia cooperation.
@@ -149,9 +154,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_signing_key = audit_signing_key
 
     problems.install(app)
+    install_page_errors(app)
     openapi.install(app)
     docs_policies = install_docs(app)
-    app.security_policy = SecurityPolicy(routes=docs_policies, hsts=settings.https)
+    page_policies = dict.fromkeys((*PAGE_PREFIXES, STATIC_PREFIX), PAGE_POLICY)
+    app.security_policy = SecurityPolicy(routes={**docs_policies, **page_policies}, hsts=settings.https)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes,
@@ -163,8 +170,33 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(RequestContext)  # outermost of the added ones: 413s and every problem carry the request id
     for router in ROUTERS:
         app.include_router(router)
-    permissions.check_rules(route_names(ROUTERS))
+    install_web(app)
+    permissions.check_rules(route_names((*ROUTERS, *PAGE_ROUTERS)))
     return app
+
+
+def install_page_errors(app: FastAPI) -> None:
+    """Send errors of page requests to ``web``'s friendly pages; every other request keeps its problem+json.
+
+    Wraps each handler :func:`api.problems.install` registered, so the API's answers are unchanged.
+    """
+    for error_class, api_handler in list(app.exception_handlers.items()):
+        app.add_exception_handler(error_class, _dispatching(api_handler))
+
+    async def login_required(request: Request, error: Exception) -> Any:
+        return page_error(request, error, problems.status_for)
+
+    app.add_exception_handler(LoginRequired, login_required)  # raised for pages only (access.deps.authorize)
+
+
+def _dispatching(api_handler: Callable[..., Any]) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, error: Exception) -> Any:
+        if is_page_request(request):
+            return page_error(request, error, problems.status_for)
+        answer = api_handler(request, error)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    return handle
 
 
 def operation_id(route: APIRoute) -> str:

@@ -1,0 +1,74 @@
+"""Every page × every role, walked from the app's routes and the one permissions table (as the API matrix test)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from access import permissions
+from core.auth import OrgKind
+from shanhai.app import create_app
+from tests.conftest import USER_OF_ROLE
+from tests.web.helpers import log_in
+from web.app import PAGE_ROUTERS
+
+#: A value for each path parameter of a page (a missing certificate is a 404 page: allowed, not refused).
+SAMPLES = {"code": "SH-64-000001", "report_id": "1"}
+VERIFY_SAMPLE = {"/verify/{code}": "/verify/ZZZZ-0000"}
+
+
+def page_routes(_app: FastAPI) -> list[APIRoute]:
+    """The page routes the composition root mounts (FastAPI keeps included routers nested)."""
+    return [r for router in PAGE_ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+
+
+def concrete(route: APIRoute) -> str:
+    if route.path in VERIFY_SAMPLE:
+        return VERIFY_SAMPLE[route.path]
+    path = route.path
+    for name, value in SAMPLES.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def expected(rule: permissions.Rule | None, role: OrgKind | None) -> set[int]:
+    if rule == permissions.PUBLIC:
+        return {200, 404}
+    if role is None:
+        return {303}  # to the login form
+    return {200} if rule is not None and role in rule else {403}
+
+
+def test_every_page_has_a_rule_and_every_page_rule_a_page(app: FastAPI) -> None:
+    names = {r.name for r in page_routes(app)}
+    assert names == {name for name in permissions.RULES if permissions.is_page(name)}
+    assert all(r.include_in_schema is False for r in page_routes(app))  # pages are not in the OpenAPI document
+
+
+def test_every_get_page_for_every_role(app: FastAPI, client: TestClient) -> None:
+    gets = [r for r in page_routes(app) if "GET" in r.methods]
+    seen = []
+    for role in [None, *OrgKind]:
+        if role is not None and role.value not in USER_OF_ROLE:
+            continue
+        client.cookies.clear()
+        if role is not None:
+            assert log_in(client, role.value).status_code == 303
+        for route in gets:
+            status = client.get(concrete(route), follow_redirects=False).status_code
+            seen.append((route.name, role, status))
+            assert status in expected(permissions.RULES.get(route.name), role), (route.path, role, status)
+    assert len({name for name, _, _ in seen}) == len(gets) >= 8
+
+
+def test_a_page_missing_from_the_table_stops_the_app(monkeypatch: object, settings: object) -> None:
+    import pytest
+
+    patch = pytest.MonkeyPatch()
+    patch.delitem(permissions.RULES, "page_verify")
+    try:
+        with pytest.raises(permissions.MissingRule, match="page_verify"):
+            create_app(settings)  # type: ignore[arg-type]
+    finally:
+        patch.undo()
