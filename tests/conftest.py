@@ -3,6 +3,7 @@ PostgreSQL/Redis services (required under CI=true, skipped with a reason otherwi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -16,15 +17,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.seed import DEMO_ORGS, seed_demo, seed_gep, seed_rasters
+from core import audit
+from core.audit import AuditEntry, AuditHead
 from core.clock import FixedClock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
@@ -282,6 +286,27 @@ def seeded_session(kind: str, template_db: Path, tmp_path: Path, at: datetime) -
             seed_demo(session, SAMPLES, clock=FixedClock(at))
             yield session
         engine.dispose()
+
+
+def rewrite_audit_entry(session: Session, seq: int, payload: Any) -> None:
+    """The insider: give entry ``seq`` a new payload, recompute every later hash and the chain head, and commit.
+
+    Each entry keeps its canonicalization scheme, so the rewritten chain verifies: only a kept head can tell.
+    """
+    prev_hash = session.scalar(select(AuditEntry.prev_hash).where(AuditEntry.seq == seq))
+    assert prev_hash is not None
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.seq >= seq).order_by(AuditEntry.seq)).all():
+        if entry.seq == seq:
+            entry.payload = audit.payload_text(payload, entry.scheme)
+        entry.prev_hash = prev_hash
+        entry.entry_hash = audit.entry_hash(
+            seq=entry.seq, recorded_at=entry.recorded_at, actor=entry.actor, action=entry.action,
+            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash, scheme=entry.scheme,
+        )  # fmt: skip
+        prev_hash = entry.entry_hash
+        session.flush()  # one row at a time: UNIQUE(prev_hash) must hold after each
+    session.execute(update(AuditHead).values(entry_hash=prev_hash))
+    session.commit()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ retirement then fails and writes nothing. An honest extension keeps signing. The
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from core.auth import OrgKind, User, principal_of
 from core.clock import FixedClock
 from core.errors import AuditLogInconsistent
 from core.merkle import MerkleTree
-from tests.conftest import seeded_session
+from tests.conftest import rewrite_audit_entry, seeded_session
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()
@@ -51,20 +50,7 @@ def append_some(session: Session, n: int) -> None:
 
 def rewrite_with_recomputed_chain(session: Session, seq: int) -> None:
     """The insider: rewrite entry ``seq`` and recompute every later hash and the chain head."""
-    prev_hash = session.scalar(select(AuditEntry.prev_hash).where(AuditEntry.seq == seq))
-    assert prev_hash is not None
-    for entry in session.scalars(select(AuditEntry).where(AuditEntry.seq >= seq).order_by(AuditEntry.seq)).all():
-        if entry.seq == seq:
-            entry.payload = '{"i":"rewritten"}'
-        entry.prev_hash = prev_hash
-        entry.entry_hash = audit.entry_hash(
-            seq=entry.seq, recorded_at=entry.recorded_at, actor=entry.actor, action=entry.action,
-            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash, scheme=entry.scheme,
-        )  # fmt: skip
-        prev_hash = entry.entry_hash
-        session.flush()
-    session.execute(update(AuditHead).values(entry_hash=prev_hash))
-    session.commit()
+    rewrite_audit_entry(session, seq, {"i": "rewritten"})
     assert audit.verify_chain(session).ok  # the chain alone cannot tell
     session.rollback()
 

@@ -27,6 +27,7 @@ from core.merkle import MerkleTree
 from core.settings import Settings, get_settings
 from core.tree_head import SignedTreeHead, load_public_key_pem, public_key_pem, sign_tree_head, verify_tree_head
 from shanhai.cli import main
+from tests.conftest import rewrite_audit_entry
 
 # --- an independent RFC 6962 verifier (hashlib only) ----------------------------------------------
 
@@ -107,26 +108,7 @@ def append_some(session: Session, clock: FixedClock, n: int = 3) -> list[AuditEn
 
 def insider_rewrite(session: Session, seq: int, payload: Any) -> None:
     """Rewrite one entry's payload and recompute every later hash and the head: the chain verifies."""
-    prev_hash = session.scalar(select(AuditEntry.prev_hash).where(AuditEntry.seq == seq))
-    assert prev_hash is not None
-    for entry in session.scalars(select(AuditEntry).where(AuditEntry.seq >= seq).order_by(AuditEntry.seq)).all():
-        if entry.seq == seq:
-            entry.payload = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-        entry.prev_hash = prev_hash
-        entry.entry_hash = audit.entry_hash(
-            seq=entry.seq,
-            recorded_at=entry.recorded_at,
-            actor=entry.actor,
-            action=entry.action,
-            subject=entry.subject,
-            payload=json.loads(entry.payload),
-            prev_hash=prev_hash,
-            scheme=entry.scheme,
-        )
-        prev_hash = entry.entry_hash
-        session.flush()  # one row at a time: UNIQUE(prev_hash) must hold after each
-    session.execute(update(AuditHead).values(entry_hash=prev_hash))
-    session.commit()
+    rewrite_audit_entry(session, seq, payload)
 
 
 def leaves_in_db(session: Session) -> list[bytes]:

@@ -34,12 +34,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from carbon.ledger import CreditClass, IssueBatch, RetireUnits, issue_batch, retire_units
 from core import audit, merkle
-from core.audit import AuditEntry, AuditHead
+from core.audit import AuditEntry
 from core.audit_export import export_log
 from core.audit_tree import AuditTree, Notary
 from core.auth import OrgKind, User, principal_of
@@ -57,7 +57,7 @@ from core.witnessing import (
 )
 from shanhai.app import create_app
 from shanhai.cli import main
-from tests.conftest import REPO, free_port, seeded_session, stop_uvicorn
+from tests.conftest import REPO, free_port, rewrite_audit_entry, seeded_session, stop_uvicorn
 from witness.note import cosigner_vkey
 from witness.server import load_or_create_key
 from witness.store import WitnessStore
@@ -151,20 +151,7 @@ def insider_rewrites_everything(session: Session, seq: int) -> None:
         session.execute(text("DROP TRIGGER audit_signed_head_no_delete"))
     session.execute(text("DELETE FROM audit_signed_head"))
     session.execute(text("DELETE FROM audit_cosignature"))  # the platform's copy; the witnesses keep theirs
-    prev_hash = session.scalar(select(AuditEntry.prev_hash).where(AuditEntry.seq == seq))
-    assert prev_hash is not None
-    for entry in session.scalars(select(AuditEntry).where(AuditEntry.seq >= seq).order_by(AuditEntry.seq)).all():
-        if entry.seq == seq:
-            entry.payload = audit.payload_text({"i": "rewritten"}, entry.scheme)
-        entry.prev_hash = prev_hash
-        entry.entry_hash = audit.entry_hash(
-            seq=entry.seq, recorded_at=entry.recorded_at, actor=entry.actor, action=entry.action,
-            subject=entry.subject, payload=json.loads(entry.payload), prev_hash=prev_hash, scheme=entry.scheme,
-        )  # fmt: skip
-        prev_hash = entry.entry_hash
-        session.flush()
-    session.execute(update(AuditHead).values(entry_hash=prev_hash))
-    session.commit()
+    rewrite_audit_entry(session, seq, {"i": "rewritten"})
     assert audit.verify_chain(session).ok  # the chain alone cannot tell
 
 
