@@ -190,8 +190,8 @@ class PlotFacts(Answer):
     """A plot behind retired tonnes."""
 
     id: int
-    code: str
-    name: str
+    code: str | None
+    name: str | None = Field(description="The plot's name when it was uploaded with one.")
     project_code: str | None
     area_ha: float
     monitoring_report_ids: list[int]
