@@ -57,9 +57,12 @@ FISHERY_PROJECT = CreateProject(
 )
 #: (code, name, licence kind, licence number, lon/lat box) of the demo sea areas — synthetic, in open water.
 SEA_AREAS = (
-    ("LJ-HQ-01", "黄岐湾牡蛎筏式养殖区", "aquaculture", "闽连江县府(海)养证[2023]第00812号", (119.860, 26.285, 119.868, 26.292)),
-    ("LJ-HQ-02", "黄岐湾海带延绳养殖区", "aquaculture", "闽连江县府(海)养证[2023]第00813号", (119.870, 26.285, 119.878, 26.292)),
-    ("LJ-HQ-03", "黄岐湾贻贝紫菜混养区", "sea_use_right", "国海证2023350122000457号", (119.860, 26.275, 119.870, 26.282)),
+    ("LJ-HQ-01", "黄岐湾牡蛎筏式养殖区", "aquaculture", "闽连江县府(海)养证[2023]第00812号",
+     (119.860, 26.285, 119.868, 26.292)),
+    ("LJ-HQ-02", "黄岐湾海带延绳养殖区", "aquaculture", "闽连江县府(海)养证[2023]第00813号",
+     (119.870, 26.285, 119.878, 26.292)),
+    ("LJ-HQ-03", "黄岐湾贻贝紫菜混养区", "sea_use_right", "国海证2023350122000457号",
+     (119.860, 26.275, 119.870, 26.282)),
 )  # fmt: skip
 
 
@@ -104,10 +107,16 @@ def harvest_report(sea_area_ids: dict[str, int]) -> dict[str, Any]:
         "plot_ids": sorted(sea_area_ids.values()),
         "inputs": {
             "harvests": [
-                {"sea_area_id": area, "species": species, "culture": "non_fed", "culture_mode": mode,
-                 "harvest_fresh_t": tonnes, "source": source}
+                {
+                    "sea_area_id": area,
+                    "species": species,
+                    "culture": "non_fed",
+                    "culture_mode": mode,
+                    "harvest_fresh_t": tonnes,
+                    "source": source,
+                }
                 for area, species, mode, tonnes, source in harvests
-            ],  # fmt: skip
+            ],
             "buffer": {"risk_rating": "medium"},
         },
     }
@@ -139,8 +148,12 @@ def ensure_cooperative(session: Session, *, clock: Clock) -> User:
         actor="system:seed",
         action="organisation.created",
         subject=f"organisation:{org.id}",
-        payload={"name": org.name, "kind": org.kind.value, "province_code": org.province_code,
-                 "user": FISHERY_ORG.username},  # fmt: skip
+        payload={
+            "name": org.name,
+            "kind": org.kind.value,
+            "province_code": org.province_code,
+            "user": FISHERY_ORG.username,
+        },
         clock=clock,
     )
     session.commit()
@@ -169,9 +182,9 @@ def seed_fishery_demo(session: Session, *, clock: Clock) -> FisheryDemo | None:
     plots, _intake = register_plots(session, project.id, sea_areas_geojson(), actor=cooperative, clock=clock)
     steps = [
         ("submit", cooperative, "Project design, sea-area licences (养殖证 / 海域使用权证) and farm survey attached."),
-        ("validate", verifier, "Licences and sea-area boundaries checked against the county's sea-use register (demo)."),
+        ("validate", verifier, "Licences and sea areas checked against the county's sea-use register (demo)."),
         ("register", registry, "Registered (demo)."),
-    ]  # fmt: skip
+    ]
     for step, actor, comment in steps:
         project_step(session, project.id, step, StepRequest(comment=comment), actor=actor, clock=clock)
     request = harvest_report({p.plot_code or "": p.id for p in plots})
@@ -185,4 +198,3 @@ def seed_fishery_demo(session: Session, *, clock: Clock) -> FisheryDemo | None:
 
 def _batch_of(session: Session, report_id: int) -> int:
     return session.scalars(select(Batch.id).where(Batch.source == f"monitoring_report:{report_id}")).one()
-

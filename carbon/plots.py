@@ -258,8 +258,11 @@ def register_intake(
                 "area_m2": round(plot.area_m2, 4),
                 "source_crs": intake.source_crs,
             }
-            | ({"licence_number": plot.licence_number, "licence_kind": plot.licence_kind.value}
-               if plot.licence_kind else {}),
+            | (
+                {"licence_number": plot.licence_number, "licence_kind": plot.licence_kind.value}
+                if plot.licence_kind
+                else {}
+            ),
         )
         for plot in plots
     ]

@@ -227,7 +227,6 @@ def refuse_double_harvest(
         return
     claimed = {plot_id for report in earlier for plot_id in report.plot_ids}
     others = list(session.scalars(select(Plot).where(Plot.id.in_(sorted(claimed)))))
-    by_id = {p.id: p for p in others}
     tree = STRtree([p.geometry for p in others]) if others else None
     conflicts = []
     for mine in sea_areas:

@@ -43,7 +43,6 @@ RULE = "HY/T 0305-2021 scope"
 
 
 CultureMode = Literal["raft", "longline", "bottom_sowing", "hanging_cage", "intertidal_flat", "pond"]
-CULTURE_MODES: tuple[str, ...] = CultureMode.__args__
 
 
 class Harvest(InputModel):

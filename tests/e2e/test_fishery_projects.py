@@ -64,7 +64,8 @@ def cooperative(client: TestClient, session: Session, clock: FixedClock) -> dict
 
 def create_fishery_project(client: TestClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
     body = {"name": "黄岐湾贝藻养殖碳汇 (test)", "scheme": "ocean_fishery", "province_code": "35",
-            "county_code": "350122", "crediting_start": "2024-01-01", "crediting_end": "2044-01-01", **overrides}  # fmt: skip
+            "county_code": "350122", "crediting_start": "2024-01-01", "crediting_end": "2044-01-01",
+            **overrides}  # fmt: skip
     response = client.post("/api/v1/projects", json=body, headers=headers)
     assert response.status_code == 201, response.text
     project: dict[str, Any] = response.json()
@@ -251,12 +252,12 @@ def test_overlapping_sea_areas_and_repeated_licences_in_the_same_period_are_refu
     url = f"/api/v1/projects/{project['id']}/plots"
     west, south, east, north = OYSTER_AREA
     shifted = (west + 0.002, south + 0.002, east + 0.002, north + 0.002)  # overlaps most of the oyster area
-    overlapping = client.post(url, json=sea_areas(feature("N-1", shifted, 养殖证号="闽连江县府(海)养证[2024]第00001号")),
-                              headers=other)  # fmt: skip
+    neighbour = feature("N-1", shifted, 养殖证号="闽连江县府(海)养证[2024]第00001号")
+    overlapping = client.post(url, json=sea_areas(neighbour), headers=other)
     assert overlapping.status_code == 409 and overlapping.json()["type"].endswith("carbon/double-counting")
     elsewhere = (119.86, 26.265, 119.868, 26.272)  # open water, no overlap, but the oyster area's licence
-    same_licence = client.post(url, json=sea_areas(feature("N-2", elsewhere, 养殖证号=" 闽连江县府（海）养证［2023］第00812号")),
-                               headers=other)  # fmt: skip
+    full_width = feature("N-2", elsewhere, 养殖证号=" 闽连江县府（海）养证［2023］第00812号")  # same number, NFKC
+    same_licence = client.post(url, json=sea_areas(full_width), headers=other)
     assert same_licence.status_code == 409, same_licence.text
     assert same_licence.json()["conflicts"][0]["licence_number"] == OYSTER_LICENCE
     twice = sea_areas(feature("N-3", elsewhere, 养殖证号="L-0001"),

@@ -86,8 +86,13 @@ def test_an_ipcc_project_from_registration_to_a_retirement_certificate(
     moved = client.post("/api/v1/transfers", json={"to_organisation_id": enterprise, "quantity_t": 200,
                                                    "batch_ids": [blocks[0]["batch_id"]]}, headers=bureau)  # fmt: skip
     assert moved.status_code == 201, moved.text
-    retired = client.post("/api/v1/retirements", headers=login("enterprise"), json={
-        "quantity_t": 200, "beneficiary": "宁夏某企业 (test)", "purpose": "2025 offset", "reporting_year": 2025})  # fmt: skip
+    retirement = {
+        "quantity_t": 200,
+        "beneficiary": "宁夏某企业 (test)",
+        "purpose": "2025 offset",
+        "reporting_year": 2025,
+    }
+    retired = client.post("/api/v1/retirements", headers=login("enterprise"), json=retirement)
     assert retired.status_code == 201, retired.text
     facts = retired.json()
     assert [c["code"] for c in facts["credit_classes"]] == ["IFL"]
