@@ -40,7 +40,7 @@ from carbon.ledger import (
     transfer,
 )
 from carbon.ledger.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
-from carbon.models import Project, ProjectStatus, Scheme
+from carbon.models import Project, ProjectKind, ProjectStatus, Scheme
 from carbon.plots import list_plots
 from core.audit_tree import Notary
 from core.auth import OrgKind, Principal
@@ -295,6 +295,7 @@ class PublicProjectProperties(Answer):
     name: str
     status: ProjectStatus
     scheme: Scheme
+    kind: ProjectKind = Field(description="What the project accounts: land plots, sea areas or inventory units.")
     province_code: str
     plots: int
     area_ha: float
@@ -602,7 +603,8 @@ def list_public_projects(session: SessionDep, request: Request, page: PageQuery)
             "type": "Feature",
             "geometry": geometry.__geo_interface__ if geometry is not None else None,
             "properties": {"code": project.code, "name": project.name, "status": project.status.value,
-                           "scheme": project.scheme.value, "province_code": project.province_code,
+                           "scheme": project.scheme.value, "kind": project.kind.value,
+                           "province_code": project.province_code,
                            "plots": len(plots), "area_ha": round(sum(p.area_m2 for p in plots) / 10_000, 1),
                            "issued_t": int(issued), "geometry": "generalised (~1 km)"},
         })  # fmt: skip
