@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from api.seed_fishery import FISHERY_ORG, ensure_cooperative
 from carbon.models import ClaimStatus, Plot
+from carbon.monitoring_records import recompute
 from core.auth import Organisation, OrgKind
 from core.clock import FixedClock
 
@@ -160,6 +161,8 @@ def test_a_fishery_project_from_registration_to_a_retirement_certificate(
     assert filed.status_code == 201, filed.text
     report = filed.json()
     assert report["issuable_units_t"] == 493 and report["buffer_units_t"] == 87
+    trace = client.get(f"/api/v1/monitoring-reports/{report['id']}/trace", headers=cooperative).json()
+    assert recompute(trace["record"]) == trace["record_sha256"] == report["record_sha256"]  # offline, byte for byte
     step(client, report["id"], "verify", login("verifier"))
     issued = step(client, report["id"], "issue", login("registry"))
     assert issued["status"] == "issued"

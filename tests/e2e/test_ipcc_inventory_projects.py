@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carbon.monitoring_records import recompute
 from core.auth import Organisation, OrgKind
 
 Login = Callable[[str], dict[str, str]]
@@ -74,6 +75,8 @@ def test_an_ipcc_project_from_registration_to_a_retirement_certificate(
     filed = client.post(url, json=inventory_request(inventory["plot_id"]), headers=bureau)
     assert filed.status_code == 201, filed.text
     report = filed.json()
+    trace = client.get(f"/api/v1/monitoring-reports/{report['id']}/trace", headers=bureau).json()
+    assert recompute(trace["record"]) == trace["record_sha256"] == report["record_sha256"]  # offline, byte for byte
     for step, who in (("verify", "verifier"), ("issue", "registry")):
         response = client.post(f"/api/v1/monitoring-reports/{report['id']}/{step}", json={"comment": "ok"},
                                headers=login(who))  # fmt: skip
