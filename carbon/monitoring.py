@@ -293,9 +293,11 @@ def _check_inventory(document: Mapping[str, Any], request: ReportRequest) -> Non
     interval = calculation.get("interval_years") if isinstance(calculation, Mapping) else None
     if interval is not None:
         try:
-            interval_years = Decimal(str(interval))
+            interval_years: Decimal | None = Decimal(str(interval))
         except ArithmeticError:
             interval_years = None  # the methodology's model reports it
+        if interval_years is not None and not interval_years.is_finite():
+            interval_years = None  # NaN or infinity: the methodology's model reports it
         period_years = Decimal((request.period_end - request.period_start).days) / DAYS_PER_YEAR
         if interval_years is not None and abs(interval_years - period_years) > INTERVAL_TOLERANCE_YEARS:
             problems.append(

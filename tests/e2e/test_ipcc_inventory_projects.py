@@ -119,6 +119,9 @@ def test_an_ipcc_report_credits_a_stock_difference_over_its_period_with_an_expli
     wrong_interval = inventory_request(inventory["plot_id"], interval_years="3")
     refused = client.post(url, json=wrong_interval, headers=bureau)
     assert refused.status_code == 422 and "report period" in refused.json()["errors"][0]["reason"]
+    for odd in ("NaN", "Infinity", "x", "1e999"):  # the model refuses them, never a 500
+        assert client.post(url, json=inventory_request(inventory["plot_id"], interval_years=odd),
+                           headers=bureau).status_code == 422, odd  # fmt: skip
     too_big = inventory_request(inventory["plot_id"])
     too_big["inputs"]["calculation"]["strata"][0]["area_m2"] = "5000000"  # five times the polygon
     assert client.post(url, json=too_big, headers=bureau).status_code == 422
