@@ -1,6 +1,6 @@
 """Ocean (fishery) carbon-sink projects through the API, registration to retirement certificate (issue 26).
 
-A Lianjiang fishery cooperative registers a sea-area project, uploads two licensed sea areas of Huangqi bay,
+A Lianjiang fishery cooperative registers a sea-area project, uploads two licensed sea areas off the Lianjiang coast,
 has the project validated and registered, previews and files its 2025 harvest (oysters on rafts, kelp on
 longlines), which a verifier verifies and the registry issues as credit class OFS. The cooperative sells on the
 exchange, the enterprise buys and retires, and the certificate names the class and the serials.
@@ -35,10 +35,14 @@ from core.auth import Organisation, OrgKind
 from core.clock import FixedClock
 
 Login = Callable[[str], dict[str, str]]
-OYSTER_AREA = (119.860, 26.285, 119.868, 26.292)
-KELP_AREA = (119.870, 26.285, 119.878, 26.292)
-OYSTER_LICENCE = "闽连江县府(海)养证[2023]第00812号"
-KELP_LICENCE = "国海证2023350122000458号"
+# Open water off the Lianjiang coast, away from the demo's Huangqi bay sea areas (``api.seed_fishery``), with
+# licence numbers of their own, so these tests hold whether or not the fishery demo is seeded.
+OYSTER_AREA = (119.700, 26.200, 119.708, 26.207)
+KELP_AREA = (119.710, 26.200, 119.718, 26.207)
+ELSEWHERE = (119.700, 26.190, 119.708, 26.197)
+ELSEWHERE_EAST = (119.710, 26.190, 119.718, 26.197)
+OYSTER_LICENCE = "闽连江县府(海)养证[2024]第01207号"
+KELP_LICENCE = "国海证2024350122000913号"
 
 
 def feature(code: str, box: tuple[float, float, float, float], **properties: Any) -> dict[str, Any]:
@@ -255,16 +259,16 @@ def test_overlapping_sea_areas_and_repeated_licences_in_the_same_period_are_refu
     url = f"/api/v1/projects/{project['id']}/plots"
     west, south, east, north = OYSTER_AREA
     shifted = (west + 0.002, south + 0.002, east + 0.002, north + 0.002)  # overlaps most of the oyster area
-    neighbour = feature("N-1", shifted, 养殖证号="闽连江县府(海)养证[2024]第00001号")
+    neighbour = feature("N-1", shifted, 养殖证号="闽连江县府(海)养证[2024]第09001号")
     overlapping = client.post(url, json=sea_areas(neighbour), headers=other)
     assert overlapping.status_code == 409 and overlapping.json()["type"].endswith("carbon/double-counting")
-    elsewhere = (119.86, 26.265, 119.868, 26.272)  # open water, no overlap, but the oyster area's licence
-    full_width = feature("N-2", elsewhere, 养殖证号=" 闽连江县府（海）养证［2023］第00812号")  # same number, NFKC
+    elsewhere = ELSEWHERE  # open water, no overlap, but the oyster area's licence
+    full_width = feature("N-2", elsewhere, 养殖证号=" 闽连江县府（海）养证［2024］第01207号")  # same number, NFKC
     same_licence = client.post(url, json=sea_areas(full_width), headers=other)
     assert same_licence.status_code == 409, same_licence.text
     assert same_licence.json()["conflicts"][0]["licence_number"] == OYSTER_LICENCE
     twice = sea_areas(feature("N-3", elsewhere, 养殖证号="L-0001"),
-                      feature("N-4", (119.87, 26.265, 119.878, 26.272), 养殖证号="l-0001"))  # fmt: skip
+                      feature("N-4", ELSEWHERE_EAST, 养殖证号="l-0001"))  # fmt: skip
     assert client.post(url, json=twice, headers=other).status_code == 409
     # a later crediting period does not overlap: the same water and licence may be claimed then
     later = create_fishery_project(client, other, name="Later farm (test)", crediting_start="2044-01-01",
