@@ -7,7 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ProjectStatus, ReportStatus, Scheme
+from carbon.models import (
+    ClaimStatus,
+    LicenceKind,
+    MonitoringReport,
+    Plot,
+    Project,
+    ProjectKind,
+    ProjectStatus,
+    ReportStatus,
+    Scheme,
+)
 from carbon.monitoring_records import lifecycle_warnings
 from core.auth import Organisation, OrgKind, Principal
 from geodata.area import Measurement
@@ -105,6 +115,7 @@ class ProjectOut(BaseModel):
     name: str
     description: str
     scheme: Scheme
+    kind: ProjectKind
     status: ProjectStatus
     organisation_id: int
     organisation_name: str
@@ -123,6 +134,7 @@ class ProjectOut(BaseModel):
             name=project.name,
             description=project.description,
             scheme=project.scheme,
+            kind=project.kind,
             status=project.status,
             organisation_id=project.organisation_id,
             organisation_name=project.organisation.name,
@@ -144,6 +156,14 @@ class Claim(BaseModel):
     external_registrations: list[Any]
 
 
+class Licence(BaseModel):
+    """A sea area's title: 海域使用权证 (sea-use right) or 养殖证 (aquaculture licence) number, normalised."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: str
+    kind: LicenceKind
+
+
 class PlotProperties(BaseModel):
     """A plot's facts: geodesic area (m², ha, mu) and perimeter, hash, claim, attributes as uploaded, warnings."""
 
@@ -161,6 +181,7 @@ class PlotProperties(BaseModel):
     area_method: str
     measured_at: str = Field(json_schema_extra={"format": "date-time"})
     claim: Claim
+    licence: Licence | None = Field(default=None, description="A sea area's licence; none for land plots.")
     attributes: dict[str, Any] = Field(description="The feature's properties as uploaded.")
     warnings: list[dict[str, Any]]
 
@@ -246,6 +267,11 @@ def plot_feature(plot: Plot) -> dict[str, Any]:
                 "status": plot.claim_status.value,
                 "external_registrations": plot.external_registrations,
             },
+            "licence": (
+                {"number": plot.licence_number, "kind": plot.licence_kind.value}
+                if plot.licence_number and plot.licence_kind
+                else None
+            ),
             "attributes": plot.properties,
             "warnings": plot.warnings,
         },

@@ -13,6 +13,8 @@ Invariants:
   under that scheme reproduces the hash. Tonnes are exact
   decimals (``NUMERIC``) and whole units integers, never floats. Reports of one project never cover the
   same plot for overlapping periods unless rejected (``carbon.monitoring``).
+* A project accounts one kind of unit (``ProjectKind``): land plots, aquaculture sea areas (stored as plots
+  with their licence number) or inventory units (stored as plots); its scheme fixes the kind.
 * A plot is a *claim*: plot × project × crediting period (``claim_start``–``claim_end``) × the project's
   scheme. No two active claims whose periods overlap may overlap in area beyond the tolerance of
   ``carbon.claims`` (the double-counting guard), whatever their projects, owners or provinces.
@@ -58,6 +60,38 @@ class Scheme(enum.StrEnum):
     CCER_AFFORESTATION = "ccer_afforestation"
     ECOLOGICAL_RESTORATION = "ecological_restoration"
     OCEAN_FISHERY = "ocean_fishery"
+    IPCC_INVENTORY = "ipcc_inventory"
+
+
+class ProjectKind(enum.StrEnum):
+    """What a project accounts (issue 26; ADR 036).
+
+    * ``plots``: forest or restoration plots on land (the plot-based methodologies);
+    * ``sea_areas``: aquaculture sea areas, each with its sea-use or aquaculture licence (海域使用权证 / 养殖证),
+      credited by their harvest (HY/T 0305-2021);
+    * ``inventory_units``: inventory strata on land, credited by IPCC stock difference.
+    """
+
+    PLOTS = "plots"
+    SEA_AREAS = "sea_areas"
+    INVENTORY_UNITS = "inventory_units"
+
+
+#: The kind a scheme's projects account; a project declaring another kind is refused.
+KIND_OF_SCHEME = {
+    Scheme.FORESTRY_CARBON_TICKET: ProjectKind.PLOTS,
+    Scheme.CCER_AFFORESTATION: ProjectKind.PLOTS,
+    Scheme.ECOLOGICAL_RESTORATION: ProjectKind.PLOTS,
+    Scheme.OCEAN_FISHERY: ProjectKind.SEA_AREAS,
+    Scheme.IPCC_INVENTORY: ProjectKind.INVENTORY_UNITS,
+}
+
+
+class LicenceKind(enum.StrEnum):
+    """The title a sea area is farmed under."""
+
+    SEA_USE_RIGHT = "sea_use_right"  # 海域使用权证书
+    AQUACULTURE = "aquaculture"  # 水域滩涂养殖证
 
 
 class ProjectStatus(enum.StrEnum):
@@ -93,6 +127,11 @@ class Project(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     scheme: Mapped[Scheme] = mapped_column(
         Enum(Scheme, name="scheme", native_enum=False, length=40, values_callable=_values)
+    )
+    kind: Mapped[ProjectKind] = mapped_column(
+        Enum(ProjectKind, name="project_kind", native_enum=False, length=20, values_callable=_values),
+        default=ProjectKind.PLOTS,
+        server_default=ProjectKind.PLOTS.value,
     )
     status: Mapped[ProjectStatus] = mapped_column(
         Enum(ProjectStatus, name="project_status", native_enum=False, length=20, values_callable=_values)
@@ -139,6 +178,11 @@ class Plot(Base):
     )
     external_registrations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     declared_area_mu: Mapped[float | None] = mapped_column(Float)
+    #: A sea area's licence (海域使用权证 / 养殖证 number, normalised: no spaces, upper case) and its kind.
+    licence_number: Mapped[str | None] = mapped_column(String(60), index=True)
+    licence_kind: Mapped[LicenceKind | None] = mapped_column(
+        Enum(LicenceKind, name="licence_kind", native_enum=False, length=20, values_callable=_values)
+    )
     #: Warnings the verifier sees, such as ``geodata/outside-county`` (``carbon.plots``); never a refusal.
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 

@@ -49,12 +49,13 @@ from sqlalchemy.orm import Session
 
 from carbon.methods.base import Ineligible, Methodology, Result
 from carbon.methods.registrations import ExternalRegistration, double_issuance_problems
-from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ReportStatus
+from carbon.models import ClaimStatus, MonitoringReport, Plot, Project, ProjectKind, ReportStatus
 from carbon.monitoring_raster import RasterDensity, apply_raster
 from carbon.monitoring_records import REGISTRY, validated
 from carbon.parameters.loader import available_parameter_sets, load_parameter_set
 from carbon.parameters.models import ParameterSet
 from carbon.projects import PROPONENT_ROLES, get_project
+from carbon.sea_areas import refuse_double_harvest
 from core import audit
 from core.auth import Principal
 from core.bounds import Id
@@ -69,22 +70,38 @@ REGISTRATION_SCHEMES = ("CCER", "VCS", "FFCER")
 
 @dataclass(frozen=True, slots=True)
 class Adapter:
-    """How a methodology's inputs name their period, their area units and their registrations."""
+    """How a methodology's inputs name their period, their units and their registrations, and what it accounts.
+
+    ``units_field`` is a path (``calculation.strata``) to the list of units; ``start_field``/``end_field``
+    ``None``: the inputs carry no period of their own (the report's is checked against theirs instead);
+    ``areas``: whether the units declare areas (``area_m2``) checked against their plots'.
+    """
 
     units_field: str
     unit_id_field: str
-    start_field: str = "monitoring_start"
-    end_field: str = "monitoring_end"
+    start_field: str | None = "monitoring_start"
+    end_field: str | None = "monitoring_end"
     registrations_field: str | None = "external_registrations"
     raster_route: bool = False
+    kind: ProjectKind = ProjectKind.PLOTS
+    areas: bool = True
 
 
-#: Methodologies that monitoring reports support (plot-based, with deductions and issuable units).
+#: Every listed methodology's report adapter: what monitoring reports take, per methodology (issue 26).
 ADAPTERS: Mapping[str, Adapter] = {
     "CCER-14-001": Adapter("strata", "stratum_id", registrations_field=None, raster_route=True),
     "FJ-FORESTRY-CARBON-TICKET": Adapter("sub_compartments", "sub_compartment_id"),
     "NX-RESTORATION": Adapter("polygons", "polygon_id"),
+    "HY-T-0305-2021": Adapter(
+        "harvests", "sea_area_id", "period_start", "period_end", None, kind=ProjectKind.SEA_AREAS, areas=False
+    ),
+    "ipcc-2006-2019-forest-land": Adapter(
+        "calculation.strata", "stratum_id", None, None, None, kind=ProjectKind.INVENTORY_UNITS
+    ),
 }
+#: A stock difference's ``interval_years`` may differ from the report period by this much (dates of survey).
+INTERVAL_TOLERANCE_YEARS = Decimal("0.1")
+DAYS_PER_YEAR = Decimal("365.25")
 
 
 class ReportRequest(BaseModel):
@@ -158,10 +175,19 @@ def methodology_of(methodology_id: str, version: str) -> tuple[Methodology[Any],
     adapter = ADAPTERS.get(methodology_id)
     if adapter is None:
         raise InvalidInput(
-            f"monitoring reports support {', '.join(sorted(ADAPTERS))}; {methodology_id} is not plot-based here",
+            f"monitoring reports support {', '.join(sorted(ADAPTERS))}; {methodology_id} is a calculation aid only",
             [{"pointer": "/methodology_id"}],
         )
     return methodology, adapter
+
+
+def _check_kind(project: Project, methodology: Methodology[Any], adapter: Adapter) -> None:
+    """Refuse a methodology that accounts another kind of unit than the project declares."""
+    if adapter.kind is not project.kind:
+        raise InvalidInput(
+            f"{methodology.id} accounts {adapter.kind.value}; project {project.code} accounts {project.kind.value}",
+            [{"pointer": "/methodology_id"}],
+        )
 
 
 def parameter_set_of(methodology: Methodology[Any], version: str | None) -> ParameterSet:
@@ -216,6 +242,8 @@ def _check_period(project: Project, request: ReportRequest) -> None:
 def _with_period(document: dict[str, Any], adapter: Adapter, request: ReportRequest) -> dict[str, Any]:
     filled = dict(document)
     for field, value in ((adapter.start_field, request.period_start), (adapter.end_field, request.period_end)):
+        if field is None:
+            continue
         given = filled.get(field)
         if given is not None and str(given) != value.isoformat():
             raise InvalidInput(
@@ -226,11 +254,61 @@ def _with_period(document: dict[str, Any], adapter: Adapter, request: ReportRequ
     return filled
 
 
+def _units(document: Mapping[str, Any], adapter: Adapter) -> list[Any]:
+    found: Any = document
+    for part in adapter.units_field.split("."):
+        found = found.get(part) if isinstance(found, Mapping) else None
+    return found if isinstance(found, list) else []
+
+
 def _unit_ids(document: Mapping[str, Any], adapter: Adapter) -> list[str]:
-    units = document.get(adapter.units_field)
-    if not isinstance(units, list):
-        return []
+    units = _units(document, adapter)
     return [str(u[adapter.unit_id_field]) for u in units if isinstance(u, dict) and adapter.unit_id_field in u]
+
+
+def _check_harvests(document: Mapping[str, Any]) -> None:
+    """A fishery report takes each harvest by sea area, species and culture mode: refuse one missing either."""
+    harvests = document.get("harvests")
+    if not isinstance(harvests, list):
+        return  # the methodology's model reports the shape
+    problems = [
+        {"pointer": f"/inputs/harvests/{index}/{field}", "reason": f"a reported harvest states its {field}"}
+        for index, harvest in enumerate(harvests)
+        if isinstance(harvest, dict)
+        for field in ("sea_area_id", "culture_mode")
+        if harvest.get(field) in (None, "")
+    ]
+    if problems:
+        raise InvalidInput("each harvest names its sea area and its culture mode", problems)
+
+
+def _check_inventory(document: Mapping[str, Any], request: ReportRequest) -> None:
+    """An IPCC report credits a stock difference over the report period, with an explicit buffer."""
+    problems = []
+    if document.get("buffer") is None:
+        problems.append(
+            {"pointer": "/inputs/buffer", "reason": "a report credits the removal: give buffer {share, reason}"}
+        )
+    calculation = document.get("calculation")
+    interval = calculation.get("interval_years") if isinstance(calculation, Mapping) else None
+    if interval is not None:
+        try:
+            interval_years: Decimal | None = Decimal(str(interval))
+        except ArithmeticError:
+            interval_years = None  # the methodology's model reports it
+        if interval_years is not None and not interval_years.is_finite():
+            interval_years = None  # NaN or infinity: the methodology's model reports it
+        period_years = Decimal((request.period_end - request.period_start).days) / DAYS_PER_YEAR
+        if interval_years is not None and abs(interval_years - period_years) > INTERVAL_TOLERANCE_YEARS:
+            problems.append(
+                {
+                    "pointer": "/inputs/calculation/interval_years",
+                    "reason": f"the inventories are {interval_years} years apart but the report period is "
+                    f"{period_years:.2f} years: the stock difference covers the report period",
+                }
+            )
+    if problems:
+        raise InvalidInput("an IPCC report credits a stock difference over its period", problems)
 
 
 def map_units(unit_ids: Sequence[str], plots: Sequence[Plot], explicit: Mapping[str, int]) -> dict[str, Plot]:
@@ -261,9 +339,18 @@ def map_units(unit_ids: Sequence[str], plots: Sequence[Plot], explicit: Mapping[
     return mapping
 
 
+def _model_units(model: BaseModel, adapter: Adapter) -> list[Any]:
+    found: Any = model
+    for part in adapter.units_field.split("."):
+        found = getattr(found, part)
+    return list(found)
+
+
 def _check_areas(model: BaseModel, adapter: Adapter, mapping: Mapping[str, Plot]) -> None:
+    if not adapter.areas:
+        return
     totals: dict[int, Decimal] = {}
-    for unit in getattr(model, adapter.units_field):
+    for unit in _model_units(model, adapter):
         plot = mapping[getattr(unit, adapter.unit_id_field)]
         totals[plot.id] = totals.get(plot.id, Decimal(0)) + unit.area_m2
     problems = []
@@ -345,10 +432,15 @@ def compute_report(session: Session, project_id: int, request: ReportRequest, *,
     """
     project = get_project(session, project_id)
     methodology, adapter = methodology_of(request.methodology_id, request.methodology_version)
+    _check_kind(project, methodology, adapter)
     parameters = parameter_set_of(methodology, request.parameter_set_version)
     _check_period(project, request)
     plots = _load_plots(session, project, request)
     document = _with_period(request.inputs, adapter, request)
+    if adapter.kind is ProjectKind.SEA_AREAS:
+        _check_harvests(document)
+    elif adapter.kind is ProjectKind.INVENTORY_UNITS:
+        _check_inventory(document, request)
     mapping = map_units(_unit_ids(document, adapter), plots, request.unit_plots)
     provenance: dict[str, Any] | None = None
     if request.raster is not None:
@@ -362,6 +454,7 @@ def compute_report(session: Session, project_id: int, request: ReportRequest, *,
     _check_areas(model, adapter, mapping)
     if adapter.registrations_field is None:
         _refuse_registered(model, request, recorded)
+    refuse_double_harvest(session, project, plots, request.period_start, request.period_end)
     result = methodology.compute(model, parameters)
     inputs = {
         "methodology": {"id": methodology.id, "version": methodology.version},
@@ -403,12 +496,14 @@ def _refuse_double_filing(session: Session, project: Project, request: ReportReq
         )
 
 
-def _quantity(result: Result, name: str, fallback: str | None = None) -> Decimal:
-    if name in result.quantities:
-        return result.quantities[name]
-    if fallback is not None:
-        return result.quantities[fallback]
-    raise KeyError(name)
+def _quantity(result: Result, *names: str, default: Decimal | None = None) -> Decimal:
+    """Return the first of ``names`` the result has (methodologies name their headline figures differently)."""
+    for name in names:
+        if name in result.quantities:
+            return result.quantities[name]
+    if default is not None:
+        return default
+    raise KeyError(names[0])
 
 
 def file_report(
@@ -443,9 +538,9 @@ def file_report(
         record_sha256=result.sha256,
         hash_scheme=result.hash_scheme,
         status=ReportStatus.SUBMITTED,
-        gross_removal_tco2e=_quantity(result, "project_removal_tco2e", "net_removal_tco2e"),
-        net_removal_tco2e=_quantity(result, "net_removal_tco2e"),
-        uncertainty_deduction_tco2e=_quantity(result, "uncertainty_deduction_tco2e"),
+        gross_removal_tco2e=_quantity(result, "project_removal_tco2e", "net_removal_tco2e", "removal_tco2e"),
+        net_removal_tco2e=_quantity(result, "net_removal_tco2e", "removal_tco2e"),
+        uncertainty_deduction_tco2e=_quantity(result, "uncertainty_deduction_tco2e", default=Decimal(0)),
         creditable_tco2e=_quantity(result, "creditable_tco2e"),
         buffer_units_t=int(_quantity(result, "buffer_units_t")),
         issuable_units_t=int(_quantity(result, "issuable_units_t")),

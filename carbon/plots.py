@@ -1,7 +1,8 @@
 """Service: register plot polygons in a project, read them, and re-measure them.
 
 Registration validates every feature first (``geodata.validation``), checks that each lies in the
-project's province (refused, ``geodata/outside-region``, when less than half of it does after the
+project's province (an aquaculture sea area instead: its licence, mostly outside land and near its coastal
+county, ``carbon.sea_areas``) (refused, ``geodata/outside-region``, when less than half of it does after the
 boundaries' positional tolerance) and county (a stored warning otherwise; ``geodata.regions``), measures
 each on the CGCS2000 ellipsoid, and writes all plots and one audit entry per plot in a single transaction:
 an upload is stored whole or not at all.
@@ -16,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carbon.claims import NewClaim, find_conflicts
-from carbon.models import ClaimStatus, Plot, Project
+from carbon.models import ClaimStatus, Plot, Project, ProjectKind
 from carbon.projects import get_project
+from carbon.sea_areas import Licence, check_sea_areas, refuse_licences_claimed
 from core import audit
 from core.auth import OrgKind, Principal
 from core.clock import Clock
@@ -147,7 +149,12 @@ def _declared_mu(feature: PlotFeature) -> float | None:
 
 
 def _new_plot(
-    project: Project, feature: PlotFeature, actor: Principal, clock: Clock, warnings: list[dict[str, Any]]
+    project: Project,
+    feature: PlotFeature,
+    actor: Principal,
+    clock: Clock,
+    warnings: list[dict[str, Any]],
+    licence: Licence | None,
 ) -> Plot:
     measurement = measure(feature.geometry)
     min_lon, min_lat, max_lon, max_lat = feature.geometry.bounds
@@ -174,6 +181,8 @@ def _new_plot(
         external_registrations=list(feature.properties.get("external_registrations", [])),
         declared_area_mu=_declared_mu(feature),
         warnings=warnings,
+        licence_number=licence.number if licence else None,
+        licence_kind=licence.kind if licence else None,
     )
 
 
@@ -217,14 +226,24 @@ def register_intake(
     """
     intake.raise_if_refused()
     features = intake.features
-    warnings = check_in_region(session, project, features)
+    licences: list[Licence | None] = [None] * len(features)
+    if project.kind is ProjectKind.SEA_AREAS:
+        # at sea: mostly outside land and near the declared coastal county, instead of "in the province"
+        licences = list(check_sea_areas(session, project, features))
+        warnings: list[list[dict[str, Any]]] = [[] for _ in features]
+    else:
+        warnings = check_in_region(session, project, features)
     _check_codes(session, project, features)
     _check_double_counting(session, project, features)
+    if project.kind is ProjectKind.SEA_AREAS:
+        refuse_licences_claimed(session, project, features, [lic for lic in licences if lic is not None])
     reports = {report.index: report for report in intake.reports}
     for feature, feature_warnings in zip(features, warnings, strict=True):
         if feature.index in reports:
             reports[feature.index].warnings.extend(w["message"] for w in feature_warnings)
-    plots = [_new_plot(project, f, actor, clock, w) for f, w in zip(features, warnings, strict=True)]
+    plots = [
+        _new_plot(project, f, actor, clock, w, lic) for f, w, lic in zip(features, warnings, licences, strict=True)
+    ]
     session.add_all(plots)
     session.flush()
     events = [
@@ -238,7 +257,12 @@ def register_intake(
                 "geometry_sha256": plot.geometry_sha256,
                 "area_m2": round(plot.area_m2, 4),
                 "source_crs": intake.source_crs,
-            },
+            }
+            | (
+                {"licence_number": plot.licence_number, "licence_kind": plot.licence_kind.value}
+                if plot.licence_kind
+                else {}
+            ),
         )
         for plot in plots
     ]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbon.models import Project, ProjectStatus, Scheme
+from carbon.models import KIND_OF_SCHEME, Project, ProjectKind, ProjectStatus, Scheme
 from core import audit
 from core.auth import Principal
 from core.bounds import Id, MultilineText, Text
@@ -31,6 +31,11 @@ class CreateProject(BaseModel):
 
     name: Text = Field(min_length=1, max_length=200)
     scheme: Scheme
+    kind: ProjectKind | None = Field(
+        default=None,
+        description="What the project accounts: land plots, aquaculture sea areas or inventory units. "
+        "Default: the scheme's kind (ocean_fishery → sea_areas, ipcc_inventory → inventory_units, else plots).",
+    )
     province_code: str = Field(pattern=r"^\d{2}$", examples=["64"])
     county_code: str | None = Field(default=None, pattern=r"^\d{6}$", examples=["640424"])
     crediting_start: date = Field(examples=["2021-01-01"], description="First day of the crediting period.")
@@ -45,6 +50,20 @@ class CreateProject(BaseModel):
         if self.crediting_end <= self.crediting_start:
             raise ValueError("crediting_end must be after crediting_start")
         return self
+
+    @model_validator(mode="after")
+    def _kind_of_scheme(self) -> CreateProject:
+        expected = KIND_OF_SCHEME[self.scheme]
+        if self.kind is not None and self.kind is not expected:
+            raise ValueError(f"a {self.scheme.value} project accounts {expected.value}, not {self.kind.value}")
+        if expected is ProjectKind.SEA_AREAS and self.county_code is None:
+            raise ValueError("a sea-area project declares its coastal county (county_code)")
+        return self
+
+    @property
+    def project_kind(self) -> ProjectKind:
+        """Return the kind the project accounts (declared, or its scheme's)."""
+        return self.kind or KIND_OF_SCHEME[self.scheme]
 
 
 def project_code(province_code: str, project_id: int) -> str:
@@ -76,6 +95,7 @@ def create_project(session: Session, cmd: CreateProject, *, actor: Principal, cl
         description=cmd.description,
         organisation_id=actor.organisation_id,
         scheme=cmd.scheme,
+        kind=cmd.project_kind,
         status=ProjectStatus.DRAFT,
         province_code=cmd.province_code,
         county_code=cmd.county_code,
@@ -92,7 +112,12 @@ def create_project(session: Session, cmd: CreateProject, *, actor: Principal, cl
         actor=actor.actor,
         action="project.created",
         subject=f"project:{project.id}",
-        payload={"code": project.code, **cmd.model_dump(mode="json"), "organisation_id": actor.organisation_id},
+        payload={
+            "code": project.code,
+            **cmd.model_dump(mode="json"),
+            "kind": project.kind.value,
+            "organisation_id": actor.organisation_id,
+        },
         clock=clock,
     )
     session.commit()

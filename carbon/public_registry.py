@@ -40,6 +40,7 @@ class ProjectSummary:
     name: str
     status: str
     scheme: str
+    kind: str  # what the project accounts: plots | sea_areas | inventory_units
     province_code: str
     county_code: str | None
     proponent: str
@@ -142,7 +143,8 @@ def _summary(session: Session, project: Project, plots: list[Plot], retired_t: i
     outline = generalise([p.geometry for p in plots])
     return ProjectSummary(
         code=project.code, name=project.name, status=project.status.value, scheme=project.scheme.value,
-        province_code=project.province_code, county_code=project.county_code, proponent=project.organisation.name,
+        kind=project.kind.value, province_code=project.province_code, county_code=project.county_code,
+        proponent=project.organisation.name,
         plots=len(plots), area_m2=sum((Decimal(str(p.area_m2)) for p in plots), Decimal(0)),
         issued_t=sum(b.quantity_t for b in batches), retired_t=retired_t,
         credit_classes=tuple(sorted({b.credit_class.value for b in batches})),

@@ -10,7 +10,8 @@ Shanhai serial block format (documented in ``docs/adr/010-serials-and-ledger.md`
     │  │   │  └ project number (the numeric part of the project code)
     │  │   └ province of origin (GB/T 2260, two digits)
     │  └ credit class (FCT forestry carbon ticket, CCA CCER-eligible afforestation,
-    │    ERS ecological restoration sink — local, provisional, OFS ocean fishery sink)
+    │    ERS ecological restoration sink — local, provisional, OFS ocean fishery sink,
+    │    IFL IPCC inventory forest-land sink)
     └ registry (Shanhai)
 
 A serial is identified by its batch (class, province, project, vintage, batch) and its number within the
@@ -36,7 +37,7 @@ from datetime import date, datetime
 from core.errors import InvalidInput
 
 REGISTRY = "SH"
-CREDIT_CLASSES = ("FCT", "CCA", "ERS", "OFS")
+CREDIT_CLASSES = ("FCT", "CCA", "ERS", "OFS", "IFL")
 MAX_SERIAL = 999_999_999
 _BLOCK = re.compile(
     r"^SH-(?P<cls>[A-Z]{3})-(?P<prov>\d{2})-(?P<proj>\d{6})-(?P<vintage>\d{4})-(?P<batch>\d{6})"

@@ -51,6 +51,7 @@ DATA_MESSAGES: Final = (
     N_("operator"), N_("enterprise"), N_("bank"), N_("auditor"),
     N_("draft"), N_("submitted"), N_("validated"), N_("registered"), N_("rejected"), N_("verified"), N_("issued"),
     N_("forestry_carbon_ticket"), N_("ccer_afforestation"), N_("ecological_restoration"), N_("ocean_fishery"),
+    N_("ipcc_inventory"), N_("plots"), N_("sea_areas"), N_("inventory_units"),
     N_("voluntary"),
 )  # fmt: skip
 

@@ -39,7 +39,7 @@ from carbon.ledger import (
     transfer,
 )
 from carbon.ledger.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
-from carbon.models import ProjectStatus, Scheme
+from carbon.models import ProjectKind, ProjectStatus, Scheme
 from carbon.public_registry import (
     BatchSummary,
     RetirementFilter,
@@ -197,8 +197,8 @@ class PlotFacts(Answer):
     """A plot behind retired tonnes."""
 
     id: int
-    code: str
-    name: str
+    code: str | None
+    name: str | None = Field(description="The plot's name when it was uploaded with one.")
     project_code: str | None
     area_ha: float
     monitoring_report_ids: list[int]
@@ -302,6 +302,7 @@ class PublicProjectProperties(Answer):
     name: str
     status: ProjectStatus
     scheme: Scheme
+    kind: ProjectKind = Field(description="What the project accounts: land plots, sea areas or inventory units.")
     province_code: str
     plots: int
     area_ha: float
@@ -581,7 +582,7 @@ def list_public_projects(session: SessionDep, request: Request, page: PageQuery)
     features = [
         {"type": "Feature", "geometry": p.outline,
          "properties": {"code": p.code, "name": p.name, "status": p.status, "scheme": p.scheme,
-                        "province_code": p.province_code, "plots": p.plots,
+                        "kind": p.kind, "province_code": p.province_code, "plots": p.plots,
                         "area_ha": float(round(p.area_m2 / 10_000, 1)), "issued_t": p.issued_t,
                         "geometry": "generalised (~1 km)"}}
         for p in projects

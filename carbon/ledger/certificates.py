@@ -50,8 +50,10 @@ CLASS_LABELS = {
     CreditClass.CCER_AFFORESTATION: ("造林碳汇(CCER适格)", "CCER-eligible afforestation"),
     CreditClass.ECOLOGICAL_RESTORATION: ("生态修复碳汇(地方,暂行)", "Ecological restoration sink (local, provisional)"),
     CreditClass.OCEAN_FISHERY: ("海洋渔业碳汇", "Ocean fishery carbon sink"),
+    CreditClass.IPCC_INVENTORY: ("IPCC清单法森林碳汇", "IPCC inventory forest-land sink"),
 }
-PROVISIONAL_CLASSES = frozenset({CreditClass.ECOLOGICAL_RESTORATION})
+#: Classes whose methodology's parameter set is provisional (labelled so on every certificate).
+PROVISIONAL_CLASSES = frozenset({CreditClass.ECOLOGICAL_RESTORATION, CreditClass.OCEAN_FISHERY})
 
 
 def retirement_by_code(session: Session, code: str) -> Retirement:

@@ -13,7 +13,11 @@ Two calculations, chosen by ``calculation.method``:
 Class boundaries are data (see the ``note`` of each table in ``ipcc-2006-2019-forest-land@1``): a
 growing stock of exactly 40 m³/ha is in the (20, 40] class and 40.5 m³/ha in (40, 100].
 
-This is an inventory method, not a credit class: it reports removals and issues nothing.
+As a calculation it reports removals. A project of inventory units credits them (issue 26): with a
+``buffer`` given, the stock-difference removal over ``t2 − t1`` is settled like every crediting
+methodology (``carbon.methods.deductions``: no uncertainty deduction — the IPCC equations carry none —, the
+non-permanence buffer, whole tonnes floored, the remainder recorded). IPCC defines no buffer, so the share is
+explicit with its reason; gain–loss gives an annual rate, not a period's removal, and is not credited.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from carbon.methods.base import (
     floor_t,
     run_checked,
 )
+from carbon.methods.deductions import BufferChoice, issuance_quantities, settle
 from carbon.parameters.models import ParameterSet
 
 ZERO = Decimal(0)
@@ -105,9 +110,41 @@ class GainLoss(_Common):
 
 
 class IpccInputs(InputModel):
-    """The IPCC forest-land calculation to run."""
+    """The IPCC forest-land calculation to run; ``buffer`` given: credit it (stock difference only)."""
 
     calculation: Annotated[StockDifference | GainLoss, Field(discriminator="method")]
+    buffer: BufferChoice | None = Field(
+        default=None, description="The non-permanence buffer, an explicit share with its reason; credits the removal."
+    )
+
+
+CREDITING_RULE = "IPCC inventory units: crediting"
+
+
+def crediting_problems(inputs: IpccInputs) -> list[EligibilityProblem]:
+    """Return why the inputs cannot be credited (none when no buffer is asked for)."""
+    if inputs.buffer is None:
+        return []
+    problems = []
+    if inputs.calculation.method != "stock_difference":
+        problems.append(
+            EligibilityProblem(
+                CREDITING_RULE,
+                "gain–loss gives an annual rate, not the removal of a period: credit a stock difference "
+                "(two inventories, Eq. 2.8a)",
+                "/calculation/method",
+            )
+        )
+    if inputs.buffer.share is None:
+        problems.append(
+            EligibilityProblem(
+                CREDITING_RULE,
+                "the IPCC guidelines set no non-permanence buffer: give buffer.share with its reason "
+                "(risk_rating null)",
+                "/buffer",
+            )
+        )
+    return problems
 
 
 def _conifer(forest_type: ForestType) -> bool:
@@ -270,12 +307,12 @@ class IpccForestLand:
     id = "ipcc-2006-2019-forest-land"
     version = "1"
     title = "IPCC 2006 GL / 2019 Refinement Vol.4 forest land: biomass carbon stock change"
-    credit_class = "none (inventory method)"
+    credit_class = "IPCC inventory units (IFL) when credited; otherwise an inventory calculation"
     default_parameter_set = ("ipcc-2006-2019-forest-land", "1")
     input_model = IpccInputs
 
     def check(self, inputs: IpccInputs, parameters: ParameterSet) -> list[EligibilityProblem]:
-        """Return problems: stratum ids must be unique (each is a separate row of the sums)."""
+        """Return problems: stratum ids must be unique (each is a separate row of the sums); crediting rules."""
         ids = [s.stratum_id for s in inputs.calculation.strata]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         return [
@@ -283,7 +320,7 @@ class IpccForestLand:
                 "IPCC 2006 Vol.4 §2.2 stratification", f"stratum {i} appears more than once", "/calculation/strata"
             )
             for i in repeated
-        ]
+        ] + crediting_problems(inputs)
 
     def compute(self, inputs: IpccInputs, parameters: ParameterSet) -> Result:
         """Return the removals with their trace."""
@@ -294,6 +331,16 @@ class IpccForestLand:
             quantities = (
                 _stock_difference(tracer, calc) if isinstance(calc, StockDifference) else _gain_loss(tracer, calc)
             )
+            if inputs.buffer is not None:
+                removal = quantities["removal_tco2e"]
+                tracer.step("net_removal_tco2e", "removal over t2 − t1 (no leakage, no baseline)", removal, "t CO2e")
+                issuance = settle(tracer, removal, ZERO, inputs.buffer)
+                quantities = {
+                    **quantities,
+                    "net_removal_tco2e": removal,
+                    "uncertainty_deduction_tco2e": ZERO,
+                    **issuance_quantities(issuance),
+                }
             return build_result(self, parameters, inputs, tracer, quantities, {"method": calc.method})
 
         return run_checked(self.id, self.check(inputs, parameters), calculate)

@@ -10,6 +10,11 @@ literature (reference §5.1; the standard's own equations were not readable, so 
 ``P_wet`` is the harvested fresh weight; the coefficients per species are the table of 孙康 et al. 2020
 (parameter set ``hyt-0305-2021-mariculture``). Fed aquaculture (abalone, large yellow croaker, sea
 cucumber …) brings external carbon in with the feed and is refused.
+
+A harvest may name its sea area (``sea_area_id``, the sea area's code in the project) and its culture mode
+(raft, longline, bottom sowing …; recorded in the trace, the coefficients being per species). The same
+species in the same culture mode on the same sea area listed twice is the same harvest counted twice, and
+is refused.
 """
 
 from __future__ import annotations
@@ -37,13 +42,18 @@ ZERO = Decimal(0)
 RULE = "HY/T 0305-2021 scope"
 
 
+CultureMode = Literal["raft", "longline", "bottom_sowing", "hanging_cage", "intertidal_flat", "pond"]
+
+
 class Harvest(InputModel):
-    """Harvested fresh weight of one species over the period."""
+    """Harvested fresh weight (tonnes) of one species in one culture mode over the period."""
 
     species: str = Field(pattern=r"^[a-z0-9_]+$")
     culture: Literal["non_fed", "fed"]
     harvest_fresh_t: Decimal = Field(ge=0)
     source: str = ""
+    sea_area_id: str | None = Field(default=None, min_length=1, max_length=100)
+    culture_mode: CultureMode | None = None
 
 
 class OceanInputs(InputModel):
@@ -70,9 +80,22 @@ def _kind(parameters: ParameterSet, species: str) -> str | None:
 
 
 def check_eligibility(inputs: OceanInputs, parameters: ParameterSet) -> list[EligibilityProblem]:
-    """Return every problem: fed aquaculture, species without coefficients."""
+    """Return every problem: fed aquaculture, species without coefficients, a harvest listed twice."""
     problems = []
+    seen: dict[tuple[str | None, str, str | None], int] = {}
     for index, harvest in enumerate(inputs.harvests):
+        key = (harvest.sea_area_id, harvest.species, harvest.culture_mode)
+        if key in seen:
+            problems.append(
+                EligibilityProblem(
+                    "no double counting of a harvest",
+                    f"{harvest.species} ({harvest.culture_mode or 'culture mode not stated'}) of sea area "
+                    f"{harvest.sea_area_id or '(not stated)'} is already listed at /harvests/{seen[key]}: "
+                    "the same harvest is counted once",
+                    f"/harvests/{index}",
+                )
+            )
+        seen.setdefault(key, index)
         if harvest.culture == "fed":
             problems.append(
                 EligibilityProblem(
@@ -94,6 +117,12 @@ def check_eligibility(inputs: OceanInputs, parameters: ParameterSet) -> list[Eli
     return problems
 
 
+def _where(harvest: Harvest) -> dict[str, str]:
+    """Return the harvest's sea area and culture mode as trace terms (only those stated)."""
+    terms = {"sea_area_id": harvest.sea_area_id, "culture_mode": harvest.culture_mode}
+    return {name: value for name, value in terms.items() if value is not None}
+
+
 def harvest_carbon_tc(tracer: Tracer, index: int, harvest: Harvest, kind: str) -> Decimal:
     """Return the carbon removed with one harvest, recording the terms."""
     prefix = f"harvest[{index}:{harvest.species}]"
@@ -109,6 +138,7 @@ def harvest_carbon_tc(tracer: Tracer, index: int, harvest: Harvest, kind: str) -
             P_wet_t=harvest.harvest_fresh_t,
             R_dw=dry,
             CF_algae=fraction,
+            **_where(harvest),
         )
     soft_share, soft_cf = (
         tracer.parameter(f"{key}.soft_tissue_share"),
@@ -124,6 +154,7 @@ def harvest_carbon_tc(tracer: Tracer, index: int, harvest: Harvest, kind: str) -
         R_dw=dry,
         w_soft=soft_share,
         CF_soft=soft_cf,
+        **_where(harvest),
     )
     shell = tracer.step(
         f"{prefix}.shell_carbon_tc",

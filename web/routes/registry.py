@@ -100,7 +100,7 @@ def _filter(beneficiary: str | None, year: str | None, credit_class: str | None,
 # A search form sends its empty fields as empty strings: they mean "any", never a 422.
 BeneficiaryQuery = Annotated[str | None, Query(max_length=300)]
 YearQuery = Annotated[str | None, Query(max_length=4, pattern=r"^(|20\d\d|2100)$")]
-ClassQuery = Annotated[str | None, Query(alias="class", max_length=3, pattern=r"^(|FCT|CCA|ERS|OFS)$")]
+ClassQuery = Annotated[str | None, Query(alias="class", max_length=3, pattern=r"^(|FCT|CCA|ERS|OFS|IFL)$")]
 ProjectQuery = Annotated[str | None, Query(max_length=40)]
 
 
