@@ -60,6 +60,8 @@ RULES: Final[dict[str, Rule]] = {
     "read_plot_import": PROPONENTS | {OrgKind.REGISTRY, OrgKind.AUDITOR},
     "read_plot_overlaps": ALL_ROLES,
     "download_project_plots": ALL_ROLES,
+    # a project's tonnes beside its regions' GEP (issue 26): GEP readers any project's, proponents their own
+    "read_project_gep": PROPONENTS | GEP_READERS,
     # evidence attachments (ADR 037): the services add "own organisation's project", "verifier's report only"
     "upload_project_attachment": EVIDENCE_WRITERS,
     "list_project_attachments": EVIDENCE_READERS,

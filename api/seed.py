@@ -1,18 +1,25 @@
 """Demo data for the embedded default.
 
-One organisation of every kind with a user each, a project with the two demo plots from
-``samples/demo_plots.geojson``, and a monitoring report for each plot: a forestry carbon ticket for the
-young Haicang plantation and an ecological-restoration report for the Yongning mine site. The report
-inputs are illustrative (synthetic inventory figures chosen inside the reference's plausibility bands),
-not measurements of the real sites.
+One organisation of every kind with a user each and two registered projects beside each other, each with
+its demo plot from ``samples/demo_plots.geojson`` and its monitoring report: the young Haicang plantation
+(forestry carbon ticket, Jingyuan) and the Yongning abandoned-mine restoration (ecological restoration,
+NX-RESTORATION v2 from a bare-ground baseline). :func:`seed_demo` files the reports; :func:`seed_issued`
+takes them through the real workflow — evidence attached by the bureau, verified by the verifier, issued by the
+registry as batches with serials — so the public registry has issued tonnes of both (``shanhai seed`` and
+``make run`` run both; the test suite's template database stops after :func:`seed_demo`). The report inputs
+are illustrative (synthetic inventory figures chosen inside the reference's plausibility bands), not
+measurements of the real sites.
 
-Seeding is idempotent: organisations, project and plots are created only when the demo organisations
-are missing, and the demo reports only when the demo project has none. The credentials are for a
-local demonstration only and are printed by ``shanhai seed``.
+Seeding is idempotent: organisations, projects and plots are created only when the demo organisations
+are missing, a demo report only when its project has none, evidence only when not attached, and a report is
+issued only once. The credentials are for a local demonstration only and are printed by ``shanhai seed``.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -22,11 +29,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbon.models import MonitoringReport, Project, Scheme
+from carbon.evidence import EvidenceStore, Upload, attach_evidence
+from carbon.evidence_types import EvidenceKind
+from carbon.models import EvidenceAttachment, MonitoringReport, Project, ReportStatus, Scheme
 from carbon.monitoring import FileReport, file_report
 from carbon.plots import register_plots
 from carbon.projects import CreateProject, create_project
-from carbon.workflow import StepRequest, project_step
+from carbon.workflow import StepRequest, project_step, report_step
 from core import audit
 from core.auth import Organisation, OrgKind, Principal, User, hash_password, principal_of
 from core.clock import Clock
@@ -104,20 +113,33 @@ DEMO_ORGS = (
     DemoOrg(OrgKind.AUDITOR, "独立审计 (Independent auditor, demo)", "11", "110101", "auditor"),
 )
 
-DEMO_PROJECT = CreateProject(
-    name="闽宁协作碳汇林与矿山修复 (Minning cooperation carbon forest and mine restoration)",
+HAICANG_PROJECT = CreateProject(
+    name="闽宁协作海沧碳汇林 (Minning cooperation Haicang carbon forest)",
     scheme=Scheme.FORESTRY_CARBON_TICKET,
     province_code="64",
-    # The project's county is the Haicang carbon forest's (its main plot, NX-JY-HC-001); the Yongning plot
-    # lies in Yongning county (640121). A project records one county (samples/README.md).
-    county_code="640424",
+    county_code="640424",  # Jingyuan county (Liupan mountains)
     crediting_start=date(2021, 1, 1),
     crediting_end=date(2051, 1, 1),
     description=(
-        "Demo project: the 1,500-mu Xiamen Haicang carbon forest in Jingyuan county (Liupan mountains) and "
-        "the 219.74-ha Yongning abandoned-mine restoration. Polygons are synthetic; see samples/README.md."
+        "Demo project: the 1,500-mu Xiamen Haicang carbon forest in Jingyuan county (Liupan mountains), planted "
+        "in 2021 with Chinese pine and larch. The polygon is synthetic; see samples/README.md."
     ),
 )
+YONGNING_PROJECT = CreateProject(
+    name="永宁废弃矿山生态修复碳汇 (Yongning abandoned-mine restoration)",
+    scheme=Scheme.ECOLOGICAL_RESTORATION,
+    province_code="64",
+    county_code="640121",  # Yongning county, Yinchuan
+    crediting_start=date(2022, 4, 1),
+    crediting_end=date(2042, 4, 1),
+    description=(
+        "Demo project: the 219.74-ha Yongning abandoned quarry, bare ground until 2022, restored with planted "
+        "Caragana shrubs and sown alfalfa, credited under the local provisional restoration class (NX-RESTORATION "
+        "v2). The polygon, land cover and survey figures are synthetic; see samples/README.md."
+    ),
+)
+#: The demo projects with the plot code each registers from ``samples/demo_plots.geojson``.
+DEMO_PROJECTS = ((HAICANG_PROJECT, "NX-JY-HC-001"), (YONGNING_PROJECT, "NX-YN-KS-001"))
 
 
 DEMO_RASTERS = [
@@ -132,6 +154,16 @@ DEMO_RASTERS = [
     )
     for site in ("jingyuan", "yongning")
     for kind in ("landcover", "agb")
+] + [
+    RegisterRasterLayer(
+        name=f"landcover-yongning-{year}",
+        kind=RasterKind.CATEGORICAL,
+        units="class",
+        path=f"landcover_yongning_{year}.tif",
+        description=f"Synthetic land cover around the Yongning mine plot {when} (samples/make_rasters.py).",
+        class_names=LANDCOVER_CLASSES,
+    )
+    for year, when in ((2021, "before the restoration: bare / mine land"), (2025, "after it: shrubs, sown grass"))
 ]
 
 
@@ -182,12 +214,13 @@ def seed_rasters(session: Session, raster_dir: Path, *, clock: Clock) -> list[st
 
 
 def demo_reports(haicang_plot_id: int, yongning_plot_id: int) -> list[dict[str, Any]]:
-    """Return the two demo report requests (without the project id).
+    """Return the two demo report requests (without the project id): Haicang's, then Yongning's.
 
     Haicang (1,500 mu, planted 2021): Chinese pine (油松) and Prince Rupprecht's larch (华北落叶松)
     from bare planting to the stock volumes of a five-year-old plantation (about 6 and 9 m³/ha),
-    about 1.7 t CO2e/ha/yr. Yongning (219.74 ha abandoned quarry, restored from 2022): Caragana crown
-    cover from under the 5 % threshold to 30 % and the soil from severely degraded to nominally managed,
+    about 1.7 t CO2e/ha/yr. Yongning (219.74 ha abandoned quarry, bare ground until its restoration in 2022;
+    NX-RESTORATION v2): Caragana planted on 85 % and alfalfa sown on all of it, crown cover from the baseline
+    survey's 3 % (under the 5 % threshold) to 30 %, the soil from severely degraded to nominally managed,
     about 0.8 t CO2e/ha/yr in shrubs and 1.8 t CO2e/ha/yr in all.
     """
     haicang = {
@@ -224,7 +257,7 @@ def demo_reports(haicang_plot_id: int, yongning_plot_id: int) -> list[dict[str, 
     }
     yongning = {
         "methodology_id": "NX-RESTORATION",
-        "methodology_version": "1",
+        "methodology_version": "2",
         "period_start": "2022-04-01",
         "period_end": "2025-12-31",
         "plot_ids": [yongning_plot_id],
@@ -245,29 +278,48 @@ def demo_reports(haicang_plot_id: int, yongning_plot_id: int) -> list[dict[str, 
                         "condition_before": "severely_degraded",
                         "condition_after": "nominally_managed",
                     },
+                    "baseline": {
+                        "surveyed_on": "2021-10-15",
+                        "shrub_crown_cover": "0.03",
+                        "soil_condition": "severely_degraded",
+                        "source": "demo: pre-restoration transect survey; land cover 2021 (landcover_yongning_2021)",
+                    },
+                    "cover": [
+                        {"species": "Caragana korshinskii (柠条)", "life_form": "shrub", "establishment": "planted",
+                         "established_on": "2022-04-20", "area_share": "0.85"},
+                        {"species": "Medicago sativa (紫花苜蓿)", "life_form": "herbaceous", "establishment": "sown",
+                         "established_on": "2022-05-10", "area_share": "1"},
+                    ],
                 }
             ],
             "relative_uncertainty": "0.12",
         },
-    }
+    }  # fmt: skip
     return [haicang, yongning]
 
 
+def _demo_projects(session: Session) -> list[Project]:
+    names = [cmd.name for cmd, _code in DEMO_PROJECTS]
+    found = {p.name: p for p in session.scalars(select(Project).where(Project.name.in_(names)))}
+    return [found[name] for name in names if name in found]
+
+
 def seed_reports(session: Session, *, clock: Clock) -> int:
-    """File the demo monitoring reports unless the demo project has reports; return how many were filed."""
-    project = session.scalars(select(Project).where(Project.name == DEMO_PROJECT.name)).first()
-    if (
-        project is None
-        or session.scalars(select(MonitoringReport.id).where(MonitoringReport.project_id == project.id)).first()
-    ):
+    """File each demo project's monitoring report unless the project has reports; return how many were filed."""
+    projects = _demo_projects(session)
+    plot_ids = {plot.plot_code: plot.id for project in projects for plot in project.plots}
+    if set(plot_ids) != {code for _cmd, code in DEMO_PROJECTS}:
         return 0
-    codes = {plot.plot_code: plot.id for plot in project.plots}
     bureau = session.scalars(select(User).where(User.username == DEMO_ORGS[0].username)).one()
     actor: Principal = principal_of(bureau, "seed")
-    requests = demo_reports(codes["NX-JY-HC-001"], codes["NX-YN-KS-001"])
-    for request in requests:
+    requests = demo_reports(plot_ids["NX-JY-HC-001"], plot_ids["NX-YN-KS-001"])
+    filed = 0
+    for project, request in zip(projects, requests, strict=True):
+        if session.scalars(select(MonitoringReport.id).where(MonitoringReport.project_id == project.id)).first():
+            continue
         file_report(session, FileReport(project_id=project.id, **request), actor=actor, clock=clock)
-    return len(requests)
+        filed += 1
+    return filed
 
 
 def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
@@ -309,21 +361,106 @@ def seed_demo(session: Session, samples_dir: Path, *, clock: Clock) -> bool:
         users[demo.kind] = user
     session.commit()
     bureau = principal_of(users[OrgKind.FORESTRY_BUREAU], "seed")
-    project = create_project(session, DEMO_PROJECT, actor=bureau, clock=clock)
     document = json.loads((samples_dir / "demo_plots.geojson").read_text(encoding="utf-8"))
-    register_plots(session, project.id, document, actor=bureau, clock=clock)
-    # The project's lifecycle up to registration, each step by a different organisation's user; the
-    # monitoring reports below stay submitted, for the verifier and the registry to take in the demo.
+    # Each project's lifecycle up to registration, each step by a different organisation's user; the
+    # monitoring reports stay submitted here (seed_issued takes them through verification and issuance).
     steps = [
         ("submit", OrgKind.FORESTRY_BUREAU, "Project design document and plot survey attached."),
         ("validate", OrgKind.VERIFIER, "Eligibility and boundaries checked on site (demo)."),
         ("register", OrgKind.REGISTRY, "Registered (demo)."),
     ]
-    for step, kind, comment in steps:
-        project_step(session, project.id, step, StepRequest(comment=comment), actor=principal_of(users[kind], "seed"),
-                     clock=clock)  # fmt: skip
+    for cmd, code in DEMO_PROJECTS:
+        project = create_project(session, cmd, actor=bureau, clock=clock)
+        features = [f for f in document["features"] if f["properties"]["code"] == code]
+        register_plots(session, project.id, {"type": "FeatureCollection", "features": features}, actor=bureau,
+                       clock=clock)  # fmt: skip
+        for step, kind, comment in steps:
+            project_step(session, project.id, step, StepRequest(comment=comment),
+                         actor=principal_of(users[kind], "seed"), clock=clock)  # fmt: skip
     seed_reports(session, clock=clock)
     return True
+
+
+#: The demo's evidence files in ``samples/``: (plot code, kind, file, description). All SYNTHETIC.
+DEMO_EVIDENCE = (
+    ("NX-YN-KS-001", EvidenceKind.LAND_COVER_BEFORE, "rasters/landcover_yongning_2021.tif",
+     "Land cover 2021, before the restoration: the quarry is bare / mine land (class 4). SYNTHETIC demo raster."),
+    ("NX-YN-KS-001", EvidenceKind.LAND_COVER_AFTER, "rasters/landcover_yongning_2025.tif",
+     "Land cover 2025: planted Caragana shrubland (class 2), sown grass on the fringe (class 3). SYNTHETIC."),
+)  # fmt: skip
+
+
+def field_sheet_csv(report: MonitoringReport) -> bytes:
+    """Return a demo field sheet (CSV, UTF-8 with BOM for spreadsheet programs) of a report's units and figures."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["# SYNTHETIC demo field sheet (外业调查表) of monitoring report", report.id])
+    units = report.inputs.get("sub_compartments") or report.inputs.get("polygons") or []
+    columns = sorted({k for unit in units for k, v in unit.items() if not isinstance(v, dict | list)})
+    writer.writerow(columns)
+    for unit in units:
+        writer.writerow([unit.get(column, "") for column in columns])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _attach_once(session: Session, project: Project, upload: Upload, data: bytes, *, report_id: int | None,
+                 store: EvidenceStore, actor: Principal, clock: Clock) -> EvidenceAttachment:  # fmt: skip
+    digest = hashlib.sha256(data).hexdigest()
+    found = session.scalars(select(EvidenceAttachment).where(EvidenceAttachment.project_id == project.id,
+                                                             EvidenceAttachment.sha256 == digest)).first()  # fmt: skip
+    if found is not None:
+        return found
+    return attach_evidence(session, project.id, upload, report_id=report_id, store=store, max_bytes=len(data),
+                           actor=actor, clock=clock)  # fmt: skip
+
+
+def _evidence_of(session: Session, project: Project, report: MonitoringReport, samples_dir: Path,
+                 store: EvidenceStore, actor: Principal, clock: Clock) -> list[dict[str, str]]:  # fmt: skip
+    """Attach the report's field sheet and the project's demo files; return them as a step's evidence list."""
+    sheet = field_sheet_csv(report)
+    upload = Upload(f"field-sheet-{project.code}.csv", io.BytesIO(sheet), EvidenceKind.FIELD_SHEET,
+                    "Field sheet of the monitoring report's units (SYNTHETIC demo figures).")  # fmt: skip
+    attached = [_attach_once(session, project, upload, sheet, report_id=report.id, store=store, actor=actor,
+                             clock=clock)]  # fmt: skip
+    codes = {plot.plot_code for plot in project.plots}
+    for code, kind, name, description in DEMO_EVIDENCE:
+        if code in codes and (samples_dir / name).is_file():
+            data = (samples_dir / name).read_bytes()
+            upload = Upload(Path(name).name, io.BytesIO(data), kind, description)
+            attached.append(_attach_once(session, project, upload, data, report_id=None, store=store, actor=actor,
+                                         clock=clock))  # fmt: skip
+    return [{"name": a.filename, "sha256": a.sha256, "media_type": a.media_type} for a in attached]
+
+
+def seed_issued(session: Session, samples_dir: Path, *, evidence_dir: Path, clock: Clock) -> int:
+    """Take each demo report through the real workflow to issued tonnes, with its evidence (idempotent).
+
+    The bureau attaches the evidence (a field sheet; for Yongning the land cover before and after), the
+    verifier (another organisation and user) verifies citing it, the registry issues the batch with its serials.
+    Returns how many reports were issued now.
+    """
+    users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(
+        ["nx-bureau", "verifier", "registry"])))}  # fmt: skip
+    if len(users) < 3:
+        return 0
+    bureau, verifier, registry = (principal_of(users[n], "seed") for n in ("nx-bureau", "verifier", "registry"))
+    store = EvidenceStore(evidence_dir)
+    issued = 0
+    for project in _demo_projects(session):
+        report = session.scalars(select(MonitoringReport).where(MonitoringReport.project_id == project.id)
+                                 .order_by(MonitoringReport.id)).first()  # fmt: skip
+        if report is None or report.status is ReportStatus.ISSUED:
+            continue
+        if report.status is ReportStatus.SUBMITTED:
+            evidence = _evidence_of(session, project, report, samples_dir, store, bureau, clock)
+            comment = "Site visit and sample plots re-measured; evidence checked against the audit log (demo)."
+            report_step(session, report.id, "verify", StepRequest.model_validate(
+                {"comment": comment, "evidence": evidence}), actor=verifier, clock=clock)  # fmt: skip
+        if report.status is ReportStatus.VERIFIED:
+            report_step(session, report.id, "issue", StepRequest(comment="Issued (demo)."), actor=registry,
+                        clock=clock)  # fmt: skip
+            issued += 1
+    return issued
 
 
 def seed_gep(session: Session, samples_dir: Path, *, raster_dir: Path, data_dir: Path, clock: Clock) -> int | None:
@@ -355,8 +492,8 @@ def seed_gep(session: Session, samples_dir: Path, *, raster_dir: Path, data_dir:
     return run.id
 
 
-def credentials_text() -> str:
-    """Return the demo credentials as a printable table."""
+def credentials_text(extra: tuple[DemoOrg, ...] = ()) -> str:
+    """Return the demo credentials as a printable table (``extra``: demo organisations seeded elsewhere)."""
     lines = ["Demo users (local demonstration only):", f"  {'role':<16} {'username':<14} password"]
-    lines += [f"  {d.kind.value:<16} {d.username:<14} {d.password}" for d in DEMO_ORGS]
+    lines += [f"  {d.kind.value:<16} {d.username:<14} {d.password}" for d in (*DEMO_ORGS, *extra)]
     return "\n".join(lines)

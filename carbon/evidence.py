@@ -276,7 +276,7 @@ def attach_evidence(
             project_id=project.id,
             report_id=report_id,
             kind=upload.kind,
-            filename=Path(upload.filename or "evidence").name[:255] or "evidence",
+            filename=safe_filename(upload.filename),
             media_type=media_type,
             size_bytes=size,
             sha256=sha256,
@@ -303,6 +303,17 @@ def attach_evidence(
     finally:
         path.unlink(missing_ok=True)
     return attachment
+
+
+def safe_filename(name: str | None) -> str:
+    r"""Return the base name of an uploaded file, without control characters, quotes or separators, ≤ 255 chars.
+
+    >>> safe_filename('C:\\scans\\林权证 "HC-001".pdf'), safe_filename("a\r\nb.csv"), safe_filename("")
+    ('林权证 HC-001.pdf', 'ab.csv', 'evidence')
+    """
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '"<>|*?:')
+    return cleaned.strip()[:255] or "evidence"
 
 
 def _refuse_repeat(session: Session, project_id: int, report_id: int | None, sha256: str) -> None:

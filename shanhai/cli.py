@@ -3,7 +3,7 @@
 ::
 
     shanhai db upgrade            migrate the configured database to the latest schema
-    shanhai seed                  load the demo organisations, users, project and plots
+    shanhai seed                  load the demo organisations, users, projects, plots and issued tonnes
     shanhai run [--host --port]   upgrade, seed and serve (what ``make run`` does)
     shanhai serve [--host --port] serve the API
     shanhai user set-password NAME   set a password (standard input) under the password policy
@@ -126,12 +126,17 @@ def cmd_regions_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Load the demo data (idempotent) and print the demo credentials."""
-    from api.seed import credentials_text, seed_demo, seed_gep, seed_rasters
+    from api.seed import credentials_text, seed_demo, seed_gep, seed_issued, seed_rasters
+    from api.seed_fishery import FISHERY_ORG, seed_fishery_demo
 
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
             created = seed_demo(session, Path(args.samples), clock=SystemClock())
+            issued = seed_issued(
+                session, Path(args.samples), evidence_dir=settings.resolved_evidence_dir, clock=SystemClock()
+            )
+            fishery = seed_fishery_demo(session, clock=SystemClock())
             rasters = seed_rasters(session, settings.raster_dir, clock=SystemClock())
             gep_run = seed_gep(
                 session,
@@ -143,11 +148,15 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print("demo data loaded" if created else "demo data already present")
+    if issued:
+        print(f"demo reports verified and issued: {issued} (see /public/v1/batches)")
+    if fishery is not None:
+        print(f"fishery demo project {fishery.project_id} issued (batch {fishery.batch_id}, shellfish and seaweed)")
     if rasters:
         print(f"raster layers registered: {', '.join(rasters)}")
     if gep_run is not None:
         print(f"GEP demo run {gep_run} computed (synthetic stack): GET /api/v1/gep/runs/{gep_run}")
-    print(credentials_text())
+    print(credentials_text(extra=(FISHERY_ORG,)))
     return 0
 
 

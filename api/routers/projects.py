@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import Field
 
 from api.deps import CeleryDep, ClockDep, CurrentUser, SessionDep, SettingsDep
 from api.downloads import GPKG, attachment
+from api.fields import Answer
 from api.pagination import Page, PageQuery, page_of, slice_of
 from api.params import IdPath
+from api.project_gep import project_gep
 from api.schemas import (
     Overlap,
     PlotCollection,
@@ -62,6 +65,31 @@ def list_projects_route(
 def read_project(project_id: IdPath, session: SessionDep, _principal: CurrentUser) -> ProjectOut:
     """Return one project."""
     return ProjectOut.of(get_project(session, project_id))
+
+
+class ProjectGep(Answer):
+    """A project's tonnes beside the GEP of the regions its plots lie in, and that GEP's change between years."""
+
+    project_id: int
+    project_code: str
+    scheme: str
+    tonnes: dict[str, Any] = Field(description="Issued and buffer tonnes, batches, net removal of issued reports.")
+    gep_runs: list[dict[str, Any]] = Field(
+        description="Finished GEP runs meeting the plots: each region met, the plots' area inside, its GEP (元)."
+    )
+    gep_changes: list[dict[str, Any]] = Field(
+        description="Per region layer with runs of two or more years: GEP earliest → latest year by region (元)."
+    )
+    note: str
+
+
+@router.get("/projects/{project_id}/gep", name="read_project_gep")
+def read_project_gep(project_id: IdPath, session: SessionDep, principal: CurrentUser) -> ProjectGep:
+    """Return the project's issued tonnes beside the GEP (and its gain) of the regions its plots lie in.
+
+    The ecology bureau, auditors and the registry read any project's; a proponent its own organisation's.
+    """
+    return ProjectGep.model_validate(project_gep(session, project_id, actor=principal))
 
 
 @router.post("/projects/{project_id}/plots", status_code=201)

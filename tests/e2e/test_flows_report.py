@@ -7,7 +7,7 @@ Trades (origin: the project; destination: the buyer):
 
     when (Asia/Shanghai)  seller      buyer          project         class  t    price   CNY
     2026-11-25 17:30      nx-bureau   fj-enterprise  1 SH-64-000001  FCT    100  60.00   6000.00
-    2026-11-25 17:30      jy-coop     fj-enterprise  2 SH-64-000002  ERS    50   45.50   2275.00
+    2026-11-25 17:30      jy-coop     fj-enterprise  3 SH-64-000003  ERS    50   45.50   2275.00
     2026-12-01 01:00      nx-bureau   fj-enterprise  1               FCT    30   61.00   1830.00
     2026-12-01 01:00      jy-coop     nx-bureau      2               ERS    20   45.00    900.00
 
@@ -50,7 +50,7 @@ TO_HAICANG = {"destination_province": "35", "destination_province_name": FJ, "de
 TO_JINFENG = {"destination_province": "64", "destination_province_name": NX, "destination_county": "640106",
               "destination_county_name": "金凤区"}  # fmt: skip
 P1 = {"project_id": 1, "project_code": "SH-64-000001"}
-P2 = {"project_id": 2, "project_code": "SH-64-000002"}
+P2 = {"project_id": 3, "project_code": "SH-64-000003"}  # after the two demo projects
 NX_FJ = {**JINGYUAN, **TO_HAICANG}
 ROWS_NX_FJ = [
     {"kind": "trade", "month": "2026-11", **NX_FJ, **P1, "credit_class": "FCT", "tonnes": 100, "cny": "6000.00"},
@@ -74,10 +74,10 @@ def trades(app: FastAPI, client: TestClient, login: Login, session: Session, clo
                       county_code="640424", crediting_start=date(2021, 1, 1), crediting_end=date(2051, 1, 1)),
         actor=coop, clock=clock,
     )  # fmt: skip
-    assert project.id == 2
+    assert project.id == 3
     session.rollback()
     issue(session, clock, 1, "test:flows:fct", CreditClass.FORESTRY_CARBON_TICKET, 1000)
-    issue(session, clock, 2, "test:flows:ers", CreditClass.ECOLOGICAL_RESTORATION, 500)
+    issue(session, clock, 3, "test:flows:ers", CreditClass.ECOLOGICAL_RESTORATION, 500)
     list_instrument(client, login, "FCT-2025", "FCT", "60", buyer_fee_bp=50, seller_fee_bp=30)
     list_instrument(client, login, "ERS-2025", "ERS", "45")
     deposit(client, login, session, OrgKind.ENTERPRISE, 10_000_000)

@@ -61,9 +61,15 @@ def years(start: date, end: date) -> Decimal:
 
 
 def test_demo_reports_are_filed_with_rates_inside_the_bands(client: TestClient, login: Login) -> None:
-    reports = client.get(REPORTS, headers=login("auditor")).json()["items"]
-    assert [r["methodology"]["id"] for r in reports] == ["FJ-FORESTRY-CARBON-TICKET", "NX-RESTORATION"]
-    haicang, yongning = reports
+    haicang, yongning = (
+        client.get(f"/api/v1/projects/{project}/monitoring-reports", headers=login("auditor")).json()["items"][0]
+        for project in (1, 2)  # the Haicang forest, the Yongning restoration
+    )
+    reports = [haicang, yongning]
+    assert [(r["methodology"]["id"], r["methodology"]["version"]) for r in reports] == [
+        ("FJ-FORESTRY-CARBON-TICKET", "1"),
+        ("NX-RESTORATION", "2"),
+    ]
     assert haicang["warnings"] == [] and yongning["warnings"] == []
     assert haicang["provisional"] and yongning["provisional"]
     # Haicang: 1,500 mu = 100 ha of young pine and larch; the arid-plantation band is 0.5–10 t CO2e/ha/yr.
@@ -157,7 +163,8 @@ def test_only_the_projects_own_organisation_files(client: TestClient, login: Log
         ({"parameter_set_version": "9"}, 404, "core/not-found", None),
         ({"methodology_id": "HY-T-0305-2021"}, 422, "core/invalid-input", "/methodology_id"),
         ({"inputs": {"sub_compartments": [{"sub_compartment_id": "NX-JY-HC-001"}]}}, 422, "core/invalid-input", None),
-        ({"unit_plots": {"NX-JY-HC-001": 2}, "plot_ids": [1, 2]}, 422, "core/invalid-input", "/plot_ids"),
+        # plot 2 is the Yongning restoration project's, not this project's
+        ({"unit_plots": {"NX-JY-HC-001": 2}, "plot_ids": [1, 2]}, 422, "core/invalid-input", "/plot_ids/1"),
         ({"raster": {"layer": "agb-jingyuan"}}, 422, "core/invalid-input", "/raster"),
     ],
 )
@@ -176,6 +183,25 @@ def test_bad_requests_are_problems_and_store_nothing(
     )
     if pointer is not None:
         assert pointer in [e.get("pointer") for e in body["errors"]]
+    assert report_count(session) == before
+
+
+def test_a_listed_plot_no_unit_covers_is_refused(client: TestClient, login: Login, session: Session) -> None:
+    headers = login("forestry_bureau")
+    ring = [[106.40, 35.55], [106.404, 35.55], [106.404, 35.554], [106.40, 35.554], [106.40, 35.55]]
+    feature = {
+        "type": "Feature",
+        "properties": {"code": "HC-002"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    second = client.post("/api/v1/projects/1/plots", json=feature, headers=headers)
+    assert second.status_code == 201, second.text
+    second_id = second.json()["features"][0]["id"]
+    before = report_count(session)
+    changes = {"unit_plots": {"NX-JY-HC-001": 1}, "plot_ids": [1, second_id]}
+    body = assert_problem(client.post(REPORTS, json=ticket_request(**changes), headers=headers), 422,
+                          "core/invalid-input")  # fmt: skip
+    assert "/plot_ids" in [e.get("pointer") for e in body["errors"]]
     assert report_count(session) == before
 
 

@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/plots/{plot_id}/remeasure"): {B, R},
     ("GET", "/api/v1/plots/{plot_id}/overlaps"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}/plots.gpkg"): EVERYONE,
+    ("GET", "/api/v1/projects/{project_id}/gep"): {B, W, E, R, A},  # W: 404 for another organisation's
     ("POST", "/api/v1/projects/{project_id}/plot-imports"): {B, W},
     ("GET", "/api/v1/plot-imports/{import_id}"): {B, W, R, A},
     # evidence (ADR 037): the services narrow to the project's own organisation and a verifier's own kind

@@ -112,7 +112,7 @@ def test_missing_parameters_and_sets_are_named() -> None:
 
 def test_registry_is_immutable_and_keyed_by_id_and_version() -> None:
     registry = default_registry()
-    assert ("CCER-14-001", "V01") in registry.keys() and len(registry.keys()) == 5
+    assert ("CCER-14-001", "V01") in registry.keys() and len(registry.keys()) == 6
     assert Registry().register(IPCC_FOREST_LAND).keys() == [("ipcc-2006-2019-forest-land", "1")]
     with pytest.raises(Conflict):
         registry.register(CCER_14_001)
