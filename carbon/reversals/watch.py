@@ -4,16 +4,15 @@
 (:func:`carbon.reversals.composites.check_pair`, with the strictest season window among the classes of the
 plots watched), they lie on one grid, the change-patch files exist. It records the run, the issued plots
 whose boxes meet the composites' footprint, the thresholds in force per credit class (stored: a later change
-of thresholds never alters a run) and one row per tile. Each tile (``run_tile``; a Celery task per tile, any
-worker; a repeated tile is harmless; :mod:`carbon.reversals.jobs`) burns the plots into the window by pixel centre (:mod:`geodata.tiling`,
-the machinery GEP runs use), reads both composites, marks the pixels that lost cover under each plot's class
-thresholds (:mod:`carbon.reversals.kernels`) and records per plot the lost and the valid area (geodesic pixel
-areas, m²). The call that records the last tile finishes the run (:func:`carbon.reversals.proposals.raise_events`): it sums the tiles
-(``math.fsum``), intersects the plots with the loss patches dated inside the interval, and raises one loss
-event per plot whose lost area reaches its class's minimum — with its evidence and the tonnes at risk from the
-plot's share of each issued report, read from the report's trace (:mod:`carbon.reversals.proposals`).
+of thresholds never alters a run) and one row per tile.
 
-A plot with a proposal still undecided gets no second one (the run's summary lists it as pending).
+:func:`compute_tile` (run per tile by :mod:`carbon.reversals.jobs`, a Celery task per tile) burns the plots into
+the window by pixel centre (:mod:`geodata.tiling`, the machinery GEP runs use), reads both composites, marks
+the pixels that lost cover under each plot's class thresholds (:mod:`carbon.reversals.kernels`) and returns
+per plot the lost and the valid area (geodesic pixel areas, m²). The call that records the last tile finishes
+the run (:func:`carbon.reversals.proposals.raise_events`): it sums the tiles (:func:`merged_sums`,
+``math.fsum``), intersects the plots with the loss patches dated inside the interval, and raises one loss
+event per plot whose lost area reaches its class's minimum.
 """
 
 from __future__ import annotations
