@@ -101,6 +101,9 @@ def map_png(
     local_plot: BaseGeometry, *, scale: int = 4,
 ) -> bytes:  # fmt: skip
     """Return a PNG: before | after, lost pixels red, plot outline white, each pixel ``scale`` × ``scale``."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.io import MemoryFile
 
     outline = label_window(grid, window, [local_plot.boundary.buffer(abs(grid.transform[0]) * 0.5)]) == 1
@@ -113,7 +116,8 @@ def map_png(
         panels.append(rgb)
     gap = np.full((3, panels[0].shape[1], 2), 255, dtype=np.uint8)
     image = np.concatenate([panels[0], gap, panels[1]], axis=2).repeat(scale, axis=1).repeat(scale, axis=2)
-    with MemoryFile() as memory:
+    with warnings.catch_warnings(), MemoryFile() as memory:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture, not a raster: no transform wanted
         with memory.open(driver="PNG", width=image.shape[2], height=image.shape[1], count=3, dtype="uint8") as png:
             png.write(image)
         return bytes(memory.read())
