@@ -5,7 +5,7 @@ Both re-read only the window around the plot (the plot's box plus a margin), nev
 * :func:`loss_geojson` — the plot outline, the lost pixels inside it (polygonised, EPSG:4490) and the loss
   patches met, as a GeoJSON FeatureCollection stored with the event;
 * :func:`map_png` — a PNG, before on the left and after on the right: NDVI (or vegetated land cover) in a
-  brown-to-green ramp, the lost pixels in red, the plot's outline in white.
+  brown-to-green ramp, the lost pixels tinted red (after), the plot's outline in white.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def map_png(
     for index, (composite, block) in enumerate(zip(composites, blocks, strict=True)):
         rgb = _ramp(block, composite)
         if index == 1:
-            rgb[:, lost] = np.array([220, 30, 30], dtype=np.uint8)[:, None]
+            red = np.array([230, 20, 20], dtype=np.float64)[:, None]
+            rgb[:, lost] = ((rgb[:, lost].astype(np.float64) + red) / 2).astype(np.uint8)  # a red tint: NDVI shows
         rgb[:, outline] = 255
         panels.append(rgb)
     gap = np.full((3, panels[0].shape[1], 2), 255, dtype=np.uint8)

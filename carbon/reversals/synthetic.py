@@ -62,7 +62,8 @@ def ndvi_field(grid: SyntheticGrid, phase: float = 0.0) -> FloatArray:
     """Return a smooth NDVI field (0.62–0.78) that moves by at most ±0.03 with ``phase`` (0..1)."""
     rows, cols = np.mgrid[0 : grid.height, 0 : grid.width].astype(np.float64)
     base = 0.70 + 0.05 * np.sin(cols / 17.0) * np.cos(rows / 23.0)
-    return base + 0.03 * phase * np.sin((cols + rows) / 11.0)
+    field: FloatArray = base + 0.03 * phase * np.sin((cols + rows) / 11.0)
+    return field
 
 
 def write_ndvi(path: Path, grid: SyntheticGrid, values: FloatArray) -> None:
