@@ -89,15 +89,21 @@ def plot_sums(labels: IntArray, lost: BoolArray, valid: BoolArray, areas_m2: Flo
 def season_gap_days(first: date, second: date) -> int:
     """Return the days between two dates' places in the year, the shorter way round the new year.
 
-    ``first`` is moved to the years around ``second`` (29 February to the 28th) and the nearest wins.
+    Each date is moved to the years around the other (29 February to the 28th), the nearest wins, and the
+    smaller of the two ways is taken, so the gap is symmetric.
 
     >>> season_gap_days(date(2023, 7, 1), date(2025, 7, 31)), season_gap_days(date(2024, 1, 15), date(2025, 7, 15))
     (30, 181)
     """
+    return min(_gap_to(first, second), _gap_to(second, first))
+
+
+def _gap_to(moving: date, fixed: date) -> int:
     gaps = []
-    for year in (second.year - 1, second.year, second.year + 1):
-        moved = first.replace(year=year, day=28) if (first.month, first.day) == (2, 29) else first.replace(year=year)
-        gaps.append(abs((second - moved).days))
+    for year in (fixed.year - 1, fixed.year, fixed.year + 1):
+        leap_day = (moving.month, moving.day) == (2, 29)
+        moved = moving.replace(year=year, day=28) if leap_day else moving.replace(year=year)
+        gaps.append(abs((fixed - moved).days))
     return min(gaps)
 
 
