@@ -3,8 +3,7 @@ proposed and confirmed — the buffer pays, the ledger stays whole, the bureau i
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,18 @@ from carbon.ledger import ledger_violations
 from carbon.reversals.models import EventStatus, LossEvent
 from core.clock import FixedClock
 from core.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.conftest import settings_on
 from tests.e2e.test_reversals import issue_haicang
 
 Login = Callable[[str], dict[str, str]]
 
 
-@pytest.fixture
-def settings(tmp_path: Path, template_db: Path) -> Settings:
-    shutil.copyfile(template_db, tmp_path / "shanhai.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> Iterator[Settings]:
+    """The seeded demo on SQLite or PostgreSQL, with a raster directory of this test's own."""
     (tmp_path / "rasters").mkdir()
-    return Settings(environment="test", data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'shanhai.db'}",
-                    raster_dir=tmp_path / "rasters", secret_key=TEST_SECRET)  # type: ignore[arg-type]  # fmt: skip
+    with settings_on(request.param, template_db, tmp_path) as settings:
+        yield settings.model_copy(update={"raster_dir": tmp_path / "rasters"})
 
 
 def test_the_demo_ends_in_a_confirmed_reversal(
