@@ -12,6 +12,7 @@ null; nobody reads another organisation's notices (they answer ``404``).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -63,8 +64,6 @@ def post(
     data: dict[str, Any] | None = None,
 ) -> InboxMessage:
     """Post a notice to an organisation in the caller's transaction (the caller commits, with its audit entry)."""
-    import re
-
     if not re.match(KIND_PATTERN, kind) or not title.strip():
         raise InvalidInput(f"an inbox notice needs a dotted kind and a title, got {kind!r}")
     message = InboxMessage(

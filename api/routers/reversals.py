@@ -39,6 +39,7 @@ from carbon.reversals.thresholds import (
 )
 from carbon.reversals.watch import CreateWatch, create_run, get_run
 from core.auth import OrgKind
+from core.bounds import INT32_MAX
 from core.errors import InvalidInput, NotFound
 from geodata.readers import ReadLimits
 
@@ -366,7 +367,7 @@ def list_loss_events(
     request: Request,
     page: PageQuery,
     status: Annotated[EventStatus | None, Query()] = None,
-    project_id: Annotated[int | None, Query(ge=1)] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> Page[LossEventOut]:
     """List loss events (reversal proposals), newest first: all for the registry and auditors, else your own."""
     from carbon.models import Project

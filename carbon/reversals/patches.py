@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -193,7 +194,8 @@ def _features(filename: str, data: bytes, limits: ReadLimits) -> tuple[list[tupl
         rows = []
         for feature in document.get("features") or []:
             geometry = feature.get("geometry") if isinstance(feature, dict) else None
-            properties = (feature.get("properties") if isinstance(feature, dict) else None) or {}
+            properties = feature.get("properties") if isinstance(feature, dict) else None
+            properties = properties if isinstance(properties, dict) else {}
             try:
                 rows.append((dict(properties), shape(geometry) if geometry else None))
             except (ValueError, TypeError, AttributeError):
@@ -203,12 +205,20 @@ def _features(filename: str, data: bytes, limits: ReadLimits) -> tuple[list[tupl
     return [(dict(p), g) for p, g in layer.features], layer.crs
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _plain(value: Any) -> Any:
+    """Return a cell as a JSON value every database stores: no control characters, no NaN or infinity."""
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+        return str(value)
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
-    return str(value)
+    return _CONTROL.sub("", str(value))
 
 
 def import_patches(
@@ -298,14 +308,14 @@ def _patch_of(
         problems.append({"feature_index": index, "reason": "no-day",
                          "detail": "the change date (or the later image's date) must name a day",
                          "value": _plain(cell("change_date") or cell("after_date"))})  # fmt: skip
-    cause, change_type = str(cell("cause") or "").strip(), str(cell("change_type") or "").strip()
+    cause, change_type = str(_plain(cell("cause")) or "").strip(), str(_plain(cell("change_type")) or "").strip()
     if not cause and not change_type:
         problems.append({"feature_index": index, "reason": "no-cause-or-type"})
     if problems or checked.geometry is None or day is None:
         return None, problems
     polygon = checked.geometry
     min_lon, min_lat, max_lon, max_lat = polygon.bounds
-    code = str(cell("patch_code") or f"#{index + 1}")[:100]
+    code = str(_plain(cell("patch_code")) or f"#{index + 1}")[:100]
     return ChangePatch(
         patch_code=code, change_type=change_type[:100], cause=cause[:200],
         loss_kind=loss_kind_of(cause, change_type, cmd.cause_kinds), change_date=day,
