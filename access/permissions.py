@@ -30,6 +30,9 @@ TRADERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
 #: project's organisation, verifiers, the registry and auditors read it (forest-right certificates name people).
 EVIDENCE_WRITERS: Final = PROPONENTS | {OrgKind.VERIFIER}
 EVIDENCE_READERS: Final = PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR}
+#: Reversal monitoring: bureaus and the registry bring evidence in and start runs; auditors read it all.
+EVIDENCE_BRINGERS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.ECOLOGY_BUREAU, OrgKind.REGISTRY})
+WATCHERS: Final = EVIDENCE_BRINGERS | {OrgKind.AUDITOR}
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
 #: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
 METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
@@ -124,6 +127,25 @@ RULES: Final[dict[str, Rule]] = {
     "read_gep_run_workbook": GEP_READERS,
     "read_gep_run_raster": GEP_READERS,
     "compare_gep_runs": GEP_READERS,
+    # reversals found from the land (ADR 038)
+    "import_change_patch_file": EVIDENCE_BRINGERS,
+    "list_change_patch_files": WATCHERS,
+    "list_change_patches": WATCHERS,
+    "register_land_composite": EVIDENCE_BRINGERS,
+    "list_land_composites": WATCHERS,
+    "read_loss_thresholds": ALL_ROLES,
+    "set_loss_thresholds": frozenset({OrgKind.REGISTRY}),
+    "create_watch_run": EVIDENCE_BRINGERS,
+    "list_watch_runs": WATCHERS,
+    "read_watch_run": WATCHERS,
+    "list_loss_events": WATCHERS | PROPONENTS,
+    "read_loss_event": WATCHERS | PROPONENTS,
+    "read_loss_event_map": WATCHERS | PROPONENTS,
+    "confirm_loss_event": frozenset({OrgKind.REGISTRY}),
+    "reject_loss_event": frozenset({OrgKind.REGISTRY}),
+    # the in-app inbox of the caller's organisation
+    "list_inbox": ALL_ROLES,
+    "read_inbox_message": ALL_ROLES,
     # trading
     "create_instrument": OPERATOR,
     "list_instruments": ALL_ROLES,

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from access.deps import CeleryDep, CurrentUser, SessionDep
-from api.worker import IMPORT_PLOTS, REMEASURE_PLOT, START_GEP_RUN
+from api.worker import IMPORT_PLOTS, REMEASURE_PLOT, START_GEP_RUN, START_WATCH_RUN
 from core.task_owners import check_task_visible
 
 
@@ -41,6 +41,11 @@ def enqueue_import(celery: Celery, import_id: int) -> TaskRef:
 def enqueue_gep_run(celery: Celery, run_id: int) -> TaskRef:
     """Queue an accounting run (it queues one task per tile)."""
     return _ref(celery.tasks[START_GEP_RUN].delay(run_id))
+
+
+def enqueue_watch_run(celery: Celery, run_id: int) -> TaskRef:
+    """Queue a reversal-monitoring run (it queues one task per tile)."""
+    return _ref(celery.tasks[START_WATCH_RUN].delay(run_id))
 
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.witness_loop import run_witness_round
 from carbon.imports import end_stale_imports, run_import
 from carbon.plots import REMEASURE_TASK, remeasure_plot
+from carbon.reversals import jobs as watch_jobs
 from core.audit_tree import AuditTree, load_signing_key
 from core.clock import Clock
 from core.db import session_scope
@@ -35,6 +36,8 @@ IMPORT_PLOTS = "shanhai.plots.import_file"
 IMPORT_SWEEP = "shanhai.plots.end_stale_imports"
 START_GEP_RUN = "shanhai.gep.start_run"
 GEP_TILE = "shanhai.gep.run_tile"
+START_WATCH_RUN = "shanhai.reversals.start_watch"
+WATCH_TILE = "shanhai.reversals.watch_tile"
 TRADING_SWEEP = "shanhai.trading.sweep"
 AUDIT_WITNESS = "shanhai.audit.witness"
 #: How often the beat scheduler runs the trading sweep (seconds): auctions close and block proposals expire
@@ -124,6 +127,21 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
                     clock=clock,
                 ),
             )
+
+    @celery.task(name=START_WATCH_RUN, shared=False)
+    def start_watch_run(run_id: int) -> dict[str, Any]:
+        # One task per tile, as GEP runs: the same tiling (geodata.tiling), spread over the workers.
+        with timed_job("watch_run_start"):
+            pending = watch_jobs.start_run(session_factory, run_id)
+        for index in pending:
+            celery.tasks[WATCH_TILE].delay(run_id, index)
+        return {"run_id": run_id, "tiles_queued": len(pending)}
+
+    @celery.task(name=WATCH_TILE, shared=False)
+    def watch_tile(run_id: int, index: int) -> dict[str, Any]:
+        with timed_job("watch_tile") as outcome:
+            result = watch_jobs.run_tile(session_factory, run_id, index, raster_dir=settings.raster_dir, clock=clock)
+            return _reported(outcome, result)
 
     matchers = MatcherCache()
 

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from geodata.rasters import open_raster
+from geodata.tiling import Grid
+from geodata.tiling import read_window as _read
 from gep.arrays import FloatArray, exact_sum
 from gep.kernels import QUANTITY, TileBlock
 from gep.outputs import RasterWriter
@@ -35,12 +37,10 @@ from gep.plan import (
     LEGEND_INDICATORS,
     REGIONAL_INDICATORS,
     ROLES,
-    Grid,
     Plan,
     RegionShape,
     RunConfig,
     Source,
-    _read,
     expected_units,
     pixel_areas,
     plan_run,

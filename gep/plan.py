@@ -32,8 +32,14 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from core.errors import InvalidInput
-from geodata.pixel_area import GRS80_A_M, GRS80_F, cell_area_m2
+from geodata.pixel_area import GRS80_A_M, GRS80_F
 from geodata.rasters import iter_windows, open_raster
+from geodata.tiling import GRID_TOLERANCE as GRID_TOLERANCE
+from geodata.tiling import Grid, label_window, tile_windows
+from geodata.tiling import grid_of as _grid_of
+from geodata.tiling import pixel_areas as pixel_areas
+from geodata.tiling import read_window as _read
+from geodata.tiling import same_grid as _same_grid
 from geodata.zonal import to_raster_crs
 from gep.arrays import FloatArray
 from gep.indicators.sand_fixation import CoverUnit
@@ -67,7 +73,6 @@ ALLOWED_RESAMPLING: dict[Kind, frozenset[str]] = {
     "continuous": frozenset({"bilinear"}),
 }
 #: Row/column tolerance (in pixels) within which two grids are the same grid.
-GRID_TOLERANCE = 1e-6
 
 
 class RunConfig(BaseModel):
@@ -177,17 +182,6 @@ class RegionShape:
 
 
 @dataclass(frozen=True)
-class Grid:
-    """The grid every input is aligned onto."""
-
-    crs_wkt: str
-    transform: tuple[float, float, float, float, float, float]
-    width: int
-    height: int
-    geographic: bool
-
-
-@dataclass(frozen=True)
 class Plan:
     """Everything a tile computation needs; built and checked by :func:`plan_run`."""
 
@@ -220,37 +214,7 @@ class Plan:
 
     def windows(self) -> list[tuple[int, int, int, int]]:
         """Return the tiles as ``(col_off, row_off, width, height)``, row by row."""
-        size = self.config.tile_size
-        return [
-            (col, row, min(size, self.grid.width - col), min(size, self.grid.height - row))
-            for row in range(0, self.grid.height, size)
-            for col in range(0, self.grid.width, size)
-        ]
-
-
-def _grid_of(dataset: Any) -> Grid:
-    a, b, c, d, e, f = list(dataset.transform)[:6]
-    crs = CRS.from_user_input(dataset.crs.to_wkt())
-    if b != 0 or d != 0 or e >= 0:
-        raise InvalidInput("the grid raster must be north-up (no rotation)", [{"reason": "rotated-grid"}])
-    if not crs.is_geographic and crs.axis_info[0].unit_name not in ("metre", "meter"):
-        raise InvalidInput("projected grids must be in metres", [{"reason": "grid-units"}])
-    return Grid(dataset.crs.to_wkt(), (a, b, c, d, e, f), dataset.width, dataset.height, crs.is_geographic)
-
-
-def _same_grid(dataset: Any, grid: Grid) -> bool:
-    if (dataset.width, dataset.height) != (grid.width, grid.height):
-        return False
-    a, _b, c, _d, e, f = grid.transform
-    ta, tb, tc, td, te, tf = list(dataset.transform)[:6]
-    return bool(
-        tb == 0
-        and td == 0
-        and abs(ta - a) <= GRID_TOLERANCE * abs(a)
-        and abs(te - e) <= GRID_TOLERANCE * abs(e)
-        and abs(tc - c) <= GRID_TOLERANCE * abs(a)
-        and abs(tf - f) <= GRID_TOLERANCE * abs(e)
-    )
+        return tile_windows(self.grid.width, self.grid.height, self.config.tile_size)
 
 
 def _has_valid_pixel(dataset: Any) -> bool:
@@ -259,20 +223,6 @@ def _has_valid_pixel(dataset: Any) -> bool:
         if bool(np.isfinite(block).any()):
             return True
     return False
-
-
-def _read(dataset: Any, window: tuple[int, int, int, int]) -> FloatArray:
-    from rasterio.enums import MaskFlags
-    from rasterio.windows import Window
-
-    col, row, width, height = window
-    frame = Window(col, row, width, height)
-    # Read straight into float64 (GDAL converts; exact for uint8/int/float32) and blank the dataset's
-    # mask (nodata value, NaN, mask band) in place: one array, where a masked read makes three.
-    block: FloatArray = dataset.read(1, window=frame, out_dtype="float64")
-    if dataset.mask_flag_enums[0] != [MaskFlags.all_valid]:
-        block[dataset.read_masks(1, window=frame) == 0] = np.nan
-    return block
 
 
 def _cell_metres(grid: Grid) -> tuple[float, float]:
@@ -416,33 +366,10 @@ def _table_problems(config: RunConfig, regions: Sequence[RegionShape]) -> list[d
     return problems
 
 
-def pixel_areas(grid: Grid, window: tuple[int, int, int, int]) -> FloatArray:
-    """Return the pixel areas (m²) of a window: geodesic rows for lon/lat grids, ``|a·e|`` otherwise."""
-    _col, row, width, height = window
-    a, _b, _c, _d, e, f = grid.transform
-    if not grid.geographic:
-        return np.full((height, width), abs(a * e))
-    north = f + e * np.arange(row, row + height, dtype=np.float64)
-    south = f + e * np.arange(row + 1, row + height + 1, dtype=np.float64)
-    areas = cell_area_m2(south, north, abs(a))
-    return np.repeat(areas[:, None], width, axis=1)
-
-
 def region_index(plan: Plan, window: tuple[int, int, int, int]) -> FloatArray:
     """Return the region of each pixel centre of a window (index into ``plan.regions``; NaN outside)."""
-    from affine import Affine
-    from rasterio.features import rasterize
-
-    col, row, width, height = window
-    transform = Affine(*plan.grid.transform) @ Affine.translation(col, row)
     geometries = to_raster_crs([r.geometry for r in plan.regions], CRS.from_wkt(plan.grid.crs_wkt))
-    burned = rasterize(
-        ((g, i + 1) for i, g in enumerate(geometries)),
-        out_shape=(height, width),
-        transform=transform,
-        fill=0,
-        dtype="int32",
-    )
+    burned = label_window(plan.grid, window, geometries)
     index: FloatArray = burned.astype(np.float64) - 1.0
     index[burned == 0] = np.nan
     return index

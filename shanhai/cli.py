@@ -128,6 +128,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Load the demo data (idempotent) and print the demo credentials."""
     from api.seed import credentials_text, seed_demo, seed_gep, seed_issued, seed_rasters
     from api.seed_fishery import FISHERY_ORG, seed_fishery_demo
+    from api.seed_reversal import seed_reversal
 
     engine = make_engine(settings.resolved_database_url)
     try:
@@ -137,6 +138,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
                 session, Path(args.samples), evidence_dir=settings.resolved_evidence_dir, clock=SystemClock()
             )
             fishery = seed_fishery_demo(session, clock=SystemClock())
+            reversal = seed_reversal(session, raster_dir=settings.raster_dir, clock=SystemClock())
             rasters = seed_rasters(session, settings.raster_dir, clock=SystemClock())
             gep_run = seed_gep(
                 session,
@@ -152,6 +154,8 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         print(f"demo reports verified and issued: {issued} (see /public/v1/batches)")
     if fishery is not None:
         print(f"fishery demo project {fishery.project_id} issued (batch {fishery.batch_id}, shellfish and seaweed)")
+    if reversal is not None:
+        print(f"demo reversal: loss event {reversal} on Haicang confirmed, tonnes cancelled from the buffer pool")
     if rasters:
         print(f"raster layers registered: {', '.join(rasters)}")
     if gep_run is not None:

@@ -40,6 +40,7 @@ CONFIG = {
             "application/geopackage+sqlite3",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "image/tiff",
+            "image/png",
         ),
         "application/octet-stream",
     ),

@@ -15,8 +15,10 @@ from sqlalchemy.engine import Engine
 
 import carbon.ledger
 import carbon.models
+import carbon.reversals.models
 import core.audit
 import core.auth
+import core.inbox
 import geodata.models
 import gep.models
 import trading.models
@@ -26,7 +28,8 @@ from geodata.sqltypes import MultiPolygonGeometry
 from tests.conftest import fresh_postgres_database
 
 # Imported for their side effect of registering tables on Base.metadata, as migrations/env.py does.
-MODELS = (core.audit, core.auth, geodata.models, carbon.ledger, carbon.models, gep.models, trading.models)
+MODELS = (core.audit, core.auth, core.inbox, geodata.models, carbon.ledger, carbon.models, carbon.reversals.models,
+          gep.models, trading.models)  # fmt: skip
 
 
 def test_the_migrations_have_exactly_one_head() -> None:

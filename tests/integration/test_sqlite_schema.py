@@ -55,6 +55,14 @@ TABLES = {
     "gep_run_tile",
     "region_dataset",
     "region_boundary",
+    "inbox_message",
+    "change_patch_file",
+    "change_patch",
+    "land_composite",
+    "loss_threshold_policy",
+    "land_watch_run",
+    "land_watch_tile",
+    "loss_event",
 }
 RTREE = {"plot_rtree", "plot_rtree_node", "plot_rtree_parent", "plot_rtree_rowid"}
 
