@@ -7,9 +7,11 @@ from sqlalchemy import Connection
 
 import carbon.ledger
 import carbon.models
+import ecovalue.models
 import core.audit
 import core.audit_heads
 import core.auth
+import core.inbox
 import core.sessions
 import core.task_owners
 import core.witnessing
@@ -31,6 +33,8 @@ _MODELS = (
     trading.models,
     core.task_owners,
     core.witnessing,
+    core.inbox,
+    ecovalue.models,
 )
 target_metadata = Base.metadata
 

@@ -17,6 +17,8 @@ import carbon.ledger
 import carbon.models
 import core.audit
 import core.auth
+import core.inbox
+import ecovalue.models
 import geodata.models
 import gep.models
 import trading.models
@@ -26,7 +28,17 @@ from geodata.sqltypes import MultiPolygonGeometry
 from tests.conftest import fresh_postgres_database
 
 # Imported for their side effect of registering tables on Base.metadata, as migrations/env.py does.
-MODELS = (core.audit, core.auth, geodata.models, carbon.ledger, carbon.models, gep.models, trading.models)
+MODELS = (
+    core.audit,
+    core.auth,
+    core.inbox,
+    geodata.models,
+    carbon.ledger,
+    carbon.models,
+    gep.models,
+    trading.models,
+    ecovalue.models,
+)
 
 
 def test_the_migrations_have_exactly_one_head() -> None:
