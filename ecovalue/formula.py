@@ -244,10 +244,14 @@ def _text(value: Decimal) -> str:
     return "0" if value == 0 else format(value.normalize(), "f")
 
 
-def settle(terms: AgreementTerms, *, value: Decimal, benchmark: Decimal) -> Settlement:
-    """Apply the formula of ``terms`` to the year's ``value`` against ``benchmark``; see the module docstring."""
+def settle(terms: AgreementTerms, *, value: Decimal, benchmark: Decimal, unit: str = "") -> Settlement:
+    """Apply the formula of ``terms`` to the year's ``value`` against ``benchmark`` (in ``unit``).
+
+    The steps are the module docstring's; each becomes a :class:`Term` of the result.
+    """
     formula = terms.formula
-    unit = terms.basis.unit if isinstance(terms.basis, MonitoredBasis) else _gep_unit(terms.basis)
+    if not unit:
+        unit = terms.basis.unit if isinstance(terms.basis, MonitoredBasis) else _gep_unit(terms.basis)
     change = value - benchmark
     improvement = change if formula.better is Better.HIGHER else -change
     met = improvement >= 0
