@@ -61,10 +61,12 @@ def build_record(agreement_ref: Mapping[str, Any], year: int, sources: Mapping[s
     settlement = settle(terms, value=value, benchmark=benchmark, unit=unit_of(dict(sources["value"])))
     unit = settlement.terms[0].unit
     first = [
-        {"name": "value", "source": value_where, "formula": value_formula, "inputs": {}, "result": str(value), "unit": unit},
-        {"name": "benchmark", "source": benchmark_where, "formula": benchmark_formula, "inputs": {},
-         "result": str(benchmark), "unit": unit},
-    ]  # fmt: skip
+        {"name": name, "source": where, "formula": formula, "inputs": {}, "result": str(total), "unit": unit}
+        for name, total, formula, where in (
+            ("value", value, value_formula, value_where),
+            ("benchmark", benchmark, benchmark_formula, benchmark_where),
+        )
+    ]
     organisations = {p.region_code: p.organisation_id for p in terms.parties}
     return {
         "kind": RECORD_KIND,

@@ -7,7 +7,6 @@ from sqlalchemy import Connection
 
 import carbon.ledger
 import carbon.models
-import ecovalue.models
 import core.audit
 import core.audit_heads
 import core.auth
@@ -15,6 +14,7 @@ import core.inbox
 import core.sessions
 import core.task_owners
 import core.witnessing
+import ecovalue.models
 import geodata.models
 import gep.models
 import trading.models

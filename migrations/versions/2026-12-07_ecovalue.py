@@ -1,5 +1,6 @@
-"""Eco-compensation agreements, readings, statements and obligations; ecological-product rights, bank policies
-and pledges (issue 28, ADR 039); and the generic in-app inbox.
+"""Eco-compensation and ecological-product rights (issue 28, ADR 039), and the generic in-app inbox.
+
+Agreements, readings, statements and obligations; rights, their valuations, bank policies and pledges.
 
 Revision ID: 0026
 Revises: 0020
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0026"
 down_revision = "0020"
