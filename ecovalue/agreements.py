@@ -166,7 +166,8 @@ class RecordReading(BaseModel):
     section_code: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
     indicator: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
     sampled_on: date
-    value: Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20, decimal_places=6)]
+    # 15 significant digits: what both databases store exactly (core.sqltypes.ExactDecimal)
+    value: Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]
     unit: Annotated[str, Field(min_length=1, max_length=40)]
     method: Annotated[str, Field(min_length=1, max_length=300, description="Sampling and analysis method, lab.")]
 

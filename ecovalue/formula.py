@@ -29,6 +29,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FEN = Decimal("0.01")
+#: The largest amount a statement or a right carries, in fen (10 trillion CNY): beyond it a figure is a mistake,
+#: and it stays inside BIGINT and RFC 8785's exact integers (2⁵³).
+MAX_FEN = 10**15
 ROUNDINGS = {"ROUND_HALF_UP": ROUND_HALF_UP, "ROUND_HALF_EVEN": ROUND_HALF_EVEN}
 #: Direction of payment when the benchmark is met, and when it is missed.
 MET = "beneficiaries_pay_providers"

@@ -23,7 +23,7 @@ from core.canonical import JCS_SCHEME, jcs_json, sha256_hex
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound
 from core.regions import divisions
-from ecovalue.formula import FEN, Measure
+from ecovalue.formula import FEN, MAX_FEN, Measure
 from ecovalue.models import Right, RightStatus, RightValuation
 from ecovalue.pledges import check_alerts
 from ecovalue.serials import PREFIX, RightSerial, format_serial
@@ -65,6 +65,8 @@ def valuation_record(run: GepRun, right: Right, valuation_date: date) -> dict[st
     lines = run_lines(run, right.region_codes, right.indicators, Measure.VALUE, pointer="/run_id")
     total = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
     value = max(total, Decimal(0)).quantize(FEN, ROUND_FLOOR)
+    if value * 100 > MAX_FEN:
+        raise InvalidInput(f"a value of {value} CNY is beyond {MAX_FEN} fen", [{"pointer": "/run_id"}])
     return {
         "kind": VALUATION_KIND,
         "format": 1,

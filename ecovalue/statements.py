@@ -24,7 +24,7 @@ from core.canonical import JCS_SCHEME, jcs_json, sha256_hex
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ecovalue.agreements import get_agreement, terms_of
-from ecovalue.formula import AgreementTerms, GepBasis, MonitoredBasis, settle
+from ecovalue.formula import MAX_FEN, AgreementTerms, GepBasis, MonitoredBasis, settle
 from ecovalue.models import (
     Agreement,
     Decision,
@@ -175,6 +175,11 @@ def compute_statement(
     if live is not None:
         raise Conflict(f"{agreement.code} {cmd.year} has statement {live}; a new one needs it disputed first")
     record = build_record(_reference(agreement), cmd.year, gather_sources(session, terms, cmd.year, cmd.run_id))
+    if record["amount_fen"] > MAX_FEN:
+        raise InvalidInput(
+            f"the amount {record['amount_fen']} fen is beyond {MAX_FEN} fen: check the rate and the cap",
+            [{"pointer": "/year", "reason": "amount-out-of-range"}],
+        )
     text = record_bytes(record)
     statement = Statement(
         agreement_id=agreement.id,
