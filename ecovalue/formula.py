@@ -43,7 +43,7 @@ RegionCode = Annotated[str, Field(pattern=r"^\d{6}$", description="GB/T 2260 six
 NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20, decimal_places=6)]
 
 
-class Side(StrEnum):
+class PartySide(StrEnum):
     """A party's side: the provider of the service (upstream) or its beneficiary (downstream)."""
 
     PROVIDER = "provider"
@@ -72,7 +72,7 @@ class Party(_Frozen):
     """A region party to an agreement and the organisation that confirms for it."""
 
     region_code: RegionCode
-    side: Side
+    side: PartySide
     share: Annotated[Decimal, Field(gt=0, le=1, max_digits=7, decimal_places=6)] = Decimal(1)
     organisation_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -153,7 +153,7 @@ class AgreementTerms(_Frozen):
             raise ValueError("; ".join(problems))
         return self
 
-    def side(self, side: Side) -> list[Party]:
+    def side(self, side: PartySide) -> list[Party]:
         """Return the parties of one side, in the order given."""
         return [p for p in self.parties if p.side is side]
 
@@ -164,7 +164,7 @@ def term_problems(terms: AgreementTerms) -> list[str]:
     regions = [p.region_code for p in terms.parties]
     if len(set(regions)) != len(regions):
         problems.append("a region is named as a party twice")
-    for side in Side:
+    for side in PartySide:
         parties = terms.side(side)
         if not parties:
             problems.append(f"no {side.value} party")
@@ -287,9 +287,9 @@ def settle(terms: AgreementTerms, *, value: Decimal, benchmark: Decimal, unit: s
              {"owed": _text(owed)}, format(amount, "f"), "CNY"),
     ]  # fmt: skip
     payers, payees = (
-        (terms.side(Side.BENEFICIARY), terms.side(Side.PROVIDER))
+        (terms.side(PartySide.BENEFICIARY), terms.side(PartySide.PROVIDER))
         if met
-        else (terms.side(Side.PROVIDER), terms.side(Side.BENEFICIARY))
+        else (terms.side(PartySide.PROVIDER), terms.side(PartySide.BENEFICIARY))
     )
     obligations: list[Obligation] = []
     if amount_fen > 0:

@@ -6,7 +6,7 @@ policies and pledges of ecological products.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import Field
@@ -18,8 +18,16 @@ from api.pagination import Page, PageQuery, slice_of
 from api.params import IdPath
 from core.auth import OrgKind
 from ecovalue import agreements, pledges, reports, rights, statements
-from ecovalue.formula import EXAMPLE_TERMS, AgreementTerms
-from ecovalue.models import Decision, Obligation, Reading
+from ecovalue.formula import EXAMPLE_TERMS, MET, MISSED, AgreementTerms
+from ecovalue.models import (
+    Decision,
+    Obligation,
+    ObligationStatus,
+    PledgeStatus,
+    Reading,
+    RightStatus,
+    StatementStatus,
+)
 
 router = APIRouter(prefix="/api/v1/eco", tags=["eco-compensation and product rights"])
 
@@ -27,6 +35,9 @@ RegionCodePath = Annotated[str, Path(pattern=r"^\d{6}$", description="GB/T 2260 
 RegionCodeQuery = Annotated[str | None, Query(pattern=r"^\d{6}$", description="Only those with this region.")]
 #: Who sees every pledge (the others see their own as bank or pledgor).
 PLEDGE_OVERSIGHT = frozenset({OrgKind.ECOLOGY_BUREAU, OrgKind.AUDITOR, OrgKind.REGISTRY})
+#: Who pays whom: the beneficiaries the providers (the benchmark met), or the providers the beneficiaries.
+Direction = Literal["beneficiaries_pay_providers", "providers_pay_beneficiaries"]
+assert (MET, MISSED) == get_args(Direction)
 
 
 class AgreementOut(Answer):
@@ -97,10 +108,10 @@ class StatementOut(Answer):
     agreement_id: int
     agreement_code: str
     year: int
-    status: str
+    status: StatementStatus
     amount_fen: int
     amount_cny: Cny
-    direction: str
+    direction: Direction
     benchmark_met: bool
     terms: list[StatementTerm]
     obligations: list[StatementObligation]
@@ -124,7 +135,7 @@ class ObligationOut(Answer):
     amount_fen: int
     amount_cny: Cny
     currency: str
-    status: str
+    status: ObligationStatus
     created_at: InstantText
     paid_at: InstantText | None
     payment_reference: str | None
@@ -153,7 +164,7 @@ class RightOut(Answer):
     indicators: list[str]
     area_m2: DecimalText
     method: str
-    status: str
+    status: RightStatus
     valuation_run_id: int
     valuation_date: DateText
     value_fen: int
@@ -184,7 +195,7 @@ class PledgeOut(Answer):
     value_fen: int
     value_cny: Cny
     ltv: DecimalText | None
-    status: str
+    status: PledgeStatus
     comment: str
     created_at: InstantText
     decided_at: InstantText | None
