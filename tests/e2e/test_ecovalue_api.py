@@ -347,3 +347,74 @@ def test_recompute_reproduces_every_statement_hash(
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(body), encoding="utf-8")
     assert shanhai.cli.main(["eco", "recompute", "--record", str(tampered)]) == 1
+
+
+def test_whole_gep_by_value_among_three_regions_and_a_fixed_standard(
+    client: TestClient, login: Login, county: Callable[[str], dict[str, str]], demo: DemoIds
+) -> None:
+    ecology, auditor = login("ecology_bureau"), login("auditor")
+    jingyuan = client.get("/api/v1/me", headers=county("jy-ecology")).json()["organisation_id"]
+    yuanzhou = client.get("/api/v1/me", headers=county("yz-ecology")).json()["organisation_id"]
+    province = client.get("/api/v1/me", headers=ecology).json()["organisation_id"]
+    parties = [
+        {"region_code": UPSTREAM, "side": "provider", "organisation_id": jingyuan},
+        {"region_code": DOWNSTREAM, "side": "beneficiary", "share": "0.75", "organisation_id": yuanzhou},
+        {"region_code": "640121", "side": "beneficiary", "share": "0.25", "organisation_id": province},
+    ]
+    whole = {
+        "code": "JY-GEP-3",
+        "title": "Whole GEP of townships 1–2, three regions",
+        "parties": parties,
+        "basis": {"kind": "gep", "region_layer": "jingyuan-townships-synthetic", "region_codes": WC_TOWNSHIPS[:2],
+                  "indicator": "gep", "measure": "value", "benchmark_run_id": demo.runs[2025]},
+        "benchmark_year": 2025,
+        "period_start_year": 2026,
+        "period_end_year": 2027,
+        "formula": {"base_amount_yuan": "500000", "rate_yuan_per_unit": "0.001", "cap_yuan": "900000",
+                    "rounding": "ROUND_HALF_EVEN"},
+    }  # fmt: skip
+    created = client.post("/api/v1/eco/agreements", json=whole, headers=ecology)
+    assert created.status_code == 201, created.text
+    statement = client.post(
+        f"/api/v1/eco/agreements/{created.json()['id']}/statements", json={"year": 2027}, headers=ecology
+    )
+    assert statement.status_code == 201, statement.text
+    body = statement.json()
+    # By hand from the summary tables: the drought year's GEP of townships 1 and 2 against 2025's.
+    gep = {
+        year: sum(
+            (Decimal(r["gep_yuan"]) for r in table(client, auditor, demo.runs[year], "summary")
+             if r["region_code"] in WC_TOWNSHIPS[:2]),
+            Decimal(0),
+        )
+        for year in (2025, 2027)
+    }  # fmt: skip
+    assert gep[2027] < gep[2025]
+    owed = min(Decimal(500_000) + Decimal("0.001") * (gep[2025] - gep[2027]), Decimal(900_000))
+    amount_fen = int(owed.quantize(Decimal("0.01")) * 100)
+    assert body["amount_fen"] == amount_fen and body["direction"] == "providers_pay_beneficiaries"
+    split = {(o["payer_region"], o["payee_region"]): o["amount_fen"] for o in body["obligations"]}
+    assert sum(split.values()) == amount_fen
+    assert abs(split[(UPSTREAM, DOWNSTREAM)] - 3 * split[(UPSTREAM, "640121")]) <= 4  # 0.75 : 0.25, to the fen
+    # A fixed standard, and no payment back when it is missed: zero owed, no obligation once confirmed.
+    standard = {
+        "code": "JY-WQ-STD",
+        "title": "P index against the class III standard",
+        "parties": [parties[0], {**parties[1], "share": "1"}],
+        "basis": {"kind": "monitored", "section_code": "JY-YZ-S01", "indicator": "p_index", "unit": "index",
+                  "benchmark_value": "0.9"},
+        "benchmark_year": 2025,
+        "period_start_year": 2026,
+        "period_end_year": 2026,
+        "formula": {"base_amount_yuan": "100000", "better": "lower", "pays_back_when_missed": False},
+    }  # fmt: skip
+    agreement = client.post("/api/v1/eco/agreements", json=standard, headers=ecology).json()
+    zero = client.post(f"/api/v1/eco/agreements/{agreement['id']}/statements", json={"year": 2026}, headers=ecology)
+    assert zero.status_code == 201 and zero.json()["amount_fen"] == 0 and zero.json()["obligations"] == []
+    assert {t["name"]: t["result"] for t in zero.json()["terms"]}["benchmark"] == "0.9"
+    for username in ("jy-ecology", "yz-ecology"):
+        client.post(f"/api/v1/eco/statements/{zero.json()['id']}/confirm", json={}, headers=county(username))
+    confirmed = client.get(f"/api/v1/eco/statements/{zero.json()['id']}", headers=auditor).json()
+    assert confirmed["status"] == "confirmed"
+    obligations = client.get(f"/api/v1/eco/obligations?region_code={UPSTREAM}", headers=auditor).json()["items"]
+    assert obligations == []
