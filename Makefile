@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := core geodata carbon gep trading access api web shanhai witness
+PACKAGES := core geodata carbon gep trading ecovalue access api web shanhai witness
 
 .PHONY: run test install lint typecheck contracts pytest clean vendor messages
 

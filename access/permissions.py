@@ -33,6 +33,15 @@ EVIDENCE_READERS: Final = PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgK
 #: Reversal monitoring: bureaus and the registry bring evidence in and start runs; auditors read it all.
 EVIDENCE_BRINGERS: Final = frozenset({OrgKind.FORESTRY_BUREAU, OrgKind.ECOLOGY_BUREAU, OrgKind.REGISTRY})
 WATCHERS: Final = EVIDENCE_BRINGERS | {OrgKind.AUDITOR}
+#: Eco-compensation (ADR 039): ecology bureaus make agreements, record readings and answer for their regions;
+#: auditors and the registry read them.
+ECO_PARTIES: Final = frozenset({OrgKind.ECOLOGY_BUREAU})
+ECO_READERS: Final = ECO_PARTIES | AUDIT_READERS
+#: Ecological-product rights: registered and re-valued by ecology bureaus, owned (and pledged) by proponents and
+#: enterprises, lent against by banks.
+RIGHT_HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
+BANKS: Final = frozenset({OrgKind.BANK})
+RIGHT_READERS: Final = ECO_READERS | RIGHT_HOLDERS | BANKS
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
 #: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
 METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
@@ -146,6 +155,36 @@ RULES: Final[dict[str, Rule]] = {
     # the in-app inbox of the caller's organisation
     "list_inbox": ALL_ROLES,
     "read_inbox_message": ALL_ROLES,
+    # eco-compensation between regions (ADR 039); finer rules (a party's own organisation) in the services
+    "create_eco_agreement": ECO_PARTIES,
+    "list_eco_agreements": ECO_READERS,
+    "read_eco_agreement": ECO_READERS,
+    "record_eco_reading": ECO_PARTIES,
+    "list_eco_readings": ECO_READERS,
+    "compute_eco_statement": ECO_PARTIES,
+    "list_eco_statements": ECO_READERS,
+    "read_eco_statement": ECO_READERS,
+    "confirm_eco_statement": ECO_PARTIES,
+    "dispute_eco_statement": ECO_PARTIES,
+    "list_eco_obligations": ECO_READERS,
+    "record_eco_payment": ECO_PARTIES,
+    "export_eco_agreement_csv": ECO_READERS,
+    "export_eco_agreement_xlsx": ECO_READERS,
+    "export_eco_region_csv": ECO_READERS,
+    "export_eco_region_xlsx": ECO_READERS,
+    # ecological-product rights and their pledges (ADR 039); the owner and the pledgee bank are the services' rule
+    "register_eco_right": ECO_PARTIES,
+    "list_eco_rights": RIGHT_READERS,
+    "read_eco_right": RIGHT_READERS,
+    "revalue_eco_right": ECO_PARTIES,
+    "set_eco_bank_policy": BANKS,
+    "list_eco_bank_policies": RIGHT_READERS,
+    "request_eco_pledge": RIGHT_HOLDERS,
+    "list_eco_pledges": RIGHT_READERS,
+    "accept_eco_pledge": BANKS,
+    "decline_eco_pledge": BANKS,
+    "release_eco_pledge": BANKS,
+    "enforce_eco_pledge": BANKS,
     # trading
     "create_instrument": OPERATOR,
     "list_instruments": ALL_ROLES,

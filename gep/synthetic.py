@@ -196,3 +196,27 @@ def township_collection(rows: int, cols: int, *, cell_deg: float = 0.001, n: int
                 }
             )
     return {"type": "FeatureCollection", "features": features}
+
+
+#: SYNTHETIC later years of the demo stack: precipitation × factor (a wetter 2026, a drought in 2027), so that
+#: runs a year apart differ (the eco-compensation and collateral demo, ADR 039). Nothing here is data.
+YEAR_FACTORS = {2026: 1.08, 2027: 0.70}
+
+
+def precipitation_file(year: int) -> str:
+    """Return the file name of a later year's synthetic precipitation."""
+    return f"gep_{FILES['precipitation']}_{year}.tif"
+
+
+def write_precipitation_year(
+    directory: Path, rows: int, cols: int, year: int, *, cell_deg: float = 0.001, seed: int = 2026
+) -> str:
+    """Write the stack's precipitation × :data:`YEAR_FACTORS` of ``year`` into ``directory``; return its name."""
+    import rasterio
+
+    array = fields(rows, cols, seed=seed)["precipitation"] * YEAR_FACTORS[year]
+    data = np.where(np.isnan(array), NODATA, array).astype("float32")
+    name = precipitation_file(year)
+    with rasterio.open(directory / name, "w", **raster_profile(rows, cols, cell_deg, "float32", NODATA)) as out:
+        out.write(data, 1)
+    return name

@@ -15,6 +15,7 @@ import core.inbox
 import core.sessions
 import core.task_owners
 import core.witnessing
+import ecovalue.models
 import geodata.models
 import gep.models
 import trading.models
@@ -35,6 +36,7 @@ _MODELS = (
     core.witnessing,
     core.inbox,
     carbon.reversals.models,
+    ecovalue.models,
 )
 target_metadata = Base.metadata
 

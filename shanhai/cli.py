@@ -41,6 +41,12 @@
     shanhai gep run CONFIG [--out DIR] [--xlsx]
                                   run a GEP accounting offline from a YAML/JSON config naming files;
                                   write the SEEA-EA tables (CSV), value rasters and run.json to DIR
+    shanhai eco recompute [--record FILE]
+                                  rebuild every eco-compensation statement from the database (its agreement's
+                                  terms, the same run lines and readings) and compare each record's SHA-256
+                                  byte for byte; or rebuild one exported record offline; exit 1 on a mismatch
+    shanhai eco demo              build the synthetic eco-compensation and collateral demo (ADR 039) on top of
+                                  ``shanhai seed``'s demo data
 """
 
 from __future__ import annotations
@@ -529,6 +535,62 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eco_recompute(settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild every statement (or one exported record); print each hash; exit 1 on a mismatch, 2 on a bad file."""
+    from core.errors import ShanhaiError
+    from ecovalue.statements import rebuild_all, recompute
+
+    if args.record:
+        document = json.loads(Path(args.record).read_text(encoding="utf-8"))
+        record = document.get("record", document) if isinstance(document, dict) else document
+        stored = document.get("record_sha256") if isinstance(document, dict) and "record" in document else None
+        try:
+            digest = recompute(record)
+        except ShanhaiError as error:
+            print(f"{args.record}: {error.detail}", file=sys.stderr)
+            return 2
+        print(f"recomputed sha256: {digest}")
+        if stored is not None:
+            print(f"stored sha256:     {stored}")
+        ok = stored in (None, digest)
+        print("matches" if ok else "MISMATCH: the record is not reproduced")
+        return 0 if ok else 1
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            results = rebuild_all(session)
+    finally:
+        engine.dispose()
+    for result in results:
+        verdict = "ok" if result.matches else f"MISMATCH {result.problem or result.recomputed_sha256}"
+        print(f"statement {result.statement_id}: {result.record_sha256} {verdict}")
+    failed = sum(not r.matches for r in results)
+    print(f"{len(results)} statement(s) recomputed, {failed} mismatch(es)")
+    return 1 if failed else 0
+
+
+def cmd_eco_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    """Build the synthetic eco-compensation and collateral demo (idempotent)."""
+    from ecovalue.demo import seed_ecovalue
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            ids = seed_ecovalue(
+                session, raster_dir=settings.raster_dir, data_dir=settings.data_dir, clock=SystemClock()
+            )
+    finally:
+        engine.dispose()
+    if ids is None:
+        print("eco demo not built: already there, or `shanhai seed` data or the later-year rasters are missing")
+        return 0
+    print(f"eco demo built: GEP runs {ids.runs}, agreements {ids.agreements}, statements {ids.statements}")
+    print(
+        f"right {ids.right_id} pledged ({ids.pledge_id}) and re-valued below the bank's threshold (GET /api/v1/inbox)"
+    )
+    return 0
+
+
 def cmd_carbon_compute(_settings: Settings, args: argparse.Namespace) -> int:
     """Recompute a stored report record offline; print the hashes; exit 1 on a mismatch, 2 on a bad file."""
     from carbon.monitoring_records import check_record
@@ -694,6 +756,13 @@ def _parser() -> argparse.ArgumentParser:
     gep_run.add_argument("--out", default="gep-run", help="output directory")
     gep_run.add_argument("--xlsx", action="store_true", help="also write the SEEA-EA tables as tables.xlsx")
     gep_run.set_defaults(func=cmd_gep_run)
+    eco = commands.add_parser("eco", help="eco-compensation and product rights").add_subparsers(
+        dest="eco_command", required=True
+    )
+    recompute = eco.add_parser("recompute", help="rebuild every statement and compare its hash")
+    recompute.add_argument("--record", help="a statement record (or GET /api/v1/eco/statements/{id} JSON) instead")
+    recompute.set_defaults(func=cmd_eco_recompute)
+    eco.add_parser("demo", help="build the synthetic eco-compensation demo").set_defaults(func=cmd_eco_demo)
     return parser
 
 

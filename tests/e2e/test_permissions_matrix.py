@@ -177,6 +177,35 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/public/v1/regions/boundaries"): PUBLIC,
     ("GET", "/api/v1/audit/proofs/inclusion"): PUBLIC,
     ("GET", "/api/v1/audit/proofs/consistency"): PUBLIC,
+    # eco-compensation and ecological-product rights (ADR 039)
+    ("POST", "/api/v1/eco/agreements"): {E},
+    ("GET", "/api/v1/eco/agreements"): {E, A, R},
+    ("GET", "/api/v1/eco/agreements/{agreement_id}"): {E, A, R},
+    ("POST", "/api/v1/eco/readings"): {E},
+    ("GET", "/api/v1/eco/readings"): {E, A, R},
+    ("POST", "/api/v1/eco/agreements/{agreement_id}/statements"): {E},
+    ("GET", "/api/v1/eco/agreements/{agreement_id}/statements"): {E, A, R},
+    ("GET", "/api/v1/eco/agreements/{agreement_id}/report.csv"): {E, A, R},
+    ("GET", "/api/v1/eco/agreements/{agreement_id}/report.xlsx"): {E, A, R},
+    ("GET", "/api/v1/eco/regions/{region_code}/report.csv"): {E, A, R},
+    ("GET", "/api/v1/eco/regions/{region_code}/report.xlsx"): {E, A, R},
+    ("GET", "/api/v1/eco/statements/{statement_id}"): {E, A, R},
+    ("POST", "/api/v1/eco/statements/{statement_id}/confirm"): {E},
+    ("POST", "/api/v1/eco/statements/{statement_id}/dispute"): {E},
+    ("GET", "/api/v1/eco/obligations"): {E, A, R},
+    ("POST", "/api/v1/eco/obligations/{obligation_id}/paid"): {E},
+    ("POST", "/api/v1/eco/rights"): {E},
+    ("GET", "/api/v1/eco/rights"): {E, A, R, B, W, N, K},
+    ("GET", "/api/v1/eco/rights/{right_id}"): {E, A, R, B, W, N, K},
+    ("POST", "/api/v1/eco/rights/{right_id}/revaluations"): {E},
+    ("PUT", "/api/v1/eco/bank-policy"): {K},
+    ("GET", "/api/v1/eco/bank-policies"): {E, A, R, B, W, N, K},
+    ("POST", "/api/v1/eco/rights/{right_id}/pledges"): {B, W, N},
+    ("GET", "/api/v1/eco/pledges"): {E, A, R, B, W, N, K},
+    ("POST", "/api/v1/eco/pledges/{pledge_id}/accept"): {K},
+    ("POST", "/api/v1/eco/pledges/{pledge_id}/decline"): {K},
+    ("POST", "/api/v1/eco/pledges/{pledge_id}/release"): {K},
+    ("POST", "/api/v1/eco/pledges/{pledge_id}/enforce"): {K},
 }
 
 PATH_VALUES = {
@@ -204,6 +233,12 @@ PATH_VALUES = {
     "{event_id}": "1",
     "{message_id}": "1",
     "{credit_class}": "FCT",
+    "{agreement_id}": "1",
+    "{statement_id}": "1",
+    "{obligation_id}": "1",
+    "{region_code}": "640424",
+    "{right_id}": "1",
+    "{pledge_id}": "1",
 }
 
 
@@ -221,7 +256,7 @@ def concrete(path: str) -> str:
 def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
     # A JSON array is never a valid body here, so allowed callers stop at validation (422) and
     # nothing is written; authorisation runs before body validation.
-    kwargs = {"json": []} if method == "POST" else {}
+    kwargs = {"json": []} if method in ("POST", "PUT") else {}
     return client.request(method, concrete(path), headers=headers, **kwargs).status_code
 
 

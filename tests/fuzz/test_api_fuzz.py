@@ -25,8 +25,9 @@ from tests.fuzz.harness import fuzz
 
 #: Generated cases per operation in CI (each sent as 10 identities).
 EXAMPLES = 8
-#: The CI budget for the fuzzing itself, in seconds (the test fails when it grows past it).
-BUDGET_SECONDS = 270
+#: The CI budget for the fuzzing itself, in seconds (the test fails when it grows past it); raised from 270 with
+#: the operations (about 112 → 144, the eco-compensation and inbox routes of ADR 039), in proportion.
+BUDGET_SECONDS = 340
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import carbon.reversals.models
 import core.audit
 import core.auth
 import core.inbox
+import ecovalue.models
 import geodata.models
 import gep.models
 import trading.models
@@ -29,7 +30,7 @@ from tests.conftest import fresh_postgres_database
 
 # Imported for their side effect of registering tables on Base.metadata, as migrations/env.py does.
 MODELS = (core.audit, core.auth, core.inbox, geodata.models, carbon.ledger, carbon.models, carbon.reversals.models,
-          gep.models, trading.models)  # fmt: skip
+          gep.models, trading.models, ecovalue.models)  # fmt: skip
 
 
 def test_the_migrations_have_exactly_one_head() -> None:
