@@ -17,7 +17,7 @@ from core.audit import verify_chain
 from core.auth import User, principal_of
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
-from core.inbox import messages_of
+from core.inbox import messages_for
 from ecovalue.demo import seed_ecovalue
 from ecovalue.models import Decision, Obligation, Reading, StatementStatus
 from ecovalue.rights import get_right
@@ -54,8 +54,8 @@ def test_the_demo_on_postgres(tmp_path: Path) -> None:
                 assert (obligation.payer_region, obligation.amount_fen) == ("640424", 260_000_000)
                 right = get_right(session, ids.right_id)
                 assert right.value_fen < right.valuations[0].value_fen
-                bank = users["fj-bank"].organisation_id
-                assert [m.kind for m in messages_of(session, bank)] == ["eco_pledge.alert", "eco_pledge.requested"]
+                kinds = [m.kind for m in messages_for(session, users["fj-bank"])]
+                assert kinds == ["eco_pledge.alert", "eco_pledge.requested"]
                 assert verify_chain(session).ok
         finally:
             engine.dispose()
