@@ -169,9 +169,10 @@ def test_a_fishery_project_from_registration_to_a_retirement_certificate(
     assert recompute(trace["record"]) == trace["record_sha256"] == report["record_sha256"]  # offline, byte for byte
     step(client, report["id"], "verify", login("verifier"))
     issued = step(client, report["id"], "issue", login("registry"))
-    assert issued["status"] == "issued"
+    assert issued["status"] == "issued" and issued["batch_id"] is not None
+    issued_batch = issued["batch_id"]
     holdings = client.get("/api/v1/holdings", headers=cooperative).json()
-    [block] = holdings["blocks"]
+    [block] = [b for b in holdings["blocks"] if b["batch_id"] == issued_batch]  # beside any demo tonnes
     assert block["credit_class"] == "OFS" and block["quantity_t"] == 493 and block["state"] == "tradable"
     assert block["serial"].startswith(f"SH-OFS-35-{project_id:06d}-2025-")
     # trade: the cooperative sells 100 t on the OFS-2025 instrument, the enterprise buys
