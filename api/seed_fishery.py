@@ -123,23 +123,23 @@ def harvest_report(sea_area_ids: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def ensure_cooperative(session: Session, *, clock: Clock) -> User:
-    """Return the demo fishery cooperative's user, creating the organisation and user when missing."""
-    found = session.scalars(select(User).where(User.username == FISHERY_ORG.username)).first()
+def ensure_cooperative(session: Session, *, clock: Clock, demo: DemoOrg = FISHERY_ORG) -> User:
+    """Return a demo organisation's user (the fishery cooperative by default), creating both when missing."""
+    found = session.scalars(select(User).where(User.username == demo.username)).first()
     if found is not None:
         return found
     org = Organisation(
-        name=FISHERY_ORG.name,
-        kind=FISHERY_ORG.kind,
-        province_code=FISHERY_ORG.province_code,
-        county_code=FISHERY_ORG.county_code,
+        name=demo.name,
+        kind=demo.kind,
+        province_code=demo.province_code,
+        county_code=demo.county_code,
         created_at=clock.now(),
     )
     user = User(
         organisation=org,
-        username=FISHERY_ORG.username,
-        display_name=f"Demo user of {FISHERY_ORG.name}",
-        password_hash=_demo_password_hash(FISHERY_ORG),
+        username=demo.username,
+        display_name=f"Demo user of {demo.name}",
+        password_hash=_demo_password_hash(demo),
         created_at=clock.now(),
     )
     session.add_all([org, user])
@@ -153,7 +153,7 @@ def ensure_cooperative(session: Session, *, clock: Clock) -> User:
             "name": org.name,
             "kind": org.kind.value,
             "province_code": org.province_code,
-            "user": FISHERY_ORG.username,
+            "user": demo.username,
         },
         clock=clock,
     )

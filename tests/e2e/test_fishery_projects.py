@@ -28,7 +28,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.seed_fishery import FISHERY_ORG, ensure_cooperative
+from api.seed import DemoOrg
+from api.seed_fishery import ensure_cooperative
 from carbon.models import ClaimStatus, Plot
 from carbon.monitoring_records import recompute
 from core.auth import Organisation, OrgKind
@@ -56,13 +57,18 @@ def sea_areas(*features: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": list(features)}
 
 
+#: A cooperative of the tests' own (not the demo's, which may hold demo tonnes).
+COOPERATIVE = DemoOrg(OrgKind.FOREST_OWNER, "连江县测试渔业合作社 (test fishery cooperative)", "35", "350122",
+                      "lj-fishery-test")  # fmt: skip
+
+
 @pytest.fixture
 def cooperative(client: TestClient, session: Session, clock: FixedClock) -> dict[str, str]:
-    """The Lianjiang fishery cooperative's auth headers (the demo fishery organisation, created here)."""
-    ensure_cooperative(session, clock=clock)
+    """A Lianjiang fishery cooperative's auth headers (created here)."""
+    ensure_cooperative(session, clock=clock, demo=COOPERATIVE)
     session.rollback()
     response = client.post("/api/v1/auth/token",
-                           data={"username": FISHERY_ORG.username, "password": FISHERY_ORG.password})  # fmt: skip
+                           data={"username": COOPERATIVE.username, "password": COOPERATIVE.password})  # fmt: skip
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
