@@ -12,7 +12,7 @@ Runs after :func:`api.seed.seed_demo` (it needs the demo verifier and registry).
 
 The harvest figures are illustrative (of the order of a cooperative's season in Lianjiang, whose farms produce
 oysters, mussels, kelp and nori), not a real cooperative's records; the polygons and licence numbers are
-synthetic. Seeding is idempotent: nothing happens when the project exists.
+synthetic. Seeding is idempotent: when the project exists nothing is written and what it holds is returned.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.seed import DEMO_ORGS, DemoOrg, _demo_password_hash
 from carbon.ledger import Batch
-from carbon.models import Project, Scheme
+from carbon.models import MonitoringReport, Project, Scheme
 from carbon.monitoring import FileReport, file_report
 from carbon.plots import register_plots
 from carbon.projects import CreateProject, create_project
@@ -68,12 +68,13 @@ SEA_AREAS = (
 
 @dataclass(frozen=True)
 class FisheryDemo:
-    """What the fishery demo created: the project, its sea areas, the issued report and its batch."""
+    """The fishery demo: the project, its sea areas, the issued report, its batch, and whether this call made it."""
 
     project_id: int
     sea_area_ids: tuple[int, ...]
     report_id: int
     batch_id: int
+    created: bool
 
 
 def sea_areas_geojson() -> dict[str, Any]:
@@ -122,23 +123,23 @@ def harvest_report(sea_area_ids: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def ensure_cooperative(session: Session, *, clock: Clock) -> User:
-    """Return the demo fishery cooperative's user, creating the organisation and user when missing."""
-    found = session.scalars(select(User).where(User.username == FISHERY_ORG.username)).first()
+def ensure_cooperative(session: Session, *, clock: Clock, demo: DemoOrg = FISHERY_ORG) -> User:
+    """Return a demo organisation's user (the fishery cooperative by default), creating both when missing."""
+    found = session.scalars(select(User).where(User.username == demo.username)).first()
     if found is not None:
         return found
     org = Organisation(
-        name=FISHERY_ORG.name,
-        kind=FISHERY_ORG.kind,
-        province_code=FISHERY_ORG.province_code,
-        county_code=FISHERY_ORG.county_code,
+        name=demo.name,
+        kind=demo.kind,
+        province_code=demo.province_code,
+        county_code=demo.county_code,
         created_at=clock.now(),
     )
     user = User(
         organisation=org,
-        username=FISHERY_ORG.username,
-        display_name=f"Demo user of {FISHERY_ORG.name}",
-        password_hash=_demo_password_hash(FISHERY_ORG),
+        username=demo.username,
+        display_name=f"Demo user of {demo.name}",
+        password_hash=_demo_password_hash(demo),
         created_at=clock.now(),
     )
     session.add_all([org, user])
@@ -152,7 +153,7 @@ def ensure_cooperative(session: Session, *, clock: Clock) -> User:
             "name": org.name,
             "kind": org.kind.value,
             "province_code": org.province_code,
-            "user": FISHERY_ORG.username,
+            "user": demo.username,
         },
         clock=clock,
     )
@@ -168,14 +169,15 @@ def _demo_principal(session: Session, kind: OrgKind) -> Principal:
     return principal_of(user, "seed")
 
 
-def seed_fishery_demo(session: Session, *, clock: Clock) -> FisheryDemo | None:
-    """Create the fishery demo through the real workflow unless its project exists; return what was created.
+def seed_fishery_demo(session: Session, *, clock: Clock) -> FisheryDemo:
+    """Create the fishery demo through the real workflow unless its project exists; return it (``created``).
 
     Raises:
         LookupError: The demo verifier or registry is missing (``api.seed.seed_demo`` has not run).
     """
-    if session.scalars(select(Project.id).where(Project.name == FISHERY_PROJECT.name)).first() is not None:
-        return None
+    existing = session.scalars(select(Project).where(Project.name == FISHERY_PROJECT.name)).first()
+    if existing is not None:
+        return _existing(session, existing)
     verifier, registry = _demo_principal(session, OrgKind.VERIFIER), _demo_principal(session, OrgKind.REGISTRY)
     cooperative = principal_of(ensure_cooperative(session, clock=clock), "seed")
     project = create_project(session, FISHERY_PROJECT, actor=cooperative, clock=clock)
@@ -193,8 +195,18 @@ def seed_fishery_demo(session: Session, *, clock: Clock) -> FisheryDemo | None:
                 actor=verifier, clock=clock)  # fmt: skip
     report_step(session, report.id, "issue", StepRequest(comment="Issued (demo)."), actor=registry, clock=clock)
     batch_id = _batch_of(session, report.id)
-    return FisheryDemo(project.id, tuple(p.id for p in plots), report.id, batch_id)
+    return FisheryDemo(project.id, tuple(p.id for p in plots), report.id, batch_id, created=True)
 
 
 def _batch_of(session: Session, report_id: int) -> int:
     return session.scalars(select(Batch.id).where(Batch.source == f"monitoring_report:{report_id}")).one()
+
+
+def _existing(session: Session, project: Project) -> FisheryDemo:
+    report = session.scalars(
+        select(MonitoringReport).where(MonitoringReport.project_id == project.id).order_by(MonitoringReport.id)
+    ).first()
+    if report is None:
+        raise LookupError(f"the fishery demo project {project.code} has no harvest report: it was not seeded whole")
+    areas = tuple(p.id for p in project.plots)
+    return FisheryDemo(project.id, areas, report.id, _batch_of(session, report.id), created=False)

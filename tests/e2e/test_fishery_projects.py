@@ -28,7 +28,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.seed_fishery import FISHERY_ORG, ensure_cooperative
+from api.seed import DemoOrg
+from api.seed_fishery import ensure_cooperative
 from carbon.models import ClaimStatus, Plot
 from carbon.monitoring_records import recompute
 from core.auth import Organisation, OrgKind
@@ -56,13 +57,18 @@ def sea_areas(*features: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": list(features)}
 
 
+#: A cooperative of the tests' own (not the demo's, which may hold demo tonnes).
+COOPERATIVE = DemoOrg(OrgKind.FOREST_OWNER, "连江县测试渔业合作社 (test fishery cooperative)", "35", "350122",
+                      "lj-fishery-test")  # fmt: skip
+
+
 @pytest.fixture
 def cooperative(client: TestClient, session: Session, clock: FixedClock) -> dict[str, str]:
-    """The Lianjiang fishery cooperative's auth headers (the demo fishery organisation, created here)."""
-    ensure_cooperative(session, clock=clock)
+    """A Lianjiang fishery cooperative's auth headers (created here)."""
+    ensure_cooperative(session, clock=clock, demo=COOPERATIVE)
     session.rollback()
     response = client.post("/api/v1/auth/token",
-                           data={"username": FISHERY_ORG.username, "password": FISHERY_ORG.password})  # fmt: skip
+                           data={"username": COOPERATIVE.username, "password": COOPERATIVE.password})  # fmt: skip
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -169,9 +175,10 @@ def test_a_fishery_project_from_registration_to_a_retirement_certificate(
     assert recompute(trace["record"]) == trace["record_sha256"] == report["record_sha256"]  # offline, byte for byte
     step(client, report["id"], "verify", login("verifier"))
     issued = step(client, report["id"], "issue", login("registry"))
-    assert issued["status"] == "issued"
+    assert issued["status"] == "issued" and issued["batch_id"] is not None
+    issued_batch = issued["batch_id"]
     holdings = client.get("/api/v1/holdings", headers=cooperative).json()
-    [block] = holdings["blocks"]
+    [block] = [b for b in holdings["blocks"] if b["batch_id"] == issued_batch]  # beside any demo tonnes
     assert block["credit_class"] == "OFS" and block["quantity_t"] == 493 and block["state"] == "tradable"
     assert block["serial"].startswith(f"SH-OFS-35-{project_id:06d}-2025-")
     # trade: the cooperative sells 100 t on the OFS-2025 instrument, the enterprise buys

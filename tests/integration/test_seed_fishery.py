@@ -9,6 +9,7 @@ databases the same harvest cannot then be claimed again by another project.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,8 +42,7 @@ def demo_session(request: pytest.FixtureRequest, template_db: Path, tmp_path: Pa
 
 
 def test_the_fishery_demo_is_issued_through_the_workflow(demo_session: Session, clock: FixedClock) -> None:
-    demo = seed_fishery_demo(demo_session, clock=clock)
-    assert demo is not None
+    demo = seed_fishery_demo(demo_session, clock=clock)  # created now, or already by the demo seed
     project = demo_session.get(Project, demo.project_id)
     assert project is not None and project.kind is ProjectKind.SEA_AREAS and project.county_code == "350122"
     areas = list(demo_session.scalars(select(Plot).where(Plot.project_id == project.id)))
@@ -62,14 +62,13 @@ def test_the_fishery_demo_is_issued_through_the_workflow(demo_session: Session, 
     assert ledger_violations(demo_session) == []
     assert verify_chain(demo_session).ok
     entries = demo_session.scalar(select(func.count()).select_from(AuditEntry))
-    assert seed_fishery_demo(demo_session, clock=clock) is None  # idempotent
+    assert seed_fishery_demo(demo_session, clock=clock) == replace(demo, created=False)  # idempotent
     assert demo_session.scalar(select(func.count()).select_from(AuditEntry)) == entries
 
 
 def test_the_demo_harvest_cannot_be_claimed_again_by_another_project(demo_session: Session) -> None:
     clock = FixedClock(AT)
     demo = seed_fishery_demo(demo_session, clock=clock)
-    assert demo is not None
     # the demo project's claims are withdrawn; another proponent registers the same water and files 2025 again
     demo_session.execute(update(Plot).where(Plot.id.in_(demo.sea_area_ids)).values(claim_status=ClaimStatus.WITHDRAWN))
     demo_session.commit()
