@@ -174,22 +174,25 @@ def compute_tile(session: Session, run: WatchRun, index: int, *, raster_dir: Pat
         window = grid.windows(run.tile_size)[index]
         box = lonlat_bounds(grid, window_bounds(grid, window))
         plots = _plots_in(session, box, set(run.plot_ids))
-        if not plots:
+        ids, classes = [p.id for p in plots], _plot_classes(session, plots)
+        geometries, thresholds = [p.geometry for p in plots], dict(run.thresholds)
+        rule = Composite(kind=before.kind, vegetated_classes=list(before.vegetated_classes))  # detached copy
+        session.rollback()  # the reads are done: never hold a transaction (on SQLite, the write lock) over rasters
+        if not ids:
             return {}
-        labels = label_window(grid, window, to_raster_crs([p.geometry for p in plots], CRS.from_wkt(grid.crs_wkt)))
+        labels = label_window(grid, window, to_raster_crs(geometries, CRS.from_wkt(grid.crs_wkt)))
         if not labels.any():
             return {}
         old, new = read_window(first, window), read_window(second, window)
     areas = pixel_areas(grid, window)
     valid = valid_pixels(old, new)
-    classes = _plot_classes(session, plots)
     found: dict[str, list[float]] = {}
     for credit_class in sorted(set(classes.values())):
-        lost = _loss(before, old, new, Thresholds(**run.thresholds[credit_class]))
-        sums = plot_sums(labels, lost, valid, areas, len(plots))
-        for label, plot in enumerate(plots, start=1):
-            if classes[plot.id] == credit_class and sums[label, 1] > 0:
-                found[str(plot.id)] = [float(sums[label, 0]), float(sums[label, 1])]
+        lost = _loss(rule, old, new, Thresholds(**thresholds[credit_class]))
+        sums = plot_sums(labels, lost, valid, areas, len(ids))
+        for label, plot_id in enumerate(ids, start=1):
+            if classes[plot_id] == credit_class and sums[label, 1] > 0:
+                found[str(plot_id)] = [float(sums[label, 0]), float(sums[label, 1])]
     return found
 
 
