@@ -33,9 +33,9 @@ TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
 _IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
 
 
-def job_of(command: OrderCommand) -> Job:
-    """Return a job that runs an order-entry command in a batch."""
-    return Job(step_of(command), command.idempotency, command=command)
+def job_of(command: OrderCommand, instrument_id: str = "") -> Job:
+    """Return a job that runs an order-entry command in a batch (on ``instrument_id``'s book, when named)."""
+    return Job(step_of(command), command.idempotency, instrument_id, command=command)
 
 
 def step_of(command: OrderCommand) -> Step:
