@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import MetaData, Table, bindparam, create_engine, event, insert, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -168,3 +169,50 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         deferred.add(table, rows)
     elif rows:
         session.execute(insert(table), rows)
+
+
+_INSERTS: dict[type, tuple[Any, list[tuple[str, Any]], str]] = {}
+#: ``session.info`` key of the objects :func:`add_now` inserted in the session's current transaction.
+_ADDED_NOW = "shanhai.added_now"
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_added_now(session: Session) -> None:
+    """Expunge what :func:`add_now` inserted in a transaction that rolled back, as the ORM does with its own."""
+    for obj in session.info.pop(_ADDED_NOW, ()):
+        if obj in session:
+            session.expunge(obj)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_added_now(session: Session) -> None:
+    session.info.pop(_ADDED_NOW, None)
+
+
+def add_now(session: Session, obj: Any) -> None:
+    """Insert one new ORM object with a Core ``INSERT … RETURNING id`` and attach it as persistent, no flush.
+
+    The hot paths of order entry (an order, a trade) need the new row's id at once; a flush per object
+    runs the ORM's whole unit of work (dependency sort, history of every attribute) to send the same single
+    statement. Columns the object leaves unset get their scalar default, else NULL, as an ORM insert would;
+    every column is then part of the object's loaded state, so reading any of them sends no query.
+    """
+    cls = type(obj)
+    plan = _INSERTS.get(cls)
+    if plan is None:
+        mapper = sa_inspect(cls)
+        table = mapper.local_table
+        (key,) = (prop.key for prop in mapper.column_attrs if prop.columns[0].primary_key)
+        columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs if not prop.columns[0].primary_key]
+        plan = _INSERTS[cls] = (insert(table).returning(table.primary_key.columns[0]), columns, key)
+    statement, columns, key = plan
+    values = {}
+    for name, column in columns:
+        if name not in obj.__dict__:
+            default = column.default
+            setattr(obj, name, default.arg if default is not None and default.is_scalar else None)
+        values[column.key] = obj.__dict__[name]
+    setattr(obj, key, session.execute(statement, values).scalar_one())
+    make_transient_to_detached(obj)
+    session.add(obj)
+    session.info.setdefault(_ADDED_NOW, []).append(obj)

@@ -31,6 +31,7 @@ from carbon.ledger import (
 )
 from core import audit
 from core.clock import Clock
+from core.db import add_now
 from trading import cash
 from trading.listing import BASIS_POINTS, eligible_batch_ids
 from trading.models import CashAccount, InstrumentRow, Trade
@@ -184,8 +185,7 @@ def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, 
         notional_fen=notional, buyer_fee_fen=buyer_fee, seller_fee_fen=seller_fee, serials=[_serial(b) for b in moved],
         retirement_id=retirement.id if retirement is not None else None, created_at=now,
     )  # fmt: skip
-    session.add(trade)
-    session.flush()
+    add_now(session, trade)  # one INSERT … RETURNING: the audit entry names the trade's id
     if own:
         scope.append_audit()
     return trade

@@ -92,6 +92,14 @@ class BatchContext(Settlement):
             self._orders[engine_id] = order
         return order
 
+    def load_orders(self, engine_ids: list[str]) -> None:
+        """Load the orders the engine named that this batch has not loaded yet, with one statement."""
+        missing = {int(e[1:]) for e in engine_ids if e not in self._orders}
+        if missing:
+            # No populate_existing: an order this batch changed carries its values in memory, not in its row yet.
+            for order in self.session.scalars(select(TradeOrder).where(TradeOrder.id.in_(missing))):
+                self._orders[order.engine_id] = order
+
     def remember(self, order: TradeOrder) -> None:
         """Remember an order this batch created or loaded."""
         self._orders[order.engine_id] = order

@@ -60,6 +60,8 @@ def decide(ctx: BatchContext, command: Command) -> list[Event]:
 
 def record(ctx: BatchContext, command: Command, events: list[Event], batch: Changes, *, actor: Principal) -> None:
     """Write everything the engine's events caused, and the journal row (the batch commits)."""
+    if len(events) > 2:  # the makers of several fills: read together, not one statement each
+        ctx.load_orders([e.maker_order_id for e in events if type(e) is Fill])
     for event in events:
         _apply(ctx, event, batch, actor=actor)
     for order in batch.orders.values():

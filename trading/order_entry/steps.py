@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from carbon.ledger import check_receiver, escrow, settle_release
 from core.auth import Principal
 from core.canonical import canonical_hash
-from core.db import insert_rows
+from core.db import add_now, insert_rows
 from core.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound, OrderRejected
 from trading import cash
 from trading.listing import cny_of, price_ticks_of
@@ -123,8 +123,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
             retire_on_fill=cmd.retire_on_fill, beneficiary=cmd.beneficiary, purpose=cmd.purpose, created_at=now,
             updated_at=now,
         )  # fmt: skip
-        session.add(order)
-        session.flush()
+        add_now(session, order)  # one INSERT … RETURNING: the engine needs the order's id
         command = PlaceOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
                              account_id=str(actor.organisation_id), side=Side(cmd.side), quantity_t=cmd.quantity_t,
                              price_cny=cny_of(row, price_ticks),
