@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import check_receiver, escrow, settle_release
+from carbon.ledger import check_receiver, escrow, escrow_taken, settle_release
 from core.auth import Principal
 from core.canonical import canonical_hash
 from core.db import add_now, insert_rows
@@ -26,7 +26,7 @@ from trading.order_entry.batch import BatchContext, Job, Step
 from trading.order_entry.events import CANCELLED, EXPIRED, OPEN, Changes, decide, record, run, set_order
 from trading.order_entry.requests import AmendOrderRequest, OrderCommand, PlaceOrderRequest
 from trading.orders import AmendOrder, CancelOrder, DayClosed, EndOfDay, PlaceOrder, Side, TimeInForce
-from trading.resale import check_escrowable
+from trading.resale import check_escrowable, escrowable_for_sale
 from trading.settlement import buy_hold_fen
 
 TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
@@ -114,8 +114,9 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
             check_receiver(ctx.ledger, actor.organisation_id, pointer="/side", organisation_kind=actor.role)
             held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
             cash.check_hold(ctx.cash_account(actor.organisation_id), held_fen)
-        else:
-            check_escrowable(ctx.ledger, row, actor.organisation_id, cmd.quantity_t, batch_ids=ctx.batch_ids())
+        else:  # one read and lock of the seller's blocks for the check and, once the engine took it, the escrow
+            escrowing = escrowable_for_sale(ctx.ledger, row, actor.organisation_id, cmd.quantity_t,
+                                            batch_ids=ctx.batch_ids())  # fmt: skip
         order = TradeOrder(
             instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
             side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t,
@@ -139,7 +140,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
             set_order(ctx, order, held_fen=held_fen)
             cash.hold(session, ctx.cash_account(actor.organisation_id), held_fen, f"order:{order.id}", now)
         else:
-            _escrow(ctx, order, cmd.quantity_t, actor)
+            escrow_taken(ctx.ledger, escrowing, actor=actor, reason=f"order:{order.id}")
         batch = Changes(orders={order.engine_id: order})
         record(ctx, command, events, batch, actor=actor)
         response = order_answer(row, order, batch.trades)
