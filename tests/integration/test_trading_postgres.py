@@ -26,7 +26,7 @@ from core.errors import InsufficientUnits
 from tests.conftest import SAMPLES, fresh_postgres_database
 from trading.journal import MatcherCache
 from trading.listing import CreateInstrument, create_instrument
-from trading.order_entry import PlaceOrderRequest, cancel_order, place_order
+from trading.order_entry import Job, PlaceOrderRequest, cancel_order, place_order, place_step, run_batch
 
 pytestmark = pytest.mark.postgres
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "trading_concurrency.py"
@@ -91,3 +91,51 @@ def test_r8_concurrent_double_spend(trading_pg_url: str) -> None:
     with factory() as session:
         assert ledger_violations(session) == []
     engine.dispose()
+
+
+def test_group_batches_over_overlapping_instruments_in_parallel(trading_pg_url: str) -> None:
+    """ADR 035 on PostgreSQL: group batches of four instruments from three threads at once, in every order.
+
+    Each batch takes its instruments' advisory locks in instrument order with one statement, so batches
+    over overlapping sets never deadlock; journals, cursors, cash, tonnes and books stay consistent.
+    """
+    spec = importlib.util.spec_from_file_location("trading_concurrency", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load)
+    instruments = load.prepare(trading_pg_url, 4)
+    engine = make_engine(trading_pg_url)
+    factory = make_session_factory(engine)
+    clock = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    with factory() as session:
+        who = {u.organisation.kind: principal_of(u, "groups") for u in session.scalars(select(User))}
+    placed: set[int] = set()
+    errors: list[BaseException] = []
+
+    def matcher(seed: int) -> None:
+        cache = MatcherCache()
+        order = instruments[seed:] + instruments[:seed]  # arrival order differs between threads
+        for n in range(6):
+            jobs = []
+            for i, instrument_id in enumerate(order):
+                side = "sell" if (n + i + seed) % 2 else "buy"
+                principal = who[OrgKind.FORESTRY_BUREAU] if side == "sell" else who[OrgKind.ENTERPRISE]
+                request = PlaceOrderRequest(instrument_id, side, "60.00", 1 + (n + i) % 5)
+                jobs.append(Job(place_step(request, principal), None, instrument_id))
+            with factory() as session:
+                run_batch(session, cache, None, jobs, clock=clock)
+            for job in jobs:
+                if job.error is not None:
+                    errors.append(job.error)
+                elif job.result is not None:
+                    placed.add(job.result["order_id"])
+
+    threads = [threading.Thread(target=matcher, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    assert errors == [] and len(placed) == 3 * 6 * 4
+    figures = load.check(trading_pg_url, placed, instruments)
+    assert figures["trades"] > 0
