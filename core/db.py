@@ -151,11 +151,18 @@ class DeferredWrites:
         for table, rows in tables.items():
             session.execute(insert(table), rows)
         for add, changed in ((True, deltas), (False, values)):
+            # Deltas of one table go in one executemany: the columns any row changes, + 0 where a row does not.
+            touched: dict[Table, set[str]] = {}
+            if add:
+                for (table, _), row in changed.items():
+                    touched.setdefault(table, set()).update(c for c, v in row.items() if v)
             updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
             for (table, row_id), row in changed.items():
-                columns = tuple(sorted(c for c, v in row.items() if v or not add))
+                if add and not any(row.values()):
+                    continue
+                columns = tuple(sorted(touched[table])) if add else tuple(sorted(row))
                 if columns:
-                    params = {"_id": row_id, **{f"_v_{c}": row[c] for c in columns}}
+                    params = {"_id": row_id, **{f"_v_{c}": row.get(c, 0) for c in columns}}
                     updates.setdefault((table, columns), []).append(params)
             for (table, columns), params_list in updates.items():
                 new = {c: table.c[c] + bindparam(f"_v_{c}") if add else bindparam(f"_v_{c}") for c in columns}
