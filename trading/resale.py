@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from carbon.ledger import Escrowable, UnitOfWork, account_in, escrow, escrowable, tradable_t
 from core.auth import Principal
 from core.clock import Clock
+from core.db import pending_objects
 from core.errors import InsufficientUnits
 from trading.listing import eligible_batch_ids
 from trading.models import InstrumentRow, Trade
@@ -35,7 +36,11 @@ def bought_today_t(session: Session, row: InstrumentRow, organisation_id: int, n
             Trade.retirement_id.is_(None), Trade.created_at >= midnight,
         )
     )  # fmt: skip
-    return int(total or 0)
+    # In an order-entry batch, the batch's own trades are written at its end (ADR 035): count them from memory.
+    pending = sum(t.quantity_t for t in pending_objects(session, Trade)
+                  if t.instrument_id == row.instrument_id and t.buyer_organisation_id == organisation_id
+                  and t.retirement_id is None and t.created_at >= midnight)  # fmt: skip
+    return int(total or 0) + int(pending)
 
 
 def check_escrowable(ledger: UnitOfWork, row: InstrumentRow, organisation_id: int, quantity_t: int, *,

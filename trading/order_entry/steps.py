@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from carbon.ledger import check_receiver, escrow, escrow_taken, settle_release
 from core.auth import Principal
 from core.canonical import canonical_hash
-from core.db import add_now, insert_rows
+from core.db import add_now, insert_rows, take_back_now
 from core.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound, OrderRejected
 from trading import cash
 from trading.listing import cny_of, price_ticks_of
@@ -132,8 +132,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         try:
             events = decide(ctx, command)
         except OrderRejected:
-            session.delete(order)  # the only row written so far, referenced by nothing yet
-            session.flush()
+            take_back_now(session, order)  # the only row written (or queued) so far, referenced by nothing yet
             raise
         ctx.remember(order)
         if cmd.side == Side.BUY.value:
