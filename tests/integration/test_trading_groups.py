@@ -206,3 +206,30 @@ def test_instrument_groups_are_a_stable_hash_and_each_group_runs_on_its_own(mark
         assert answer["filled_t"] == 3
     with factory() as session:
         assert_consistent(session)
+
+
+def test_a_deadlock_victim_batch_runs_again_whole(market: Any) -> None:
+    """PostgreSQL aborts one of two batches that lock the same accounts in different orders: it runs again."""
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+
+    _, factory, who = market
+    bureau, enterprise = who[OrgKind.FORESTRY_BUREAU], who[OrgKind.ENTERPRISE]
+    victims = [OperationalError("SELECT … FOR NO KEY UPDATE", {}, DeadlockDetected("deadlock detected"))] * 2
+
+    def deadlocked() -> None:
+        if victims:
+            raise victims.pop()
+
+    jobs = [job(A, "sell", "60.00", 10, bureau, "k-1")]
+    with factory() as session:
+        run_batch(session, MatcherCache(), None, jobs, clock=CLOCK, before_commit=deadlocked)
+    assert jobs[0].error is None and jobs[0].result is not None and victims == []  # twice aborted, then committed
+    always = OperationalError("SELECT 1", {}, DeadlockDetected("deadlock detected"))
+    jobs = [job(B, "buy", "60.00", 1, enterprise)]
+    with factory() as session:
+        run_batch(session, MatcherCache(), None, jobs, clock=CLOCK, before_commit=lambda: (_ for _ in ()).throw(always))
+    assert jobs[0].error is always  # after DEADLOCK_RETRIES more attempts the error is reported
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(TradeOrder)) == 1
+        assert_consistent(session)

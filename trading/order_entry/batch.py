@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.clock import Clock
@@ -156,8 +156,12 @@ def run_batch(session: Session, cache: MatcherCache, instrument_id: str | None, 
         record_order_batch(len(jobs), time.perf_counter() - started)
 
 
+#: How many times a batch that PostgreSQL chose as a deadlock victim runs again whole before it gives up.
+DEADLOCK_RETRIES = 3
+
+
 def _run_batch(session: Session, cache: MatcherCache, jobs: list[Job], *, clock: Clock,
-               before_commit: Callable[[], None] | None = None) -> None:  # fmt: skip
+               before_commit: Callable[[], None] | None = None, attempt: int = 0) -> None:  # fmt: skip
     """Run the commands of one or more instruments in ONE transaction; set every job's answer or error.
 
     Under the instruments' locks (taken in instrument order, ADR 035): catch each book up from its journal,
@@ -165,8 +169,11 @@ def _run_batch(session: Session, cache: MatcherCache, jobs: list[Job], *, clock:
     tonnes, idempotency conflict, engine rejection — has written nothing and fails alone), then each
     cursor's compare-and-set, the deferred writes, the audit entries of the whole batch (one
     ``append_many``) and the commit. Any other failure before the commit rolls the batch back, forgets the
-    engines and runs each command again alone, so one bad command never fails the others. A failure
-    *during* the commit (outcome unknown) is reported to every command, never retried.
+    engines and runs each command again alone, so one bad command never fails the others. A batch that
+    PostgreSQL aborted to break a deadlock (or a serialization failure) had its effects rolled back whole and
+    runs again whole, up to :data:`DEADLOCK_RETRIES` times: two batches of different instrument groups, or of
+    two processes, may lock the same traders' accounts in different orders (ADR 035). A failure *during*
+    the commit (outcome unknown) is reported to every command, never retried.
     """
     committing = False
     instrument_ids = sorted({job.instrument_id for job in jobs})
@@ -185,6 +192,11 @@ def _run_batch(session: Session, cache: MatcherCache, jobs: list[Job], *, clock:
         for instrument_id in instrument_ids:
             cache.discard(instrument_id)
         session.rollback()
+        if not committing and attempt < DEADLOCK_RETRIES and _lost_a_lock_race(error):
+            for job in jobs:
+                job.result = job.error = None
+            _run_batch(session, cache, jobs, clock=clock, before_commit=before_commit, attempt=attempt + 1)
+            return
         if committing or len(jobs) == 1:
             for job in jobs:
                 job.result, job.error = None, _translated(error)
@@ -194,6 +206,11 @@ def _run_batch(session: Session, cache: MatcherCache, jobs: list[Job], *, clock:
             _run_batch(session, cache, [job], clock=clock)
     finally:
         session.info.pop(DEFERRED_WRITES, None)
+
+
+def _lost_a_lock_race(error: Exception) -> bool:
+    """Return whether the database aborted the transaction to break a deadlock or a serialization conflict."""
+    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def _translated(error: Exception) -> Exception:
