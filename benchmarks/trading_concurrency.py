@@ -48,23 +48,37 @@ from trading.order_entry import PlaceOrderRequest, cancel_order, place_order  # 
 INSTRUMENT = "FCT-2025"
 
 
-def prepare(url: str) -> None:
-    """List the instrument, issue 1,000,000 t to the bureau and deposit cash for the buyers (once)."""
+def instruments(count: int) -> list[str]:
+    """Return the ids of ``count`` instruments: ``FCT-2025``, then one per earlier vintage (``FCT-2024``, …)."""
+    return [f"FCT-{2025 - i}" for i in range(count)]
+
+
+def prepare(url: str, count: int = 1) -> list[str]:
+    """List ``count`` instruments and deposit cash for the buyers (each once); return the instruments' ids.
+
+    One instrument per vintage, from 2025 down; 1,000,000 t of each vintage are issued to the bureau.
+    """
     engine = make_engine(url)
     clock = FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    ids = instruments(count)
     with make_session_factory(engine)() as session:
         who = {u.organisation.kind: principal_of(u, "load") for u in session.scalars(select(User))}
-        if session.scalars(select(Batch).where(Batch.source == "load:1")).first() is None:
-            cmd = IssueBatch(1, "load:1", CreditClass.FORESTRY_CARBON_TICKET, 2025, 1_000_000, 0)
-            issue_batch(session, cmd, actor=who[OrgKind.REGISTRY], clock=clock)
-        if session.get(InstrumentRow, INSTRUMENT) is None:
-            listing = CreateInstrument(INSTRUMENT, "FCT", 2025, "60", always_open=True,
-                                                resale_next_day=False, buyer_fee_bp=50, seller_fee_bp=30)  # fmt: skip
-            create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+        for instrument_id in ids:
+            vintage = int(instrument_id.removeprefix("FCT-"))
+            source = "load:1" if vintage == 2025 else f"load:{vintage}"
+            if session.scalars(select(Batch).where(Batch.source == source)).first() is None:
+                cmd = IssueBatch(1, source, CreditClass.FORESTRY_CARBON_TICKET, vintage, 1_000_000, 0)
+                issue_batch(session, cmd, actor=who[OrgKind.REGISTRY], clock=clock)
+            if session.get(InstrumentRow, instrument_id) is None:
+                listing = CreateInstrument(instrument_id, "FCT", vintage, "60", always_open=True,
+                                           resale_next_day=False, buyer_fee_bp=50, seller_fee_bp=30)  # fmt: skip
+                create_instrument(session, listing, actor=who[OrgKind.OPERATOR], clock=clock)
+        if cash.balances(session, who[OrgKind.ENTERPRISE].organisation_id) == (0, 0):
             for kind in (OrgKind.ENTERPRISE, OrgKind.FOREST_OWNER):
                 deposit = cash.CashMovement(who[kind].organisation_id, 10_000_000_000, f"BANK-{kind.value}")
                 cash.deposit(session, deposit, actor=who[OrgKind.OPERATOR], clock=clock)
     engine.dispose()
+    return ids
 
 
 def worker(url: str, seed: int, seconds: float) -> None:
@@ -107,8 +121,11 @@ def spawn(url: str, seed: int, seconds: float) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def check(url: str, placed: set[int]) -> dict[str, Any]:
-    """Check the invariants after a run; return the figures (raises AssertionError on a violation)."""
+def check(url: str, placed: set[int], instrument_ids: list[str] | None = None) -> dict[str, Any]:
+    """Check the invariants after a run; return the figures (raises AssertionError on a violation).
+
+    Journals and rebuilt books are checked for each of ``instrument_ids`` (default: ``FCT-2025``).
+    """
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         orders = {o.id: o for o in session.scalars(select(TradeOrder))}
@@ -119,17 +136,21 @@ def check(url: str, placed: set[int]) -> dict[str, Any]:
         for order in orders.values():
             traded = int(bought.get(order.id, 0)) + int(sold.get(order.id, 0))
             assert order.filled_t == traded <= order.quantity_t, f"order {order.id} filled {order.filled_t}/{traded}"
-        seqs = list(session.scalars(select(JournalEntry.seq).where(JournalEntry.instrument_id == INSTRUMENT)
-                                    .order_by(JournalEntry.seq)))  # fmt: skip
-        assert seqs == list(range(1, len(seqs) + 1)), "journal sequence has gaps or repeats"
+        journal = 0
+        for instrument_id in instrument_ids or [INSTRUMENT]:
+            seqs = list(session.scalars(select(JournalEntry.seq).where(JournalEntry.instrument_id == instrument_id)
+                                        .order_by(JournalEntry.seq)))  # fmt: skip
+            assert seqs == list(range(1, len(seqs) + 1)), f"journal of {instrument_id} has gaps or repeats"
+            journal += len(seqs)
+            book = rebuild_book(session, instrument_id).states[instrument_id].book
+            open_orders = sorted(f"O{o.id}" for o in orders.values()
+                                 if o.status == "open" and o.instrument_id == instrument_id)  # fmt: skip
+            assert sorted(book.orders) == open_orders, f"rebuilt book of {instrument_id} differs from the open orders"
         assert cash.cash_violations(session) == [], cash.cash_violations(session)
         assert ledger_violations(session) == []
-        book = rebuild_book(session, INSTRUMENT).states[INSTRUMENT].book
-        open_orders = sorted(f"O{o.id}" for o in orders.values() if o.status == "open")
-        assert sorted(book.orders) == open_orders, "rebuilt book differs from the open orders"
         trades = session.scalar(select(func.count()).select_from(Trade))
     engine.dispose()
-    return {"orders": len(orders), "trades": trades, "journal": len(seqs), "acknowledged_places": len(placed)}
+    return {"orders": len(orders), "trades": trades, "journal": journal, "acknowledged_places": len(placed)}
 
 
 def run(url: str, processes: int, seconds: float, kill_after: float | None) -> dict[str, Any]:

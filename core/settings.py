@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         default=False,
         description="Run each API process's order-entry batches in a child process (ADR 018; for PostgreSQL).",
     )
+    matcher_groups: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Instrument groups per API process: each batches its instruments' orders on its own, in its "
+        "own matcher process with matcher_process (ADR 035). One per core the matchers may use.",
+    )
     auth_cache_seconds: float = Field(
         default=2.0,
         ge=0,

@@ -109,7 +109,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     engine = make_engine(settings.resolved_database_url)
     session_factory = make_session_factory(engine)
 
-    matcher = MatcherProcess(settings.resolved_database_url, clock) if settings.matcher_process else None
+    matchers = ([MatcherProcess(settings.resolved_database_url, clock) for _ in range(settings.matcher_groups)]
+                if settings.matcher_process else [])  # fmt: skip
     login_pool = ThreadPoolExecutor(settings.login_workers, thread_name_prefix="shanhai-login")
 
     audit_tree = AuditTree()
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if witness_loop is not None:
             witness_loop.stop()
         login_pool.shutdown(wait=False, cancel_futures=True)
-        if matcher is not None:
+        for matcher in matchers:
             matcher.close()
 
     app = ShanhaiApp(
@@ -157,7 +158,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.api_key_quota = ApiKeyQuota(rate_limit_storage, settings.api_key_requests_per_minute)
     app.state.login_pool = login_pool
     app.state.matchers = MatcherCache()
-    app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matcher=matcher)
+    app.state.order_entry = OrderEntry(session_factory, clock, app.state.matchers, matchers=matchers,
+                                       groups=settings.matcher_groups)  # fmt: skip
     app.state.book_replicas = BookReplicas()
     app.state.audit_signing_key = audit_signing_key
 

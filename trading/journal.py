@@ -72,9 +72,20 @@ def command_from(record: dict[str, Any]) -> Command:
     return _COMMANDS[record["kind"]](**values)
 
 
-def engine_at(session: Session, cache: MatcherCache, row: InstrumentRow) -> tuple[MatchingEngine, MatcherCursor]:
-    """Return the instrument's engine at the committed cursor, replaying what this process has not seen."""
-    cursor = session.get(MatcherCursor, row.instrument_id, populate_existing=True)
+def read_cursors(session: Session, instrument_ids: list[str]) -> dict[str, MatcherCursor]:
+    """Read several instruments' cursors as committed (one statement; the caller holds their locks)."""
+    query = select(MatcherCursor).where(MatcherCursor.instrument_id.in_(instrument_ids))
+    return {c.instrument_id: c for c in session.scalars(query.execution_options(populate_existing=True))}
+
+
+def engine_at(session: Session, cache: MatcherCache, row: InstrumentRow, *,
+              cursor: MatcherCursor | None = None) -> tuple[MatchingEngine, MatcherCursor]:  # fmt: skip
+    """Return the instrument's engine at the committed cursor, replaying what this process has not seen.
+
+    ``cursor``: the instrument's cursor as just read under its lock (:func:`read_cursors`), else it is read here.
+    """
+    if cursor is None:
+        cursor = session.get(MatcherCursor, row.instrument_id, populate_existing=True)
     if cursor is None:
         raise NotFound(f"instrument {row.instrument_id} has no matcher cursor")
     engine = cache.get(row.instrument_id)

@@ -31,12 +31,14 @@ from carbon.ledger import (
 )
 from core import audit
 from core.clock import Clock
+from core.db import add_now
 from trading import cash
 from trading.listing import BASIS_POINTS, eligible_batch_ids
 from trading.models import CashAccount, InstrumentRow, Trade
 
 #: The actor of what the exchange does on its own (fills, deliveries, expiries).
 MATCHER = "system:matcher"
+_FEE_KEY = (0, cash.FEE)  # no organisation has id 0: the fee account's place among the locked accounts
 
 
 def fee_fen(notional_fen: int, fee_bp: int) -> int:
@@ -70,8 +72,8 @@ class Settlement:
         self.audit: list[audit.Event] = [] if audit_events is None else audit_events
         #: The ledger's unit of work in this transaction: its entries go to ``audit`` (ADR 031).
         self.ledger = UnitOfWork(session, clock, audit_events=self.audit)
+        #: Cash accounts locked in this transaction (the fee account under ``_FEE_KEY``).
         self._cash: dict[tuple[int, str], CashAccount] = {}
-        self._fee: CashAccount | None = None
         self._batch_ids: list[int] | None = None
 
     def cash_account(self, organisation_id: int) -> CashAccount:
@@ -89,9 +91,14 @@ class Settlement:
 
     def fee_account(self) -> CashAccount:
         """Return the exchange's fee account, locked on its first use in this transaction."""
-        if self._fee is None:
-            self._fee = cash.fee_account(self.session, now=self.clock.now())
-        return self._fee
+        fee = self._cash.get(_FEE_KEY)
+        if fee is None:
+            fee = self._cash[_FEE_KEY] = cash.fee_account(self.session, now=self.clock.now())
+        return fee
+
+    def known_batch_ids(self, batch_ids: list[int]) -> None:
+        """Take the deliverable batches as read for several instruments at once (a group batch, ADR 035)."""
+        self._batch_ids = batch_ids
 
     def batch_ids(self) -> list[int]:
         """Return the batches deliverable on the instrument (read once per transaction)."""
@@ -178,8 +185,7 @@ def deliver_versus_payment(session: Session, row: InstrumentRow, leg: Delivery, 
         notional_fen=notional, buyer_fee_fen=buyer_fee, seller_fee_fen=seller_fee, serials=[_serial(b) for b in moved],
         retirement_id=retirement.id if retirement is not None else None, created_at=now,
     )  # fmt: skip
-    session.add(trade)
-    session.flush()
+    add_now(session, trade)  # one INSERT … RETURNING: the audit entry names the trade's id
     if own:
         scope.append_audit()
     return trade

@@ -177,6 +177,17 @@ def take(
     return pieces
 
 
+def first_tonnes(pieces: list[Piece], quantity: int) -> list[Piece]:
+    """Return the first ``quantity`` tonnes of taken pieces (the last piece cut short), in order."""
+    out: list[Piece] = []
+    for piece in pieces:
+        if quantity <= 0:
+            break
+        out.append(piece if piece.quantity <= quantity else Piece(piece.block, quantity))
+        quantity -= piece.quantity
+    return out
+
+
 #: Attributes that must be equal for two adjacent blocks to be one (coalescing, ADR 016).
 _BLOCK_KEY = ("batch_id", "account_id", "state", "pledgee_organisation_id", "retirement_id", "pending_transfer_id")
 #: States whose adjacent blocks are coalesced. Retired and cancelled blocks are never closed again.
@@ -204,6 +215,21 @@ def move(
     (transient blocks, not the merged rows): what the operation did, for its audit entry and response.
     The rows are written with three bulk statements (close, open, journal), not object by object.
     """
+    return _move(uow, pieces, kind, actor, reason, changes, coalesce=True)
+
+
+def move_apart(uow: UnitOfWork, pieces: list[Piece], kind: str, *, actor: str, reason: str = "",
+               **changes: Any) -> list[HoldingBlock]:  # fmt: skip
+    """:func:`move` without coalescing: the moved pieces stay blocks of their own, no neighbour is read.
+
+    For an order's escrow at entry (ADR 035): its block is split again at delivery, where the receiving
+    side merges, or released in place; reading neighbours at entry would only merge what delivery cuts.
+    """
+    return _move(uow, pieces, kind, actor, reason, changes, coalesce=False)
+
+
+def _move(uow: UnitOfWork, pieces: list[Piece], kind: str, actor: str, reason: str, changes: dict[str, Any], *,
+          coalesce: bool) -> list[HoldingBlock]:  # fmt: skip
     session, now = uow.session, uow.clock.now()
     moved: list[HoldingBlock] = []
     fresh: list[tuple[dict[str, Any], int, int]] = []
@@ -227,7 +253,7 @@ def move(
              "created_at": now}
         )  # fmt: skip
     with session.no_autoflush:
-        neighbours = _neighbours(uow, moved, {b.id for b in closing})
+        neighbours = _neighbours(uow, moved, {b.id for b in closing}) if coalesce else []
     opened, merged = _coalesce(fresh, neighbours)
     closing.extend(merged)
     if closing:

@@ -17,14 +17,15 @@ operation up by its name (the movement kind) and commits one unit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from carbon.ledger.accounts import account_in, receiving_account
-from carbon.ledger.holdings import Piece, move, take
+from carbon.ledger.holdings import Piece, first_tonnes, move, move_apart, take
 from carbon.ledger.serials import serials
-from carbon.ledger.tables import AccountKind, BlockState, HoldingBlock
+from carbon.ledger.tables import Account, AccountKind, BlockState, HoldingBlock
 from carbon.ledger.unit_of_work import UnitOfWork
 from core import audit
 from core.auth import Organisation, OrgKind, Principal
@@ -89,6 +90,47 @@ def escrow(
 
     return _change(uow, "escrow", BlockState.TRADABLE, changes, organisation_id=organisation_id, quantity_t=quantity_t,
                    actor=actor.actor, reason=reason, batch_ids=batch_ids, account_kind=account_kind)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Escrowable:
+    """Tradable tonnes read and locked for an escrow that may follow (:func:`escrowable`, :func:`escrow_taken`)."""
+
+    account: Account
+    pieces: list[Piece]
+    quantity_t: int
+
+
+def escrowable(
+    uow: UnitOfWork, *, organisation_id: int, quantity_t: int, batch_ids: list[int] | None, spare_t: int = 0
+) -> Escrowable:
+    """Read and lock what an escrow of ``quantity_t`` would take — the check and the escrow's one read (ADR 035).
+
+    The account's row is locked, then its oldest tradable blocks are read (and locked) as far as
+    ``quantity_t + spare_t`` tonnes: ``spare_t`` more must be there without being taken (tonnes that may not
+    be sold yet, such as those bought today under T+1). Nothing is written: :func:`escrow_taken` escrows
+    the first ``quantity_t`` of them later in the same transaction, or nothing happens.
+
+    Raises:
+        InsufficientUnits: The account holds fewer tradable tonnes (``available_t``: how many it holds).
+    """
+    account = account_in(uow, organisation_id)
+    pieces = take(uow, account, quantity_t + spare_t, BlockState.TRADABLE, batch_ids)
+    return Escrowable(account, first_tonnes(pieces, quantity_t), quantity_t)
+
+
+def escrow_taken(uow: UnitOfWork, taken: Escrowable, *, actor: Principal, reason: str = "") -> list[HoldingBlock]:
+    """Escrow in place what :func:`escrowable` read, as :func:`escrow` would (``units.escrow``), without coalescing.
+
+    The escrowed piece stays a block of its own until it is delivered or released (an order's escrow, ADR
+    035): no neighbour is read, so the escrow costs the read, one close and one open.
+    """
+    _holder_or_operator(taken.account.organisation_id, actor, "escrow")
+    moved = move_apart(uow, taken.pieces, "escrow", actor=actor.actor, reason=reason, state=BlockState.ESCROWED)
+    payload = {"account": taken.account.id, "quantity_t": taken.quantity_t, "reason": reason,
+               "serials": serials(moved)}  # fmt: skip
+    uow.record(actor.actor, "units.escrow", f"account:{taken.account.id}", payload)
+    return moved
 
 
 def release(

@@ -119,6 +119,6 @@ def test_the_matcher_sends_back_errors_that_are_not_domain_errors_as_their_text(
     session.commit()
     matcher._start_matcher(settings.resolved_database_url, clock)  # in this process, as the child would
     command = OrderCommand("place", bureau, None, place=PlaceOrderRequest(INSTRUMENT, "sell", "60.00", 1))
-    [(result, error)] = matcher._run_in_matcher(INSTRUMENT, [command])
+    [(result, error)] = matcher._run_in_matcher([(INSTRUMENT, command)])
     assert result is None and type(error) is RuntimeError and str(error).startswith("RuntimeError: the journal")
     assert pickle.loads(pickle.dumps(error)).args == error.args

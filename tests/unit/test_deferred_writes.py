@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, create_engine, event, insert, select
 from sqlalchemy.orm import Session
 
 from core.db import DEFERRED_WRITES, DeferredWrites, insert_rows
@@ -45,3 +45,22 @@ def test_rows_and_increments_are_written_once_and_a_failed_command_takes_its_own
         del session.info[DEFERRED_WRITES]
         insert_rows(session, NOTES, [{"text": "now"}])  # no deferral: written at once
         assert session.scalar(select(NOTES.c.text).where(NOTES.c.text == "now")) == "now"
+
+
+def test_increments_of_one_table_go_in_one_statement_whatever_columns_each_row_changes() -> None:
+    engine = create_engine("sqlite://")
+    METADATA.create_all(engine)
+    statements: list[str] = []
+    with Session(engine) as session:
+        session.execute(insert(ACCOUNTS), [{"id": i, "a": 10, "b": 10} for i in (1, 2, 3, 4)])
+        deferred = DeferredWrites()
+        deferred.increment(ACCOUNTS, 1, {"a": 5}, lambda: None)
+        deferred.increment(ACCOUNTS, 2, {"b": -5}, lambda: None)
+        deferred.increment(ACCOUNTS, 3, {"a": 1, "b": 2}, lambda: None)
+        deferred.increment(ACCOUNTS, 4, {"a": 3}, lambda: None)
+        deferred.increment(ACCOUNTS, 4, {"a": -3}, lambda: None)  # nets to nothing: the row is left alone
+        event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        deferred.write(session)
+        assert len(statements) == 1 and statements[0].startswith("UPDATE account")
+        assert session.execute(select(ACCOUNTS.c.id, ACCOUNTS.c.a, ACCOUNTS.c.b).order_by(ACCOUNTS.c.id)).all() == [
+            (1, 15, 10), (2, 10, 5), (3, 11, 12), (4, 10, 10)]  # fmt: skip

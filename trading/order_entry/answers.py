@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.auth import Principal
+from core.db import pending_objects
 from core.errors import NotFound
 from trading.listing import cny_of
 from trading.models import InstrumentRow, Trade, TradeOrder
@@ -30,10 +31,12 @@ def trade_out(row: InstrumentRow, trade: Trade, organisation_id: int) -> dict[st
 def order_out(session: Session, row: InstrumentRow, order: TradeOrder) -> dict[str, Any]:
     """Return an order with its fills."""
     session.flush()
-    trades = session.scalars(
+    trades = {t.id: t for t in session.scalars(
         select(Trade).where(or_(Trade.buy_order_id == order.id, Trade.sell_order_id == order.id)).order_by(Trade.id)
-    )
-    return order_answer(row, order, list(trades))
+    )}  # fmt: skip
+    # In an order-entry batch the batch's own trades are written at its end (ADR 035): take them from memory.
+    trades |= {t.id: t for t in pending_objects(session, Trade) if order.id in (t.buy_order_id, t.sell_order_id)}
+    return order_answer(row, order, [trades[i] for i in sorted(trades)])
 
 
 def order_answer(row: InstrumentRow, order: TradeOrder, trades: list[Trade]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -28,76 +29,110 @@ from trading.order_entry.steps import end_of_day_step, job_of, step_of
 
 
 class OrderEntry:
-    """Group commit for one process: commands of one instrument that arrive together share a transaction.
+    """Group commit for one process: commands of one instrument group that arrive together share a transaction.
 
-    The first request to find its instrument idle leads: it takes every command queued so far (up to
-    ``max_batch``), runs them with :func:`run_batch` in its own session, answers them all, then hands the
-    lead to the first command that queued meanwhile (or leaves the instrument idle). Requests that arrive
-    while a batch commits simply wait for the next one: the more load, the bigger the batches, and the
-    cost of the lock, the catch-up, the cursor, the audit head and the commit is paid once per batch.
+    Instruments are split into ``groups`` (by a stable hash of the instrument id, :func:`group_of`); each
+    group has its own queue, leader and — with matcher processes — its own :class:`MatcherProcess` (ADR 035).
+    The first request to find its group idle leads: it takes every command queued so far for the group, of
+    whatever instruments (up to ``max_batch``), runs them with :func:`run_batch` in one transaction under
+    those instruments' locks, answers them all, then hands the lead to the first command that queued
+    meanwhile (or leaves the group idle). Requests that arrive while a batch commits simply wait for the
+    next one: the more load, the bigger the batches, and the cost of the locks, the catch-up, the cursors,
+    the audit head and the commit is paid once per batch — however many instruments the load spreads over.
+    Groups run side by side (their own processes, sessions and connections); one instrument is always in
+    the same group, so its commands stay in arrival order.
     """
 
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock, cache: MatcherCache,
                  max_batch: int = 64, before_commit: Callable[[], None] | None = None,
-                 matcher: MatcherProcess | None = None) -> None:  # fmt: skip
+                 matcher: MatcherProcess | None = None, *, groups: int = 1,
+                 matchers: Sequence[MatcherProcess] = ()) -> None:  # fmt: skip
+        if matcher is not None:
+            matchers = [matcher, *matchers]
+        if matchers:
+            groups = len(matchers)
+        if groups < 1:
+            raise ValueError(f"order entry needs at least one instrument group, got {groups}")
         self._factory, self._clock, self._cache, self._max = session_factory, clock, cache, max_batch
         self._before_commit = before_commit  # a test's hook (crash between match and commit)
-        self.matcher = matcher
+        self.matchers = list(matchers)
+        self.groups = groups
         self._guard = threading.Lock()
-        self._queues: dict[str, list[Job]] = {}
-        self._busy: set[str] = set()
+        self._queues: dict[int, list[Job]] = {}
+        self._busy: set[int] = set()
+
+    @property
+    def matcher(self) -> MatcherProcess | None:
+        """The first group's matcher process (the only one with one group), if batches run in child processes."""
+        return self.matchers[0] if self.matchers else None
+
+    def group_of(self, instrument_id: str) -> int:
+        """Return the instrument's group: a stable hash, the same in every process and on every start."""
+        return group_of(instrument_id, self.groups)
 
     def submit(self, instrument_id: str, command: OrderCommand | Step) -> dict[str, Any]:
         """Queue one command, wait for the commit of its batch, return its answer (or raise its error).
 
         An :class:`OrderCommand` can run in the matcher process; a bare step (tests) always runs here.
         """
-        job = job_of(command) if isinstance(command, OrderCommand) else Job(command)
+        job = (job_of(command, instrument_id) if isinstance(command, OrderCommand)
+               else Job(command, instrument_id=instrument_id))  # fmt: skip
+        group = self.group_of(instrument_id)
         with self._guard:
-            self._queues.setdefault(instrument_id, []).append(job)
-            if instrument_id not in self._busy:
-                self._busy.add(instrument_id)
+            self._queues.setdefault(group, []).append(job)
+            if group not in self._busy:
+                self._busy.add(group)
                 job.lead = True
         if not job.lead:
             job.done.wait()
         if job.lead:
-            self._lead(instrument_id)
+            self._lead(group)
             job.done.wait()
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
 
-    def _lead(self, instrument_id: str) -> None:
+    def _lead(self, group: int) -> None:
         with self._guard:
-            queue = self._queues[instrument_id]
-            jobs, self._queues[instrument_id] = queue[: self._max], queue[self._max :]
+            queue = self._queues[group]
+            jobs, self._queues[group] = queue[: self._max], queue[self._max :]
         started = time.perf_counter()
         for job in jobs:
             record_matcher_lag(started - job.queued_at)
         try:
-            commands = [job.command for job in jobs if job.command is not None]
-            if self.matcher is not None and len(commands) == len(jobs):
-                for job, (result, error) in zip(jobs, self.matcher.run(instrument_id, commands), strict=True):
+            commands = [(job.instrument_id, job.command) for job in jobs if job.command is not None]
+            if self.matchers and len(commands) == len(jobs):
+                outcomes = self.matchers[group].run(commands)
+                for job, (result, error) in zip(jobs, outcomes, strict=True):
                     job.result, job.error = result, error
             else:
                 with self._factory() as session:
-                    run_batch(session, self._cache, instrument_id, jobs, clock=self._clock,
+                    run_batch(session, self._cache, None, jobs, clock=self._clock,
                               before_commit=self._before_commit)  # fmt: skip
         except BaseException as error:  # pragma: no cover - run_batch reports ordinary errors per job
             for job in jobs:
                 job.result, job.error = None, error
         finally:
             with self._guard:
-                queue = self._queues[instrument_id]
+                queue = self._queues[group]
                 if queue:
                     queue[0].lead = True
                     queue[0].done.set()
                 else:
-                    self._busy.discard(instrument_id)
+                    self._busy.discard(group)
             for job in jobs:
                 job.lead = False
                 job.done.set()
+
+
+def group_of(instrument_id: str, groups: int) -> int:
+    """Return an instrument's group among ``groups``: CRC-32 of its id, so every process agrees (ADR 035).
+
+    >>> group_of("FCT-2025", 1)
+    0
+    """
+    return zlib.crc32(instrument_id.encode()) % groups
 
 
 def _submit(session: Session, instrument_id: str, command: OrderCommand, *, clock: Clock, cache: MatcherCache,

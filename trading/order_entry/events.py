@@ -29,6 +29,8 @@ from trading.settlement import MATCHER, Delivery, buy_hold_fen, deliver_versus_p
 
 OPEN, FILLED, CANCELLED, EXPIRED = "open", "filled", "cancelled", "expired"
 _ORDERS = cast(Table, TradeOrder.__table__)
+#: The columns of an order that change after it is placed (what :func:`set_order` writes).
+_CHANGEABLE = ("status", "reason", "price_ticks", "quantity_t", "remaining_t", "filled_t", "held_fen", "updated_at")
 
 
 @dataclass
@@ -60,6 +62,8 @@ def decide(ctx: BatchContext, command: Command) -> list[Event]:
 
 def record(ctx: BatchContext, command: Command, events: list[Event], batch: Changes, *, actor: Principal) -> None:
     """Write everything the engine's events caused, and the journal row (the batch commits)."""
+    if len(events) > 2:  # the makers of several fills: read together, not one statement each
+        ctx.load_orders([e.maker_order_id for e in events if type(e) is Fill])
     for event in events:
         _apply(ctx, event, batch, actor=actor)
     for order in batch.orders.values():
@@ -113,7 +117,9 @@ def set_order(ctx: BatchContext, order: TradeOrder, **values: Any) -> None:
     old = {name: getattr(order, name) for name in values}
     for name, value in values.items():
         set_committed_value(order, name, value)
-    ctx.deferred.assign(_ORDERS, order.id, values, partial(_put_back, order, old))
+    # Every changeable column, as it now stands: all the batch's order rows go in one executemany.
+    ctx.deferred.assign(_ORDERS, order.id, {name: getattr(order, name) for name in _CHANGEABLE},
+                        partial(_put_back, order, old))  # fmt: skip
 
 
 def _put_back(order: TradeOrder, old: dict[str, Any]) -> None:

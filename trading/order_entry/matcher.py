@@ -27,9 +27,10 @@ class MatcherProcess:
     The request threads of an API process compete for its interpreter lock with the batch they wait for: the
     batch's thread gives the lock up at every database round trip and waits to get it back while requests are
     parsed and answered. A child process that only runs batches (one at a time: the caller's
-    :class:`OrderEntry` already serialises them per instrument, and the database's instrument lock across
-    processes) has the lock to itself. Commands go to it as :class:`OrderCommand` data and come back as
-    answers or errors; it keeps its own engines (:class:`MatcherCache`) and its own connection pool.
+    :class:`OrderEntry` already serialises them per instrument group, and the database's instrument locks
+    across processes) has the lock to itself; a batch may hold commands of several instruments (ADR 035).
+    Commands go to it as :class:`OrderCommand` data and come back as answers or errors; it keeps its own
+    engines (:class:`MatcherCache`) and its own connection pool.
 
     If the child dies, the batch it was running is reported to each of its commands as
     :class:`~core.errors.ServiceUnavailable` (its commit may or may not have happened: the client retries with
@@ -50,15 +51,18 @@ class MatcherProcess:
                                                  initargs=(self._url, self._clock))  # fmt: skip
             return self._pool
 
-    def run(self, instrument_id: str, commands: list[OrderCommand]) -> list[Outcome]:
-        """Run one batch in the child; return each command's answer or error."""
+    def run(self, commands: list[tuple[str, OrderCommand]]) -> list[Outcome]:
+        """Run one batch (``(instrument, command)`` pairs, one or more instruments) in the child.
+
+        Returns each command's answer or error, in order.
+        """
         pool = self._executor()
         try:
-            future = pool.submit(_run_in_matcher, instrument_id, commands)
+            future = pool.submit(_run_in_matcher, commands)
         except BrokenProcessPool:  # the child died while idle: nothing of this batch ran, start another
             self._discard(pool)
             pool = self._executor()
-            future = pool.submit(_run_in_matcher, instrument_id, commands)
+            future = pool.submit(_run_in_matcher, commands)
         try:
             return future.result()
         except BrokenProcessPool:
@@ -96,12 +100,12 @@ def _start_matcher(database_url: str, clock: Clock) -> None:
     _MATCHER = (make_session_factory(make_engine(database_url)), MatcherCache(), clock)
 
 
-def _run_in_matcher(instrument_id: str, commands: list[OrderCommand]) -> list[Outcome]:
+def _run_in_matcher(commands: list[tuple[str, OrderCommand]]) -> list[Outcome]:
     assert _MATCHER is not None, "the matcher process was not started"
     factory, cache, clock = _MATCHER
-    jobs = [job_of(command) for command in commands]
+    jobs = [job_of(command, instrument_id) for instrument_id, command in commands]
     with factory() as session:
-        run_batch(session, cache, instrument_id, jobs, clock=clock)
+        run_batch(session, cache, None, jobs, clock=clock)
     # Domain errors travel as they are; anything else (a driver's error may not pickle) as its text.
     return [(job.result, job.error if job.error is None or isinstance(job.error, ShanhaiError)
              else RuntimeError(f"{type(job.error).__name__}: {job.error}")) for job in jobs]  # fmt: skip

@@ -13,10 +13,10 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from carbon.ledger import check_receiver, escrow, settle_release
+from carbon.ledger import check_receiver, escrow, escrow_taken, settle_release
 from core.auth import Principal
 from core.canonical import canonical_hash
-from core.db import insert_rows
+from core.db import add_now, insert_rows, take_back_now
 from core.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound, OrderRejected
 from trading import cash
 from trading.listing import cny_of, price_ticks_of
@@ -26,16 +26,16 @@ from trading.order_entry.batch import BatchContext, Job, Step
 from trading.order_entry.events import CANCELLED, EXPIRED, OPEN, Changes, decide, record, run, set_order
 from trading.order_entry.requests import AmendOrderRequest, OrderCommand, PlaceOrderRequest
 from trading.orders import AmendOrder, CancelOrder, DayClosed, EndOfDay, PlaceOrder, Side, TimeInForce
-from trading.resale import check_escrowable
+from trading.resale import check_escrowable, escrowable_for_sale
 from trading.settlement import buy_hold_fen
 
 TIME_IN_FORCE = frozenset(t.value for t in TimeInForce)
 _IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
 
 
-def job_of(command: OrderCommand) -> Job:
-    """Return a job that runs an order-entry command in a batch."""
-    return Job(step_of(command), command.idempotency, command=command)
+def job_of(command: OrderCommand, instrument_id: str = "") -> Job:
+    """Return a job that runs an order-entry command in a batch (on ``instrument_id``'s book, when named)."""
+    return Job(step_of(command), command.idempotency, instrument_id, command=command)
 
 
 def step_of(command: OrderCommand) -> Step:
@@ -114,8 +114,9 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
             check_receiver(ctx.ledger, actor.organisation_id, pointer="/side", organisation_kind=actor.role)
             held_fen = buy_hold_fen(row, price_ticks, cmd.quantity_t)
             cash.check_hold(ctx.cash_account(actor.organisation_id), held_fen)
-        else:
-            check_escrowable(ctx.ledger, row, actor.organisation_id, cmd.quantity_t, batch_ids=ctx.batch_ids())
+        else:  # one read and lock of the seller's blocks for the check and, once the engine took it, the escrow
+            escrowing = escrowable_for_sale(ctx.ledger, row, actor.organisation_id, cmd.quantity_t,
+                                            batch_ids=ctx.batch_ids())  # fmt: skip
         order = TradeOrder(
             instrument_id=row.instrument_id, organisation_id=actor.organisation_id, placed_by_user_id=actor.user_id,
             side=cmd.side, price_ticks=price_ticks, quantity_t=cmd.quantity_t, remaining_t=cmd.quantity_t,
@@ -123,8 +124,7 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
             retire_on_fill=cmd.retire_on_fill, beneficiary=cmd.beneficiary, purpose=cmd.purpose, created_at=now,
             updated_at=now,
         )  # fmt: skip
-        session.add(order)
-        session.flush()
+        add_now(session, order)  # one INSERT … RETURNING: the engine needs the order's id
         command = PlaceOrder(seq=ctx.seq, at=now, instrument_id=row.instrument_id, order_id=order.engine_id,
                              account_id=str(actor.organisation_id), side=Side(cmd.side), quantity_t=cmd.quantity_t,
                              price_cny=cny_of(row, price_ticks),
@@ -132,15 +132,14 @@ def place_step(cmd: PlaceOrderRequest, actor: Principal, idempotency_key: str | 
         try:
             events = decide(ctx, command)
         except OrderRejected:
-            session.delete(order)  # the only row written so far, referenced by nothing yet
-            session.flush()
+            take_back_now(session, order)  # the only row written (or queued) so far, referenced by nothing yet
             raise
         ctx.remember(order)
         if cmd.side == Side.BUY.value:
             set_order(ctx, order, held_fen=held_fen)
             cash.hold(session, ctx.cash_account(actor.organisation_id), held_fen, f"order:{order.id}", now)
         else:
-            _escrow(ctx, order, cmd.quantity_t, actor)
+            escrow_taken(ctx.ledger, escrowing, actor=actor, reason=f"order:{order.id}")
         batch = Changes(orders={order.engine_id: order})
         record(ctx, command, events, batch, actor=actor)
         response = order_answer(row, order, batch.trades)
