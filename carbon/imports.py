@@ -20,8 +20,8 @@ import json
 import logging
 import tempfile
 import uuid
-from datetime import datetime, timedelta
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import shapely
@@ -119,8 +119,13 @@ def create_import(
         actor=actor.actor,
         action="plot_import.created",
         subject=f"plot_import:{job.id}",
-        payload={"project": project.code, "filename": job.filename, "sha256": job.sha256, "size_bytes": job.size_bytes,
-                 **({"column_map": checked_map} if checked_map is not None else {})},  # fmt: skip
+        payload={
+            "project": project.code,
+            "filename": job.filename,
+            "sha256": job.sha256,
+            "size_bytes": job.size_bytes,
+            **({"column_map": checked_map} if checked_map is not None else {}),
+        },
         clock=clock,
     )
     session.commit()
@@ -332,8 +337,9 @@ def report_outlines(intake: Intake, problem: Mapping[str, Any]) -> dict[str, Any
         if geometry is None:
             continue
         rounded = shapely.set_precision(geometry, 1e-7) if geometry.is_valid else geometry
-        features.append({"type": "Feature", "geometry": json.loads(shapely.to_geojson(rounded)),
-                         "properties": {"feature_index": index, "plot_code": codes.get(index), "role": role}})  # fmt: skip
+        properties = {"feature_index": index, "plot_code": codes.get(index), "role": role}
+        geojson = json.loads(shapely.to_geojson(rounded))
+        features.append({"type": "Feature", "geometry": geojson, "properties": properties})
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -214,11 +214,11 @@ def map_attributes(
     if declared is not None:
         area_column, mapped["declared_area"], mapped["declared_area_mu"] = declared
     if explicit:
-        by_column = {column: key for key, column in chosen.items() if column is not None and key != "declared_area"}
-        for column, key in by_column.items():
+        by_column = {column: name for name, column in chosen.items() if column is not None and name != "declared_area"}
+        for column, name in by_column.items():
             value = columns.get(column)
             if value is not None and not (isinstance(value, str) and not value.strip()):
-                mapped[key] = _clean(key, value)
+                mapped[name] = _clean(name, value)
     for column, value in columns.items():
         if value is None or (isinstance(value, str) and not value.strip()) or column == area_column:
             continue

@@ -17,11 +17,18 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from web.routes import account, registry, reports, verify
+from web.routes import account, bureau, registry, report_new, reports, verify
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/static/web"
-PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (registry.router, verify.router, account.router, reports.router)
+PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
+    registry.router,
+    verify.router,
+    account.router,
+    reports.router,
+    bureau.router,
+    report_new.router,
+)
 
 
 class WebStatic(StaticFiles):
