@@ -10,7 +10,8 @@ every body chunk on as it comes. On every answer it sets
   frame it); a route that sets its own header keeps it;
 * ``Strict-Transport-Security`` when the deployment says it is served over HTTPS (``SHANHAI_HTTPS``);
 * ``Cache-Control: no-store`` on authenticated answers — the request carried ``Authorization``,
-  ``X-API-Key`` or a cookie, or it asked for a token (:data:`CREDENTIAL_PREFIXES`).
+  ``X-API-Key`` or a cookie, or it asked for a token (:data:`CREDENTIAL_PREFIXES`) — unless the answer declared
+  itself ``Cache-Control: public`` (the pages' static files, the same for everyone: ``web.static_files``);
 
 :class:`ShanhaiApp` installs the middleware outside Starlette's error middleware, so unexpected-error (500)
 answers carry the headers too. The documentation pages compute their script hashes from the HTML they
@@ -132,7 +133,8 @@ class SecurityHeaders:
                 headers.setdefault("Content-Security-Policy", csp)
                 if self.policy.hsts:
                     headers["Strict-Transport-Security"] = HSTS_VALUE
-                if no_store:
+                # A file the same for everyone (the pages' static assets) says so with ``public``: keep its policy.
+                if no_store and not headers.get("Cache-Control", "").startswith("public"):
                     headers["Cache-Control"] = "no-store"
             await send(message)
 

@@ -150,9 +150,12 @@ def _summary(session: Session, project: Project, plots: list[Plot], retired_t: i
     )  # fmt: skip
 
 
-def published_projects(session: Session) -> list[ProjectSummary]:
-    """Return every published project (not draft), oldest first, with its generalised outline and tonnes."""
-    projects = list(session.scalars(_published().order_by(Project.id)))
+def published_projects(session: Session, *, limit: int | None = None, offset: int = 0) -> list[ProjectSummary]:
+    """Return published projects (not draft), oldest first, with their generalised outlines and tonnes.
+
+    ``limit``/``offset`` page them (all when ``limit`` is None).
+    """
+    projects = list(session.scalars(_published().order_by(Project.id).limit(limit).offset(offset)))
     plots: dict[int, list[Plot]] = defaultdict(list)
     for plot in session.scalars(select(Plot).where(Plot.project_id.in_([p.id for p in projects])).order_by(Plot.id)):
         plots[plot.project_id].append(plot)
@@ -160,9 +163,11 @@ def published_projects(session: Session) -> list[ProjectSummary]:
     return [_summary(session, p, plots[p.id], retired.get(p.id, 0)) for p in projects]
 
 
-def batch_summaries(session: Session, *, project_id: int | None = None) -> list[BatchSummary]:
-    """Return issuance batches (of one project, or all) with their open supply by state."""
-    query = select(Batch).order_by(Batch.id)
+def batch_summaries(
+    session: Session, *, project_id: int | None = None, limit: int | None = None, offset: int = 0
+) -> list[BatchSummary]:
+    """Return issuance batches (of one project, or all; paged by ``limit``/``offset``) with their open supply."""
+    query = select(Batch).order_by(Batch.id).limit(limit).offset(offset)
     if project_id is not None:
         query = query.where(Batch.project_id == project_id)
     batches = list(session.scalars(query))
@@ -222,8 +227,8 @@ def project_detail(session: Session, code: str) -> ProjectDetail:
             "properties": {"code": plot.plot_code or "", "name": plot.name or "", "area_m2": round(plot.area_m2)},
         })  # fmt: skip
     summary = _summary(session, project, plots, _retired_by_project(session).get(project.id, 0))
-    _total, retirements = search_retirements(session, RetirementFilter(project=project.code), limit=100, offset=0)
-    return ProjectDetail(summary, outlines, batch_summaries(session, project_id=project.id), retirements)
+    _total, retired = search_retirements(session, RetirementFilter(project=project.code), limit=100, offset=0)
+    return ProjectDetail(summary, outlines, batch_summaries(session, project_id=project.id), retired)
 
 
 def _retirement_query(terms: RetirementFilter) -> Any:
@@ -269,14 +274,18 @@ def _rows(session: Session, retirements: Sequence[Retirement]) -> list[Retiremen
     ]  # fmt: skip
 
 
+def retirements(session: Session, terms: RetirementFilter, *, limit: int, offset: int) -> list[RetirementRow]:
+    """Return one page of the retirements matching ``terms``, newest first."""
+    page = session.scalars(_retirement_query(terms).order_by(Retirement.id.desc()).limit(limit).offset(offset)).all()
+    return _rows(session, page)
+
+
 def search_retirements(
     session: Session, terms: RetirementFilter, *, limit: int, offset: int
 ) -> tuple[int, list[RetirementRow]]:
     """Return the number of retirements matching ``terms`` and one page of them, newest first."""
-    query = _retirement_query(terms)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(query.order_by(Retirement.id.desc()).limit(limit).offset(offset)).all()
-    return int(total), _rows(session, page)
+    total = session.scalar(select(func.count()).select_from(_retirement_query(terms).subquery())) or 0
+    return int(total), retirements(session, terms, limit=limit, offset=offset)
 
 
 def retirements_csv_rows(session: Session, terms: RetirementFilter) -> list[list[Any]]:

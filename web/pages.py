@@ -35,6 +35,7 @@ from core.errors import PermissionDenied
 from core.settings import Settings
 from web import i18n
 from web.i18n import N_
+from web.static_files import static_url
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 ANON_COOKIE: Final = "shanhai_csrf"
@@ -88,6 +89,7 @@ def environment(locale: str) -> jinja2.Environment:
     )
     env.filters["beijing"] = lambda value: i18n.format_beijing(value, locale)
     env.filters["json_data"] = json_data
+    env.globals["static_url"] = static_url
     return env
 
 

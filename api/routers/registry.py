@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-import shapely
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, CurrentUser, SessionDep
@@ -20,7 +20,6 @@ from api.params import IdPath
 from carbon.ledger import (
     Account,
     AccountKind,
-    Batch,
     BlockState,
     CreditClass,
     HoldingBlock,
@@ -40,8 +39,16 @@ from carbon.ledger import (
     transfer,
 )
 from carbon.ledger.certificates import certificate_facts, keep_tree_head, render_pdf, retirement_by_code
-from carbon.models import Project, ProjectStatus, Scheme
-from carbon.plots import list_plots
+from carbon.models import ProjectStatus, Scheme
+from carbon.public_registry import (
+    BatchSummary,
+    RetirementFilter,
+    RetirementRow,
+    batch_summaries,
+    published_projects,
+    retirements,
+    retirements_csv_rows,
+)
 from core.audit_tree import Notary
 from core.auth import OrgKind, Principal
 from core.bounds import Id, MultilineText, Text, Tonnes
@@ -521,31 +528,16 @@ def public_certificate(code: str, session: SessionDep, clock: ClockDep, request:
     return Response(render_pdf(facts.model_dump(mode="json")), media_type=PDF)
 
 
+def _batch_out(batch: BatchSummary) -> BatchOut:
+    return BatchOut.model_validate({**asdict(batch), "issued_at": batch.issued_at.isoformat()})
+
+
 @public.get("/batches")
 def list_batches(session: SessionDep, request: Request, page: PageQuery) -> Page[BatchOut]:
     """Public list of issuance batches with their supply by state."""
-    rows, following = page_of(request, _batch_rows(session, limit=page.limit + 1, offset=page.offset), page)
-    return Page[BatchOut](items=[BatchOut.model_validate(r) for r in rows], limit=page.limit, next=following)
-
-
-def _batch_rows(session: Session, *, limit: int, offset: int) -> list[dict[str, Any]]:
-    batches = session.scalars(select(Batch).order_by(Batch.id).limit(limit).offset(offset)).all()
-    supply_rows = session.execute(
-        select(
-            HoldingBlock.batch_id, HoldingBlock.state, func.sum(HoldingBlock.serial_end - HoldingBlock.serial_start + 1)
-        )
-        .where(HoldingBlock.closed_at.is_(None), HoldingBlock.batch_id.in_([b.id for b in batches]))
-        .group_by(HoldingBlock.batch_id, HoldingBlock.state)
-    ).all()
-    supply: dict[int, dict[str, int]] = defaultdict(dict)
-    for batch_id, state, quantity in supply_rows:
-        supply[batch_id][BlockState(state).value] = int(quantity)
-    return [
-        {"id": b.id, "project_code": b.project.code, "credit_class": b.credit_class.value, "vintage": b.vintage_year,
-         "province_code": b.province_code, "quantity_t": b.quantity_t, "buffer_t": b.buffer_t,
-         "issued_at": b.issued_at.isoformat(), "supply_t": supply[b.id]}
-        for b in batches
-    ]  # fmt: skip
+    found = batch_summaries(session, limit=page.limit + 1, offset=page.offset)
+    rows, following = page_of(request, found, page)
+    return Page[BatchOut](items=[_batch_out(b) for b in rows], limit=page.limit, next=following)
 
 
 @public.get("/buffer")
@@ -577,35 +569,23 @@ def create_reversal(body: ReversalRequest, session: SessionDep, principal: Curre
     })  # fmt: skip
 
 
-#: Public plot outlines are generalised to about 1 km: exact boundaries of holders' land need a login.
-PUBLIC_GEOMETRY_DEG = 0.01
-
-
 @public.get("/projects")
 def list_public_projects(session: SessionDep, request: Request, page: PageQuery) -> PublicProjects:
     """Public projects with generalised plot outlines (GeoJSON), issuance totals and status.
 
-    Draft projects are their proponent's work in progress, not registry records: they are not listed.
+    Draft projects are their proponent's work in progress, not registry records: they are not listed. Each plot's
+    bounding box grown by ~1 km, merged: where the project is, not the holders' boundaries.
     """
-    published = select(Project).where(Project.status != ProjectStatus.DRAFT)
-    found = session.scalars(published.order_by(Project.id).limit(page.limit + 1).offset(page.offset)).all()
+    found = published_projects(session, limit=page.limit + 1, offset=page.offset)
     projects, following = page_of(request, found, page)
-    features = []
-    for project in projects:
-        plots = list_plots(session, project.id)
-        issued = session.scalar(select(func.sum(Batch.quantity_t)).where(Batch.project_id == project.id)) or 0
-        # Each plot's bounding box grown by ~1 km, merged: where the project is, not the holders' boundaries.
-        boxes = [p.geometry.envelope.buffer(PUBLIC_GEOMETRY_DEG) for p in plots]
-        outline = shapely.unary_union(boxes) if boxes else None
-        geometry = shapely.set_precision(outline, PUBLIC_GEOMETRY_DEG) if outline is not None else None
-        features.append({
-            "type": "Feature",
-            "geometry": geometry.__geo_interface__ if geometry is not None else None,
-            "properties": {"code": project.code, "name": project.name, "status": project.status.value,
-                           "scheme": project.scheme.value, "province_code": project.province_code,
-                           "plots": len(plots), "area_ha": round(sum(p.area_m2 for p in plots) / 10_000, 1),
-                           "issued_t": int(issued), "geometry": "generalised (~1 km)"},
-        })  # fmt: skip
+    features = [
+        {"type": "Feature", "geometry": p.outline,
+         "properties": {"code": p.code, "name": p.name, "status": p.status, "scheme": p.scheme,
+                        "province_code": p.province_code, "plots": p.plots,
+                        "area_ha": float(round(p.area_m2 / 10_000, 1)), "issued_t": p.issued_t,
+                        "geometry": "generalised (~1 km)"}}
+        for p in projects
+    ]  # fmt: skip
     return PublicProjects.model_validate(
         {"type": "FeatureCollection", "features": features, "limit": page.limit, "next": following}
     )
@@ -614,64 +594,19 @@ def list_public_projects(session: SessionDep, request: Request, page: PageQuery)
 @public.get("/batches.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def export_batches_csv(session: SessionDep) -> Response:
     """All issuance batches with their supply by state, as CSV."""
-    rows = _batch_rows(session, limit=500, offset=0)
     states = [s.value for s in BlockState]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", "project_code", "credit_class", "vintage", "province_code", "quantity_t", "buffer_t",
                      "issued_at", *[f"{s}_t" for s in states]])  # fmt: skip
-    for row in rows:
-        writer.writerow([row["id"], row["project_code"], row["credit_class"], row["vintage"], row["province_code"],
-                         row["quantity_t"], row["buffer_t"], row["issued_at"],
-                         *[row["supply_t"].get(s, 0) for s in states]])  # fmt: skip
+    for b in batch_summaries(session):
+        writer.writerow([b.id, b.project_code, b.credit_class, b.vintage, b.province_code, b.quantity_t, b.buffer_t,
+                         b.issued_at.isoformat(), *[b.supply_t.get(s, 0) for s in states]])  # fmt: skip
     return Response(buffer.getvalue(), media_type="text/csv")
 
 
-def _public_retirements(
-    session: Any, beneficiary: str | None, year: int | None, credit_class: CreditClass | None, project: str | None
-) -> Any:
-    query = select(Retirement)
-    if beneficiary:
-        query = query.where(func.lower(Retirement.beneficiary).contains(beneficiary.lower(), autoescape=True))
-    if year is not None:
-        query = query.where(Retirement.reporting_year == year)
-    if credit_class is not None or project:
-        retired = (
-            select(HoldingBlock.retirement_id)
-            .join(Batch, HoldingBlock.batch_id == Batch.id)
-            .join(Project, Batch.project_id == Project.id)
-            .where(HoldingBlock.retirement_id.is_not(None))
-        )
-        if credit_class is not None:
-            retired = retired.where(Batch.credit_class == credit_class)
-        if project:
-            retired = retired.where(Project.code == project)
-        query = query.where(Retirement.id.in_(retired))
-    return query
-
-
-def _retirement_rows(session: Any, retirements: list[Retirement]) -> list[dict[str, Any]]:
-    blocks: dict[int, list[HoldingBlock]] = defaultdict(list)
-    if retirements:
-        for block in session.scalars(
-            select(HoldingBlock)
-            .where(HoldingBlock.retirement_id.in_([r.id for r in retirements]), HoldingBlock.closed_at.is_(None))
-            .order_by(HoldingBlock.batch_id, HoldingBlock.serial_start)
-        ):
-            blocks[block.retirement_id].append(block)
-    rows = []
-    for r in retirements:
-        mine = blocks[r.id]
-        rows.append({
-            "verification_code": r.verification_code, "retired_at": r.created_at.isoformat(),
-            "quantity_t": r.quantity_t, "beneficiary": r.beneficiary, "purpose": r.purpose,
-            "reporting_year": r.reporting_year, "use": r.use,
-            "projects": sorted({b.batch.project.code for b in mine}),
-            "credit_classes": sorted({b.batch.credit_class.value for b in mine}),
-            "vintages": sorted({b.batch.vintage_year for b in mine}),
-            "serials": [serial_of(b).format() for b in mine],
-        })  # fmt: skip
-    return rows
+def _public_retirement(row: RetirementRow) -> PublicRetirement:
+    return PublicRetirement.model_validate({**asdict(row), "retired_at": row.retired_at.isoformat()})
 
 
 BeneficiaryQuery = Annotated[str | None, Query(max_length=300, description="Part of the beneficiary's name.")]
@@ -692,19 +627,10 @@ def list_public_retirements(
     page: PageQuery,
 ) -> Page[PublicRetirement]:
     """Public list of retirements, newest first, filtered by beneficiary, reporting year, class and project."""
-    query = _public_retirements(session, beneficiary, year, credit_class, project)
-    found = session.scalars(query.order_by(Retirement.id.desc()).limit(page.limit + 1).offset(page.offset)).all()
+    terms = RetirementFilter(beneficiary, year, credit_class, project)
+    found = retirements(session, terms, limit=page.limit + 1, offset=page.offset)
     rows, following = page_of(request, found, page)
-    items = [PublicRetirement.model_validate(r) for r in _retirement_rows(session, rows)]
-    return Page[PublicRetirement](items=items, limit=page.limit, next=following)
-
-
-#: Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+    return Page[PublicRetirement](items=[_public_retirement(r) for r in rows], limit=page.limit, next=following)
 
 
 @public.get("/retirements.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
@@ -716,18 +642,7 @@ def export_retirements_csv(
     project: ProjectQuery = None,
 ) -> Response:
     """Every retirement matching the filters, newest first, as CSV (serial ranges separated by ';')."""
-    query = _public_retirements(session, beneficiary, year, credit_class, project).order_by(Retirement.id.desc())
-    columns = ["verification_code", "retired_at", "quantity_t", "beneficiary", "purpose", "reporting_year", "use",
-               "projects", "credit_classes", "vintages", "serials"]  # fmt: skip
+    terms = RetirementFilter(beneficiary, year, credit_class, project)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    offset, page_size = 0, 500
-    while True:
-        page = list(session.scalars(query.limit(page_size).offset(offset)))
-        for row in _retirement_rows(session, page):
-            writer.writerow([_cell(";".join(map(str, v)) if isinstance(v, list) else v) for v in row.values()])
-        if len(page) < page_size:
-            break
-        offset += page_size
+    csv.writer(buffer, lineterminator="\n").writerows(retirements_csv_rows(session, terms))
     return Response(buffer.getvalue(), media_type="text/csv")

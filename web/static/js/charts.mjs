@@ -1,7 +1,7 @@
 // Registry totals as bar charts (ECharts, SVG renderer: no canvas needed); the tables beside them hold the numbers.
-import * as echarts from "/static/web/vendor/echarts/echarts.esm.min.mjs";
-
+// ECharts is imported from the content-addressed URL the page gives (cached by the browser across pages).
 const host = document.getElementById("charts");
+const echarts = await import(host.dataset.module);
 const data = JSON.parse(document.getElementById("chart-data").textContent);
 const labels = JSON.parse(host.dataset.labels);
 const SERIES = ["issued_t", "retired_t", "buffer_t"];

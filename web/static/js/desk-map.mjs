@@ -2,7 +2,8 @@
 // an import report's features over them (refused features where they are, conflicts drawn against the plots
 // they overlap, the overlap itself). Maps start on load and whenever htmx settles a fragment holding one.
 // Without WebGL 2 the notice stays: the tables beside the map hold every fact.
-import * as maplibregl from "/static/web/vendor/maplibre-gl/maplibre-gl.mjs";
+// MapLibre is imported from the content-addressed URL the page gives (cached by the browser across pages).
+let maplibregl = null;
 
 const COLOURS = {
   refused: "#c62828", conflict: "#ef6c00", outside_region: "#6a1b9a", warned: "#f9a825",
@@ -49,8 +50,9 @@ function reportPopup(feature, words) {
   return body;
 }
 
-function start(container) {
+async function start(container) {
   container.dataset.ready = "1";
+  maplibregl = maplibregl || await import(container.dataset.module);
   const config = JSON.parse(container.parentElement.querySelector("script.desk-map-config").textContent);
   const notice = container.querySelector(".map-notice");
   if (!hasWebGL2()) {

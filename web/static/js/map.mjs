@@ -1,8 +1,8 @@
 // The map island: generalised project or plot outlines over the province boundaries, all from this server.
 // Without WebGL 2 (government VDI desktops, some in-app browsers) the notice stays: the tables hold every fact.
-import * as maplibregl from "/static/web/vendor/maplibre-gl/maplibre-gl.mjs";
-
+// MapLibre is imported from the content-addressed URL the page gives (cached by the browser across pages).
 const container = document.getElementById("map");
+const maplibregl = await import(container.dataset.module);
 const data = JSON.parse(document.getElementById("map-data").textContent);
 const notice = document.getElementById("map-notice");
 const COLOURS = { FCT: "#2e7d32", CCA: "#1565c0", ERS: "#ef6c00", OFS: "#00838f" };
