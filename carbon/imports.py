@@ -312,9 +312,9 @@ def _stale_jobs(cutoff: datetime) -> Select[int]:
 def report_outlines(intake: Intake, problem: Mapping[str, Any]) -> dict[str, Any]:
     """Return the outlines (GeoJSON, lon/lat) of the features a job's report speaks of, for its map.
 
-    Features refused (with their geometry however invalid, when they had one), in a double-counting conflict or
-    outside the region (by ``feature_index`` in the problem's ``conflicts``/``errors``), and warned ones, each
-    with its index, code and what is said of it; at most :data:`MAX_OUTLINES`.
+    Features refused (with their geometry when they had one, as its boundary line when invalid), in a
+    double-counting conflict or outside the region (by ``feature_index`` in the problem's ``conflicts``/``errors``),
+    and warned ones, each with its index, code and what is said of it; at most :data:`MAX_OUTLINES`.
     """
     geometries: dict[int, BaseGeometry] = {f.index: f.geometry for f in intake.features}
     geometries.update(intake.refused_geometries)
@@ -336,7 +336,8 @@ def report_outlines(intake: Intake, problem: Mapping[str, Any]) -> dict[str, Any
         geometry = geometries.get(index)
         if geometry is None:
             continue
-        rounded = shapely.set_precision(geometry, 1e-7) if geometry.is_valid else geometry
+        # An invalid outline (a bow-tie's lobes cancel out) is kept as its boundary line: maps drop such polygons.
+        rounded = shapely.set_precision(geometry, 1e-7) if geometry.is_valid else geometry.boundary
         properties = {"feature_index": index, "plot_code": codes.get(index), "role": role}
         geojson = json.loads(shapely.to_geojson(rounded))
         features.append({"type": "Feature", "geometry": geojson, "properties": properties})

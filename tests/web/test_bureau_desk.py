@@ -11,6 +11,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,11 @@ def ticket_xlsx(path: Path, codes_and_mu: list[tuple[str, str]]) -> Path:
     return path
 
 
+def map_config(html: str) -> dict[str, Any]:
+    """Return the desk map's configuration from a page or fragment (its ``data-config`` attribute)."""
+    return json.loads(unescape(html.split('data-config="')[1].split('"')[0]))  # type: ignore[no-any-return]
+
+
 def upload(client: TestClient, project_id: int, path: Path, **fields: str) -> Any:
     page = client.get(f"/projects/{project_id}/upload")
     token = csrf_of(page.text)
@@ -146,7 +152,7 @@ def test_gbk_upload_with_a_mapping_stores_the_plots_and_serves_them_as_tiles(cli
     assert 'data-status="succeeded"' in fragment, fragment
     page = client.get(f"/projects/{bureau}", headers={"Accept-Language": "en"}).text
     assert "JY-W-001" in page and "泾源西片一号小班" in page  # the name column mapped by the person
-    config = json.loads(page.split('class="desk-map-config">')[1].split("</script>")[0])
+    config = map_config(page)
     west, south, east, north = config["extent"]
     assert 106.29 < west < east < 106.33 and 35.46 < south < north < 35.49
     tile = client.get(f"/projects/{bureau}/tiles/12/3257/1615.mvt")
@@ -162,7 +168,7 @@ def test_gbk_upload_with_a_mapping_stores_the_plots_and_serves_them_as_tiles(cli
 def test_a_mis_drawn_feature_is_refused_at_its_location(client: TestClient, bureau: int, tmp_path: Path) -> None:
     fragment = finished(client, bureau, upload(client, bureau, bowtie_geojson(tmp_path / "bowtie.geojson")).text)
     assert 'data-status="failed"' in fragment and "BT-003" in fragment
-    config = json.loads(fragment.split('class="desk-map-config">')[1].split("</script>")[0])
+    config = map_config(fragment)
     refused = [f for f in config["overlay"]["features"] if f["properties"]["role"] == "refused"]
     assert len(refused) == 1 and refused[0]["properties"]["plot_code"] == "BT-003"
     assert any(
@@ -177,7 +183,7 @@ def test_a_double_counting_conflict_is_drawn_against_the_claimed_plot(
 ) -> None:
     fragment = finished(client, bureau, upload(client, bureau, overlapping_geojson(tmp_path / "over.geojson")).text)
     assert 'data-status="failed"' in fragment and "SH-64-000001" in fragment
-    overlay = json.loads(fragment.split('class="desk-map-config">')[1].split("</script>")[0])["overlay"]["features"]
+    overlay = map_config(fragment)["overlay"]["features"]
     roles = sorted(f["properties"]["role"] for f in overlay)
     assert roles == ["conflict", "existing", "overlap"]
     overlap = next(f for f in overlay if f["properties"]["role"] == "overlap")["properties"]

@@ -348,8 +348,8 @@ def report_overlay(session: Session, job: PlotImport) -> dict[str, Any]:
         features.append(_feature(outline["geometry"], outline["properties"]["role"], title, lines,
                                  feature_index=index, plot_code=report.get("plot_code")))  # fmt: skip
     for index, report in reports.items():
-        if report["status"] != "refused" or index in outlines:
-            continue
+        if report["status"] != "refused":
+            continue  # a refused feature gets a point at each problem's location, beside any outline
         for problem in report["problems"]:
             if problem.get("location"):
                 point = {"type": "Point", "coordinates": problem["location"]}
@@ -365,7 +365,7 @@ def _conflict_features(
 ) -> list[dict[str, Any]]:
     """Return the claimed plots an upload overlaps and each overlap (the shared part), for the map."""
     uploaded = {
-        i: shapely.geometry.shape(f["geometry"]) for i, f in outlines.items() if f["geometry"]["type"] != "Point"
+        i: shapely.geometry.shape(f["geometry"]) for i, f in outlines.items() if "Polygon" in f["geometry"]["type"]
     }
     ids = sorted({c["existing_plot_id"] for c in conflicts if "existing_plot_id" in c})
     claimed = {p.id: p for p in session.scalars(select(Plot).where(Plot.id.in_(ids)))} if ids else {}

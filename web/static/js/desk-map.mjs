@@ -53,7 +53,7 @@ function reportPopup(feature, words) {
 async function start(container) {
   container.dataset.ready = "1";
   maplibregl = maplibregl || await import(container.dataset.module);
-  const config = JSON.parse(container.parentElement.querySelector("script.desk-map-config").textContent);
+  const config = JSON.parse(container.dataset.config);
   const notice = container.querySelector(".map-notice");
   if (!hasWebGL2()) {
     container.dataset.state = "no-webgl";
@@ -84,6 +84,8 @@ async function start(container) {
       paint: { "fill-color": role, "fill-opacity": ["match", ["get", "role"], "overlap", 0.75, "existing", 0.25, 0.4] } },
     { id: "report-line", type: "line", source: "report", filter: ["==", ["geometry-type"], "Polygon"],
       paint: { "line-color": role, "line-width": 2, "line-dasharray": ["match", ["get", "role"], "existing", ["literal", [2, 1]], ["literal", [1, 0]]] } },
+    { id: "report-lines", type: "line", source: "report", filter: ["==", ["geometry-type"], "LineString"],
+      paint: { "line-color": role, "line-width": 3 } },
     { id: "report-points", type: "circle", source: "report", filter: ["==", ["geometry-type"], "Point"],
       paint: { "circle-radius": 8, "circle-color": role, "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } },
   );
