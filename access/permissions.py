@@ -26,6 +26,10 @@ HOLDERS: Final = HOLDER_KINDS  # who may hold (and so receive) tonnes: the regis
 GEP_RUNNERS: Final = frozenset({OrgKind.ECOLOGY_BUREAU})
 GEP_READERS: Final = GEP_RUNNERS | AUDIT_READERS
 TRADERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
+#: Evidence: proponents attach to their own projects and reports, verifiers their verification reports; the
+#: project's organisation, verifiers, the registry and auditors read it (forest-right certificates name people).
+EVIDENCE_WRITERS: Final = PROPONENTS | {OrgKind.VERIFIER}
+EVIDENCE_READERS: Final = PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR}
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
 #: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
 METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
@@ -56,6 +60,13 @@ RULES: Final[dict[str, Rule]] = {
     "read_plot_import": PROPONENTS | {OrgKind.REGISTRY, OrgKind.AUDITOR},
     "read_plot_overlaps": ALL_ROLES,
     "download_project_plots": ALL_ROLES,
+    # evidence attachments (ADR 037): the services add "own organisation's project", "verifier's report only"
+    "upload_project_attachment": EVIDENCE_WRITERS,
+    "list_project_attachments": EVIDENCE_READERS,
+    "upload_report_attachment": EVIDENCE_WRITERS,
+    "list_report_attachments": EVIDENCE_READERS,
+    "read_attachment": EVIDENCE_READERS,
+    "download_attachment": EVIDENCE_READERS,
     "register_raster_layer": frozenset({OrgKind.OPERATOR, OrgKind.REGISTRY}),
     "list_raster_layers": ALL_ROLES,
     "read_plot_zonal_statistics": ALL_ROLES,

@@ -17,18 +17,18 @@ from api.problems import problem_response
 class BodySizeLimit:
     """Refuse request bodies larger than ``max_bytes``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, file_max_bytes: int, file_path_suffix: str) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, file_max_bytes: int, file_path_suffixes: tuple[str, ...]) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.file_max_bytes = file_max_bytes
-        self.file_path_suffix = file_path_suffix
+        self.file_path_suffixes = file_path_suffixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass small requests through; answer 413 to large ones."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_file = str(scope.get("path", "")).endswith(self.file_path_suffix)
+        is_file = str(scope.get("path", "")).endswith(self.file_path_suffixes)
         max_bytes = self.file_max_bytes if is_file else self.default_max_bytes
         detail = f"the request body exceeds the limit of {max_bytes} bytes"
         declared = dict(scope.get("headers") or []).get(b"content-length")

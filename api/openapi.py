@@ -43,6 +43,7 @@ DESCRIPTIONS: Final[dict[int, str]] = {
     404: "A named object does not exist (or is not visible to the caller)",
     409: "The request conflicts with the state (balances, idempotency key, a concurrent change)",
     413: "The request body is larger than the server accepts",
+    415: "The uploaded file's content is not a type accepted here (sniffed from the bytes, not the name)",
     422: "The request is malformed or does not match the schema; `errors` lists every place",
     429: "Too many requests: a login lock-out or an API key over its quota (`Retry-After`)",
     500: "An unexpected error; it has been logged under `reference` (never expected)",
@@ -75,6 +76,8 @@ EXTRA_STATUSES: Final[dict[str, frozenset[int]]] = {
     "verify_retirement": frozenset({503}),
     "read_certificate": frozenset({503}),
     "public_certificate": frozenset({503}),
+    "upload_project_attachment": frozenset({415}),  # the content is not a type its kind accepts
+    "upload_report_attachment": frozenset({415}),
 }
 
 

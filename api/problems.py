@@ -32,6 +32,7 @@ from core.errors import (
     ServiceUnavailable,
     ShanhaiError,
     TooManyRequests,
+    UnsupportedMediaType,
 )
 from core.logs import request_id_var
 
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: dict[type[ShanhaiError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     TooManyRequests: 429,
     InvalidInput: 422,
     AuditChainBroken: 409,

@@ -110,7 +110,7 @@ async def layers_alone(requests: int, runs: int) -> dict[str, float]:
         - bare,
         "RateLimitHeaders": await _per_request_us(RateLimitHeaders(_answer), requests, runs) - bare,
         "BodySizeLimit": await _per_request_us(
-            BodySizeLimit(_answer, max_bytes=10**6, file_max_bytes=10**7, file_path_suffix="/plot-imports"),
+            BodySizeLimit(_answer, max_bytes=10**6, file_max_bytes=10**7, file_path_suffixes=("/plot-imports",)),
             requests,
             runs,
         )

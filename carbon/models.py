@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from carbon.evidence_types import EvidenceKind
 from core.auth import Organisation
 from core.canonical import JCS_SCHEME, LEGACY_SCHEME
 from core.db import Base
@@ -296,3 +297,34 @@ class WorkflowStep(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_workflow_step_subject", "subject_kind", "subject_id"),)
+
+
+class EvidenceAttachment(Base):
+    """A file attached as evidence to a project or to one of its monitoring reports (``report_id``).
+
+    The bytes are stored once per content, by SHA-256, outside the database (``carbon.evidence``); this row
+    says what they are evidence of, who attached them, and their sniffed media type. Rows are only ever
+    inserted: evidence is not edited, a corrected scan is a new attachment.
+    """
+
+    __tablename__ = "evidence_attachment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("monitoring_report.id"), index=True)
+    kind: Mapped[EvidenceKind] = mapped_column(
+        Enum(EvidenceKind, name="evidence_kind", native_enum=False, length=40, values_callable=_values)
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (CheckConstraint("size_bytes > 0", name="size_positive"),)
+
+    project: Mapped[Project] = relationship()

@@ -23,6 +23,7 @@ has a stable ``slug``; the problem ``type`` URI is built from it, so clients can
     │   ├── UnreadableFile            geodata/unreadable-file   (problems=[...])
     │   ├── OutsideRegion             geodata/outside-region    (problems=[...])
     │   ├── PayloadTooLarge           core/payload-too-large
+    │   ├── UnsupportedMediaType      core/unsupported-media-type (media_type, allowed)
     │   └── OrderRejected             trading/order-rejected    (reason=...)
     ├── ServiceUnavailable            core/service-unavailable
     │   └── AuditLogInconsistent      audit/log-inconsistent    (signed_tree_size, log_tree_size)
@@ -252,6 +253,28 @@ class PayloadTooLarge(InvalidInput):
 
     slug = "core/payload-too-large"
     title = "Payload too large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """An uploaded file's content (sniffed, not its name) is not a type accepted for what it is declared to be.
+
+    Args:
+        detail: What was found and what is accepted.
+        media_type: The type the content was recognised as (``None``: not recognised).
+        allowed: The media types accepted here.
+    """
+
+    slug = "core/unsupported-media-type"
+    title = "Unsupported media type"
+
+    def __init__(self, detail: str, *, media_type: str | None, allowed: Iterable[str]) -> None:
+        super().__init__(detail, [{"pointer": "/file", "reason": detail}])
+        self.media_type = media_type
+        self.allowed = sorted(allowed)
+
+    def extensions(self) -> dict[str, Any]:
+        """Return ``errors``, the sniffed ``media_type`` and the ``allowed`` types."""
+        return {**super().extensions(), "media_type": self.media_type, "allowed": self.allowed}
 
 
 class OrderRejected(InvalidInput):

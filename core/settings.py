@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     max_features_per_upload: int = Field(default=10_000, ge=1)
     max_file_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="Plot files (multipart).")
     max_features_per_file: int = Field(default=100_000, ge=1)
+    max_attachment_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="One evidence attachment (scan, photo, raster, report)."
+    )
+    evidence_dir: Path | None = Field(
+        default=None,
+        description="Where evidence attachments are stored by SHA-256 (default: data_dir/evidence); shared by "
+        "every API process of a deployment.",
+    )
     max_expanded_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="Archives, once expanded.")
     import_stale_seconds: int = Field(
         default=1800, ge=60, description="A plot import with no sign of life for this long is ended failed."
@@ -268,6 +276,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'shanhai.db').resolve()}"
+
+    @property
+    def resolved_evidence_dir(self) -> Path:
+        """Return the evidence store's directory, defaulting to ``<data_dir>/evidence``."""
+        return self.evidence_dir or self.data_dir / "evidence"
 
     @property
     def audit_signing_key_path(self) -> Path:

@@ -30,6 +30,7 @@ from api.routers import (
     auctions,
     audit,
     auth,
+    evidence,
     gep,
     imports,
     market,
@@ -73,6 +74,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     projects.router,
     imports.router,
+    evidence.router,
     rasters.router,
     registry.router,
     registry.public,
@@ -162,8 +164,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes,
-        file_max_bytes=settings.max_file_upload_bytes,
-        file_path_suffix="/plot-imports",
+        file_max_bytes=max(settings.max_file_upload_bytes, settings.max_attachment_bytes),
+        file_path_suffixes=("/plot-imports", evidence.UPLOAD_SUFFIX),
     )
     app.add_middleware(RateLimitHeaders)
     install_cors(app, settings)

@@ -56,6 +56,13 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/projects/{project_id}/plots.gpkg"): EVERYONE,
     ("POST", "/api/v1/projects/{project_id}/plot-imports"): {B, W},
     ("GET", "/api/v1/plot-imports/{import_id}"): {B, W, R, A},
+    # evidence (ADR 037): the services narrow to the project's own organisation and a verifier's own kind
+    ("POST", "/api/v1/projects/{project_id}/attachments"): {B, W, V},
+    ("GET", "/api/v1/projects/{project_id}/attachments"): {B, W, V, R, A},
+    ("POST", "/api/v1/monitoring-reports/{report_id}/attachments"): {B, W, V},
+    ("GET", "/api/v1/monitoring-reports/{report_id}/attachments"): {B, W, V, R, A},
+    ("GET", "/api/v1/attachments/{attachment_id}"): {B, W, V, R, A},
+    ("GET", "/api/v1/attachments/{attachment_id}/content"): {B, W, V, R, A},
     ("POST", "/api/v1/raster-layers"): {X, R},
     ("GET", "/api/v1/raster-layers"): EVERYONE,
     ("GET", "/api/v1/plots/{plot_id}/zonal-statistics"): EVERYONE,
@@ -173,6 +180,7 @@ PATH_VALUES = {
     "{auction_id}": "1",
     "{bid_id}": "1",
     "{transfer_id}": "1",
+    "{attachment_id}": "1",
 }
 
 
