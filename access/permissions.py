@@ -200,6 +200,10 @@ RULES: Final[dict[str, Rule]] = {
     "page_report_template": PROPONENTS,
     "page_report_preview": PROPONENTS,
     "page_report_file": PROPONENTS,
+    "page_project_evidence": PROPONENTS,
+    "page_attach_evidence": PROPONENTS,
+    # whoever reads the project's evidence (its organisation, verifiers, the registry, auditors: the service checks)
+    "page_download_evidence": PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR},
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

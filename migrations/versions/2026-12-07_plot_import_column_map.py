@@ -5,8 +5,10 @@ names, as before). ``outlines``: the lon/lat outlines of the features the report
 conflict, warned), so the upload page can draw them on its map after the file's bytes are dropped.
 
 Revision ID: 0027
-Revises: 0020
+Revises: 0024
 Create Date: 2026-12-07
+
+Follows 0024 (evidence attachments), the head on main when this branch last merged it; one head, tested.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0027"
-down_revision = "0020"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -3,8 +3,8 @@
 Chinese: the bureau uploads the GBK Shapefile sample through the upload page, maps its columns (the inventory
 names pre-selected), watches the import and sees its plots on the map with their areas (a clicked plot's card);
 uploads a file with a mis-drawn feature and sees it refused at its location; uploads one overlapping another
-project's plot and sees the conflict drawn with the overlap in m², 亩 and %; files a monitoring report from an
-XLSX table and opens its calculation sheet. English: the same two refusals uploaded again, and every page of the
+project's plot and sees the conflict drawn with the overlap in m², 亩 and %; attaches a forest-right scan; files a
+monitoring report from an XLSX table and opens its calculation sheet. English: the same two refusals uploaded again, and every page of the
 journey read back. Throughout: no console error, no request leaving the server, axe-core clean.
 
 ``SHANHAI_SCREENSHOTS=docs/screenshots`` writes the README's screenshots (``desk-*``).
@@ -12,6 +12,7 @@ journey read back. Throughout: no console error, no request leaving the server, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.request
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from tests.browser.conftest import Site
 from tests.browser.test_pages_in_chromium import LOCALES, SHOTS, Watch, axe_violations, log_in
 from tests.conftest import PASSWORDS
-from tests.web.test_bureau_desk import GBK_ZIP, bowtie_geojson, overlapping_geojson, ticket_xlsx
+from tests.web.test_bureau_desk import GBK_ZIP, bowtie_geojson, forest_right_scan, overlapping_geojson, ticket_xlsx
 
 MAP = ".desk-map[data-state=idle]"
 
@@ -169,7 +170,20 @@ def test_the_bureau_journey_in_chinese(browser: Any, site: Site, project: int, t
     check(page, problems, "conflict")
     shot(page, "conflict", "zh")
 
-    # 4. a monitoring report from an XLSX table: preview, file, the sheet
+    # 4. a forest-right scan attached: listed with its SHA-256
+    scan = forest_right_scan(tmp_path / "林权证扫描件.png")
+    page.goto(f"/projects/{project}/evidence")
+    page.select_option("#evidence-kind", "forest_right_certificate")
+    page.set_input_files("#evidence-file", str(scan))
+    page.fill("#evidence-description", "泾源县林权证 2019-0042")
+    page.click("#attach-evidence")
+    page.wait_for_url("**/evidence?attached=*")
+    listed = page.inner_text("table.evidence")
+    assert "林权证扫描件.png" in listed and hashlib.sha256(scan.read_bytes()).hexdigest() in listed, listed
+    check(page, problems, "evidence")
+    shot(page, "evidence", "zh")
+
+    # 5. a monitoring report from an XLSX table: preview, file, the sheet
     table = ticket_xlsx(tmp_path / "小班表.xlsx", [("JY-W-001", "600"), ("JY-W-002", "450")])
     page.goto(f"/projects/{project}/reports/new")
     page.wait_for_function("() => window.htmx !== undefined")
@@ -220,6 +234,8 @@ def test_the_bureau_journey_in_english(browser: Any, site: Site, project: int, t
     conflict_drawn(page, "en")
     check(page, problems, "conflict")
     shot(page, "conflict", "en")
+    page.goto(f"/projects/{project}/evidence")
+    check(page, problems, "evidence")
     page.goto(f"/projects/{project}/reports/new")
     check(page, problems, "report-new")
     ctx.close()

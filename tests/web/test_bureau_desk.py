@@ -7,6 +7,8 @@ Shared with the browser journey: :func:`make_project`, :func:`bowtie_geojson`, :
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import time
@@ -238,3 +240,40 @@ def test_submit_for_validation(client: TestClient, bureau: int) -> None:
     assert client.get(f"/api/v1/projects/{bureau}").status_code in (200, 401)
     after = client.get(answer.headers["location"], headers={"Accept-Language": "en"}).text
     assert "submitted for validation" in after and 'id="submit-project"' not in after
+
+
+def forest_right_scan(path: Path) -> Path:
+    """A small PNG standing for a scanned 林权证."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(path, format="PNG")
+    return path
+
+
+def test_a_forest_right_scan_is_attached_listed_and_downloaded(
+    client: TestClient, bureau: int, tmp_path: Path, login: Login
+) -> None:
+    scan = forest_right_scan(tmp_path / "林权证.png")
+    page = client.get(f"/projects/{bureau}/evidence")
+    assert page.status_code == 200
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "kind": "forest_right_certificate",
+        "description": "泾源县林权证 2019-0042",
+    }
+    answer = client.post(f"/projects/{bureau}/evidence", data=form, files={"file": (scan.name, scan.read_bytes())},
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    listed = client.get(answer.headers["location"], headers={"Accept-Language": "zh-CN"}).text
+    digest = hashlib.sha256(scan.read_bytes()).hexdigest()
+    assert "林权证.png" in listed and digest in listed and "image/png" in listed
+    attachment = int(listed.split('href="/evidence/')[1].split('"')[0])
+    download = client.get(f"/evidence/{attachment}")
+    assert download.status_code == 200 and download.content == scan.read_bytes()
+    assert download.headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(digest)).decode()}:"
+    entries = client.get("/api/v1/audit/entries?limit=500", headers=login("auditor")).json()["items"]
+    attached = [e for e in entries if e["action"] == "evidence.attached"]
+    assert attached and attached[-1]["payload"]["sha256"] == digest
+    wrong = client.post(f"/projects/{bureau}/evidence", data={**form, "kind": "photo"},
+                        files={"file": ("scan.pdf", b"%PDF-1.4 not really")})  # fmt: skip
+    assert wrong.status_code in (415, 422) and "<html" in wrong.text  # a page, with the reason
