@@ -4,8 +4,9 @@ Chinese: the bureau uploads the GBK Shapefile sample through the upload page, ma
 names pre-selected), watches the import and sees its plots on the map with their areas (a clicked plot's card);
 uploads a file with a mis-drawn feature and sees it refused at its location; uploads one overlapping another
 project's plot and sees the conflict drawn with the overlap in m², 亩 and %; attaches a forest-right scan; files a
-monitoring report from an XLSX table and opens its calculation sheet. English: the same two refusals uploaded again, and every page of the
-journey read back. Throughout: no console error, no request leaving the server, axe-core clean.
+monitoring report from an XLSX table and opens its calculation sheet. English: the same two refusals uploaded
+again, and every page of the journey read back. Throughout: no console error, no request leaving the server,
+axe-core clean.
 
 ``SHANHAI_SCREENSHOTS=docs/screenshots`` writes the README's screenshots (``desk-*``).
 """
