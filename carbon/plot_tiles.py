@@ -3,7 +3,8 @@
 PostgreSQL builds each tile in the database (``ST_AsMVTGeom`` + ``ST_AsMVT`` on the GiST index); SQLite, the
 embedded default, has no spatial extension: the project's plot outlines are read once into arrays (ids, codes,
 bounding boxes, shapely geometries), kept per project while its plots do not change (count, last id, last
-measurement), and each tile is cut from them by box and encoded by ``geodata.tiles``. ADR 040 records why and
+measurement), and each tile is cut from them by box and encoded by ``geodata.tiles``; encoded tiles are kept too
+(same key), as a tile of unchanged plots is the same bytes. ADR 040 records why and
 the benchmark (``benchmarks/plot_tiles.py``).
 
 A tile's features carry the plot id (the feature id and ``plot_id``) and ``code``; the page asks for a plot's card
@@ -29,6 +30,9 @@ from geodata.tiles import check_tile, encode_tile, tile_bounds
 LAYER: Final = "plots"
 #: Projects whose outlines the SQLite path keeps in memory at once (least recently used dropped first).
 KEPT_PROJECTS: Final = 8
+#: Encoded tiles kept (SQLite path), keyed by project, its plots' version and the tile: a tile of unchanged plots
+#: is the same bytes, so a second visit, another person of the bureau or a pan back costs no encoding.
+KEPT_TILES: Final = 2048
 
 _POSTGIS_TILE = text(
     """
@@ -54,6 +58,7 @@ class _Outlines:
 
 
 _kept: OrderedDict[tuple[int, tuple[Any, ...]], _Outlines] = OrderedDict()
+_tiles: OrderedDict[tuple[int, tuple[Any, ...], int, int, int], bytes] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -78,8 +83,8 @@ def _version(session: Session, project_id: int) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def _outlines(session: Session, project_id: int) -> _Outlines:
-    key = (project_id, _version(session, project_id))
+def _outlines(session: Session, project_id: int, version: tuple[Any, ...]) -> _Outlines:
+    key = (project_id, version)
     with _lock:
         if key in _kept:
             _kept.move_to_end(key)
@@ -112,7 +117,21 @@ def plot_tile(session: Session, project_id: int, z: int, x: int, y: int) -> byte
         params = {"z": z, "x": x, "y": y, "project_id": project_id, "active": ClaimStatus.ACTIVE.value, "layer": LAYER}
         tile = session.execute(_POSTGIS_TILE, params).scalar()
         return bytes(tile) if tile else b""
-    outlines = _outlines(session, project_id)
+    version = _version(session, project_id)
+    key = (project_id, version, z, x, y)
+    with _lock:
+        if key in _tiles:
+            _tiles.move_to_end(key)
+            return _tiles[key]
+    tile = _encode(_outlines(session, project_id, version), z, x, y)
+    with _lock:
+        _tiles[key] = tile
+        while len(_tiles) > KEPT_TILES:
+            _tiles.popitem(last=False)
+    return tile
+
+
+def _encode(outlines: _Outlines, z: int, x: int, y: int) -> bytes:
     west, south, east, north = tile_bounds(z, x, y)
     margin_x, margin_y = (east - west) * 64 / 4096, (north - south) * 64 / 4096
     boxes = outlines.boxes
