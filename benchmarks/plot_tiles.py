@@ -96,8 +96,11 @@ def add_projects(session: Session, plots: int) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def page_load(browser: Any, base: str, project_id: int) -> tuple[float, int]:
-    """Seconds from ``goto`` to the map's ``idle`` with its plots drawn, and how many plot features it draws."""
+def page_load(browser: Any, base: str, project_id: int) -> tuple[float, float, int]:
+    """Return seconds to the plots shown and to the map's ``idle``, and how many plot features it draws.
+
+    Shown: the map's first ``idle`` (plots drawn); then the province boundaries are added, until ``idle`` again.
+    """
     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto("/login")
@@ -107,13 +110,15 @@ def page_load(browser: Any, base: str, project_id: int) -> tuple[float, int]:
     page.wait_for_url("**/")
     started = time.perf_counter()
     page.goto(f"/projects/{project_id}")
+    page.wait_for_selector(".desk-map[data-plots=shown]", state="attached", timeout=60_000)
+    shown = time.perf_counter() - started
     page.wait_for_selector(".desk-map[data-state=idle]", state="attached", timeout=60_000)
     elapsed = time.perf_counter() - started
     drawn = page.evaluate(
         "() => new Set(window.shanhaiMaps.at(-1).queryRenderedFeatures({layers: ['plots-fill']}).map(f => f.id)).size"
     )
     context.close()
-    return elapsed, int(drawn)
+    return shown, elapsed, int(drawn)
 
 
 def densest_tile(session: Session, project_id: int) -> tuple[int, int, int]:
@@ -188,16 +193,20 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
             page_load(browser, base, empty)  # warm-up: the browser's own start, the server's first imports
-            baseline = [page_load(browser, base, empty)[0] for _ in range(args.runs)]
+            baseline = [page_load(browser, base, empty) for _ in range(args.runs)]
             loads = [page_load(browser, base, big) for _ in range(args.runs)]
             browser.close()
         server.should_exit = True
         thread.join(timeout=10)
-        shown = statistics.median(t for t, _ in loads)
-        drawn = min(n for _, n in loads)
-        print(f"empty project's map (baseline): median {statistics.median(baseline):.2f} s over {args.runs} loads")
-        print(f"{args.plots}-plot project's map:     median {shown:.2f} s over {args.runs} loads "
-              f"(×{shown / statistics.median(baseline):.2f} the baseline), {drawn} plots drawn at the fitted view; "
+        base_shown = statistics.median(s for s, _, _ in baseline)
+        base_idle = statistics.median(i for _, i, _ in baseline)
+        shown = statistics.median(s for s, _, _ in loads)
+        idle = statistics.median(i for _, i, _ in loads)
+        drawn = min(n for _, _, n in loads)
+        print(f"empty project's map (baseline): shown {base_shown:.2f} s, idle with boundaries {base_idle:.2f} s "
+              f"(medians of {args.runs} loads)")  # fmt: skip
+        print(f"{args.plots}-plot project's map: plots shown {shown:.2f} s (×{shown / base_shown:.2f} the baseline), "
+              f"idle with boundaries {idle:.2f} s (×{idle / base_idle:.2f}); {drawn} plots drawn at the fitted view; "
               f"target 2 s: {'met' if shown <= 2 else 'MISSED'}")  # fmt: skip
         engine = make_engine(url)
         with make_session_factory(engine)() as session:

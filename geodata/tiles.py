@@ -3,7 +3,7 @@
 The web map (MapLibre) asks for tiles ``z/x/y`` of the Web Mercator grid (EPSG:3857, the XYZ scheme). On
 PostgreSQL the tiles are built in the database (``ST_AsMVT``, ``carbon.plot_tiles``); on SQLite, which has no
 spatial extension, this module encodes them: the geometries are projected to tile units with numpy in one
-vectorised pass (shapely), simplified to a quarter of a tile unit and clipped to the tile plus a buffer; the
+vectorised pass (shapely), simplified to half a pixel (4 of the tile's 4096 units) and clipped to the tile plus a buffer; the
 geometry commands (MVT 2.1 §4.3) are built with numpy and written into ``mapbox-vector-tile``'s generated protobuf
 message ``vector_tile_pb2`` (the library's own Python encoder took 2.3 s for 10,000 plots here: ADR 040).
 CGCS2000 lon/lat is drawn as WGS 84 lon/lat, as the rest of the map is (the two differ by centimetres).
@@ -30,6 +30,8 @@ EXTENT: Final = 4096
 #: Tile units drawn beyond the tile's edge, so outlines do not show seams at tile borders.
 BUFFER: Final = 64
 MAX_ZOOM: Final = 22
+#: Simplification tolerance in tile units: a tile is drawn 512 px wide, so 4 units are half a pixel.
+SIMPLIFY_UNITS: Final = 4.0
 EARTH_RADIUS_M: Final = 6378137.0
 ORIGIN_M: Final = math.pi * EARTH_RADIUS_M
 
@@ -85,7 +87,7 @@ def encode_tile(
     if not geometries:
         return b""
     projected = shapely.transform(np.asarray(geometries, dtype=object), _to_tile(z, x, y))
-    simplified = shapely.simplify(projected, 0.25, preserve_topology=False)
+    simplified = shapely.simplify(projected, SIMPLIFY_UNITS, preserve_topology=False)
     low, high = -BUFFER, EXTENT + BUFFER
     box = shapely.bounds(simplified)
     outside = np.any(box[:, :2] < low, axis=1) | np.any(box[:, 2:] > high, axis=1)

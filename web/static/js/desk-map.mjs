@@ -62,8 +62,8 @@ async function start(container) {
   const words = labels();
   const overlay = config.overlay || { type: "FeatureCollection", features: [] };
   const box = config.extent || [73.5, 18, 135, 53.5];
+  // The province boundaries (a few MB) are added once the plots are shown: the plots are what this map is for.
   const sources = {
-    provinces: { type: "geojson", data: "/public/v1/regions/boundaries?level=province" },
     plots: { type: "vector", tiles: [location.origin + config.tiles], minzoom: 0, maxzoom: 16 },
     report: { type: "geojson", data: overlay },
   };
@@ -76,10 +76,11 @@ async function start(container) {
   for (const [name, hex] of Object.entries(COLOURS)) role.push(name, hex);
   role.push("#455a64");
   layers.push(
-    { id: "provinces-fill", type: "fill", source: "provinces", paint: { "fill-color": "#ffffff", "fill-opacity": 0.6 } },
-    { id: "provinces-line", type: "line", source: "provinces", paint: { "line-color": "#8d8d8d", "line-width": 0.8 } },
-    { id: "plots-fill", type: "fill", source: "plots", "source-layer": "plots", paint: { "fill-color": "#2e7d32", "fill-opacity": 0.35 } },
-    { id: "plots-line", type: "line", source: "plots", "source-layer": "plots", paint: { "line-color": "#1b5e20", "line-width": 1 } },
+    { id: "plots-fill", type: "fill", source: "plots", "source-layer": "plots",
+      paint: { "fill-color": "#2e7d32", "fill-opacity": 0.35, "fill-outline-color": "#1b5e20" } },
+    // Wide outlines from zoom 12: below it a plot is a few pixels and the fill's own outline draws it.
+    { id: "plots-line", type: "line", source: "plots", "source-layer": "plots", minzoom: 12,
+      paint: { "line-color": "#1b5e20", "line-width": 1 } },
     { id: "report-fill", type: "fill", source: "report", filter: ["==", ["geometry-type"], "Polygon"],
       paint: { "fill-color": role, "fill-opacity": ["match", ["get", "role"], "overlap", 0.75, "existing", 0.25, 0.4] } },
     { id: "report-line", type: "line", source: "report", filter: ["==", ["geometry-type"], "Polygon"],
@@ -100,8 +101,16 @@ async function start(container) {
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   if (notice) notice.hidden = true;
   map.on("error", (event) => { container.dataset.error = String(event.error && event.error.message); });
-  map.on("load", () => {
+  const addBoundaries = () => {
+    if (map.getSource("provinces")) return;
+    container.dataset.plots = "shown";
+    map.addSource("provinces", { type: "geojson", data: "/public/v1/regions/boundaries?level=province" });
+    map.addLayer({ id: "provinces-fill", type: "fill", source: "provinces", paint: { "fill-color": "#ffffff", "fill-opacity": 0.6 } }, "plots-fill");
+    map.addLayer({ id: "provinces-line", type: "line", source: "provinces", paint: { "line-color": "#8d8d8d", "line-width": 0.8 } }, "plots-fill");
     map.once("idle", () => { container.dataset.state = "idle"; });
+  };
+  map.on("load", () => {
+    map.once("idle", addBoundaries);
   });
   const openCard = async (event) => {
     const feature = event.features[0];
