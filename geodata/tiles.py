@@ -4,8 +4,9 @@ The web map (MapLibre) asks for tiles ``z/x/y`` of the Web Mercator grid (EPSG:3
 PostgreSQL the tiles are built in the database (``ST_AsMVT``, ``carbon.plot_tiles``); on SQLite, which has no
 spatial extension, this module encodes them: the geometries are projected to tile units with numpy in one
 vectorised pass (shapely), simplified to half a pixel (4 of the tile's 4096 units) and clipped to the tile plus a
-buffer; the geometry commands (MVT 2.1 §4.3) are built with numpy and written into ``mapbox-vector-tile``'s generated protobuf
-message ``vector_tile_pb2`` (the library's own Python encoder took 2.3 s for 10,000 plots here: ADR 040).
+buffer; the geometry commands (MVT 2.1 §4.3) are built with numpy and written into ``mapbox-vector-tile``'s
+generated protobuf message ``vector_tile_pb2`` (the library's own Python encoder took 2.3 s for 10,000 plots
+here: ADR 040).
 CGCS2000 lon/lat is drawn as WGS 84 lon/lat, as the rest of the map is (the two differ by centimetres).
 
 >>> tile_bounds(0, 0, 0)
