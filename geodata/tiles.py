@@ -12,7 +12,7 @@ CGCS2000 lon/lat is drawn as WGS 84 lon/lat, as the rest of the map is (the two 
 >>> tile_bounds(0, 0, 0)
 (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
 >>> [round(v, 4) for v in tile_bounds(10, 843, 387)]  # Beijing
-[116.3672, 39.7747, 116.7188, 40.0471]
+[116.3672, 39.9097, 116.7188, 40.1789]
 """
 
 from __future__ import annotations
