@@ -53,7 +53,7 @@ DATA_MESSAGES: Final = (
     N_("forestry_carbon_ticket"), N_("ccer_afforestation"), N_("ecological_restoration"), N_("ocean_fishery"),
     N_("voluntary"),
     N_("active"), N_("withdrawn"), N_("queued"), N_("running"), N_("succeeded"), N_("failed"),
-    N_("accepted"), N_("repaired"), N_("refused"),
+    N_("accepted"), N_("repaired"), N_("refused"), N_("confirmed"), N_("secondary"),
     N_("Double counting"), N_("Invalid geometry"), N_("Plot outside the project's region"), N_("Invalid input"),
     N_("Unreadable file"), N_("Conflict"), N_("Not found"), N_("Not eligible under the methodology"),
     N_("Internal server error"), N_("Coordinates outside the declared CRS's area of use"),

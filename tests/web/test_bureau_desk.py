@@ -216,6 +216,8 @@ def test_a_report_is_filed_from_an_xlsx_table_and_its_sheet_opens(
     files = {"table": ("table.xlsx", table.read_bytes())}
     preview = client.post(f"/projects/{bureau}/reports/preview", data=form, files=files, headers={"HX-Request": "true"})
     assert preview.status_code == 200 and "issuable_units_t" in preview.text, preview.text
+    # each value not found in a primary source is labelled on its row
+    assert 'class="provisional"' in preview.text and "暂定：未在原始文献中找到" in preview.text
     filed = client.post(f"/projects/{bureau}/reports", data=form, files=files, follow_redirects=False)
     assert filed.status_code == 303, filed.text
     sheet = client.get(filed.headers["location"])
