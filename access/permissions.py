@@ -249,6 +249,24 @@ RULES: Final[dict[str, Rule]] = {
     "page_logout": PUBLIC,
     "page_set_language": PUBLIC,
     "page_report_sheet": ALL_ROLES,
+    # the proponent's desk (issue 21): own projects, plots on the map, uploads, reports; services check the owner
+    "page_projects": PROPONENTS,
+    "page_project": PROPONENTS,
+    "page_project_tiles": PROPONENTS,
+    "page_plot_card": PROPONENTS,
+    "page_project_submit": PROPONENTS,
+    "page_upload_form": PROPONENTS,
+    "page_upload_columns": PROPONENTS,
+    "page_upload": PROPONENTS,
+    "page_import": PROPONENTS,
+    "page_report_new": PROPONENTS,
+    "page_report_template": PROPONENTS,
+    "page_report_preview": PROPONENTS,
+    "page_report_file": PROPONENTS,
+    "page_project_evidence": PROPONENTS,
+    "page_attach_evidence": PROPONENTS,
+    # whoever reads the project's evidence (its organisation, verifiers, the registry, auditors: the service checks)
+    "page_download_evidence": PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR},
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

@@ -16,7 +16,7 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.witness_loop import run_witness_round
-from carbon.imports import end_stale_imports, run_import
+from carbon.imports import IMPORT_TASK, end_stale_imports, run_import
 from carbon.plots import REMEASURE_TASK, remeasure_plot
 from carbon.reversals import jobs as watch_jobs
 from core.audit_tree import AuditTree, load_signing_key
@@ -32,7 +32,7 @@ from trading.block_trades import expire_due
 from trading.journal import MatcherCache
 
 REMEASURE_PLOT = REMEASURE_TASK
-IMPORT_PLOTS = "shanhai.plots.import_file"
+IMPORT_PLOTS = IMPORT_TASK
 IMPORT_SWEEP = "shanhai.plots.end_stale_imports"
 START_GEP_RUN = "shanhai.gep.start_run"
 GEP_TILE = "shanhai.gep.run_tile"

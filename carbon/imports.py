@@ -16,12 +16,16 @@ A job whose worker died (no heartbeat for ``stale_after``) is ended ``failed`` t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import tempfile
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,12 +36,16 @@ from core import audit
 from core.auth import Principal, User, principal_of
 from core.clock import Clock
 from core.db import session_scope
-from core.errors import InternalError, NotFound, PayloadTooLarge, ShanhaiError, UnreadableFile
-from geodata.attributes import AREA_UNITS, AreaUnit
+from core.errors import InternalError, InvalidInput, NotFound, PayloadTooLarge, ShanhaiError, UnreadableFile
+from geodata.attributes import AREA_UNITS, AreaUnit, ColumnMap, check_column_map
 from geodata.intake import Intake, intake_file
 from geodata.readers import ReadLimits, check_container
 
 FINISHED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+#: The Celery name of the import task (``api.worker`` registers it under this name).
+IMPORT_TASK = "shanhai.plots.import_file"
+#: The most outlines a job keeps for its report's map (refused, conflicting or warned features).
+MAX_OUTLINES = 5000
 #: Size of one stored piece of an upload (bytes): the most of it the API or a worker holds in memory.
 CHUNK_BYTES = 1024 * 1024
 #: A job with no sign of life (claim, progress) for this long is ended ``failed``.
@@ -58,16 +66,28 @@ def create_import(
     limits: ReadLimits | None = None,
     area_unit: AreaUnit | None = None,
     max_bytes: int | None = None,
+    column_map: ColumnMap | None = None,
 ) -> PlotImport:
     """Record an uploaded plot file (a seekable stream) as a queued job of the project; the caller enqueues it.
 
     The container (archive rules, magic bytes) is checked here, so a corrupt or hostile file is refused
     at once and never queued. ``area_unit`` (mu or ha) is the unit of the declared-area column as the
-    uploader states it; it overrides what the column's name says. The file is copied into the database
-    piece by piece, hashed and counted on the way; over ``max_bytes`` it is refused and nothing is written.
+    uploader states it; it overrides what the column's name says. ``column_map`` is the person's choice of
+    column for each plot attribute (``geodata.attributes.MAPPABLE_KEYS``; ``None``: guessed from the names).
+    The file is copied into the database piece by piece, hashed and counted on the way; over ``max_bytes`` it
+    is refused and nothing is written.
+
+    Raises:
+        InvalidInput: The column mapping names an unknown attribute or maps a column twice.
     """
     project = get_project(session, project_id)
     check_may_upload(project, actor)
+    checked_map: dict[str, str | None] | None = None
+    if column_map is not None:
+        try:
+            checked_map = check_column_map(column_map)
+        except ValueError as error:
+            raise InvalidInput(str(error), [{"pointer": "/column_map", "reason": str(error)}]) from error
     file_format = check_container(stream, filename, limits)
     job = PlotImport(
         project_id=project.id,
@@ -77,6 +97,7 @@ def create_import(
         sha256="",
         repair=repair,
         area_unit=area_unit,
+        column_map=checked_map,
         status=ImportStatus.QUEUED,
         features_done=0,
         created_at=clock.now(),
@@ -98,7 +119,13 @@ def create_import(
         actor=actor.actor,
         action="plot_import.created",
         subject=f"plot_import:{job.id}",
-        payload={"project": project.code, "filename": job.filename, "sha256": job.sha256, "size_bytes": job.size_bytes},
+        payload={
+            "project": project.code,
+            "filename": job.filename,
+            "sha256": job.sha256,
+            "size_bytes": job.size_bytes,
+            **({"column_map": checked_map} if checked_map is not None else {}),
+        },
         clock=clock,
     )
     session.commit()
@@ -153,6 +180,7 @@ def _finish(
         job.status = ImportStatus.FAILED
         job.error = {"slug": error.slug, "title": error.title, "detail": error.detail, **error.extensions()}
         job.report = intake.summary() if intake is not None else None
+        job.outlines = report_outlines(intake, error.extensions()) if intake is not None else None
         job.finished_at = clock.now()
         _drop_bytes(session, import_id)
         audit.append(
@@ -173,7 +201,10 @@ def _unexpected(import_id: int, error: BaseException) -> InternalError:
     return InternalError("the import failed on an unexpected error; it has been logged", reference)
 
 
-def _claim(factory: sessionmaker[Session], import_id: int, clock: Clock) -> tuple[str, bool, AreaUnit | None] | None:
+Claimed = tuple[str, bool, AreaUnit | None, dict[str, str | None] | None]
+
+
+def _claim(factory: sessionmaker[Session], import_id: int, clock: Clock) -> Claimed | None:
     """Mark the job running (with a heartbeat); ``None`` when it has already ended."""
     with session_scope(factory) as session:
         job = get_import(session, import_id)
@@ -181,7 +212,7 @@ def _claim(factory: sessionmaker[Session], import_id: int, clock: Clock) -> tupl
             return None
         job.status = ImportStatus.RUNNING
         job.heartbeat_at = clock.now()
-        claimed = job.filename, job.repair, _area_unit(job.area_unit)
+        claimed = job.filename, job.repair, _area_unit(job.area_unit), job.column_map
         session.commit()
     return claimed
 
@@ -199,6 +230,7 @@ def _register(factory: sessionmaker[Session], import_id: int, intake: Intake, cl
         plots = register_intake(session, project, intake, actor=actor, clock=clock, commit=False)
         job.status = ImportStatus.SUCCEEDED
         job.report = intake.summary()
+        job.outlines = report_outlines(intake, {})
         job.plot_ids = [p.id for p in plots]
         job.features_done = job.features_total = len(intake.reports)
         job.finished_at = clock.now()
@@ -221,13 +253,13 @@ def run_import(factory: sessionmaker[Session], import_id: int, *, clock: Clock, 
     """
     claimed = _claim(factory, import_id, clock)
     if claimed is not None:
-        filename, repair, area_unit = claimed
+        filename, repair, area_unit, column_map = claimed
         intake: Intake | None = None
         try:
             with tempfile.TemporaryFile(prefix="shanhai-import-") as spool:
                 _spool(factory, import_id, spool)
                 intake = intake_file(
-                    spool, filename, repair=repair, read_limits=limits, area_unit=area_unit,
+                    spool, filename, repair=repair, read_limits=limits, area_unit=area_unit, column_map=column_map,
                     progress=lambda done, total: _set_progress(factory, import_id, done, total, clock),
                 )  # fmt: skip
             _register(factory, import_id, intake, clock)
@@ -277,6 +309,41 @@ def _stale_jobs(cutoff: datetime) -> Select[int]:
     )
 
 
+def report_outlines(intake: Intake, problem: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the outlines (GeoJSON, lon/lat) of the features a job's report speaks of, for its map.
+
+    Features refused (with their geometry when they had one, as its boundary line when invalid), in a
+    double-counting conflict or outside the region (by ``feature_index`` in the problem's ``conflicts``/``errors``),
+    and warned ones, each with its index, code and what is said of it; at most :data:`MAX_OUTLINES`.
+    """
+    geometries: dict[int, BaseGeometry] = {f.index: f.geometry for f in intake.features}
+    geometries.update(intake.refused_geometries)
+    named: dict[int, str] = {r.index: "refused" for r in intake.refused}
+    for item in problem.get("conflicts", []) or []:
+        if isinstance(item.get("feature_index"), int):
+            named.setdefault(item["feature_index"], "conflict")
+            if isinstance(item.get("existing_feature_index"), int):
+                named.setdefault(item["existing_feature_index"], "conflict")
+    for item in problem.get("errors", []) or []:
+        if isinstance(item.get("feature_index"), int):
+            named.setdefault(item["feature_index"], "outside_region" if "lies_in" in item else "refused")
+    for report in intake.reports:
+        if report.warnings:
+            named.setdefault(report.index, "warned")
+    features = []
+    codes = {r.index: r.plot_code for r in intake.reports}
+    for index, role in sorted(named.items())[:MAX_OUTLINES]:
+        geometry = geometries.get(index)
+        if geometry is None:
+            continue
+        # An invalid outline (a bow-tie's lobes cancel out) is kept as its boundary line: maps drop such polygons.
+        rounded = shapely.set_precision(geometry, 1e-7) if geometry.is_valid else geometry.boundary
+        properties = {"feature_index": index, "plot_code": codes.get(index), "role": role}
+        geojson = json.loads(shapely.to_geojson(rounded))
+        features.append({"type": "Feature", "geometry": geojson, "properties": properties})
+    return {"type": "FeatureCollection", "features": features}
+
+
 def _area_unit(stored: str | None) -> AreaUnit | None:
     return next((unit for unit in AREA_UNITS if unit == stored), None)
 
@@ -292,6 +359,7 @@ def summary(job: PlotImport) -> dict[str, Any]:
         "sha256": job.sha256,
         "repair": job.repair,
         "area_unit": job.area_unit,
+        "column_map": job.column_map,
         "status": job.status.value,
         "progress": {"done": job.features_done, "total": job.features_total},
         "plot_ids": job.plot_ids,

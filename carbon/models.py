@@ -225,6 +225,10 @@ class PlotImport(Base):
     repair: Mapped[bool] = mapped_column(default=False)
     #: The declared-area unit stated by the uploader (mu | ha); ``None``: from the column names, else mu.
     area_unit: Mapped[str | None] = mapped_column(String(2))
+    #: The column chosen for each plot attribute (``geodata.attributes.MAPPABLE_KEYS``); ``None``: guessed.
+    column_map: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
+    #: GeoJSON features (lon/lat) of the features the report speaks of, for the upload page's map.
+    outlines: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[ImportStatus] = mapped_column(
         Enum(ImportStatus, name="import_status", native_enum=False, length=20, values_callable=_values)
     )

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 AreaUnit = Literal["mu", "ha"]
@@ -43,20 +43,27 @@ MU_PER_UNIT: dict[AreaUnit, int] = {"mu": 1, "ha": 15}
 ASSUMED_AREA_UNIT: AreaUnit = "mu"
 
 ALIASES: dict[str, tuple[str, ...]] = {
-    "name": ("name", "plot_name", "名称", "地块名称", "小班名称", "xbmc"),
-    "code": ("code", "plot_code", "plot_id", "id", "小班号", "小班编号", "编号", "地块编号", "xbh"),
-    "species": ("species", "tree_species", "树种", "优势树种", "sz", "yssz"),
-    "planting_year": ("planting_year", "plant_year", "造林年度", "造林年份", "zlnd"),
-    "stand_age": ("stand_age", "age", "林龄", "ll"),
-    "land_use": ("land_use", "landuse", "land_class", "地类", "dl"),
+    "name": ("name", "plot_name", "名称", "地块名称", "小班名称", "xbmc", "xiao_ban_mc"),
+    "code": ("code", "plot_code", "plot_id", "id", "小班号", "小班编号", "编号", "地块编号", "xbh", "xiao_ban",
+             "xiaoban", "小班"),
+    "species": ("species", "tree_species", "树种", "优势树种", "sz", "yssz", "you_shi_sz", "youshisz"),
+    "planting_year": ("planting_year", "plant_year", "造林年度", "造林年份", "zlnd", "zao_lin_nd"),
+    "stand_age": ("stand_age", "age", "林龄", "ll", "平均年龄", "pingjun_nl", "pjnl"),
+    "land_use": ("land_use", "landuse", "land_class", "地类", "dl", "di_lei"),
     "county": ("county", "county_code", "县", "县代码", "县级代码", "xian"),
-}
+}  # fmt: skip
+#: The attributes a person maps columns onto in the upload page's column-mapping step, in its order.
+MAPPABLE_KEYS: tuple[str, ...] = (
+    "code", "name", "declared_area", "species", "planting_year", "stand_age", "land_use", "county",
+)  # fmt: skip
+#: A column mapping: attribute (one of :data:`MAPPABLE_KEYS`) → the file's column, or ``None`` for none.
+ColumnMap = Mapping[str, str | None]
 REGISTRATION_SCHEMES = ("CCER", "VCS", "FFCER", "GS")
 INTEGER_KEYS = ("planting_year", "stand_age")
 
 
 #: Declared-area column names without a unit (forest inventory 二类调查 / 一张图 and plain spellings).
-_AREA_BASES = ("面积", "mj", "小班面积", "xbmj", "图斑面积", "tbmj", "地块面积", "dkmj", "declaredarea")
+_AREA_BASES = ("面积", "mj", "mianji", "小班面积", "xbmj", "图斑面积", "tbmj", "地块面积", "dkmj", "declaredarea")
 #: Unit words that, after or before a base, say the unit; also accepted alone (亩数, 公顷…).
 _AREA_UNIT_WORDS: dict[AreaUnit, tuple[str, ...]] = {
     "mu": ("亩", "亩数", "mu", "mus"),
@@ -94,10 +101,15 @@ def area_column_unit(column: str) -> tuple[bool, AreaUnit | None]:
     return True, _AREA_COLUMNS[name]
 
 
-def _declared_area(columns: Mapping[str, Any], area_unit: AreaUnit | None) -> tuple[str, dict[str, Any], float] | None:
-    """Pick the declared-area column (one naming its unit first) and return it, its record and mu."""
-    found = [(column, area_column_unit(column)[1]) for column in columns if area_column_unit(column)[0]]
-    found.sort(key=lambda item: item[1] is None)  # stable: the first column naming its unit, else the first
+def _declared_area(
+    columns: Mapping[str, Any], area_unit: AreaUnit | None, chosen: str | None = None, *, explicit: bool = False
+) -> tuple[str, dict[str, Any], float] | None:
+    """Pick the declared-area column (the chosen one, else one naming its unit first); its record and mu."""
+    if explicit:
+        found = [(chosen, area_column_unit(chosen)[1])] if chosen is not None and chosen in columns else []
+    else:
+        found = [(column, area_column_unit(column)[1]) for column in columns if area_column_unit(column)[0]]
+        found.sort(key=lambda item: item[1] is None)  # stable: the first column naming its unit, else the first
     for column, named_unit in found:
         value = _number(columns[column])
         if value is None:
@@ -133,22 +145,84 @@ def _clean(key: str, value: Any) -> Any:
     return str(value) if key in ("code", "county") and value is not None else value
 
 
-def map_attributes(columns: Mapping[str, Any], *, area_unit: AreaUnit | None = None) -> dict[str, Any]:
+def suggest_mapping(columns: Sequence[str]) -> dict[str, str | None]:
+    """Return the column a person most likely means for each of :data:`MAPPABLE_KEYS` (``None``: none).
+
+    The same rules as :func:`map_attributes` without a mapping: known names (二类调查 / 一张图 spellings,
+    any case), and for the declared area the first column naming its unit, else the first area column.
+
+    >>> suggest_mapping(["XIAO_BAN", "YOU_SHI_SZ", "XBMJ", "MJ_GQ", "备注"])["code"]
+    'XIAO_BAN'
+    >>> suggest_mapping(["XIAO_BAN", "YOU_SHI_SZ", "XBMJ", "MJ_GQ", "备注"])["declared_area"]
+    'MJ_GQ'
+    """
+    chosen: dict[str, str | None] = dict.fromkeys(MAPPABLE_KEYS)
+    for column in columns:
+        key = _ALIAS_TO_KEY.get(column.casefold())
+        if key is not None and chosen[key] is None:
+            chosen[key] = column
+    areas = [(column, area_column_unit(column)[1]) for column in columns if area_column_unit(column)[0]]
+    areas.sort(key=lambda item: item[1] is None)
+    chosen["declared_area"] = areas[0][0] if areas else None
+    return chosen
+
+
+def check_column_map(column_map: Mapping[str, Any]) -> dict[str, str | None]:
+    """Return a column mapping with every key of :data:`MAPPABLE_KEYS`, or raise ``ValueError``.
+
+    >>> check_column_map({"code": "XBH"})["name"] is None
+    True
+    """
+    unknown = sorted(set(column_map) - set(MAPPABLE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown attributes in the column mapping: {', '.join(unknown)}")
+    checked: dict[str, str | None] = {}
+    for key in MAPPABLE_KEYS:
+        column = column_map.get(key)
+        if column is not None and (not isinstance(column, str) or not 0 < len(column) <= 255):
+            raise ValueError(f"the column mapped to {key} must be a column name")
+        checked[key] = column or None
+    used = [c for c in checked.values() if c is not None]
+    if len(used) != len(set(used)):
+        raise ValueError("a column is mapped to more than one attribute")
+    return checked
+
+
+def map_attributes(
+    columns: Mapping[str, Any], *, area_unit: AreaUnit | None = None, column_map: ColumnMap | None = None
+) -> dict[str, Any]:
     """Return canonical attributes plus every unknown column (empty values dropped).
 
     Args:
         columns: The feature's attribute columns.
         area_unit: The unit of the declared-area column as stated by the uploader (overrides the
             column name's); ``None`` to infer it from the name, else assume mu.
+        column_map: The person's choice of column for each of :data:`MAPPABLE_KEYS` (``None``: that
+            attribute is in no column); then column names are not guessed for those attributes. Every
+            other column is kept under its own name (``file:NAME`` when that name is a chosen attribute's).
+
+    >>> mapped = map_attributes({"XBH2": "7", "小班号": "x"}, column_map={"code": "XBH2"})
+    >>> mapped["code"], mapped["小班号"]
+    ('7', 'x')
     """
     mapped: dict[str, Any] = {}
     registrations: list[dict[str, str]] = []
     area_column: str | None = None
-    declared = _declared_area(columns, area_unit)
+    explicit = column_map is not None
+    chosen = dict(column_map or {})
+    declared = _declared_area(columns, area_unit, chosen.get("declared_area"), explicit=explicit)
     if declared is not None:
         area_column, mapped["declared_area"], mapped["declared_area_mu"] = declared
+    if explicit:
+        by_column = {column: name for name, column in chosen.items() if column is not None and name != "declared_area"}
+        for column, name in by_column.items():
+            value = columns.get(column)
+            if value is not None and not (isinstance(value, str) and not value.strip()):
+                mapped[name] = _clean(name, value)
     for column, value in columns.items():
         if value is None or (isinstance(value, str) and not value.strip()) or column == area_column:
+            continue
+        if explicit and column in by_column:
             continue
         if column in ("declared_area", "declared_area_mu") and column in mapped:
             continue  # a re-uploaded export: the record was rebuilt from the columns above
@@ -159,9 +233,11 @@ def map_attributes(columns: Mapping[str, Any], *, area_unit: AreaUnit | None = N
                 {"scheme": scheme, "id": part.strip()} for part in str(value).split(";") if part.strip()
             )
             continue
-        key = _ALIAS_TO_KEY.get(folded)
+        key = None if explicit else _ALIAS_TO_KEY.get(folded)
         if key is not None and key not in mapped:
             mapped[key] = _clean(key, value)
+        elif explicit and column in mapped:
+            mapped["file:" + column] = value
         else:
             mapped[column] = value
     if registrations:

@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from core.errors import InvalidGeometry
 from geodata import messages
 from geodata.area import measure
-from geodata.attributes import AreaUnit, map_attributes
+from geodata.attributes import AreaUnit, ColumnMap, map_attributes, suggest_mapping
 from geodata.crs import in_china, to_cgcs2000
 from geodata.readers import (
     PlotFormat,
@@ -78,6 +78,8 @@ class Intake:
     crs_assumed: bool
     encoding: str | None = None
     area_unit: AreaUnit | None = None  # as stated by the uploader
+    #: Lon/lat geometry of refused features that had one (to show them where they are), by feature index.
+    refused_geometries: dict[int, BaseGeometry] = field(default_factory=dict)
 
     @property
     def refused(self) -> list[FeatureReport]:
@@ -133,13 +135,15 @@ def _check_declared_area(report: FeatureReport, attributes: dict[str, Any], meas
     report.warnings.append(f"declared area {given} differs from the measured {measured_mu:.2f} mu by more than 5 %")
 
 
-def _finish(report: FeatureReport, feature: PlotFeature, area_unit: AreaUnit | None = None) -> PlotFeature | None:
+def _finish(
+    report: FeatureReport, feature: PlotFeature, area_unit: AreaUnit | None = None, column_map: ColumnMap | None = None
+) -> PlotFeature | None:
     if not in_china(feature.geometry):
         swapped = in_china(shapely.transform(feature.geometry, lambda xy: xy[:, ::-1]))
         message = messages.OUTSIDE_CHINA_SWAPPED if swapped else messages.OUTSIDE_CHINA
         report.refuse(message, list(feature.geometry.representative_point().coords[0]))
         return None
-    attributes = map_attributes(feature.properties, area_unit=area_unit)
+    attributes = map_attributes(feature.properties, area_unit=area_unit, column_map=column_map)
     measured = measure(feature.geometry)
     report.area_m2, report.area_mu = measured.area_m2, measured.area_mu
     _check_declared_area(report, attributes, measured.area_mu)
@@ -166,8 +170,8 @@ def _properties_of(feature: Any) -> dict[str, Any]:
     return properties if isinstance(properties, dict) else {}
 
 
-def _report_for(index: int, properties: dict[str, Any]) -> FeatureReport:
-    attributes = map_attributes(properties)
+def _report_for(index: int, properties: dict[str, Any], column_map: ColumnMap | None = None) -> FeatureReport:
+    attributes = map_attributes(properties, column_map=column_map)
     code, name = attributes.get("code"), attributes.get("name")
     return FeatureReport(index, str(code) if code is not None else None, name if isinstance(name, str) else None)
 
@@ -179,6 +183,7 @@ def intake_geojson(
     max_features: int = 10_000,
     limits: GeometryLimits | None = None,
     area_unit: AreaUnit | None = None,
+    column_map: ColumnMap | None = None,
 ) -> Intake:
     """Run the pipeline on a GeoJSON document (EPSG:4326/4490 lon/lat); ``area_unit``: the declared areas' unit.
 
@@ -192,10 +197,23 @@ def intake_geojson(
         if isinstance(document, dict) and document.get("type") == "FeatureCollection"
         else [document]
     )
-    reports = [_report_for(i, _properties_of(f)) for i, f in enumerate(raw or [])]
+    reports = [_report_for(i, _properties_of(f), column_map) for i, f in enumerate(raw or [])]
     _attach(problems, reports)
-    done = [f for f in (_finish(reports[f.index], f, area_unit) for f in features) if f is not None]
-    return Intake(done, reports, "EPSG:4490", True, area_unit=area_unit)
+    done = [f for f in (_finish(reports[f.index], f, area_unit, column_map) for f in features) if f is not None]
+    intake = Intake(done, reports, "EPSG:4490", True, area_unit=area_unit)
+    for report in intake.refused:
+        if (shape := _raw_shape(raw[report.index] if raw else None)) is not None:
+            intake.refused_geometries[report.index] = shape
+    return intake
+
+
+def _raw_shape(feature: Any) -> BaseGeometry | None:
+    """Return a raw GeoJSON feature's geometry as shapely, however invalid, or ``None`` when unreadable."""
+    try:
+        geometry = shapely.geometry.shape(feature["geometry"])
+    except Exception:  # any malformed geometry: the report says why; the map shows the reported location only
+        return None
+    return None if geometry.is_empty else geometry
 
 
 class _StreamedFeatures:
@@ -206,17 +224,26 @@ class _StreamedFeatures:
     """
 
     def __init__(
-        self, repair: bool, limits: GeometryLimits | None, progress: Progress | None, area_unit: AreaUnit | None
+        self,
+        repair: bool,
+        limits: GeometryLimits | None,
+        progress: Progress | None,
+        area_unit: AreaUnit | None,
+        column_map: ColumnMap | None = None,
     ) -> None:
         self.repair, self.limits, self.progress, self.area_unit = repair, limits, progress, area_unit
+        self.column_map = column_map
+        self.refused_geometries: dict[int, BaseGeometry] = {}
         self.reports: list[FeatureReport] = []
         self.features: list[PlotFeature] = []
         self.problems: list[GeometryProblem] = []
 
     def __call__(self, index: int, raw: Any) -> None:
-        self.reports.append(_report_for(index, _properties_of(raw)))
+        self.reports.append(_report_for(index, _properties_of(raw), self.column_map))
         collection = {"type": "FeatureCollection", "features": [raw]}
         features, problems = parse_features(collection, max_features=1, repair=self.repair, limits=self.limits)
+        if problems and (shape := _raw_shape(raw)) is not None:
+            self.refused_geometries[index] = shape
         self.features.extend(replace(f, index=index) for f in features)
         prefix = f"/features/{index}"
         self.problems.extend(
@@ -228,10 +255,16 @@ class _StreamedFeatures:
 
     def intake(self) -> Intake:
         _attach(self.problems, self.reports)
-        done = [f for f in (_finish(self.reports[f.index], f, self.area_unit) for f in self.features) if f is not None]
+        done = [
+            f
+            for f in (_finish(self.reports[f.index], f, self.area_unit, self.column_map) for f in self.features)
+            if f is not None
+        ]
         if self.progress is not None:
             self.progress(len(self.reports), len(self.reports))
-        return Intake(done, self.reports, "EPSG:4490", True, area_unit=self.area_unit)
+        intake = Intake(done, self.reports, "EPSG:4490", True, area_unit=self.area_unit)
+        intake.refused_geometries = self.refused_geometries
+        return intake
 
 
 def _intake_geojson_file(
@@ -241,15 +274,17 @@ def _intake_geojson_file(
     limits: GeometryLimits | None,
     progress: Progress | None,
     area_unit: AreaUnit | None,
+    column_map: ColumnMap | None = None,
 ) -> Intake:
-    streamed = _StreamedFeatures(repair, limits, progress, area_unit)
+    streamed = _StreamedFeatures(repair, limits, progress, area_unit, column_map)
     remainder = read_geojson_document(source, read_limits, on_feature=streamed)
     if streamed.reports and isinstance(remainder, dict) and remainder.get("type") == "FeatureCollection":
         return streamed.intake()
     # A single Feature, an empty collection or not GeoJSON at all: the document is small, or refused.
     return intake_geojson(
-        remainder, repair=repair, max_features=read_limits.max_features, limits=limits, area_unit=area_unit
-    )
+        remainder, repair=repair, max_features=read_limits.max_features, limits=limits, area_unit=area_unit,
+        column_map=column_map,
+    )  # fmt: skip
 
 
 def _attach(problems: list[GeometryProblem], reports: list[FeatureReport]) -> None:
@@ -266,13 +301,18 @@ def intake_layer(
     limits: GeometryLimits | None = None,
     progress: Progress | None = None,
     area_unit: AreaUnit | None = None,
+    column_map: ColumnMap | None = None,
 ) -> Intake:
-    """Run the pipeline on a layer read from a file (any CRS); ``area_unit``: the declared areas' unit."""
-    reports = [_report_for(i, properties) for i, (properties, _g) in enumerate(layer.features)]
+    """Run the pipeline on a layer read from a file (any CRS); ``area_unit``: the declared areas' unit.
+
+    ``column_map``: the person's choice of column for each plot attribute (``geodata.attributes``).
+    """
+    reports = [_report_for(i, properties, column_map) for i, (properties, _g) in enumerate(layer.features)]
     present = [(i, g) for i, (_p, g) in enumerate(layer.features) if g is not None and not g.is_empty]
     normalised = to_cgcs2000([g for _i, g in present], layer.crs)
     lonlat: dict[int, BaseGeometry] = dict(zip((i for i, _g in present), normalised.geometries, strict=True))
     features: list[PlotFeature] = []
+    refused_geometries: dict[int, BaseGeometry] = {}
     total = len(layer.features)
     for index, (properties, _geometry) in enumerate(layer.features):
         report = reports[index]
@@ -281,6 +321,8 @@ def intake_layer(
         result = check_plot_geometry(lonlat.get(index), repair=repair, limits=limits)
         for reason, location in result.problems:
             report.refuse(reason, location)
+        if report.status == "refused" and (shape := lonlat.get(index)) is not None:
+            refused_geometries[index] = shape
         if result.geometry is not None and report.status != "refused":
             feature = PlotFeature(
                 index,
@@ -291,13 +333,15 @@ def intake_layer(
                 result.repaired,
                 result.area_change_m2,
             )
-            if (done := _finish(report, feature, area_unit)) is not None:
+            if (done := _finish(report, feature, area_unit, column_map)) is not None:
                 features.append(done)
         if progress is not None and (index + 1) % 500 == 0:
             progress(index + 1, total)
     if progress is not None:
         progress(total, total)
-    return Intake(features, reports, normalised.source_crs, normalised.assumed, layer.encoding, area_unit)
+    intake = Intake(features, reports, normalised.source_crs, normalised.assumed, layer.encoding, area_unit)
+    intake.refused_geometries = refused_geometries
+    return intake
 
 
 def intake_file(
@@ -309,6 +353,7 @@ def intake_file(
     read_limits: ReadLimits | None = None,
     progress: Progress | None = None,
     area_unit: AreaUnit | None = None,
+    column_map: ColumnMap | None = None,
 ) -> Intake:
     """Run the pipeline on an uploaded file of any supported format (its bytes, a path or a stream).
 
@@ -317,6 +362,49 @@ def intake_file(
     """
     read_limits = replace(read_limits or ReadLimits(), max_vertices=(limits or GeometryLimits()).max_vertices)
     if detect_format(filename) is PlotFormat.GEOJSON:
-        return _intake_geojson_file(source, read_limits, repair, limits, progress, area_unit)
+        return _intake_geojson_file(source, read_limits, repair, limits, progress, area_unit, column_map)
     layer = read_plot_file(source, filename, read_limits)
-    return intake_layer(layer, repair=repair, limits=limits, progress=progress, area_unit=area_unit)
+    return intake_layer(
+        layer, repair=repair, limits=limits, progress=progress, area_unit=area_unit, column_map=column_map
+    )
+
+
+@dataclass(frozen=True)
+class ColumnsPeek:
+    """A file's attribute columns, a few sample values of each, and the mapping suggested for them."""
+
+    file_format: str
+    features: int
+    encoding: str | None
+    columns: list[str]
+    samples: dict[str, list[str]]
+    suggested: dict[str, str | None]
+
+
+def peek_columns(source: Source, filename: str, read_limits: ReadLimits | None = None, samples: int = 3) -> ColumnsPeek:
+    """Read a file's attribute columns (in order of first appearance) for the column-mapping step.
+
+    The whole file is read under the same limits as an import (an unreadable file is refused here already).
+    """
+    read_limits = read_limits or ReadLimits()
+    file_format = detect_format(filename)
+    rows: list[dict[str, Any]]
+    encoding: str | None = None
+    if file_format is PlotFormat.GEOJSON:
+        document = read_geojson_document(source, read_limits)
+        raw = document.get("features") if isinstance(document, dict) and "features" in document else [document]
+        rows = [_properties_of(f) for f in raw or []]
+    else:
+        layer = read_plot_file(source, filename, read_limits)
+        rows, encoding = [properties for properties, _g in layer.features], layer.encoding
+    columns: dict[str, list[str]] = {}
+    for row in rows:
+        for column, value in row.items():
+            if column == "__problem__":
+                continue
+            seen = columns.setdefault(column, [])
+            text = "" if value is None else str(value).strip()
+            if text and len(seen) < samples and text[:60] not in seen:
+                seen.append(text[:60])
+    names = list(columns)
+    return ColumnsPeek(file_format.value, len(rows), encoding, names, columns, suggest_mapping(names))

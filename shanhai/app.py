@@ -61,7 +61,7 @@ from core.witnessing import WitnessPolicy
 from trading.journal import MatcherCache
 from trading.market_data import BookReplicas
 from trading.order_entry import MatcherProcess, OrderEntry
-from web.app import PAGE_ROUTERS, STATIC_PREFIX, install_web
+from web.app import FILE_PAGE_SUFFIXES, PAGE_ROUTERS, STATIC_PREFIX, install_web
 from web.errors import PAGE_PREFIXES, is_page_request, page_error
 
 API_DESCRIPTION = """
@@ -173,7 +173,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes,
         file_max_bytes=max(settings.max_file_upload_bytes, settings.max_attachment_bytes),
-        file_path_suffixes=("/plot-imports", evidence.UPLOAD_SUFFIX),
+        file_path_suffixes=("/plot-imports", evidence.UPLOAD_SUFFIX, *FILE_PAGE_SUFFIXES),
     )
     app.add_middleware(RateLimitHeaders)
     install_cors(app, settings)

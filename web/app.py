@@ -11,12 +11,23 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from web.routes import account, registry, reports, verify
+from web.routes import account, bureau, evidence, registry, report_new, reports, verify
 from web.static_files import STATIC_DIR, STATIC_PREFIX, WebStatic
 
-__all__ = ["PAGE_ROUTERS", "STATIC_PREFIX", "install_web"]
+__all__ = ["FILE_PAGE_SUFFIXES", "PAGE_ROUTERS", "STATIC_PREFIX", "install_web"]
+#: Pages that take files (plot files, evidence): the body-size limit of file uploads applies to them, as to the
+#: API's upload routes, instead of the limit of ordinary requests.
+FILE_PAGE_SUFFIXES: Final = ("/upload", "/upload/columns", "/evidence")
 
-PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (registry.router, verify.router, account.router, reports.router)
+PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
+    registry.router,
+    verify.router,
+    account.router,
+    reports.router,
+    bureau.router,
+    report_new.router,
+    evidence.router,
+)
 
 
 def install_web(app: FastAPI) -> None:

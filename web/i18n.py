@@ -53,6 +53,12 @@ DATA_MESSAGES: Final = (
     N_("forestry_carbon_ticket"), N_("ccer_afforestation"), N_("ecological_restoration"), N_("ocean_fishery"),
     N_("ipcc_inventory"), N_("plots"), N_("sea_areas"), N_("inventory_units"),
     N_("voluntary"),
+    N_("active"), N_("withdrawn"), N_("queued"), N_("running"), N_("succeeded"), N_("failed"),
+    N_("accepted"), N_("repaired"), N_("refused"), N_("confirmed"), N_("secondary"),
+    N_("Double counting"), N_("Invalid geometry"), N_("Plot outside the project's region"), N_("Invalid input"),
+    N_("Unreadable file"), N_("Conflict"), N_("Not found"), N_("Not eligible under the methodology"),
+    N_("Internal server error"), N_("Coordinates outside the declared CRS's area of use"),
+    N_("Invalid coordinate reference system"), N_("Payload too large"),
 )  # fmt: skip
 
 
@@ -100,6 +106,20 @@ def format_area(area_m2: Decimal | int, locale: str) -> str:
     mu = format_number(area / SQUARE_METRES_PER_MU, locale)  # m² ÷ (10000/15 m²/mu) = mu
     hectares = area / Decimal(10_000)  # m² ÷ 10000 m²/ha = ha
     ha = format_number(hectares, locale, places=0 if hectares == hectares.to_integral() else 2)
+    return f"{mu} 亩（{ha} 公顷）" if locale == "zh_CN" else f"{ha} ha ({mu} mu)"
+
+
+def format_plot_area(area_m2: Decimal | float | None, locale: str) -> str:
+    """Return a plot's area to 0.01 亩 and 0.0001 公顷 (a 小班 is often a few 亩); ``''`` for none.
+
+    >>> format_plot_area(2000.0, "zh_CN"), format_plot_area(2000.0, "en")
+    ('3.00 亩（0.2000 公顷）', '0.2000 ha (3.00 mu)')
+    """
+    if area_m2 is None:
+        return ""
+    area = Decimal(str(area_m2))
+    mu = format_number(area / SQUARE_METRES_PER_MU, locale, places=2)
+    ha = format_number(area / Decimal(10_000), locale, places=4)
     return f"{mu} 亩（{ha} 公顷）" if locale == "zh_CN" else f"{ha} ha ({mu} mu)"
 
 

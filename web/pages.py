@@ -63,6 +63,7 @@ NAVIGATION: Final = (
     NavItem("page_registry_projects", "/registry/projects", N_("Projects")),
     NavItem("page_registry_retirements", "/registry/retirements", N_("Retirements")),
     NavItem("page_verify", "/verify", N_("Verify a certificate")),
+    NavItem("page_projects", "/projects", N_("My projects")),
 )
 
 
@@ -82,6 +83,10 @@ def environment(locale: str) -> jinja2.Environment:
     env.filters["area"] = lambda value: i18n.format_area(value, locale)
     # The certificate states areas in ha (2 decimals, a JSON number): ha × 10000 m²/ha = m², exactly from its text.
     env.filters["area_from_ha"] = lambda value: i18n.format_area(Decimal(str(value)) * 10_000, locale)
+    env.filters["plot_area"] = lambda value: i18n.format_plot_area(value, locale)
+    env.filters["area_from_mu"] = lambda value: i18n.format_plot_area(
+        None if value is None else Decimal(str(value)) * i18n.SQUARE_METRES_PER_MU, locale
+    )
     env.filters["beijing"] = lambda value: i18n.format_beijing(value, locale)
     env.filters["json_data"] = json_data
     env.globals["static_url"] = static_url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -44,6 +45,9 @@ class PlotImportOut(Answer):
     sha256: str
     repair: bool
     area_unit: AreaUnit | None
+    column_map: dict[str, str | None] | None = Field(
+        description="The column chosen for each plot attribute, as uploaded; null: guessed from the column names."
+    )
     status: ImportStatus
     progress: ImportProgress
     plot_ids: list[int] | None
@@ -62,6 +66,19 @@ def _stated_area_unit(in_form: AreaUnit | None, in_query: AreaUnit | None) -> Ar
     return in_form or in_query
 
 
+def _column_map(text: str | None) -> dict[str, Any] | None:
+    """Return the column mapping sent as JSON text (the service checks its keys and columns)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise InvalidInput("column_map is not JSON", [{"pointer": "column_map", "reason": str(error)}]) from error
+    if not isinstance(value, dict):
+        raise InvalidInput("column_map must be a JSON object", [{"pointer": "column_map"}])
+    return value
+
+
 @router.post("/projects/{project_id}/plot-imports", status_code=202)
 def upload_plot_file(
     project_id: IdPath,
@@ -73,6 +90,14 @@ def upload_plot_file(
     settings: SettingsDep,
     repair: Annotated[bool, Form(description="Repair invalid polygons with make_valid and report it.")] = False,
     area_unit: Annotated[AreaUnit | None, Form(description=AREA_UNIT_HELP)] = None,
+    column_map: Annotated[
+        str | None,
+        Form(
+            max_length=10_000,
+            description="JSON object: plot attribute (code, name, declared_area, species, planting_year, stand_age, "
+            "land_use, county) → the file's column, or null for none. Default: guessed from the column names.",
+        ),
+    ] = None,
     area_unit_in_query: Annotated[
         AreaUnit | None, Query(alias="area_unit", description=AREA_UNIT_HELP + " Also accepted here.")
     ] = None,
@@ -95,6 +120,7 @@ def upload_plot_file(
         limits=limits,
         area_unit=_stated_area_unit(area_unit, area_unit_in_query),
         max_bytes=settings.max_file_upload_bytes,
+        column_map=_column_map(column_map),
     )
     queued = summary(job)
     task = enqueue_import(celery, job.id)
