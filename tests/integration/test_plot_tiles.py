@@ -39,15 +39,17 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 def test_the_demo_plots_in_their_tiles_on_both_databases(session: Session) -> None:
-    plots = list(session.scalars(select(Plot).where(Plot.project_id == 1).order_by(Plot.id)))
-    assert [p.plot_code for p in plots] == ["NX-JY-HC-001", "NX-YN-KS-001"]
-    extent = plots_extent(session, 1)
-    assert extent is not None and extent[0] < 106.05 < 106.33 < extent[2]
-    for plot in plots:
+    demo = {1: "NX-JY-HC-001", 2: "NX-YN-KS-001"}  # the Haicang forest's project, the Yongning restoration's
+    for project_id, code in demo.items():
+        plots = list(session.scalars(select(Plot).where(Plot.project_id == project_id).order_by(Plot.id)))
+        assert [p.plot_code for p in plots] == [code]
+        [plot] = plots
         centre = plot.geometry.representative_point()
+        extent = plots_extent(session, project_id)
+        assert extent is not None and extent[0] < centre.x < extent[2] and extent[1] < centre.y < extent[3]
         z = 13
         x, y = tile_of(centre.x, centre.y, z)
-        decoded = mapbox_vector_tile.decode(plot_tile(session, 1, z, x, y))["plots"]["features"]
+        decoded = mapbox_vector_tile.decode(plot_tile(session, project_id, z, x, y))["plots"]["features"]
         found = [f for f in decoded if f["id"] == plot.id]
         assert found and found[0]["properties"]["code"] == plot.plot_code
         # the decoded outline (tile units, y up as the decoder gives it) covers the plot's centre
@@ -57,5 +59,9 @@ def test_the_demo_plots_in_their_tiles_on_both_databases(session: Session) -> No
         cy = (merc(centre.y) - merc(south)) / (merc(north) - merc(south)) * EXTENT
         drawn = shape(found[0]["geometry"])
         assert drawn.buffer(8).contains(shapely.Point(cx, cy)), (drawn.bounds, cx, cy)
+        # the other demo project's tile at the same place holds none of this project's plots
+        neighbour = plot_tile(session, 3 - project_id, z, x, y)
+        others = mapbox_vector_tile.decode(neighbour)["plots"]["features"] if neighbour else []
+        assert all(f["id"] != plot.id for f in others)
     assert plot_tile(session, 1, 13, 0, 0) == b""  # nothing there
     assert plot_tile(session, 1, 30, 0, 0) == b""  # not a tile of the grid
