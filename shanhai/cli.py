@@ -622,7 +622,7 @@ def cmd_carbon_compute(_settings: Settings, args: argparse.Namespace) -> int:
 def cmd_carbon_methodologies(_settings: Settings, _args: argparse.Namespace) -> int:
     """List the registered methodologies with their parameter sets and provisional labels."""
     from carbon.methods.registry import default_registry
-    from carbon.monitoring import ADAPTERS
+    from carbon.monitoring_adapters import ADAPTERS
     from carbon.parameters.loader import available_parameter_sets, load_parameter_set
 
     registry = default_registry()

@@ -15,7 +15,8 @@ from api.params import IdPath
 from api.schemas import MonitoringReportOut
 from api.sheets import calculation_sheet
 from carbon.methods.base import Methodology
-from carbon.monitoring import ADAPTERS, FileReport, ReportRequest, file_report, preview
+from carbon.monitoring import FileReport, ReportRequest, file_report, preview
+from carbon.monitoring_adapters import ADAPTERS
 from carbon.monitoring_records import REGISTRY, get_report, lifecycle_warnings, list_reports
 from carbon.parameters.loader import available_parameter_sets, load_parameter_set
 from carbon.projects import get_project

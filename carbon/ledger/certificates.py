@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from carbon.certificate_font import FONT_NAME, certificate_font, printable
 from carbon.ledger.serials import serial_of
-from carbon.ledger.tables import Batch, CreditClass, HoldingBlock, Retirement
+from carbon.ledger.tables import CLASS_LABELS, PROVISIONAL_CLASSES, Batch, CreditClass, HoldingBlock, Retirement
 from carbon.models import MonitoringReport, Plot
 from core.audit import LEGACY_SCHEME, AuditEntry, entry_hash
 from core.audit_tree import InclusionProof, Notary
@@ -44,16 +44,6 @@ BEIJING = timezone(timedelta(hours=8), "CST")
 REPORT_SOURCE = "monitoring_report:"
 #: What the certificate says and the retirement's audit entry must record alike.
 RECORDED_FACTS = ("quantity_t", "beneficiary", "purpose", "use", "reporting_year", "verification_code", "serials")
-
-CLASS_LABELS = {
-    CreditClass.FORESTRY_CARBON_TICKET: ("林业碳票", "Forestry carbon ticket"),
-    CreditClass.CCER_AFFORESTATION: ("造林碳汇(CCER适格)", "CCER-eligible afforestation"),
-    CreditClass.ECOLOGICAL_RESTORATION: ("生态修复碳汇(地方,暂行)", "Ecological restoration sink (local, provisional)"),
-    CreditClass.OCEAN_FISHERY: ("海洋渔业碳汇", "Ocean fishery carbon sink"),
-    CreditClass.IPCC_INVENTORY: ("IPCC清单法森林碳汇", "IPCC inventory forest-land sink"),
-}
-#: Classes whose methodology's parameter set is provisional (labelled so on every certificate).
-PROVISIONAL_CLASSES = frozenset({CreditClass.ECOLOGICAL_RESTORATION, CreditClass.OCEAN_FISHERY})
 
 
 def retirement_by_code(session: Session, code: str) -> Retirement:

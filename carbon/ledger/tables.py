@@ -51,6 +51,18 @@ CLASS_OF_SCHEME = {
 }
 
 
+#: Names of the credit classes on certificates (Chinese, English).
+CLASS_LABELS = {
+    CreditClass.FORESTRY_CARBON_TICKET: ("林业碳票", "Forestry carbon ticket"),
+    CreditClass.CCER_AFFORESTATION: ("造林碳汇(CCER适格)", "CCER-eligible afforestation"),
+    CreditClass.ECOLOGICAL_RESTORATION: ("生态修复碳汇(地方,暂行)", "Ecological restoration sink (local, provisional)"),
+    CreditClass.OCEAN_FISHERY: ("海洋渔业碳汇", "Ocean fishery carbon sink"),
+    CreditClass.IPCC_INVENTORY: ("IPCC清单法森林碳汇", "IPCC inventory forest-land sink"),
+}
+#: Classes whose methodology's parameter set is provisional (labelled so on every certificate).
+PROVISIONAL_CLASSES = frozenset({CreditClass.ECOLOGICAL_RESTORATION, CreditClass.OCEAN_FISHERY})
+
+
 class AccountKind(enum.StrEnum):
     """Holding accounts of organisations, and the registry's buffer pool."""
 
