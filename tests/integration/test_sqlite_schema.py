@@ -23,6 +23,7 @@ TABLES = {
     "audit_cosignature",
     "task_owner",
     "web_session",
+    "evidence_attachment",
     "monitoring_report",
     "organisation",
     "plot",
