@@ -73,7 +73,7 @@ def test_draft_projects_are_unlisted_and_warned(messages_pg_url: str) -> None:
                            "path": "/public/v1/projects", "query_string": b"", "headers": []})  # fmt: skip
         page = list_public_projects(session, request=request, page=PageParams(limit=200))
         listed = [feature.properties.code for feature in page.features]
-        assert listed == ["SH-64-000001"] and draft.code not in listed
+        assert listed == ["SH-64-000001", "SH-64-000002"] and draft.code not in listed  # the two demo projects
         [warning] = lifecycle_warnings(draft)
         assert warning["code"] == "project_not_registered" and "cannot be issued" in warning["message"]
     engine.dispose()
