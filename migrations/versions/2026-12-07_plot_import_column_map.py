@@ -30,7 +30,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert."""
-    with op.batch_alter_table("plot_import", schema=None) as batch_op:
-        batch_op.drop_column("outlines")
-        batch_op.drop_column("column_map")
+    """Revert, in place.
+
+    On SQLite a batch (copy and drop) of ``plot_import`` would delete, by its foreign key's cascade, the stored
+    pieces of unfinished jobs (``plot_import_chunk``); SQLite 3.35 and later drops a column itself.
+    """
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE plot_import DROP COLUMN outlines")
+        op.execute("ALTER TABLE plot_import DROP COLUMN column_map")
+        return
+    op.drop_column("plot_import", "outlines")
+    op.drop_column("plot_import", "column_map")
