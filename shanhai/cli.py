@@ -158,7 +158,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     print("demo data loaded" if created else "demo data already present")
     if issued:
         print(f"demo reports verified and issued: {issued} (see /public/v1/batches)")
-    if fishery is not None:
+    if fishery.created:
         print(f"fishery demo project {fishery.project_id} issued (batch {fishery.batch_id}, shellfish and seaweed)")
     if reversal is not None:
         print(f"demo reversal: loss event {reversal} on Haicang confirmed, tonnes cancelled from the buffer pool")

@@ -47,7 +47,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterato
     with make_session_factory(engine)() as session:
         assert seed_issued(session, SAMPLES, evidence_dir=settings.resolved_evidence_dir, clock=clock) == 2
         assert seed_issued(session, SAMPLES, evidence_dir=settings.resolved_evidence_dir, clock=clock) == 0
-        assert seed_fishery_demo(session, clock=clock) is not None  # as `shanhai seed` (make run) does
+        assert seed_fishery_demo(session, clock=clock).created  # as `shanhai seed` (make run) does
         session.commit()
     engine.dispose()
     port = free_port()
