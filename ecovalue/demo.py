@@ -36,7 +36,7 @@ from core.clock import Clock
 from ecovalue.agreements import RecordReading, create_agreement, record_reading
 from ecovalue.formula import AgreementTerms
 from ecovalue.models import Agreement
-from ecovalue.pledges import Decide, RequestPledge, SetPolicy, accept_pledge, request_pledge, set_policy
+from ecovalue.pledges import BankDecision, RequestPledge, SetPolicy, accept_pledge, request_pledge, set_policy
 from ecovalue.rights import RegisterRight, Revalue, register_right, revalue_right
 from ecovalue.statements import ComputeStatement, compute_statement
 from geodata.models import RasterKind, RasterLayer
@@ -231,7 +231,7 @@ def seed_ecovalue(session: Session, *, raster_dir: Path, data_dir: Path, clock: 
     pledge = request_pledge(session, right.id, RequestPledge(bank_organisation_id=bank.organisation_id, loan_cny=loan,
                             comment="Working capital for the cooperative's forest care (demo)."), actor=coop,
                             clock=clock)  # fmt: skip
-    accept_pledge(session, pledge.id, Decide(comment="Accepted at 50 % LTV (demo)."), actor=bank, clock=clock)
+    accept_pledge(session, pledge.id, BankDecision(comment="Accepted at 50 % LTV (demo)."), actor=bank, clock=clock)
     revalue_right(session, right.id, Revalue(run_id=runs[2027], valuation_date=date(2028, 3, 31)), actor=province,
                   clock=clock)  # fmt: skip
     return DemoIds(runs, {"JY-YZ-WC": water.id, "JY-YZ-WQ": quality.id}, statements, right.id, pledge.id)

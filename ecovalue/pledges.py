@@ -54,7 +54,7 @@ class RequestPledge(BaseModel):
     comment: Annotated[str, Field(max_length=2000)] = ""
 
 
-class Decide(BaseModel):
+class BankDecision(BaseModel):
     """Command: a bank's note on accepting, declining, releasing or enforcing a pledge."""
 
     model_config = ConfigDict(extra="forbid")
@@ -180,7 +180,7 @@ def _bank_pledge(session: Session, pledge_id: int, actor: Principal, status: Ple
     return pledge, right
 
 
-def accept_pledge(session: Session, pledge_id: int, cmd: Decide, *, actor: Principal, clock: Clock) -> Pledge:
+def accept_pledge(session: Session, pledge_id: int, cmd: BankDecision, *, actor: Principal, clock: Clock) -> Pledge:
     """Accept a requested pledge (active) if the loan is within the bank's ``max_ltv`` of the right's value.
 
     Raises:
@@ -207,7 +207,7 @@ def accept_pledge(session: Session, pledge_id: int, cmd: Decide, *, actor: Princ
 
 
 def _close(
-    session: Session, pledge_id: int, cmd: Decide, *, actor: Principal, clock: Clock, status: PledgeStatus,
+    session: Session, pledge_id: int, cmd: BankDecision, *, actor: Principal, clock: Clock, status: PledgeStatus,
     to: PledgeStatus,
 ) -> Pledge:  # fmt: skip
     pledge, right = _bank_pledge(session, pledge_id, actor, status)
@@ -228,19 +228,19 @@ def _close(
     return pledge
 
 
-def decline_pledge(session: Session, pledge_id: int, cmd: Decide, *, actor: Principal, clock: Clock) -> Pledge:
+def decline_pledge(session: Session, pledge_id: int, cmd: BankDecision, *, actor: Principal, clock: Clock) -> Pledge:
     """Decline a requested pledge, by the bank."""
     return _close(session, pledge_id, cmd, actor=actor, clock=clock, status=PledgeStatus.REQUESTED,
                   to=PledgeStatus.DECLINED)  # fmt: skip
 
 
-def release_pledge(session: Session, pledge_id: int, cmd: Decide, *, actor: Principal, clock: Clock) -> Pledge:
+def release_pledge(session: Session, pledge_id: int, cmd: BankDecision, *, actor: Principal, clock: Clock) -> Pledge:
     """Release an active pledge (the loan is repaid), by the bank."""
     return _close(session, pledge_id, cmd, actor=actor, clock=clock, status=PledgeStatus.ACTIVE,
                   to=PledgeStatus.RELEASED)  # fmt: skip
 
 
-def enforce_pledge(session: Session, pledge_id: int, cmd: Decide, *, actor: Principal, clock: Clock) -> Pledge:
+def enforce_pledge(session: Session, pledge_id: int, cmd: BankDecision, *, actor: Principal, clock: Clock) -> Pledge:
     """Enforce an active pledge (the loan defaulted): the right passes to the bank."""
     return _close(session, pledge_id, cmd, actor=actor, clock=clock, status=PledgeStatus.ACTIVE,
                   to=PledgeStatus.ENFORCED)  # fmt: skip

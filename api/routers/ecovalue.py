@@ -509,7 +509,7 @@ def list_eco_pledges(session: SessionDep, principal: CurrentUser, request: Reque
 
 @router.post("/pledges/{pledge_id}/accept")
 def accept_eco_pledge(
-    pledge_id: IdPath, body: pledges.Decide, principal: CurrentUser, session: SessionDep, clock: ClockDep
+    pledge_id: IdPath, body: pledges.BankDecision, principal: CurrentUser, session: SessionDep, clock: ClockDep
 ) -> PledgeOut:
     """Accept a requested pledge, as its bank (refused above the bank's loan-to-value limit)."""
     return _pledge(pledges.describe(pledges.accept_pledge(session, pledge_id, body, actor=principal, clock=clock)))
@@ -517,7 +517,7 @@ def accept_eco_pledge(
 
 @router.post("/pledges/{pledge_id}/decline")
 def decline_eco_pledge(
-    pledge_id: IdPath, body: pledges.Decide, principal: CurrentUser, session: SessionDep, clock: ClockDep
+    pledge_id: IdPath, body: pledges.BankDecision, principal: CurrentUser, session: SessionDep, clock: ClockDep
 ) -> PledgeOut:
     """Decline a requested pledge, as its bank."""
     return _pledge(pledges.describe(pledges.decline_pledge(session, pledge_id, body, actor=principal, clock=clock)))
@@ -525,7 +525,7 @@ def decline_eco_pledge(
 
 @router.post("/pledges/{pledge_id}/release")
 def release_eco_pledge(
-    pledge_id: IdPath, body: pledges.Decide, principal: CurrentUser, session: SessionDep, clock: ClockDep
+    pledge_id: IdPath, body: pledges.BankDecision, principal: CurrentUser, session: SessionDep, clock: ClockDep
 ) -> PledgeOut:
     """Release an active pledge, as its bank (the loan is repaid)."""
     return _pledge(pledges.describe(pledges.release_pledge(session, pledge_id, body, actor=principal, clock=clock)))
@@ -533,7 +533,7 @@ def release_eco_pledge(
 
 @router.post("/pledges/{pledge_id}/enforce")
 def enforce_eco_pledge(
-    pledge_id: IdPath, body: pledges.Decide, principal: CurrentUser, session: SessionDep, clock: ClockDep
+    pledge_id: IdPath, body: pledges.BankDecision, principal: CurrentUser, session: SessionDep, clock: ClockDep
 ) -> PledgeOut:
     """Enforce an active pledge, as its bank (the loan defaulted): the right passes to the bank."""
     return _pledge(pledges.describe(pledges.enforce_pledge(session, pledge_id, body, actor=principal, clock=clock)))
