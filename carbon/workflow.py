@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carbon.ledger import CLASS_OF_SCHEME, Batch, IssueBatch, UnitOfWork, issue
-from carbon.serials import SerialBlock
 from carbon.models import MonitoringReport, Project, ProjectStatus, ReportStatus, WorkflowStep
+from carbon.serials import SerialBlock
 from core.auth import OrgKind, Principal
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -205,9 +205,11 @@ def refusal(session: Session, kind: str, subject_id: int, step: str, actor: Prin
 
     The desk shows an item the person may not decide read-only with this reason; the step still checks again.
     """
-    rules, model = (PROJECT_STEPS, Project) if kind == "project" else (REPORT_STEPS, MonitoringReport)
+    rules = PROJECT_STEPS if kind == "project" else REPORT_STEPS
     rule = rules.get(step)
-    item = session.get(model, subject_id)
+    item: Project | MonitoringReport | None = (
+        session.get(Project, subject_id) if kind == "project" else session.get(MonitoringReport, subject_id)
+    )
     if rule is None or item is None:
         return f"no {kind} step {step!r}"
     owner = item.organisation_id if isinstance(item, Project) else item.project.organisation_id

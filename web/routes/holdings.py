@@ -68,7 +68,8 @@ def _offers(session: Session, organisation_id: int) -> tuple[list[dict[str, Any]
         .where(PendingTransfer.from_account_id.in_(accounts) | PendingTransfer.to_account_id.in_(accounts))
         .order_by(PendingTransfer.id)
     ).all()
-    incoming, outgoing = [], []
+    incoming: list[dict[str, Any]] = []
+    outgoing: list[dict[str, Any]] = []
     for offer in offers:
         sender, receiver = session.get(Account, offer.from_account_id), session.get(Account, offer.to_account_id)
         assert sender is not None and receiver is not None
@@ -104,16 +105,19 @@ def page_holdings(request: Request, session: SessionDep, person: Person) -> HTML
         totals[block.state.value] = totals.get(block.state.value, 0) + block.quantity
     incoming, outgoing = _offers(session, org)
     others = session.scalars(
-        select(Organisation).where(Organisation.kind.in_(HOLDER_KINDS), Organisation.id != org).order_by(Organisation.id)
+        select(Organisation)
+        .where(Organisation.kind.in_(HOLDER_KINDS), Organisation.id != org)
+        .order_by(Organisation.id)
     ).all()
     accounts = select(Account.id).where(Account.organisation_id == org)
     retirements = session.scalars(
         select(Retirement).where(Retirement.account_id.in_(accounts)).order_by(Retirement.id.desc()).limit(50)
     ).all()
+    is_bank = person.role is OrgKind.BANK
     context = {
         "blocks": _blocks(session, blocks), "totals": totals, "incoming": incoming, "outgoing": outgoing,
         "receivers": others, "banks": [o for o in others if o.kind is OrgKind.BANK],
-        "is_bank": person.role is OrgKind.BANK, "pledgors": _pledged_to(session, org) if person.role is OrgKind.BANK else [],
+        "is_bank": is_bank, "pledgors": _pledged_to(session, org) if is_bank else [],
         "retirements": retirements, "uses": ["voluntary", *COMPLIANCE_RULES],
         "done": request.query_params.get("done", ""), "retired": request.query_params.get("retired", ""),
     }  # fmt: skip

@@ -68,7 +68,9 @@ def queue(session: Session, person: Principal, now: datetime) -> dict[str, list[
                 "may_act": any(r is None for r in refusals.values()), **extra}  # fmt: skip
 
     projects = session.scalars(
-        select(Project).where(Project.status.in_((ProjectStatus.SUBMITTED, ProjectStatus.VALIDATED))).order_by(Project.id)
+        select(Project)
+        .where(Project.status.in_((ProjectStatus.SUBMITTED, ProjectStatus.VALIDATED)))
+        .order_by(Project.id)
     ).all()
     reports = session.scalars(
         select(MonitoringReport)
@@ -157,9 +159,10 @@ def _map_config(request: Request, report: MonitoringReport, plots: list[Plot], o
     basemap = None
     if settings.basemap_url is not None:
         basemap = {"url": settings.basemap_url, "attribution": settings.basemap_attribution}
+    base = f"/review/reports/{report.id}"
     extent = list(shapely.total_bounds([p.geometry for p in plots])) if plots else None
     return json.dumps(
-        {"tiles": f"/review/reports/{report.id}/tiles/{{z}}/{{x}}/{{y}}.mvt", "card": f"/review/reports/{report.id}/plots/",
+        {"tiles": f"{base}/tiles/{{z}}/{{x}}/{{y}}.mvt", "card": f"{base}/plots/",
          "extent": extent, "overlay": overlay, "basemap": basemap},
         ensure_ascii=False,
     )  # fmt: skip
