@@ -137,7 +137,7 @@ def test_holders_transfer_accept_pledge_release_and_retire(client: TestClient, s
         ).status_code
         == 303
     )  # type: ignore[attr-defined]
-    assert "pledged" in client.get("/holdings").text
+    assert "已质押" in client.get("/holdings").text  # the 10 t pledged, in the default language
     too_many = post(client, "/holdings", "/holdings/transfer",
                     {"to_organisation_id": str(enterprise), "quantity_t": str(10**9)})  # fmt: skip
     assert too_many.status_code in (409, 422)  # type: ignore[attr-defined]

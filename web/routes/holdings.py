@@ -38,6 +38,7 @@ from carbon.models import Project
 from core.audit_tree import Notary
 from core.auth import Organisation, OrgKind, Principal
 from core.errors import InvalidInput
+from web.i18n import N_
 from web.pages import CSRF_FIELD, check_csrf, render
 
 router = APIRouter(include_in_schema=False)
@@ -46,6 +47,17 @@ CsrfField = Annotated[str, Form(alias=CSRF_FIELD, max_length=100)]
 Tonnes = Annotated[int, Form(ge=1, le=10**12)]
 OrgField = Annotated[int, Form(ge=1, le=2**31 - 1)]
 STATES = (BlockState.TRADABLE, BlockState.PENDING, BlockState.ESCROWED, BlockState.PLEDGED)
+STATE_LABELS = {
+    "tradable": N_("Tradable"), "pending": N_("Awaiting acceptance"), "escrowed": N_("Escrowed"),
+    "pledged": N_("Pledged"),
+}  # fmt: skip
+DONE_LABELS = {
+    "transfer": N_("The transfer was made."), "accept": N_("The transfer was accepted."),
+    "reject": N_("The transfer was rejected."), "pledge": N_("The tonnes were pledged."),
+    "release": N_("The pledge was released."), "enforce": N_("The pledge was enforced."),
+    "retire": N_("The tonnes were retired."),
+}  # fmt: skip
+USE_LABELS = {"voluntary": N_("voluntary"), "compliance:fujian": N_("Fujian compliance (福建履约)")}
 
 
 def _blocks(session: Session, blocks: list[HoldingBlock]) -> list[dict[str, Any]]:
@@ -118,7 +130,8 @@ def page_holdings(request: Request, session: SessionDep, person: Person) -> HTML
         "blocks": _blocks(session, blocks), "totals": totals, "incoming": incoming, "outgoing": outgoing,
         "receivers": others, "banks": [o for o in others if o.kind is OrgKind.BANK],
         "is_bank": is_bank, "pledgors": _pledged_to(session, org) if is_bank else [],
-        "retirements": retirements, "uses": ["voluntary", *COMPLIANCE_RULES],
+        "retirements": retirements, "uses": ["voluntary", *COMPLIANCE_RULES], "use_labels": USE_LABELS,
+        "state_labels": STATE_LABELS, "done_labels": DONE_LABELS,
         "done": request.query_params.get("done", ""), "retired": request.query_params.get("retired", ""),
     }  # fmt: skip
     return render(request, "holdings.html", context, principal=person)

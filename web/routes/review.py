@@ -14,6 +14,7 @@ share and the serial ranges (``carbon.workflow.issuance_preview``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -34,8 +35,9 @@ from carbon.reversals.models import EventStatus, LossEvent
 from carbon.workflow import StepRequest, issuance_preview, project_step, refusal, report_step, steps_of
 from core.auth import Organisation, Principal, User
 from core.errors import InvalidInput, NotFound
+from web import i18n
 from web.i18n import N_
-from web.pages import CSRF_FIELD, check_csrf, render
+from web.pages import CSRF_FIELD, check_csrf, locale_of, render
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(authorize)]
@@ -45,7 +47,7 @@ CommentField = Annotated[str, Form(max_length=10_000)]
 #: Declared and measured areas differing by more than this share are flagged on the report's map.
 AREA_TOLERANCE = 0.05
 STEP_LABELS = {
-    "validate": N_("Validate"), "register": N_("Register"), "reject": N_("Reject"), "verify": N_("Verify"),
+    "validate": N_("Validate"), "register": N_("Register"), "reject": N_("Reject"), "verify": N_("Verify report"),
     "issue": N_("Issue"), "submit": N_("Submit"),
 }  # fmt: skip
 
@@ -114,7 +116,9 @@ def _feature(geometry: dict[str, Any], role: str, title: str, lines: list[str], 
                                                                      **extra}}  # fmt: skip
 
 
-def plot_flags(session: Session, plots: list[Plot]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def plot_flags(
+    session: Session, plots: list[Plot], gettext: Callable[[str], str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Return each report plot's flags (overlaps, region warnings, declared vs measured) and the map's overlay."""
     rows: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
@@ -145,7 +149,11 @@ def plot_flags(session: Session, plots: list[Plot]) -> tuple[list[dict[str, Any]
             lines = [str(w.get("message", "")) for w in plot.warnings]
             features.append(_feature(outline, "outside_region", title, lines, plot_code=plot.plot_code))
         if area_flag:
-            line = f"declared {declared} mu, measured {round(measured_mu, 2)} mu ({difference:+} %)"
+            line = gettext("Declared %(declared)s mu, measured %(measured)s mu (%(difference)s %%)") % {
+                "declared": declared,
+                "measured": round(measured_mu, 2),
+                "difference": f"{difference:+}",
+            }
             features.append(_feature(outline, "warned", title, [line], plot_code=plot.plot_code))
     return rows, {"type": "FeatureCollection", "features": features}
 
@@ -184,7 +192,7 @@ def page_review_report(
     """A report under review: plots and flags on the map, the calculation and its trace, evidence, history."""
     report = _report(session, report_id)
     plots = list(session.scalars(select(Plot).where(Plot.id.in_(report.plot_ids)).order_by(Plot.id)))
-    rows, overlay = plot_flags(session, plots)
+    rows, overlay = plot_flags(session, plots, i18n.translations(locale_of(request)).gettext)
     steps = {ReportStatus.SUBMITTED: ("verify", "reject"), ReportStatus.VERIFIED: ("issue",)}.get(report.status, ())
     refusals = {s: refusal(session, "monitoring_report", report.id, s, person) for s in steps}
     context = {
