@@ -105,11 +105,16 @@ def json_data(text: str) -> Markup:
     return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
 
 
-def plain_decimal(value: Any) -> Any:
+def plain_decimal(value: Any, places: int | None = None) -> Any:
     """Return a decimal (or its text) without exponent or trailing zeros; anything else unchanged.
+
+    With ``places``, a value with more decimals is shown to that many, followed by "…" (the exact value stays in
+    the record and its trace).
 
     >>> plain_decimal("0E-14"), plain_decimal("12.500"), plain_decimal("1E+2"), plain_decimal("2021-01-01")
     ('0', '12.5', '100', '2021-01-01')
+    >>> plain_decimal("1497.49383800684462696783025", 6)
+    '1497.493838…'
     """
     if isinstance(value, bool) or not isinstance(value, (str, Decimal)):
         return value
@@ -119,8 +124,13 @@ def plain_decimal(value: Any) -> Any:
         return value
     if not number.is_finite():
         return value
-    text = format(number.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
+    number = number.normalize()
+    cut = places is not None and number.as_tuple().exponent < -places  # type: ignore[operator]
+    if cut:
+        number = number.quantize(Decimal(1).scaleb(-(places or 0))).normalize()
+    text = format(number, "f")
+    text = "0" if text in ("-0", "0") else text
+    return text + "…" if cut else text
 
 
 def locale_of(request: Request) -> str:

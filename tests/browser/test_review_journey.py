@@ -42,7 +42,7 @@ def report(site: Site) -> dict[str, int]:
         found = session.scalars(
             select(MonitoringReport).where(MonitoringReport.methodology_id == "NX-RESTORATION")
         ).one()
-        kinds = {kind: id_ for kind, id_ in session.execute(select(Organisation.kind, Organisation.id))}
+        kinds = dict(session.execute(select(Organisation.kind, Organisation.id)).all())
         ids = {"report": found.id, "project": found.project_id, "bureau": kinds[OrgKind.FORESTRY_BUREAU],
                "verifier": kinds[OrgKind.VERIFIER]}  # fmt: skip
     engine.dispose()
@@ -59,8 +59,10 @@ def give_project(site: Site, project_id: int, organisation_id: int) -> None:
 
 
 def new_page(browser: Any, site: Site, language: str) -> tuple[Any, Any, Watch]:
-    ctx = browser.new_context(base_url=site.base, viewport={"width": 1280, "height": 900}, locale=LOCALES[language],
-                              extra_http_headers={"Accept-Language": LOCALES[language]}, accept_downloads=True)  # fmt: skip
+    ctx = browser.new_context(
+        base_url=site.base, viewport={"width": 1280, "height": 900}, locale=LOCALES[language],
+        extra_http_headers={"Accept-Language": LOCALES[language]}, accept_downloads=True,
+    )  # fmt: skip
     page = ctx.new_page()
     return ctx, page, Watch(page, site.base)
 

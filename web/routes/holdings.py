@@ -46,10 +46,10 @@ Person = Annotated[Principal, Depends(authorize)]
 CsrfField = Annotated[str, Form(alias=CSRF_FIELD, max_length=100)]
 Tonnes = Annotated[int, Form(ge=1, le=10**12)]
 OrgField = Annotated[int, Form(ge=1, le=2**31 - 1)]
-STATES = (BlockState.TRADABLE, BlockState.PENDING, BlockState.ESCROWED, BlockState.PLEDGED)
+STATES = (BlockState.TRADABLE, BlockState.PENDING, BlockState.ESCROWED, BlockState.PLEDGED, BlockState.RETIRED)
 STATE_LABELS = {
     "tradable": N_("Tradable"), "pending": N_("Awaiting acceptance"), "escrowed": N_("Escrowed"),
-    "pledged": N_("Pledged"),
+    "pledged": N_("Pledged"), "retired": N_("Retired"), "cancelled": N_("Cancelled"),
 }  # fmt: skip
 DONE_LABELS = {
     "transfer": N_("The transfer was made."), "accept": N_("The transfer was accepted."),
@@ -114,7 +114,8 @@ def page_holdings(request: Request, session: SessionDep, person: Person) -> HTML
     blocks = open_blocks(session, org)
     totals = {state.value: 0 for state in STATES}
     for block in blocks:
-        totals[block.state.value] = totals.get(block.state.value, 0) + block.quantity
+        if block.state.value in totals:
+            totals[block.state.value] += block.quantity
     incoming, outgoing = _offers(session, org)
     others = session.scalars(
         select(Organisation)
