@@ -79,10 +79,11 @@ def test_the_review_and_holdings_journey_in_chinese(
     log_in(page, "verifier")
     page.goto("/review")
     row = page.inner_text(f"[data-testid=report-{report_id}]")
-    assert "只读" in row and "never the proponent" in row, row
+    assert "只读" in row and "贵机构是项目业主" in row, row
+    assert "never the proponent" in page.get_attribute(f"[data-testid=report-{report_id}] [data-rule]", "data-rule")
     page.goto(f"/review/reports/{report_id}")
     assert page.locator("#verify-report").count() == 0
-    assert "never the proponent" in page.inner_text("[data-testid=read-only]")
+    assert "贵机构是项目业主" in page.inner_text("[data-testid=read-only]")
     check(page, problems, "read-only")
     shot(page, "review-read-only", "zh")
     ctx.close()

@@ -14,6 +14,7 @@ share and the serial ranges (``carbon.workflow.issuance_preview``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -52,6 +53,31 @@ STEP_LABELS = {
 }  # fmt: skip
 
 
+#: The workflow's refusals (English, as the API states them) in words for the page; the rule itself is kept beside.
+REFUSALS = (
+    ("never the proponent", N_("Your organisation is the proponent: its own work is verified and issued by others.")),
+    ("one person never performs two steps",
+     N_("You took an earlier step on this item: one person never takes two steps on the same item.")),
+    ("only the proponent's own organisation", N_("Only the proponent's own organisation submits.")),
+    ("is done by", N_("This step is done by: %(roles)s.")),
+    ("cannot ", N_("The item is not in a state this step applies to.")),
+)  # fmt: skip
+ROLES = re.compile(r"is done by (.*)$")
+
+
+def explain(rule: str | None, gettext: Callable[[str], str]) -> dict[str, str] | None:
+    """Return a refusal in the page's language (``text``) beside the rule as the service states it (``rule``)."""
+    if rule is None:
+        return None
+    for fragment, message in REFUSALS:
+        if fragment in rule:
+            found = ROLES.search(rule)
+            roles = "、".join(gettext(r) for r in found.group(1).split(", ")) if found else ""
+            return {"text": gettext(message) % {"roles": roles} if "%(roles)s" in message else gettext(message),
+                    "rule": rule}  # fmt: skip
+    return {"text": rule, "rule": rule}
+
+
 def _age_days(now: datetime, since: datetime) -> int:
     return max(0, (now - since).days)
 
@@ -61,11 +87,13 @@ def _since(session: Session, kind: str, subject_id: int, fallback: datetime) -> 
     return steps[-1].created_at if steps else fallback
 
 
-def queue(session: Session, person: Principal, now: datetime) -> dict[str, list[dict[str, Any]]]:
+def queue(
+    session: Session, person: Principal, now: datetime, gettext: Callable[[str], str]
+) -> dict[str, list[dict[str, Any]]]:
     """Return the review queue: each item with its age in days, its steps and why the person may not act."""
 
     def item(kind: str, subject: Any, steps: tuple[str, ...], since: datetime, **extra: Any) -> dict[str, Any]:
-        refusals = {s: refusal(session, kind, subject.id, s, person) for s in steps}
+        refusals = {s: explain(refusal(session, kind, subject.id, s, person), gettext) for s in steps}
         return {"subject": subject, "age_days": _age_days(now, since), "steps": steps, "refusals": refusals,
                 "may_act": any(r is None for r in refusals.values()), **extra}  # fmt: skip
 
@@ -106,7 +134,8 @@ def queue(session: Session, person: Principal, now: datetime) -> dict[str, list[
 @router.get("/review", response_class=HTMLResponse)
 def page_review(request: Request, session: SessionDep, clock: ClockDep, person: Person) -> HTMLResponse:
     """The review queue of verifiers and the registry."""
-    context = {"queue": queue(session, person, clock.now()), "step_labels": STEP_LABELS,
+    gettext = i18n.translations(locale_of(request)).gettext
+    context = {"queue": queue(session, person, clock.now(), gettext), "step_labels": STEP_LABELS,
                "decided": request.query_params.get("decided", "")}  # fmt: skip
     return render(request, "review.html", context, principal=person)
 
@@ -192,9 +221,10 @@ def page_review_report(
     """A report under review: plots and flags on the map, the calculation and its trace, evidence, history."""
     report = _report(session, report_id)
     plots = list(session.scalars(select(Plot).where(Plot.id.in_(report.plot_ids)).order_by(Plot.id)))
-    rows, overlay = plot_flags(session, plots, i18n.translations(locale_of(request)).gettext)
+    gettext = i18n.translations(locale_of(request)).gettext
+    rows, overlay = plot_flags(session, plots, gettext)
     steps = {ReportStatus.SUBMITTED: ("verify", "reject"), ReportStatus.VERIFIED: ("issue",)}.get(report.status, ())
-    refusals = {s: refusal(session, "monitoring_report", report.id, s, person) for s in steps}
+    refusals = {s: explain(refusal(session, "monitoring_report", report.id, s, person), gettext) for s in steps}
     context = {
         "report": report, "record": report.record, "plots": rows, "refusals": refusals, "step_labels": STEP_LABELS,
         "preview": issuance_preview(session, report) if "issue" in steps else None,
