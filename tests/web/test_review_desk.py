@@ -180,3 +180,27 @@ def test_the_desks_refuse_the_wrong_roles(client: TestClient) -> None:
     assert client.get("/review").status_code in (403, 404)
     assert log_in(client, "verifier").status_code == 303
     assert client.get("/holdings").status_code in (403, 404)
+
+
+def test_projects_are_validated_and_registered_from_the_queue(
+    client: TestClient, session: Session, login: Login
+) -> None:
+    body = {"name": "泾源东片碳汇林", "scheme": "forestry_carbon_ticket", "province_code": "64",
+            "county_code": "640424", "crediting_start": "2021-01-01", "crediting_end": "2051-01-01"}  # fmt: skip
+    project_id = client.post("/api/v1/projects", json=body, headers=login("nx-bureau")).json()["id"]
+    assert client.post(f"/api/v1/projects/{project_id}/submit", json={}, headers=login("nx-bureau")).status_code == 200
+    assert log_in(client, "registry").status_code == 303
+    queue = client.get("/review").text
+    assert f'data-testid="project-{project_id}"' in queue and "validate is done by verifier" in queue
+    refused = post(client, "/review", f"/review/projects/{project_id}/validate", {})
+    assert refused.status_code == 403  # type: ignore[attr-defined]
+    assert log_in(client, "verifier").status_code == 303
+    assert f'action="/review/projects/{project_id}/validate"' in client.get("/review").text
+    no_reason = post(client, "/review", f"/review/projects/{project_id}/reject", {"comment": " "})
+    assert no_reason.status_code == 422  # type: ignore[attr-defined]
+    assert post(client, "/review", f"/review/projects/{project_id}/validate", {"comment": "ok"}).status_code == 303  # type: ignore[attr-defined]
+    assert log_in(client, "registry").status_code == 303
+    assert post(client, "/review", f"/review/projects/{project_id}/register", {}).status_code == 303  # type: ignore[attr-defined]
+    status = session.scalars(select(Project.status).where(Project.id == project_id)).one()
+    session.rollback()
+    assert status.value == "registered"
