@@ -1,10 +1,12 @@
 """The review desk and holdings in Chromium (issue 22), continuing the bureau's journey, in Chinese and English.
 
-Chinese: a verifier of the proponent's own organisation sees the bureau's report read-only with the reason (and
-the server refuses the decision); then the independent verifier opens the report from ``/review``, sees its plots
+Chinese: a verifier of the proponent's own organisation sees the bureau's report read-only with the reason (the
+server's refusal of the decision itself is tested in ``tests/web/test_review_desk.py``); the bureau attaches a
+site photo to the report; then the independent verifier opens the report from ``/review``, sees its plots
 on the map and the calculation trace, and verifies; the registry issues after confirming tonnes, buffer share
 and serials; the bureau transfers to the Fujian enterprise, which accepts if the class requires it, retires and
-downloads the certificate; an anonymous visitor opens ``/verify/{code}`` and sees it verified by the browser.
+downloads the certificate; the bureau pledges 30 t to the bank, which releases them; an anonymous visitor
+opens ``/verify/{code}`` and sees it verified by the browser.
 English: the queue, the issued report, the holdings of each party read back. Throughout: no console error, no
 request leaving the server, axe-core clean.
 
@@ -26,6 +28,7 @@ from core.auth import Organisation, OrgKind
 from tests.browser.conftest import Site
 from tests.browser.test_bureau_journey import check, wait_map
 from tests.browser.test_pages_in_chromium import LOCALES, SHOTS, Watch, log_in
+from tests.web.test_bureau_desk import forest_right_scan
 
 
 def shot(page: Any, name: str, language: str) -> None:
@@ -73,7 +76,7 @@ def test_the_review_and_holdings_journey_in_chinese(
     problems: dict[str, list[str]] = {}
     report_id = report["report"]
 
-    # 0. a verifier of the proponent's own organisation: read-only, with the reason; the server refuses
+    # 0. a verifier of the proponent's own organisation: read-only, with the reason
     give_project(site, report["project"], report["verifier"])
     ctx, page, watch = new_page(browser, site, "zh")
     log_in(page, "verifier")
@@ -90,7 +93,20 @@ def test_the_review_and_holdings_journey_in_chinese(
     give_project(site, report["project"], report["bureau"])
     assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
 
-    # 1. the independent verifier: from the queue to the report, its plots and trace, verified
+    # 1. the bureau attaches a site photo to the report (its desk, web (2/6)); the verifier will see it
+    ctx, page, watch = new_page(browser, site, "zh")
+    log_in(page, "nx-bureau")
+    page.goto(f"/projects/{report['project']}/evidence")
+    page.select_option("#evidence-kind", "photo")
+    page.select_option("#evidence-report", str(report_id))
+    page.set_input_files("#evidence-file", str(forest_right_scan(tmp_path / "样地照片.png")))
+    page.fill("#evidence-description", "永宁样地 2025-10 复查照片")
+    page.click("#attach-evidence")
+    page.wait_for_url("**/evidence?attached=*")
+    ctx.close()
+    assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
+
+    # 2. the independent verifier: from the queue to the report, its plots, trace and evidence, verified
     ctx, page, watch = new_page(browser, site, "zh")
     log_in(page, "verifier")
     page.goto("/review")
@@ -105,6 +121,7 @@ def test_the_review_and_holdings_journey_in_chinese(
     assert "NX-YN-KS-001" in page.inner_text("[data-testid=report-plots]")
     trace = page.inner_text("[data-testid=trace]")
     assert "issuable_units_t" in trace and "0E-" not in trace, trace[:500]
+    assert "样地照片.png" in page.inner_text("table.evidence")
     check(page, problems, "report")
     shot(page, "review-report", "zh")
     page.fill("#decision-comment", "样地复核无误")
@@ -114,7 +131,7 @@ def test_the_review_and_holdings_journey_in_chinese(
     ctx.close()
     assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
 
-    # 2. the registry issues, confirming tonnes, buffer share and serials
+    # 3. the registry issues, confirming tonnes, buffer share and serials
     ctx, page, watch = new_page(browser, site, "zh")
     log_in(page, "registry")
     page.goto("/review")
@@ -130,7 +147,7 @@ def test_the_review_and_holdings_journey_in_chinese(
     ctx.close()
     assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
 
-    # 3. the bureau transfers to the Fujian enterprise
+    # 4. the bureau transfers to the Fujian enterprise
     ctx, page, watch = new_page(browser, site, "zh")
     log_in(page, "nx-bureau")
     page.goto("/holdings")
@@ -140,12 +157,28 @@ def test_the_review_and_holdings_journey_in_chinese(
     page.fill("#transfer-t", "200")
     page.click("#transfer")
     page.wait_for_url("**done=transfer")
+    page.fill("#pledge-t", "30")  # and pledges 30 t to the bank, which releases them
+    page.click("#pledge")
+    page.wait_for_url("**done=pledge")
+    assert "已质押" in page.inner_text("[data-testid=blocks]")
     check(page, problems, "holdings-bureau")
     shot(page, "holdings-bureau", "zh")
     ctx.close()
     assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
+    ctx, page, watch = new_page(browser, site, "zh")
+    log_in(page, "fj-bank")
+    page.goto("/holdings")
+    pledgors = page.inner_text("[data-testid=pledgors]")
+    assert "宁夏回族自治区林业和草原局" in pledgors and "30" in pledgors, pledgors
+    check(page, problems, "holdings-bank")
+    shot(page, "holdings-bank", "zh")
+    page.click("[data-testid=pledgors] button[type=submit]:not([formaction])")
+    page.wait_for_url("**done=release")
+    assert "没有向贵行质押的碳汇量" in page.inner_text("[data-testid=pledgors]")
+    ctx.close()
+    assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
 
-    # 4. the enterprise accepts (if the class requires it), retires and downloads the certificate
+    # 5. the enterprise accepts (if the class requires it), retires and downloads the certificate
     ctx, page, watch = new_page(browser, site, "zh")
     log_in(page, "fj-enterprise")
     page.goto("/holdings")
@@ -170,7 +203,7 @@ def test_the_review_and_holdings_journey_in_chinese(
     ctx.close()
     assert not watch.errors and not watch.outside, (watch.errors, watch.outside)
 
-    # 5. anyone checks the certificate in the browser
+    # 6. anyone checks the certificate in the browser
     ctx, page, watch = new_page(browser, site, "zh")
     page.goto(f"/verify/{code}")
     page.wait_for_selector("#browser-verdict[data-result]", state="attached", timeout=10_000)
