@@ -72,6 +72,9 @@ def test_the_verifier_verifies_and_the_registry_issues_with_a_confirmation(
     assert 'data-testid="trace"' in page.text and "issuable_units_t" in body
     tile = client.get(f"/review/reports/{report_id}/tiles/0/0/0.mvt")
     assert tile.status_code in (200, 204)
+    no_reason = post(client, f"/review/reports/{report_id}", f"/review/reports/{report_id}/reject", {"comment": ""})
+    assert no_reason.status_code == 422  # type: ignore[attr-defined]  # a rejection needs its reason
+    assert status(session, report_id) is ReportStatus.SUBMITTED
     verified = post(client, f"/review/reports/{report_id}", f"/review/reports/{report_id}/verify", {"comment": "ok"})
     assert verified.status_code == 303, verified.text  # type: ignore[attr-defined]
     assert status(session, report_id) is ReportStatus.VERIFIED
@@ -93,6 +96,8 @@ def test_the_verifier_verifies_and_the_registry_issues_with_a_confirmation(
     issued = post(client, f"/review/reports/{report_id}", f"/review/reports/{report_id}/issue", {"confirm": "yes"})
     assert issued.status_code == 303, issued.text  # type: ignore[attr-defined]
     assert status(session, report_id) is ReportStatus.ISSUED
+    assert log_in(client, "nx-bureau").status_code == 303  # the serials confirmed are the serials issued
+    assert "SH-ERS-64-000002-2025-000001-000000001-000001234" in client.get("/holdings").text
 
 
 def test_a_verifier_of_the_proponents_organisation_sees_it_read_only_and_is_refused(
