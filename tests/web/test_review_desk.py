@@ -162,7 +162,9 @@ def test_holders_transfer_accept_pledge_release_and_retire(client: TestClient, s
 
     assert log_in(client, "fj-enterprise").status_code == 303
     page = client.get("/holdings")
-    for offer in re.findall(r"/holdings/transfers/(\d+)/accept", page.text):
+    offers = re.findall(r"/holdings/transfers/(\d+)/accept", page.text)
+    assert len(offers) == 1, "ERS tonnes wait for the receiver's acceptance"
+    for offer in offers:
         assert post(client, "/holdings", f"/holdings/transfers/{offer}/accept", {}).status_code == 303  # type: ignore[attr-defined]
     retired = post(client, "/holdings", "/holdings/retire", {"quantity_t": "20", "beneficiary": "厦门海沧港务",
                    "purpose": "2025 offset", "use": "voluntary", "reporting_year": "2025"})  # fmt: skip
