@@ -43,6 +43,8 @@ RIGHT_HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
 BANKS: Final = frozenset({OrgKind.BANK})
 RIGHT_READERS: Final = ECO_READERS | RIGHT_HOLDERS | BANKS
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
+#: The review desk: verifiers verify and validate, the registry registers and issues (issue 22).
+REVIEWERS: Final = frozenset({OrgKind.VERIFIER, OrgKind.REGISTRY})
 #: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
 METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
 #: Routes that are public only when a setting says so; their table entry is the rule otherwise.
@@ -267,6 +269,20 @@ RULES: Final[dict[str, Rule]] = {
     "page_attach_evidence": PROPONENTS,
     # whoever reads the project's evidence (its organisation, verifiers, the registry, auditors: the service checks)
     "page_download_evidence": PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR},
+    # the review desk (issue 22): verifiers and the registry; the workflow's service checks who decides what
+    "page_review": REVIEWERS,
+    "page_review_report": REVIEWERS,
+    "page_review_tiles": REVIEWERS,
+    "page_review_plot_card": REVIEWERS,
+    "page_review_report_step": REVIEWERS,
+    "page_review_project_step": REVIEWERS,
+    # holdings (issue 22): as the API's holdings, transfers, pledges and retirements
+    "page_holdings": HOLDERS,
+    "page_holdings_transfer": HOLDERS,
+    "page_holdings_decide": HOLDERS,
+    "page_holdings_pledge": PROPONENTS | {OrgKind.ENTERPRISE},
+    "page_holdings_pledge_decide": BANKS,
+    "page_holdings_retire": HOLDERS,
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

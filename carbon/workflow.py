@@ -23,11 +23,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carbon.ledger import CLASS_OF_SCHEME, Batch, IssueBatch, UnitOfWork, issue
 from carbon.models import MonitoringReport, Project, ProjectStatus, ReportStatus, WorkflowStep
+from carbon.serials import SerialBlock
 from core.auth import OrgKind, Principal
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -197,3 +198,54 @@ def step_out(step: WorkflowStep) -> dict[str, Any]:
         "organisation_id": step.organisation_id, "comment": step.comment, "evidence": step.evidence,
         "at": step.created_at.isoformat(),
     }  # fmt: skip
+
+
+def refusal(session: Session, kind: str, subject_id: int, step: str, actor: Principal) -> str | None:
+    """Return why ``actor`` may not do ``step`` on the item now (the refusal the step itself would give), or None.
+
+    The desk shows an item the person may not decide read-only with this reason; the step still checks again.
+    """
+    rules = PROJECT_STEPS if kind == "project" else REPORT_STEPS
+    rule = rules.get(step)
+    item: Project | MonitoringReport | None = (
+        session.get(Project, subject_id) if kind == "project" else session.get(MonitoringReport, subject_id)
+    )
+    if rule is None or item is None:
+        return f"no {kind} step {step!r}"
+    owner = item.organisation_id if isinstance(item, Project) else item.project.organisation_id
+    request = StepRequest(comment="(desk check)")
+    try:
+        _check(session, kind, subject_id, step, rule, item.status.value, owner, actor, request)
+    except (PermissionDenied, Conflict, InvalidInput) as refused:
+        return str(refused)
+    return None
+
+
+@dataclass(frozen=True)
+class IssuancePreview:
+    """What issuing a verified report would issue: tonnes, the buffer share and the serial ranges."""
+
+    quantity_t: int
+    buffer_t: int
+    proponent_t: int
+    proponent_serials: str | None
+    buffer_serials: str | None
+
+
+def issuance_preview(session: Session, report: MonitoringReport) -> IssuancePreview:
+    """Return the batch :func:`report_step` ``issue`` would write now (its next batch number, serials 1..n)."""
+    project = report.project
+    quantity_t = report.issuable_units_t + report.buffer_units_t
+    buffer_t = report.buffer_units_t
+    number = (session.scalar(select(func.max(Batch.batch_number)).where(Batch.project_id == project.id)) or 0) + 1
+    vintage = vintage_of(report.period_end)
+    credit_class = CLASS_OF_SCHEME[project.scheme].value
+
+    def serial(start: int, end: int) -> str | None:
+        if start > end:
+            return None
+        return SerialBlock(credit_class, project.province_code, project.id, vintage, number, start, end).format()
+
+    proponent_t = quantity_t - buffer_t
+    return IssuancePreview(quantity_t, buffer_t, proponent_t, serial(1, proponent_t),
+                           serial(proponent_t + 1, quantity_t))  # fmt: skip

@@ -64,6 +64,8 @@ NAVIGATION: Final = (
     NavItem("page_registry_retirements", "/registry/retirements", N_("Retirements")),
     NavItem("page_verify", "/verify", N_("Verify a certificate")),
     NavItem("page_projects", "/projects", N_("My projects")),
+    NavItem("page_review", "/review", N_("Review queue")),
+    NavItem("page_holdings", "/holdings", N_("Holdings")),
 )
 
 
@@ -89,6 +91,7 @@ def environment(locale: str) -> jinja2.Environment:
     )
     env.filters["beijing"] = lambda value: i18n.format_beijing(value, locale)
     env.filters["json_data"] = json_data
+    env.filters["plain"] = plain_decimal
     env.globals["static_url"] = static_url
     return env
 
@@ -100,6 +103,34 @@ def json_data(text: str) -> Markup:
     '{"a": "\\u003c/script\\u003e"}'
     """
     return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
+
+
+def plain_decimal(value: Any, places: int | None = None) -> Any:
+    """Return a decimal (or its text) without exponent or trailing zeros; anything else unchanged.
+
+    With ``places``, a value with more decimals is shown to that many, followed by "…" (the exact value stays in
+    the record and its trace).
+
+    >>> plain_decimal("0E-14"), plain_decimal("12.500"), plain_decimal("1E+2"), plain_decimal("2021-01-01")
+    ('0', '12.5', '100', '2021-01-01')
+    >>> plain_decimal("1497.49383800684462696783025", 6)
+    '1497.493838…'
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, Decimal)):
+        return value
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except ArithmeticError:
+        return value
+    if not number.is_finite():
+        return value
+    number = number.normalize()
+    cut = places is not None and number.as_tuple().exponent < -places  # type: ignore[operator]
+    if cut:
+        number = number.quantize(Decimal(1).scaleb(-(places or 0))).normalize()
+    text = format(number, "f")
+    text = "0" if text in ("-0", "0") else text
+    return text + "…" if cut else text
 
 
 def locale_of(request: Request) -> str:
