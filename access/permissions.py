@@ -43,6 +43,8 @@ RIGHT_HOLDERS: Final = PROPONENTS | {OrgKind.ENTERPRISE}
 BANKS: Final = frozenset({OrgKind.BANK})
 RIGHT_READERS: Final = ECO_READERS | RIGHT_HOLDERS | BANKS
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
+#: Who manages users and lifts login lock-outs (the API's unlock rule, and the pages of issue 25).
+USER_ADMINS: Final = frozenset({OrgKind.REGISTRY, OrgKind.OPERATOR})
 #: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
 METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
 #: Routes that are public only when a setting says so; their table entry is the rule otherwise.
@@ -267,6 +269,17 @@ RULES: Final[dict[str, Rule]] = {
     "page_attach_evidence": PROPONENTS,
     # whoever reads the project's evidence (its organisation, verifiers, the registry, auditors: the service checks)
     "page_download_evidence": PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR},
+    # the auditor's desk and administration (issue 25)
+    "page_audit": AUDIT_READERS,
+    "page_audit_tree_head": AUDIT_READERS,
+    "page_admin_users": USER_ADMINS,
+    "page_admin_create_user": USER_ADMINS,
+    "page_admin_deactivate_user": USER_ADMINS,
+    "page_admin_reset_password": USER_ADMINS,
+    "page_admin_unlock": USER_ADMINS,
+    "page_api_keys": frozenset({OrgKind.ENTERPRISE}),
+    "page_create_api_key": frozenset({OrgKind.ENTERPRISE}),
+    "page_revoke_api_key": frozenset({OrgKind.ENTERPRISE}),
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.
