@@ -436,8 +436,10 @@ def create_user(
     """
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
-        raise InvalidInput("no such organisation",
-                           [{"pointer": "/organisation_id", "reason": f"organisation {organisation_id} does not exist"}])
+        raise InvalidInput(
+            "no such organisation",
+            [{"pointer": "/organisation_id", "reason": f"organisation {organisation_id} does not exist"}],
+        )
     username = username.strip()
     if not username or len(username) > 100 or any(c.isspace() for c in username):
         raise InvalidInput("a user name is 1 to 100 characters without spaces",

@@ -84,8 +84,11 @@ def test_the_registry_manages_users(client: TestClient, session: Session) -> Non
     assert last_actions(session, 1) == ["user.created"]
     verifier_id = session.scalars(select(User.id).where(User.username == "verifier")).one()
     session.rollback()
-    reset = client.post(f"/admin/users/{verifier_id}/password",
-                        data={"password": "another-long-Passphrase-2026", "csrf_token": token}, follow_redirects=False)
+    reset = client.post(
+        f"/admin/users/{verifier_id}/password",
+        data={"password": "another-long-Passphrase-2026", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert reset.status_code == 303 and last_actions(session, 1) == ["user.password_changed"]
     ended = client.post(f"/admin/users/{verifier_id}/deactivate", data={"csrf_token": token}, follow_redirects=False)
     assert ended.status_code == 303 and last_actions(session, 1) == ["user.deactivated"]
@@ -116,7 +119,7 @@ def test_an_enterprise_creates_and_revokes_an_api_key(client: TestClient, sessio
     assert key
     plaintext = unescape(key.group(1))
     assert client.get("/api/v1/me", headers={"X-API-Key": plaintext}).status_code == 200
-    key_id = re.search(r'/settings/api-keys/(\d+)/revoke', made.text)
+    key_id = re.search(r"/settings/api-keys/(\d+)/revoke", made.text)
     assert key_id
     assert plaintext not in client.get("/settings/api-keys").text  # shown once
     revoked = client.post(f"/settings/api-keys/{key_id.group(1)}/revoke", data={"csrf_token": token},

@@ -51,6 +51,7 @@ def _forget_cached_callers(request: Request) -> None:
 
 def users_page(request: Request, session: SessionDep, person: Principal, *, notice: str | None = None,
                status_code: int = 200) -> HTMLResponse:  # fmt: skip
+    """Render the users page (organisations, users, the forms), with a notice after a change."""
     organisations = list(session.scalars(select(Organisation).order_by(Organisation.id)))
     users = list(session.scalars(select(User).order_by(User.organisation_id, User.id)))
     return render(request, "admin_users.html", {"organisations": organisations, "users": users, "notice": notice},
