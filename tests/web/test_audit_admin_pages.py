@@ -48,6 +48,11 @@ def test_the_auditor_browses_filters_and_verifies(client: TestClient) -> None:
     assert entries and {e["action"] for e in entries} == {"auth.login_succeeded"}  # type: ignore[union-attr]
     nobody = client.get("/audit", params={"from": "2001-01-01", "to": "2001-01-02"})
     assert "No entry matches" in nobody.text or "没有" in nobody.text
+    anything = client.get("/audit", params={"action": "", "organisation": "", "from": "", "to": ""})
+    assert anything.status_code == 200  # the form's "any"
+    assert client.get("/audit", params={"from": "yesterday"}).status_code == 422
+    auditors = island(client.get("/audit", params={"organisation": "9"}).text)["entries"]
+    assert auditors and all(e["actor"] == "user:9" for e in auditors)  # type: ignore[union-attr]
     verified = client.get("/audit", params={"verify": "true"})
     assert 'data-ok="true"' in verified.text
     kept = client.get("/audit/tree-head.json")

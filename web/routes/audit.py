@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from core.audit import AuditEntry, verify_chain
 from core.audit_tree import AuditTree, publish_tree_head
 from core.auth import Organisation, Principal, User
 from core.bounds import INT64_MAX
-from core.errors import AuditLogInconsistent
+from core.errors import AuditLogInconsistent, InvalidInput
 from core.tree_head import key_id, raw_public_key
 from web.i18n import BEIJING
 from web.pages import render
@@ -67,6 +68,22 @@ def _utc_text(day: date) -> str:
     return datetime.combine(day, time(0), tzinfo=BEIJING).astimezone(UTC).isoformat()
 
 
+def _day(text: str, name: str) -> date | None:
+    """Return the date a filter field names (``YYYY-MM-DD``), ``None`` when empty.
+
+    Raises:
+        InvalidInput: The field is not a date.
+    """
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} is not a date", [{"pointer": f"/query/{name}", "reason": "not YYYY-MM-DD"}]
+        ) from None
+
+
 def current_head(request: Request, session: Session, clock: ClockDep) -> dict[str, Any]:
     """Sign (and store) the head of the whole log now; when the log is inconsistent, its unsigned root and why."""
     state = request.app.state
@@ -93,15 +110,20 @@ def entry_record(entry: AuditEntry) -> dict[str, Any]:
 def page_audit(
     request: Request, session: SessionDep, clock: ClockDep, person: Person,
     action: Annotated[str | None, Query(max_length=100)] = None,
-    organisation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    day_from: Annotated[date | None, Query(alias="from")] = None,
-    day_to: Annotated[date | None, Query(alias="to")] = None,
+    organisation: Annotated[str, Query(max_length=10, pattern=r"^\d{0,10}$")] = "",
+    day_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+    day_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     before: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     verify: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:  # fmt: skip
-    """The log, the chain's verdict (on request), the signed head now, and the browser's checks."""
-    entries, following = entries_page(session, action=action or None, organisation_id=organisation,
-                                      day_from=day_from, day_to=day_to, before=before)  # fmt: skip
+    """The log, the chain's verdict (on request), the signed head now, and the browser's checks.
+
+    The filter form sends empty fields for "any"; a malformed date is the 422 problem page.
+    """
+    entries, following = entries_page(session, action=action or None,
+                                      organisation_id=int(organisation) if organisation else None,
+                                      day_from=_day(day_from, "from"), day_to=_day(day_to, "to"),
+                                      before=before)  # fmt: skip
     actions = list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
     organisations = list(session.scalars(select(Organisation).order_by(Organisation.id)))
     chain = verify_chain(session).as_dict() if verify else None
@@ -109,16 +131,19 @@ def page_audit(
     head = current_head(request, session, clock)
     public_key = request.app.state.audit_signing_key.public_key()
     records = [entry_record(e) for e in entries]
+    user_ids = {int(r["actor"][5:]) for r in records if r["actor"].startswith("user:") and r["actor"][5:].isdigit()}
+    names = session.execute(select(User.id, User.username).where(User.id.in_(user_ids))) if user_ids else []
+    actor_names = {f"user:{user_id}": username for user_id, username in names}
     island = {"head": head["head"], "tree_size": head["tree_size"], "root_hash": head["root_hash"],
               "public_key_hex": raw_public_key(public_key).hex(), "entries": records}  # fmt: skip
-    filters = {"action": action or "", "organisation": organisation, "from": day_from.isoformat() if day_from else "",
-               "to": day_to.isoformat() if day_to else ""}  # fmt: skip
+    filters = {"action": action or "", "organisation": int(organisation) if organisation else None,
+               "from": day_from, "to": day_to}  # fmt: skip
     older = None
     if following is not None:
         query = {k: v for k, v in filters.items() if v} | {"before": following}
-        older = "/audit?" + "&".join(f"{k}={v}" for k, v in query.items())
+        older = "/audit?" + urlencode(query)
     context = {"entries": records, "actions": actions, "organisations": organisations, "filters": filters,
-               "chain": chain, "current": head, "key_id": key_id(public_key), "older": older,
+               "chain": chain, "current": head, "actor_names": actor_names, "key_id": key_id(public_key), "older": older,
                "island": json.dumps(island, ensure_ascii=False)}  # fmt: skip
     return render(request, "audit.html", context, principal=person)
 
