@@ -143,8 +143,8 @@ def page_audit(
         query = {k: v for k, v in filters.items() if v} | {"before": following}
         older = "/audit?" + urlencode(query)
     context = {"entries": records, "actions": actions, "organisations": organisations, "filters": filters,
-               "chain": chain, "current": head, "actor_names": actor_names, "key_id": key_id(public_key), "older": older,
-               "island": json.dumps(island, ensure_ascii=False)}  # fmt: skip
+               "chain": chain, "current": head, "actor_names": actor_names, "key_id": key_id(public_key),
+               "older": older, "island": json.dumps(island, ensure_ascii=False)}  # fmt: skip
     return render(request, "audit.html", context, principal=person)
 
 
