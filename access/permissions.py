@@ -277,6 +277,9 @@ RULES: Final[dict[str, Rule]] = {
     "page_admin_deactivate_user": USER_ADMINS,
     "page_admin_reset_password": USER_ADMINS,
     "page_admin_unlock": USER_ADMINS,
+    "page_flows": ALL_ROLES,  # as read_flows_report
+    "page_flows_csv": ALL_ROLES,
+    "page_flows_xlsx": ALL_ROLES,
     "page_api_keys": frozenset({OrgKind.ENTERPRISE}),
     "page_create_api_key": frozenset({OrgKind.ENTERPRISE}),
     "page_revoke_api_key": frozenset({OrgKind.ENTERPRISE}),

@@ -64,6 +64,7 @@ NAVIGATION: Final = (
     NavItem("page_registry_retirements", "/registry/retirements", N_("Retirements")),
     NavItem("page_verify", "/verify", N_("Verify a certificate")),
     NavItem("page_projects", "/projects", N_("My projects")),
+    NavItem("page_flows", "/reports/flows", N_("Flows")),
     NavItem("page_audit", "/audit", N_("Audit log")),
     NavItem("page_admin_users", "/admin/users", N_("Users")),
     NavItem("page_api_keys", "/settings/api-keys", N_("API keys")),

@@ -167,6 +167,30 @@ def test_the_auditor_keeps_a_head_and_checks_it_after_activity(
     assert not watch.outside, watch.outside
 
 
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_flows_report_in_the_browser(browser: Any, site: Site, language: str, tmp_path: Path) -> None:
+    ctx = context(browser, site, language)
+    page = ctx.new_page()
+    watch = Watch(page, site.base)
+    log_in(page, "auditor")
+    page.goto("/reports/flows")
+    page.wait_for_selector("#flows-chart[data-state=drawn]", state="attached", timeout=10_000)
+    assert page.locator("#flows-chart svg path").count() > 0
+    assert page.locator("#by-county tbody tr").count() >= 1
+    with page.expect_download() as download:
+        page.click("a[href^='/reports/flows.csv']")
+    saved = tmp_path / "flows.csv"
+    download.value.save_as(saved)
+    assert saved.read_text(encoding="utf-8-sig").startswith("kind,month")
+    shot(page, "flows", language)
+    problems: dict[str, list[str]] = {}
+    check(page, problems, "flows")
+    ctx.close()
+    assert not problems, problems
+    assert not watch.errors, watch.errors
+    assert not watch.outside, watch.outside
+
+
 def test_a_rewritten_log_shows_as_inconsistent(browser: Any, site: Site, kept_heads: Path) -> None:
     kept = min(json.loads((kept_heads / f"kept-{language}.json").read_text())["tree_size"] for language in LOCALES)
     engine = make_engine(site.settings.database_url)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from core.audit import AuditEntry
 from core.auth import User
 from tests.conftest import PASSWORDS, rewrite_audit_entry
-from tests.web.helpers import csrf_of, log_in
+from tests.web.helpers import Login, csrf_of, log_in, make_retirement
 
 ISLAND = re.compile(r'<script type="application/json" id="audit-data">(.*?)</script>', re.S)
 
@@ -131,3 +131,23 @@ def test_an_enterprise_creates_and_revokes_an_api_key(client: TestClient, sessio
                           follow_redirects=False)  # fmt: skip
     assert revoked.status_code == 303 and last_actions(session, 1) == ["api_key.revoked"]
     assert client.get("/api/v1/me", headers={"X-API-Key": plaintext}).status_code == 401
+
+
+def test_the_flows_page_charts_tables_and_exports(client: TestClient, login: Login, session: Session) -> None:
+    make_retirement(client, login, session)
+    session.rollback()
+    assert log_in(client, "auditor").status_code == 303
+    page = client.get("/reports/flows")
+    assert page.status_code == 200, page.text
+    text = unescape(page.text)
+    assert 'id="flows-chart"' in text and 'id="by-county"' in text and "泾源县" in text
+    chart = json.loads(re.search(r'id="flows-data">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
+    assert chart["links"] and all(link["value"] > 0 for link in chart["links"])
+    csv = client.get("/reports/flows.csv", params={"kind": "retirement"})
+    assert csv.status_code == 200 and csv.text.lstrip("\ufeff").startswith("kind,month")
+    assert all(line.startswith("retirement") for line in csv.text.splitlines()[1:])
+    xlsx = client.get("/reports/flows.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert client.get("/reports/flows", params={"start": "soon"}).status_code == 422
+    empty = client.get("/reports/flows", params={"origin": "35", "destination": "64"})
+    assert empty.status_code == 200 and 'id="flows-chart"' not in empty.text
