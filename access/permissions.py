@@ -280,6 +280,8 @@ RULES: Final[dict[str, Rule]] = {
     "page_flows": ALL_ROLES,  # as read_flows_report
     "page_flows_csv": ALL_ROLES,
     "page_flows_xlsx": ALL_ROLES,
+    "page_operator": OPERATOR,
+    "page_operator_deposit": OPERATOR,
     "page_api_keys": frozenset({OrgKind.ENTERPRISE}),
     "page_create_api_key": frozenset({OrgKind.ENTERPRISE}),
     "page_revoke_api_key": frozenset({OrgKind.ENTERPRISE}),

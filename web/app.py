@@ -11,7 +11,7 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from web.routes import account, admin, audit, bureau, evidence, flows, registry, report_new, reports, verify
+from web.routes import account, admin, audit, bureau, evidence, flows, operator, registry, report_new, reports, verify
 from web.static_files import STATIC_DIR, STATIC_PREFIX, WebStatic
 
 __all__ = ["FILE_PAGE_SUFFIXES", "PAGE_ROUTERS", "STATIC_PREFIX", "install_web"]
@@ -30,6 +30,7 @@ PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
     audit.router,
     admin.router,
     flows.router,
+    operator.router,
 )
 
 

@@ -67,6 +67,7 @@ NAVIGATION: Final = (
     NavItem("page_flows", "/reports/flows", N_("Flows")),
     NavItem("page_audit", "/audit", N_("Audit log")),
     NavItem("page_admin_users", "/admin/users", N_("Users")),
+    NavItem("page_operator", "/operator", N_("Operator's desk")),
     NavItem("page_api_keys", "/settings/api-keys", N_("API keys")),
 )
 

@@ -151,3 +151,21 @@ def test_the_flows_page_charts_tables_and_exports(client: TestClient, login: Log
     assert client.get("/reports/flows", params={"start": "soon"}).status_code == 422
     empty = client.get("/reports/flows", params={"origin": "35", "destination": "64"})
     assert empty.status_code == 200 and 'id="flows-chart"' not in empty.text
+
+
+def test_the_operator_lists_instruments_and_records_a_deposit(
+    client: TestClient, login: Login, session: Session
+) -> None:
+    instrument = {"instrument_id": "FCT-2026", "credit_class": "FCT", "vintage_year": 2026,
+                  "reference_price_cny": "60", "always_open": True}  # fmt: skip
+    assert client.post("/api/v1/instruments", json=instrument, headers=login("operator")).status_code == 201
+    assert log_in(client, "operator").status_code == 303
+    page = client.get("/operator")
+    assert page.status_code == 200 and 'id="instruments"' in page.text and "FCT-2026" in page.text
+    token = csrf_of(page.text)
+    form = {"organisation_id": "7", "amount_cny": "12345.67", "reference": "BANK-2026-0001", "csrf_token": token}
+    assert client.post("/operator/deposits", data=form, follow_redirects=False).status_code == 303
+    assert last_actions(session, 1) == ["cash.deposited"]
+    assert "12,345.67" in client.get("/operator").text
+    off = client.post("/operator/deposits", data={**form, "amount_cny": "1.234"})
+    assert off.status_code == 422 and last_actions(session, 1) == ["cash.deposited"]  # nothing written
