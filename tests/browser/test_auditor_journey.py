@@ -4,7 +4,8 @@ The auditor verifies the chain, checks today's head in the browser and keeps it 
 (an enterprise creates an API key, uses it and revokes it — the revoked key then gets 401; the registry creates a
 user, who logs in, and deactivates them — their open session is refused on its next click); the kept head is
 checked against the new one in the browser (signature and RFC 9162 consistency proof, ``verify.mjs``), and an
-entry's inclusion proof too. Last, an insider rewrites the log as in the hardening issue's test
+entry's inclusion proof too. The flows report draws its chart and downloads its CSV; the operator records a
+deposit. Last, an insider rewrites the log as in the hardening issue's test
 (``tests.conftest.rewrite_audit_entry``): the page shows the alarm and the kept head as inconsistent. Throughout:
 no console error, no request leaving the server, axe-core clean.
 
@@ -185,6 +186,29 @@ def test_the_flows_report_in_the_browser(browser: Any, site: Site, language: str
     shot(page, "flows", language)
     problems: dict[str, list[str]] = {}
     check(page, problems, "flows")
+    ctx.close()
+    assert not problems, problems
+    assert not watch.errors, watch.errors
+    assert not watch.outside, watch.outside
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_operator_records_a_deposit(browser: Any, site: Site, language: str) -> None:
+    ctx = context(browser, site, language)
+    page = ctx.new_page()
+    watch = Watch(page, site.base)
+    log_in(page, "operator")
+    page.goto("/operator")
+    value = page.locator("#deposit option", has_text="Xiamen Haicang").get_attribute("value")
+    page.select_option("#deposit select[name=organisation_id]", value)
+    page.fill("#deposit input[name=amount_cny]", "1000.50")
+    page.fill("#deposit input[name=reference]", f"BANK-{language}-0001")
+    page.click("#deposit button[type=submit]")
+    page.wait_for_selector("#notice")
+    assert "1,000.50" in page.inner_text(f"#account-{value}") or "2,001.00" in page.inner_text(f"#account-{value}")
+    shot(page, "operator", language)
+    problems: dict[str, list[str]] = {}
+    check(page, problems, "operator")
     ctx.close()
     assert not problems, problems
     assert not watch.errors, watch.errors
