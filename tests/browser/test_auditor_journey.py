@@ -25,16 +25,19 @@ from sqlalchemy.orm import Session
 
 from core.db import make_engine
 from tests.browser.conftest import Site
+from tests.browser.test_bureau_journey import api
 from tests.browser.test_pages_in_chromium import LOCALES, SHOTS, Watch, axe_violations, log_in
-from tests.conftest import rewrite_audit_entry
+from tests.conftest import PASSWORDS, rewrite_audit_entry
 
 NEW_USER = "auditor-2"
 NEW_PASSWORD = "Kept-heads-and-proofs-2026"
 
 
 def context(browser: Any, site: Site, language: str) -> Any:
-    return browser.new_context(base_url=site.base, viewport={"width": 1280, "height": 900}, locale=LOCALES[language],
-                               extra_http_headers={"Accept-Language": LOCALES[language]}, accept_downloads=True)  # fmt: skip
+    return browser.new_context(
+        base_url=site.base, viewport={"width": 1280, "height": 900}, locale=LOCALES[language],
+        extra_http_headers={"Accept-Language": LOCALES[language]}, accept_downloads=True,
+    )  # fmt: skip
 
 
 def shot(page: Any, name: str, language: str) -> None:
@@ -197,8 +200,16 @@ def test_the_operator_records_a_deposit(browser: Any, site: Site, language: str)
     ctx = context(browser, site, language)
     page = ctx.new_page()
     watch = Watch(page, site.base)
+    if language == "zh":  # list an instrument as the operator's script would, so the table has a row
+        form = f"username=operator&password={PASSWORDS['operator']}".encode()
+        with urllib.request.urlopen(urllib.request.Request(site.base + "/api/v1/auth/token", data=form)) as answer:
+            token = json.load(answer)["access_token"]
+        body = {"instrument_id": "FCT-2021", "credit_class": "FCT", "vintage_year": 2021, "reference_price_cny": "60",
+                "always_open": True}  # fmt: skip
+        api(site, "POST", "/api/v1/instruments", body, token)
     log_in(page, "operator")
     page.goto("/operator")
+    assert "FCT-2021" in page.inner_text("#instruments")
     value = page.locator("#deposit option", has_text="Xiamen Haicang").get_attribute("value")
     page.select_option("#deposit select[name=organisation_id]", value)
     page.fill("#deposit input[name=amount_cny]", "1000.50")
