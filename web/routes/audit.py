@@ -132,8 +132,8 @@ def page_audit(
     public_key = request.app.state.audit_signing_key.public_key()
     records = [entry_record(e) for e in entries]
     user_ids = {int(r["actor"][5:]) for r in records if r["actor"].startswith("user:") and r["actor"][5:].isdigit()}
-    names = session.execute(select(User.id, User.username).where(User.id.in_(user_ids))) if user_ids else []
-    actor_names = {f"user:{user_id}": username for user_id, username in names}
+    names = session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all() if user_ids else []
+    actor_names: dict[str, str] = {f"user:{user_id}": username for user_id, username in names}
     island = {"head": head["head"], "tree_size": head["tree_size"], "root_hash": head["root_hash"],
               "public_key_hex": raw_public_key(public_key).hex(), "entries": records}  # fmt: skip
     filters = {"action": action or "", "organisation": int(organisation) if organisation else None,
