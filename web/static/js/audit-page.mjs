@@ -24,17 +24,19 @@ if (data.head) {
   headText.dataset.result = "none";
 }
 
-// 2. a kept head against today's log
+// 2. a kept head against today's log. Each problem has a code (its text in the page's language comes from
+// #kept-texts) and the English detail, kept as the item's title.
 async function checkKept(kept) {
   const problems = [];
   const own = await verifyTreeHead(kept, data.public_key_hex);
-  if (!own.supported) return { result: "unsupported", problems: [own.problem] };
-  if (!own.ok) problems.push(own.problem);
+  if (!own.supported) return { result: "unsupported", problems: [{ code: "unsupported", detail: own.problem }] };
+  if (!own.ok) problems.push({ code: "signature", detail: own.problem });
   const size = data.tree_size;
   if (!Number.isInteger(kept.tree_size) || kept.tree_size < 1) {
-    problems.push("the kept head has no tree size");
+    problems.push({ code: "malformed", detail: "the kept head has no tree size" });
   } else if (kept.tree_size > size) {
-    problems.push(`the log has ${size} entries but the kept head covers ${kept.tree_size}: entries were removed`);
+    problems.push({ code: "removed",
+      detail: `the log has ${size} entries but the kept head covers ${kept.tree_size}: entries were removed` });
   } else {
     const proof = await getJson(`/api/v1/audit/proofs/consistency?first=${kept.tree_size}&second=${size}`);
     // today's root: the signed head's when the server signed one; else the log's unsigned root as the proof states it
@@ -42,7 +44,8 @@ async function checkKept(kept) {
     const consistent = await verifyConsistency(kept.tree_size, size, hexToBytes(kept.root_hash), hexToBytes(todayRoot),
       proof.proof.map(hexToBytes));
     if (!consistent) {
-      problems.push(`the consistency proof from ${kept.tree_size} to ${size} entries does not lead from the kept root to today's: history was rewritten`);
+      problems.push({ code: "rewritten",
+        detail: `the consistency proof from ${kept.tree_size} to ${size} entries does not lead from the kept root to today's: history was rewritten` });
     }
   }
   return { result: problems.length ? "inconsistent" : "consistent", problems };
@@ -51,6 +54,7 @@ async function checkKept(kept) {
 const keptBox = document.getElementById("kept-verdict");
 const keptText = document.getElementById("kept-text");
 const keptList = document.getElementById("kept-problems");
+const keptTexts = document.getElementById("kept-texts").dataset;
 document.getElementById("kept-file").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   if (!file) return;
@@ -61,14 +65,17 @@ document.getElementById("kept-file").addEventListener("change", async (event) =>
   try {
     verdict = await checkKept(JSON.parse(await file.text()));
   } catch (error) {
-    verdict = { result: "inconsistent", problems: [`the file is not a signed tree head: ${error.message || error}`] };
+    verdict = { result: "inconsistent",
+      problems: [{ code: "malformed", detail: `the file is not a signed tree head: ${error.message || error}` }] };
   }
   keptBox.classList.remove("pending");
   keptBox.classList.add(verdict.result === "consistent" ? "ok" : "bad");
   keptText.textContent = keptText.dataset[verdict.result === "consistent" ? "ok" : verdict.result === "unsupported" ? "unsupported" : "bad"];
   for (const problem of verdict.problems) {
     const item = document.createElement("li");
-    item.textContent = problem;
+    item.textContent = keptTexts[problem.code] || problem.detail;
+    item.title = problem.detail;
+    item.dataset.problem = problem.code;
     keptList.append(item);
   }
   keptBox.dataset.result = verdict.result;
