@@ -95,7 +95,8 @@ def current_head(request: Request, session: Session, clock: ClockDep) -> dict[st
         size = tree.sync(session)
         root = tree.consistency_proof(session, size, size).second_root_hash if size else ""
         session.rollback()
-        return {"head": None, "alarm": str(error), "tree_size": size, "root_hash": root}
+        return {"head": None, "alarm": str(error), "signed_tree_size": error.signed_tree_size, "tree_size": size,
+                "root_hash": root}  # fmt: skip
     return {"head": head.as_dict(), "alarm": None, "tree_size": head.tree_size, "root_hash": head.root_hash}
 
 
