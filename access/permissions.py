@@ -274,6 +274,7 @@ RULES: Final[dict[str, Rule]] = {
     "page_audit_tree_head": AUDIT_READERS,
     "page_admin_users": USER_ADMINS,
     "page_admin_create_user": USER_ADMINS,
+    "page_admin_create_organisation": USER_ADMINS,
     "page_admin_deactivate_user": USER_ADMINS,
     "page_admin_reset_password": USER_ADMINS,
     "page_admin_unlock": USER_ADMINS,

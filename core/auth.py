@@ -41,6 +41,7 @@ from core.clock import Clock
 from core.db import Base
 from core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from core.passwords import require_acceptable_password
+from core.regions import validate_division
 from core.sqltypes import UtcDateTime
 
 API_KEY_PREFIX = "shk_"
@@ -456,3 +457,33 @@ def create_user(
                  clock=clock)  # fmt: skip
     session.commit()
     return user
+
+
+def create_organisation(
+    session: Session, *, name: str, kind: OrgKind, province_code: str, county_code: str | None, actor: str,
+    clock: Clock,
+) -> Organisation:  # fmt: skip
+    """Register an organisation (its kind is its users' role), audited ``organisation.created``; commit.
+
+    Raises:
+        InvalidInput: An empty name, or an unknown province or county (GB/T 2260); nothing is written.
+        Conflict: The name is taken.
+    """
+    name = name.strip()
+    problems = (
+        [{"pointer": "/name", "reason": "empty or longer than 200 characters"}] if not 0 < len(name) <= 200 else []
+    )
+    problems += [{"pointer": "/province_code", "reason": p} for p in validate_division(province_code, county_code)]
+    if problems:
+        raise InvalidInput("the organisation cannot be registered so", problems)
+    if session.scalars(select(Organisation.id).where(Organisation.name == name)).first() is not None:
+        raise Conflict(f"an organisation named {name!r} exists already")
+    organisation = Organisation(name=name, kind=kind, province_code=province_code, county_code=county_code,
+                                created_at=clock.now())  # fmt: skip
+    session.add(organisation)
+    session.flush()
+    audit.append(session, actor=actor, action="organisation.created", subject=f"organisation:{organisation.id}",
+                 payload={"name": name, "kind": kind.value, "province_code": province_code,
+                          "county_code": county_code}, clock=clock)  # fmt: skip
+    session.commit()
+    return organisation

@@ -1,12 +1,14 @@
-"""Administration: the registry and the operator manage users; enterprises manage their API keys (issue 25).
+"""Administration: the registry and the operator manage organisations and users; enterprises their API keys.
 
-``/admin/users`` lists organisations and their users; a form creates a user (``core.auth.create_user``, the
-password policy applied, audited ``user.created``), another deactivates one (``core.sessions.deactivate_user``,
-as ``shanhai user deactivate``: every open session ends at once and the next click is refused), resets a
-password (``core.auth.set_password``) or lifts a login lock-out (the throttle's ``unlock``, audited
-``auth.unlocked``, as ``POST /api/v1/auth/lockouts/unlock``). ``/settings/api-keys`` lists the person's own
-keys, creates one (shown once) and revokes one (``api_key.revoked``). Every change is in the audit log; the
-process forgets cached callers at once, so a deactivated user's token or a revoked key gets 401 on its next use.
+``/admin/users`` (issue 25) lists organisations and their users. Its forms register an organisation
+(``core.auth.create_organisation``, GB/T 2260 codes checked, audited ``organisation.created``), create a user
+(``core.auth.create_user``, the password policy applied, audited ``user.created``), deactivate one
+(``core.sessions.deactivate_user``, as ``shanhai user deactivate``: every open session ends at once and the next
+click is refused), reset a password (``core.auth.set_password``) or lift a login lock-out (the throttle's
+``unlock``, audited ``auth.unlocked``, as ``POST /api/v1/auth/lockouts/unlock``). ``/settings/api-keys`` lists the
+person's own keys, creates one (shown once) and revokes one (``api_key.revoked``). Every change is in the audit
+log; the process forgets cached callers at once, so a deactivated user's token or a revoked key gets 401 on its
+next use.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from access.deps import ClockDep, SessionDep, SettingsDep, authorize
 from access.throttle import LoginThrottle, normalise_user_name
 from core.auth import (
     Organisation,
+    OrgKind,
     Principal,
     User,
     create_api_key,
+    create_organisation,
     create_user,
     list_api_keys,
     record_unlock,
@@ -40,7 +44,7 @@ Person = Annotated[Principal, Depends(authorize)]
 CsrfField = Annotated[str, Form(alias=CSRF_FIELD, max_length=100)]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 #: The notices a redirect after a change may ask for (anything else shows none).
-DONE = frozenset({"created", "deactivated", "password", "unlocked"})
+DONE = frozenset({"created", "deactivated", "password", "unlocked", "organisation"})
 KeyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -54,8 +58,8 @@ def users_page(request: Request, session: SessionDep, person: Principal, *, noti
     """Render the users page (organisations, users, the forms), with a notice after a change."""
     organisations = list(session.scalars(select(Organisation).order_by(Organisation.id)))
     users = list(session.scalars(select(User).order_by(User.organisation_id, User.id)))
-    return render(request, "admin_users.html", {"organisations": organisations, "users": users, "notice": notice},
-                  principal=person, status_code=status_code)  # fmt: skip
+    context = {"organisations": organisations, "users": users, "notice": notice, "kinds": list(OrgKind)}
+    return render(request, "admin_users.html", context, principal=person, status_code=status_code)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -78,6 +82,20 @@ def page_admin_create_user(
     create_user(session, organisation_id=organisation_id, username=username, display_name=display_name,
                 password=password, actor=person.actor, clock=clock)  # fmt: skip
     return RedirectResponse("/admin/users?done=created", status_code=303)
+
+
+@router.post("/admin/organisations")
+def page_admin_create_organisation(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, person: Person,
+    name: Annotated[str, Form(min_length=1, max_length=200)], kind: Annotated[OrgKind, Form()],
+    province_code: Annotated[str, Form(pattern=r"^\d{2}$")],
+    county_code: Annotated[str, Form(pattern=r"^(\d{6})?$")] = "", csrf_token: CsrfField = "",
+) -> Response:  # fmt: skip
+    """Register an organisation (GB/T 2260 province and county checked; audited ``organisation.created``)."""
+    check_csrf(request, settings, csrf_token)
+    create_organisation(session, name=name, kind=kind, province_code=province_code, county_code=county_code or None,
+                        actor=person.actor, clock=clock)  # fmt: skip
+    return RedirectResponse("/admin/users?done=organisation", status_code=303)
 
 
 def _user(session: SessionDep, user_id: int) -> User:
