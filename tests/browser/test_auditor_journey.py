@@ -24,10 +24,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.db import make_engine
+from core.merkle import MerkleTree, verify_consistency
 from tests.browser.conftest import Site
 from tests.browser.test_bureau_journey import api
 from tests.browser.test_pages_in_chromium import LOCALES, SHOTS, Watch, axe_violations, log_in
 from tests.conftest import PASSWORDS, rewrite_audit_entry
+from web.static_files import static_url
 
 NEW_USER = "auditor-2"
 NEW_PASSWORD = "Kept-heads-and-proofs-2026"
@@ -74,6 +76,45 @@ def check_kept(page: Any, kept: Path) -> str:
 @pytest.fixture(scope="module")
 def kept_heads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("kept")
+
+
+def test_the_browser_consistency_check_agrees_with_python(browser: Any, site: Site) -> None:
+    """``verifyConsistency`` (verify.mjs) against core.merkle on every pair of sizes up to 13, and tampered proofs."""
+    tree = MerkleTree()
+    for i in range(13):
+        tree.append(f"entry {i}".encode())
+    cases = []
+    for second in range(1, 14):
+        for first in range(1, second + 1):
+            proof = [p.hex() for p in tree.consistency_proof(first, second)]
+            first_root, second_root = tree.root(first).hex(), tree.root(second).hex()
+            cases.append([first, second, first_root, second_root, proof, True])
+            if proof:
+                bent = [proof[0][:-2] + ("00" if proof[0][-2:] != "00" else "01"), *proof[1:]]
+                cases.append([first, second, first_root, second_root, bent, False])
+            if first < second:
+                cases.append([first, second, tree.root(second - 1).hex(), second_root, proof, False])
+    for case in cases:  # the expected verdict is Python's own
+        case[5] = verify_consistency(case[0], case[1], bytes.fromhex(case[2]), bytes.fromhex(case[3]),
+                                     [bytes.fromhex(p) for p in case[4]])  # fmt: skip
+    ctx = browser.new_context(base_url=site.base)
+    page = ctx.new_page()
+    page.goto("/verify")
+    verdicts = page.evaluate(
+        """async ([url, cases]) => {
+          const m = await import(url);
+          const hex = (h) => m.hexToBytes(h);
+          const out = [];
+          for (const [a, b, ra, rb, proof] of cases) {
+            out.push(await m.verifyConsistency(a, b, hex(ra), hex(rb), proof.map(hex)));
+          }
+          return out;
+        }""",
+        [static_url("js/verify.mjs"), cases],
+    )
+    ctx.close()
+    assert verdicts == [case[5] for case in cases]
+    assert sum(verdicts) >= 91 and not all(verdicts)  # every honest pair verifies; tampered ones do not
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
