@@ -45,6 +45,8 @@ RIGHT_READERS: Final = ECO_READERS | RIGHT_HOLDERS | BANKS
 OPERATOR: Final = frozenset({OrgKind.OPERATOR})
 #: The review desk: verifiers verify and validate, the registry registers and issues (issue 22).
 REVIEWERS: Final = frozenset({OrgKind.VERIFIER, OrgKind.REGISTRY})
+#: Who manages users and lifts login lock-outs (the API's unlock rule, and the pages of issue 25).
+USER_ADMINS: Final = frozenset({OrgKind.REGISTRY, OrgKind.OPERATOR})
 #: Who may scrape ``/metrics`` when it is not public (``SHANHAI_METRICS_PUBLIC``, ADR 029).
 METRICS_READERS: Final = frozenset({OrgKind.OPERATOR, OrgKind.AUDITOR})
 #: Routes that are public only when a setting says so; their table entry is the rule otherwise.
@@ -283,6 +285,23 @@ RULES: Final[dict[str, Rule]] = {
     "page_holdings_pledge": PROPONENTS | {OrgKind.ENTERPRISE},
     "page_holdings_pledge_decide": BANKS,
     "page_holdings_retire": HOLDERS,
+    # the auditor's desk and administration (issue 25)
+    "page_audit": AUDIT_READERS,
+    "page_audit_tree_head": AUDIT_READERS,
+    "page_admin_users": USER_ADMINS,
+    "page_admin_create_user": USER_ADMINS,
+    "page_admin_create_organisation": USER_ADMINS,
+    "page_admin_deactivate_user": USER_ADMINS,
+    "page_admin_reset_password": USER_ADMINS,
+    "page_admin_unlock": USER_ADMINS,
+    "page_flows": ALL_ROLES,  # as read_flows_report
+    "page_flows_csv": ALL_ROLES,
+    "page_flows_xlsx": ALL_ROLES,
+    "page_operator": OPERATOR,
+    "page_operator_deposit": OPERATOR,
+    "page_api_keys": frozenset({OrgKind.ENTERPRISE}),
+    "page_create_api_key": frozenset({OrgKind.ENTERPRISE}),
+    "page_revoke_api_key": frozenset({OrgKind.ENTERPRISE}),
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

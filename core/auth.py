@@ -39,8 +39,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from core import audit
 from core.clock import Clock
 from core.db import Base
-from core.errors import AuthenticationFailed, NotFound
+from core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from core.passwords import require_acceptable_password
+from core.regions import validate_division
 from core.sqltypes import UtcDateTime
 
 API_KEY_PREFIX = "shk_"
@@ -395,3 +396,94 @@ def create_api_key(session: Session, *, principal: Principal, label: str, clock:
     )
     session.commit()
     return key, plaintext
+
+
+def list_api_keys(session: Session, *, principal: Principal) -> list[ApiKey]:
+    """Return the principal's own API keys, newest first (revoked ones included, with when)."""
+    query = select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_api_key(session: Session, *, principal: Principal, key_id: int, clock: Clock) -> ApiKey:
+    """Revoke one of the principal's own API keys, audited ``api_key.revoked``; commit.
+
+    The caller's process must forget cached callers (:meth:`PrincipalCache.clear`) for it to bite at once.
+
+    Raises:
+        NotFound: No such key of the principal's (another user's key is not revealed).
+        Conflict: The key is already revoked.
+    """
+    key = session.get(ApiKey, key_id)
+    if key is None or key.user_id != principal.user_id:
+        raise NotFound(f"API key {key_id} does not exist")
+    if key.revoked_at is not None:
+        raise Conflict(f"API key {key_id} is already revoked")
+    key.revoked_at = clock.now()
+    audit.append(session, actor=principal.actor, action="api_key.revoked", subject=f"api_key:{key.id}",
+                 payload={"label": key.label, "prefix": key.prefix}, clock=clock)  # fmt: skip
+    session.commit()
+    return key
+
+
+def create_user(
+    session: Session, *, organisation_id: int, username: str, display_name: str, password: str, actor: str,
+    clock: Clock,
+) -> User:  # fmt: skip
+    """Create a user of an existing organisation with a password that meets the policy, audited; commit.
+
+    Raises:
+        InvalidInput: No such organisation, or the password breaks the policy; nothing is written.
+        Conflict: The user name is taken.
+    """
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise InvalidInput(
+            "no such organisation",
+            [{"pointer": "/organisation_id", "reason": f"organisation {organisation_id} does not exist"}],
+        )
+    username = username.strip()
+    if not username or len(username) > 100 or any(c.isspace() for c in username):
+        raise InvalidInput("a user name is 1 to 100 characters without spaces",
+                           [{"pointer": "/username", "reason": "empty, too long or with spaces"}])  # fmt: skip
+    if session.scalars(select(User.id).where(User.username == username)).first() is not None:
+        raise Conflict(f"a user named {username!r} exists already")
+    require_acceptable_password(password, username=username)
+    user = User(organisation_id=organisation.id, username=username, display_name=display_name.strip() or username,
+                password_hash=hash_password(password), is_active=True, created_at=clock.now())  # fmt: skip
+    session.add(user)
+    session.flush()
+    audit.append(session, actor=actor, action="user.created", subject=f"user:{user.id}",
+                 payload={"username": username, "organisation_id": organisation.id, "role": organisation.kind.value},
+                 clock=clock)  # fmt: skip
+    session.commit()
+    return user
+
+
+def create_organisation(
+    session: Session, *, name: str, kind: OrgKind, province_code: str, county_code: str | None, actor: str,
+    clock: Clock,
+) -> Organisation:  # fmt: skip
+    """Register an organisation (its kind is its users' role), audited ``organisation.created``; commit.
+
+    Raises:
+        InvalidInput: An empty name, or an unknown province or county (GB/T 2260); nothing is written.
+        Conflict: The name is taken.
+    """
+    name = name.strip()
+    problems = (
+        [{"pointer": "/name", "reason": "empty or longer than 200 characters"}] if not 0 < len(name) <= 200 else []
+    )
+    problems += [{"pointer": "/province_code", "reason": p} for p in validate_division(province_code, county_code)]
+    if problems:
+        raise InvalidInput("the organisation cannot be registered so", problems)
+    if session.scalars(select(Organisation.id).where(Organisation.name == name)).first() is not None:
+        raise Conflict(f"an organisation named {name!r} exists already")
+    organisation = Organisation(name=name, kind=kind, province_code=province_code, county_code=county_code,
+                                created_at=clock.now())  # fmt: skip
+    session.add(organisation)
+    session.flush()
+    audit.append(session, actor=actor, action="organisation.created", subject=f"organisation:{organisation.id}",
+                 payload={"name": name, "kind": kind.value, "province_code": province_code,
+                          "county_code": county_code}, clock=clock)  # fmt: skip
+    session.commit()
+    return organisation

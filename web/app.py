@@ -11,7 +11,21 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from web.routes import account, bureau, evidence, holdings, registry, report_new, reports, review, verify
+from web.routes import (
+    account,
+    admin,
+    audit,
+    bureau,
+    evidence,
+    flows,
+    holdings,
+    operator,
+    registry,
+    report_new,
+    reports,
+    review,
+    verify,
+)
 from web.static_files import STATIC_DIR, STATIC_PREFIX, WebStatic
 
 __all__ = ["FILE_PAGE_SUFFIXES", "PAGE_ROUTERS", "STATIC_PREFIX", "install_web"]
@@ -29,6 +43,10 @@ PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
     evidence.router,
     review.router,
     holdings.router,
+    audit.router,
+    admin.router,
+    flows.router,
+    operator.router,
 )
 
 

@@ -66,6 +66,11 @@ NAVIGATION: Final = (
     NavItem("page_projects", "/projects", N_("My projects")),
     NavItem("page_review", "/review", N_("Review queue")),
     NavItem("page_holdings", "/holdings", N_("Holdings")),
+    NavItem("page_flows", "/reports/flows", N_("Flows")),
+    NavItem("page_audit", "/audit", N_("Audit log")),
+    NavItem("page_admin_users", "/admin/users", N_("Users")),
+    NavItem("page_operator", "/operator", N_("Operator's desk")),
+    NavItem("page_api_keys", "/settings/api-keys", N_("API keys")),
 )
 
 

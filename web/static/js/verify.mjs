@@ -6,6 +6,8 @@
 //  4. the RFC 9162 inclusion proof leads from that entry's leaf (SHA-256(0x00 || hash)) to the signed root;
 //  5. the entry records the certificate's quantity, beneficiary, purpose, use, year, code and serials.
 // checkCertificate() returns {ok, problems, supported}; tests run it on vectors generated in Python.
+// The same steps serve the auditor's desk (/audit, audit-page.mjs): verifyTreeHead() checks a kept or current
+// head, entryHash() recomputes an entry's hash, verifyInclusion() and verifyConsistency() walk RFC 9162 proofs.
 
 const RECORDED_FACTS = ["quantity_t", "beneficiary", "purpose", "use", "reporting_year", "verification_code", "serials"];
 const FORMAT = "shanhai-sth/1";
@@ -49,7 +51,7 @@ async function sha256(...parts) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
 }
 
-const leafHash = (data) => sha256(new Uint8Array([0]), data);
+export const leafHash = (data) => sha256(new Uint8Array([0]), data);
 const nodeHash = (left, right) => sha256(new Uint8Array([1]), left, right);
 
 function equalBytes(a, b) {
@@ -73,6 +75,65 @@ export async function verifyInclusion(leaf, index, size, path, root) {
   return sn === 0 && equalBytes(result, root);
 }
 
+// RFC 9162 §2.1.4.2, as core/merkle.py verify_consistency: the tree (first, firstRoot) is a prefix of
+// (second, secondRoot). Equal sizes need an empty proof and equal roots; a malformed proof is false.
+export async function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
+  if (!(first >= 1 && first <= second) || proof.some((p) => p.length !== 32)) return false;
+  if (first === second) return proof.length === 0 && equalBytes(firstRoot, secondRoot);
+  const path = [...proof];
+  if ((first & (first - 1)) === 0) path.unshift(firstRoot);
+  if (!path.length) return false;
+  let fn = first - 1, sn = second - 1;
+  while (fn & 1) { fn >>= 1; sn >>= 1; }
+  let firstResult = path[0], secondResult = path[0];
+  for (const sibling of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn & 1 || fn === sn) {
+      firstResult = await nodeHash(sibling, firstResult);
+      secondResult = await nodeHash(sibling, secondResult);
+      if (!(fn & 1)) { while (fn && !(fn & 1)) { fn >>= 1; sn >>= 1; } }
+    } else {
+      secondResult = await nodeHash(secondResult, sibling);
+    }
+    fn >>= 1; sn >>= 1;
+  }
+  return sn === 0 && equalBytes(firstResult, firstRoot) && equalBytes(secondResult, secondRoot);
+}
+
+// Check a signed tree head (shanhai-sth/1) against the registry's public key: the key id, then the Ed25519
+// signature over the canonical JSON of its members. Returns {ok, supported, problem}; supported is false when
+// this browser has no Ed25519 in WebCrypto.
+export async function verifyTreeHead(head, publicKeyHex) {
+  const raw = hexToBytes(publicKeyHex);
+  const keyId = bytesToHex(await sha256(raw));
+  if (!head || head.key_id !== keyId) {
+    return { ok: false, supported: true,
+      problem: `the tree head names key ${head && head.key_id}, not the given public key ${keyId}` };
+  }
+  const message = encoder.encode(canonicalJson({ format: FORMAT, key_id: head.key_id, root_hash: head.root_hash,
+    timestamp: head.timestamp, tree_size: head.tree_size }));
+  let key;
+  try {
+    key = await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+  } catch (error) {
+    return { ok: false, supported: false, problem: String(error) };
+  }
+  const valid = await crypto.subtle.verify({ name: "Ed25519" }, key, hexToBytes(head.signature), message);
+  return { ok: valid, supported: true, problem: valid ? null : "the tree head's signature does not verify with the public key" };
+}
+
+// The entry hash of an audit entry (core/audit.py entry_hash): SHA-256 of its canonical JSON in its scheme.
+export async function entryHash(entry) {
+  const content = { seq: entry.seq, recorded_at: entry.recorded_at, actor: entry.actor, action: entry.action,
+    subject: entry.subject, payload: entry.payload, prev_hash: entry.prev_hash };
+  const scheme = entry.scheme === undefined ? LEGACY_SCHEME : entry.scheme;
+  let text;
+  if (scheme === JCS_SCHEME) text = canonicalJson({ scheme, ...content }, true);  // RFC 8785 (ADR 033)
+  else if (scheme === LEGACY_SCHEME) text = canonicalJson(content);
+  else throw new Error(`unknown canonicalization scheme ${scheme}`);
+  return sha256(encoder.encode(text));
+}
+
 export async function ed25519Supported() {
   try {
     await crypto.subtle.importKey("raw", new Uint8Array(32).fill(1), { name: "Ed25519" }, false, ["verify"]);
@@ -93,36 +154,15 @@ export async function checkCertificate(facts, publicKeyHex) {
   if (!head) return { ok: false, supported: true, problems: ["the certificate keeps no signed tree head"] };
   let supported = true;
   try {
-    const raw = hexToBytes(publicKeyHex);
-    const keyId = bytesToHex(await sha256(raw));
-    if (head.key_id !== keyId) {
-      problems.push(`the tree head names key ${head.key_id}, not the given public key ${keyId}`);
-    } else {
-      const message = encoder.encode(canonicalJson({ format: FORMAT, key_id: head.key_id, root_hash: head.root_hash,
-        timestamp: head.timestamp, tree_size: head.tree_size }));
-      let key;
-      try {
-        key = await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
-      } catch (error) {
-        supported = false;
-        throw error;
-      }
-      const valid = await crypto.subtle.verify({ name: "Ed25519" }, key, hexToBytes(head.signature), message);
-      if (!valid) problems.push("the tree head's signature does not verify with the public key");
-    }
+    const verdict = await verifyTreeHead(head, publicKeyHex);
+    if (!verdict.supported) { supported = false; throw new Error(verdict.problem); }
+    if (!verdict.ok) problems.push(verdict.problem);
     const entry = facts.audit_entry, proof = facts.inclusion_proof;
     if (!entry || !proof) {
       problems.push("the certificate lacks its audit entry or inclusion proof");
       return { ok: false, supported, problems };
     }
-    const content = { seq: entry.seq, recorded_at: entry.recorded_at, actor: entry.actor, action: entry.action,
-      subject: entry.subject, payload: entry.payload, prev_hash: entry.prev_hash };
-    const scheme = entry.scheme === undefined ? LEGACY_SCHEME : entry.scheme;
-    let text;
-    if (scheme === JCS_SCHEME) text = canonicalJson({ scheme, ...content }, true);  // RFC 8785 (ADR 033)
-    else if (scheme === LEGACY_SCHEME) text = canonicalJson(content);
-    else throw new Error(`unknown canonicalization scheme ${scheme}`);
-    const recomputed = await sha256(encoder.encode(text));
+    const recomputed = await entryHash(entry);
     if (bytesToHex(recomputed) !== entry.entry_hash) problems.push("the audit entry's content does not hash to its entry hash");
     if (proof.leaf_index !== entry.seq - 1 || proof.tree_size !== head.tree_size) {
       problems.push("the inclusion proof is not for this entry under the kept tree head");
