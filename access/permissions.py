@@ -267,6 +267,13 @@ RULES: Final[dict[str, Rule]] = {
     "page_attach_evidence": PROPONENTS,
     # whoever reads the project's evidence (its organisation, verifiers, the registry, auditors: the service checks)
     "page_download_evidence": PROPONENTS | {OrgKind.VERIFIER, OrgKind.REGISTRY, OrgKind.AUDITOR},
+    # the market screen (issue 23, ADR 042): market data public, the ticket and the trader's orders TRADERS'
+    "page_market": PUBLIC,
+    "page_market_instrument": PUBLIC,
+    "page_market_mine": TRADERS,
+    "page_market_order": TRADERS,
+    "page_market_cancel": TRADERS,
+    "page_market_amend": TRADERS,
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.
