@@ -141,7 +141,7 @@ def _mine(session: Session, row: InstrumentRow, person: Principal, now: datetime
 def _ticket(row: InstrumentRow, values: dict[str, Any], problem: str | None = None,
             placed: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The ticket's context: a new Idempotency-Key for the next submission, the values kept."""
-    return {"key": str(uuid.uuid4()), "values": values, "problem": problem, "placed": placed,
+    return {"key": str(uuid.uuid4()), "fields": values, "problem": problem, "placed": placed,
             "time_in_force": TIME_IN_FORCE, "tick_cny": Fen(row.tick_fen).cny}  # fmt: skip
 
 

@@ -54,16 +54,17 @@ function drawBook() {
     rows.push(tr);
   }
   document.getElementById("book-rows").replaceChildren(...rows);
-  const cumulative = (levels) => {
+  const cumulative = (levels) => { // from 0 t at the best price outwards, so one level still draws a step
     let total = 0;
-    return levels.map((l) => { total += l.quantity_t; return [Number(l.price_cny), total]; });
+    const points = levels.map((l) => { total += l.quantity_t; return [Number(l.price_cny), total]; });
+    return levels.length ? [[Number(levels[0].price_cny), 0], ...points] : [];
   };
   depthChart.setOption({
     animation: false,
     aria: { enabled: true },
     grid: { left: 56, right: 16, top: 28, bottom: 40 },
     legend: { top: 0 },
-    tooltip: { trigger: "axis" },
+    tooltip: { trigger: "axis", renderMode: "richText" }, // no HTML tooltip: its inline styles break the CSP
     xAxis: { type: "value", scale: true, name: label("Price") , nameLocation: "middle", nameGap: 26 },
     yAxis: { type: "value", name: "t" },
     series: [
@@ -99,17 +100,17 @@ async function drawCandles() {
   candleChart.setOption({
     animation: false,
     aria: { enabled: true },
-    tooltip: { trigger: "axis" },
+    tooltip: { trigger: "axis", renderMode: "richText" }, // no HTML tooltip: its inline styles break the CSP
     grid: [{ left: 56, right: 16, top: 16, height: "55%" }, { left: 56, right: 16, top: "75%", height: "15%" }],
     xAxis: [{ type: "category", data: bars.map((b) => b.date) },
       { type: "category", gridIndex: 1, data: bars.map((b) => b.date), axisLabel: { show: false } }],
     yAxis: [{ type: "value", scale: true, name: label("Price") }, { type: "value", gridIndex: 1, name: "t" }],
     series: [
-      { type: "candlestick", name: label("Price"), itemStyle: { color: "#b71c1c", color0: "#2e7d32",
+      { type: "candlestick", name: label("Price"), barMaxWidth: 24, itemStyle: { color: "#b71c1c", color0: "#2e7d32",
         borderColor: "#b71c1c", borderColor0: "#2e7d32" },
         data: bars.map((b) => [b.open_cny, b.close_cny, b.low_cny, b.high_cny].map(Number)) },
       { type: "bar", name: label("Volume"), xAxisIndex: 1, yAxisIndex: 1, color: "#90a4ae",
-        data: bars.map((b) => b.volume_t) },
+        barMaxWidth: 24, data: bars.map((b) => b.volume_t) },
     ],
   }, true);
 }
@@ -121,12 +122,17 @@ function refreshCandles() { // at most one bars request in flight, after a trade
   drawCandles().finally(() => { candlesPending = false; });
 }
 
-function addTrades(trades) {
+const volume = document.getElementById("volume-today");
+function addTrades(trades, live = false) {
   const now = Date.now();
   for (const t of trades) {
     if (state.seen.has(t.trade_id)) continue;
     state.seen.set(t.trade_id, now);
     state.trades.unshift(t);
+    if (live && t.mode === "book") { // the page's day is the trade's day: the stream sends only new trades
+      volume.dataset.volume = String(Number(volume.dataset.volume) + t.quantity_t);
+      volume.textContent = tonnes.format(Number(volume.dataset.volume));
+    }
   }
   state.trades.sort((a, b) => b.trade_id - a.trade_id);
   state.trades.length = Math.min(state.trades.length, MAX_TRADES);
@@ -160,7 +166,7 @@ stream.addEventListener("update", (event) => {
   const message = JSON.parse(event.data);
   state.seq = message.seq;
   if (message.book) { state.book = message.book; drawBook(); }
-  if (message.trades.length) { addTrades(message.trades); drawTrades(); refreshCandles(); }
+  if (message.trades.length) { addTrades(message.trades, true); drawTrades(); refreshCandles(); }
   host.dataset.seq = String(message.seq);
   document.body.dispatchEvent(new CustomEvent("market-update", { detail: { seq: message.seq } }));
 });
