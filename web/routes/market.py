@@ -154,7 +154,8 @@ def page_market_instrument(
     now = clock.now()
     base = f"/public/v1/market/instruments/{row.instrument_id}"
     config = {"book": f"{base}/book?depth=10", "trades": f"{base}/trades?limit=30", "bars": f"{base}/bars",
-              "stream": f"{base}/stream?depth=10", "echarts": static_url("vendor/echarts/echarts.esm.min.mjs")}  # fmt: skip
+              "stream": f"{base}/stream?depth=10",
+              "echarts": static_url("vendor/echarts/echarts.esm.min.mjs")}  # fmt: skip
     trader = person is not None and person.role in TRADERS
     context: dict[str, Any] = {"s": _summary(session, row, now), "config": json.dumps(config), "trader": trader}
     if trader:
