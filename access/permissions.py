@@ -274,6 +274,12 @@ RULES: Final[dict[str, Rule]] = {
     "page_market_order": TRADERS,
     "page_market_cancel": TRADERS,
     "page_market_amend": TRADERS,
+    "page_auctions": PUBLIC,
+    "page_auction": PUBLIC,
+    "page_auction_bid": TRADERS,
+    "page_block_trades": TRADERS,
+    "page_block_propose": TRADERS,
+    "page_block_answer": TRADERS,
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

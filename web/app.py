@@ -11,7 +11,7 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from web.routes import account, bureau, evidence, market, registry, report_new, reports, verify
+from web.routes import account, bureau, desks, evidence, market, registry, report_new, reports, verify
 from web.static_files import STATIC_DIR, STATIC_PREFIX, WebStatic
 
 __all__ = ["FILE_PAGE_SUFFIXES", "PAGE_ROUTERS", "STATIC_PREFIX", "install_web"]
@@ -28,6 +28,7 @@ PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
     report_new.router,
     evidence.router,
     market.router,
+    desks.router,
 )
 
 

@@ -65,6 +65,8 @@ NAVIGATION: Final = (
     NavItem("page_verify", "/verify", N_("Verify a certificate")),
     NavItem("page_projects", "/projects", N_("My projects")),
     NavItem("page_market", "/market", N_("Market")),
+    NavItem("page_auctions", "/auctions", N_("Auctions")),
+    NavItem("page_block_trades", "/block-trades", N_("Block trades")),
 )
 
 

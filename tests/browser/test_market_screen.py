@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def list_market(site: Site) -> None:
         engine.dispose()
     operator = USER_OF_ROLE["operator"]
     body = {"instrument_id": INSTRUMENT, "credit_class": "FCT", "vintage_year": 2025, "reference_price_cny": "60",
-            "always_open": True, "buyer_fee_bp": 50, "seller_fee_bp": 30}  # fmt: skip
+            "always_open": True, "buyer_fee_bp": 50, "seller_fee_bp": 30,
+            # the block desk all day and from 10 t, so the journey's block trade does not depend on the hour
+            "block_min_t": 10, "block_open_minute": 0, "block_close_minute": 1440}  # fmt: skip
     api(site, "POST", "/api/v1/instruments", body, operator)
     api(site, "POST", "/api/v1/cash/deposits",
         {"organisation_id": buyer, "amount_fen": 10_000_000, "reference": "BANK-TEST"}, operator)  # fmt: skip
@@ -214,4 +217,74 @@ def test_the_market_screen_in_english(browser: Any, market: Site, watches: list[
     assert "Log in as a trader" in page.inner_text("main") and page.locator("#ticket").count() == 0
     check(page, problems, "anonymous")
     anonymous.close()
+    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+
+
+def test_an_auction_is_bid_and_closed_and_a_block_trade_confirmed(
+    browser: Any, market: Site, watches: list[Watch]
+) -> None:
+    problems: dict[str, list[str]] = {}
+    now = market.clock.now()
+    terms = {
+        "instrument_id": INSTRUMENT,
+        "quantity_t": 300,
+        "reserve_price_cny": "58.00",
+        "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(minutes=10)).isoformat(),
+    }
+    auction = api(market, "POST", "/api/v1/auctions", terms, SELLER)["auction_id"]  # fmt: skip
+    ctx, buyer, watch = trader_page(browser, market, "zh", BUYER)
+    watches.append(watch)
+
+    # bid on the auction's page
+    buyer.goto("/auctions")
+    assert "进行中" in buyer.inner_text("table.auctions")
+    check(buyer, problems, "auctions")
+    buyer.click(f"table.auctions a[href='/auctions/{auction}']")
+    buyer.fill("#bid-price", "59.50")
+    buyer.fill("#bid-quantity", "120")
+    buyer.click("#place-bid")
+    buyer.wait_for_selector("[data-testid=bid-placed]")
+    assert "59.50" in buyer.inner_text("[data-testid=my-bids]")
+    check(buyer, problems, "auction")
+    shot(buyer, "auction-bid", "zh")
+
+    # closed after its window: the allocation is public, shown to anyone
+    market.clock.advance(timedelta(minutes=15))
+    api(market, "POST", f"/api/v1/auctions/{auction}/close", None, USER_OF_ROLE["operator"])
+    anonymous = browser.new_context(base_url=market.base, locale=LOCALES["zh"],
+                                    extra_http_headers={"Accept-Language": LOCALES["zh"]})  # fmt: skip
+    public = anonymous.new_page()
+    watches.append(Watch(public, market.base))
+    public.goto(f"/auctions/{auction}")
+    assert "已结束" in public.inner_text("[data-testid=phase]")
+    allocations = public.inner_text("[data-testid=allocations]")
+    assert "120" in allocations and "59.50" in allocations, allocations
+    check(public, problems, "auction-closed")
+    shot(public, "auction-closed", "zh")
+    anonymous.close()
+
+    # a block trade proposed by the seller and confirmed by the buyer
+    seller_ctx, seller, seller_watch = trader_page(browser, market, "zh", SELLER)
+    watches.append(seller_watch)
+    seller.goto("/block-trades")
+    assert "42.00 – 78.00 (±30 %)" in seller.inner_text("[data-testid=block-rules]")
+    seller.select_option("#block-side", "sell")
+    seller.select_option("#block-counterparty", label=seller.locator("#block-counterparty option", has_text="海沧")
+                         .first.inner_text())  # fmt: skip
+    seller.fill("#block-price", "62.00")
+    seller.fill("#block-quantity", "500")
+    seller.click("#propose-block")
+    seller.wait_for_selector("[data-testid=done]")
+    assert "待确认" in seller.inner_text("[data-testid=blocks]")
+    check(seller, problems, "block-proposed")
+    block = api(market, "GET", "/api/v1/block-trades?status=proposed", who=BUYER)["items"][0]["block_trade_id"]
+    buyer.goto("/block-trades")
+    buyer.click(f"[data-testid=confirm-{block}]")
+    buyer.wait_for_selector("[data-testid=done]")
+    assert "已成交" in buyer.inner_text(f"tr[data-block='{block}']")
+    check(buyer, problems, "block-confirmed")
+    shot(buyer, "block-trades", "zh")
+    seller_ctx.close()
+    ctx.close()
     assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
