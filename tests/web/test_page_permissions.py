@@ -16,7 +16,8 @@ from web.app import PAGE_ROUTERS
 #: A value for each path parameter of a page (a missing certificate is a 404 page: allowed, not refused).
 SAMPLES = {"code": "SH-64-000001", "report_id": "1", "project_id": "1", "plot_id": "1", "import_id": "1",
            "z": "0", "x": "0", "y": "0", "methodology": "FJ-FORESTRY-CARBON-TICKET", "kind": "csv",
-           "attachment_id": "1", "instrument_id": "FCT-2025"}  # fmt: skip
+           "attachment_id": "1", "instrument_id": "FCT-2025",
+           "auction_id": "1"}  # fmt: skip
 VERIFY_SAMPLE = {"/verify/{code}": "/verify/ZZZZ-0000"}
 
 
