@@ -302,6 +302,19 @@ RULES: Final[dict[str, Rule]] = {
     "page_api_keys": frozenset({OrgKind.ENTERPRISE}),
     "page_create_api_key": frozenset({OrgKind.ENTERPRISE}),
     "page_revoke_api_key": frozenset({OrgKind.ENTERPRISE}),
+    # the market screen (issue 23, ADR 042): market data public, the ticket and the trader's orders TRADERS'
+    "page_market": PUBLIC,
+    "page_market_instrument": PUBLIC,
+    "page_market_mine": TRADERS,
+    "page_market_order": TRADERS,
+    "page_market_cancel": TRADERS,
+    "page_market_amend": TRADERS,
+    "page_auctions": PUBLIC,
+    "page_auction": PUBLIC,
+    "page_auction_bid": TRADERS,
+    "page_block_trades": TRADERS,
+    "page_block_propose": TRADERS,
+    "page_block_answer": TRADERS,
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

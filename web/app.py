@@ -16,9 +16,11 @@ from web.routes import (
     admin,
     audit,
     bureau,
+    desks,
     evidence,
     flows,
     holdings,
+    market,
     operator,
     registry,
     report_new,
@@ -47,6 +49,8 @@ PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
     admin.router,
     flows.router,
     operator.router,
+    market.router,
+    desks.router,
 )
 
 

@@ -25,7 +25,17 @@ from web.pages import render
 
 logger = logging.getLogger("shanhai.web")
 #: Paths that belong to the pages even when no route matched (a 404 under them is a page, not a problem).
-PAGE_PREFIXES = ("/registry", "/verify", "/reports", "/login", "/logout", "/lang", "/projects", "/evidence")
+PAGE_PREFIXES: tuple[str, ...] = (
+    "/registry",
+    "/verify",
+    "/reports",
+    "/login",
+    "/logout",
+    "/lang",
+    "/projects",
+    "/evidence",
+)
+PAGE_PREFIXES += ("/market", "/auctions", "/block-trades")  # the market screen and its desks (ADR 042)
 
 
 def is_page_request(request: Request) -> bool:
