@@ -11,7 +11,7 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from web.routes import account, bureau, evidence, registry, report_new, reports, verify
+from web.routes import account, bureau, evidence, gep, registry, report_new, reports, verify
 from web.static_files import STATIC_DIR, STATIC_PREFIX, WebStatic
 
 __all__ = ["FILE_PAGE_SUFFIXES", "PAGE_ROUTERS", "STATIC_PREFIX", "install_web"]
@@ -27,6 +27,7 @@ PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
     bureau.router,
     report_new.router,
     evidence.router,
+    gep.router,
 )
 
 

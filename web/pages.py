@@ -64,6 +64,7 @@ NAVIGATION: Final = (
     NavItem("page_registry_retirements", "/registry/retirements", N_("Retirements")),
     NavItem("page_verify", "/verify", N_("Verify a certificate")),
     NavItem("page_projects", "/projects", N_("My projects")),
+    NavItem("page_gep_runs", "/gep/runs", N_("GEP accounting")),
 )
 
 

@@ -1,0 +1,169 @@
+"""Map tiles and pixel reads of a run's value rasters (the COGs of :mod:`gep.outputs`), by rio-tiler.
+
+A value raster is float64 元 per pixel with NaN for "no value" (outside every region, or no data). A map tile
+is a 256-px Web-Mercator PNG: the tile read by ``rio_tiler.io.Reader`` (from the COG's overview nearest the
+zoom, so a zoomed-out tile reads a few blocks, not the whole raster), scaled linearly between the raster's
+2nd and 98th percentiles (:func:`value_range`, read once from the coarsest overview and kept per file and
+modification time) and coloured by a named colour map; NaN is transparent.
+
+A click reads the pixel itself (:func:`pixel_value`: ``Reader.point`` on the full-resolution data of the COG,
+never the coloured tile or an overview), so the value shown is the COG's.
+
+The difference of two runs (year on year) is read the same way: both runs' tiles at the same Web-Mercator tile,
+``after − before`` per screen pixel, on a diverging colour map symmetric about zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+#: The colour maps of the value layers (rio-tiler's names): sequential for values, diverging for changes.
+VALUE_COLORMAP: Final = "ylgn"
+CHANGE_COLORMAP: Final = "rdbu"
+TILE_SIZE: Final = 256
+#: Percentiles bounding the colour scale (outliers do not wash the map out).
+LOW_PERCENTILE, HIGH_PERCENTILE = 2.0, 98.0
+#: Pixels of the preview read to find the colour scale (the coarsest overview at most this wide).
+PREVIEW_SIZE: Final = 512
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The colour scale of a value raster: ``low`` → first colour, ``high`` → last (元 per pixel)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the map needs of a value raster: its WGS84 bounds, zoom range and colour scale."""
+
+    bounds: tuple[float, float, float, float]
+    min_zoom: int
+    max_zoom: int
+    scale: ValueRange
+
+
+def _key(path: Path) -> tuple[str, int]:
+    return str(path), os.stat(path).st_mtime_ns
+
+
+def raster_info(path: Path) -> RasterInfo:
+    """Return the bounds, zooms and colour scale of a value raster (kept per file and modification time)."""
+    return _info(*_key(path))
+
+
+@lru_cache(maxsize=256)
+def _info(path: str, _mtime_ns: int) -> RasterInfo:
+    from rio_tiler.io import Reader
+
+    with Reader(path) as src:
+        preview = src.preview(max_size=PREVIEW_SIZE)
+        west, south, east, north = src.get_geographic_bounds(src.tms.rasterio_geographic_crs)
+        with warnings.catch_warnings():  # a raster rio-tiler cannot place on zooms gets the grid's zooms
+            warnings.simplefilter("ignore", UserWarning)
+            min_zoom, max_zoom = src.minzoom, src.maxzoom
+    values = preview.array.compressed() if np.ma.isMaskedArray(preview.array) else preview.array.ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        scale = ValueRange(0.0, 1.0)
+    else:
+        low, high = np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE])
+        scale = ValueRange(float(low), float(high) if high > low else float(low) + 1.0)
+    return RasterInfo((west, south, east, north), min_zoom, max_zoom, scale)
+
+
+def _read_tile(path: Path, z: int, x: int, y: int) -> np.ma.MaskedArray | None:
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        if not src.tile_exists(x, y, z):
+            return None
+        try:
+            image = src.tile(x, y, z, tilesize=TILE_SIZE, indexes=1, resampling_method="nearest")
+        except TileOutsideBounds:
+            return None
+    band: np.ma.MaskedArray = np.ma.masked_invalid(image.array[0])
+    return band
+
+
+def _png(band: np.ma.MaskedArray, low: float, high: float, colormap: str) -> bytes:
+    from rio_tiler.utils import render
+
+    scaled = np.clip((band.filled(low) - low) / (high - low), 0.0, 1.0) * 254 + 1  # 0 is kept for "no value"
+    data = np.where(np.ma.getmaskarray(band), 0, scaled).astype(np.uint8)
+    alpha = np.where(np.ma.getmaskarray(band), 0, 255).astype(np.uint8)
+    colours: dict[int, tuple[int, int, int, int]] = {int(k): v for k, v in _colours(colormap).items()}
+    colours[0] = (0, 0, 0, 0)
+    return render(data[np.newaxis], mask=alpha, img_format="PNG", colormap=colours)
+
+
+def value_tile(path: Path, z: int, x: int, y: int, *, colormap: str = VALUE_COLORMAP) -> bytes | None:
+    """Return a PNG tile of a value raster, or ``None`` where the raster has no pixel or none with a value."""
+    band = _read_tile(path, z, x, y)
+    if band is None or band.mask.all():
+        return None
+    scale = raster_info(path).scale
+    return _png(band, scale.low, scale.high, colormap)
+
+
+def change_range(before: Path, after: Path) -> ValueRange:
+    """Return a colour scale symmetric about zero for ``after − before`` (from both rasters' scales)."""
+    first, second = raster_info(before).scale, raster_info(after).scale
+    reach = max(abs(second.high - first.low), abs(second.low - first.high), abs(second.high - first.high), 1e-9)
+    reach = max(abs(first.high - first.low), abs(second.high - second.low), reach) / 4
+    return ValueRange(-reach, reach)
+
+
+def change_tile(before: Path, after: Path, z: int, x: int, y: int, *, scale: ValueRange) -> bytes | None:
+    """Return a PNG tile of ``after − before`` per screen pixel, or ``None`` where neither has a value."""
+    first, second = _read_tile(before, z, x, y), _read_tile(after, z, x, y)
+    if first is None or second is None:
+        return None
+    difference: np.ma.MaskedArray = second - first
+    if np.ma.getmaskarray(difference).all():
+        return None
+    return _png(difference, scale.low, scale.high, CHANGE_COLORMAP)
+
+
+def pixel_value(path: Path, lon: float, lat: float) -> float | None:
+    """Return the value (元) of the COG's full-resolution pixel at ``lon``/``lat`` (WGS84), ``None`` if none.
+
+    Outside the raster, or on a NaN pixel, there is no value.
+    """
+    from rio_tiler.errors import PointOutsideBounds
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        try:
+            point = src.point(lon, lat, indexes=1)
+        except PointOutsideBounds:
+            return None
+    value = float(np.asarray(point.array)[0])
+    return None if math.isnan(value) or bool(np.ma.getmaskarray(point.array)[0]) else value
+
+
+def _colours(colormap: str) -> dict[int, tuple[int, int, int, int]]:
+    from rio_tiler.colormap import cmap
+
+    return {int(k): v for k, v in cmap.get(colormap).items()}  # type: ignore[union-attr]
+
+
+def colour_stops(colormap: str, count: int = 6) -> list[str]:
+    """Return ``count`` CSS colours evenly along a colour map (the legend's gradient)."""
+    colours = _colours(colormap)
+    stops = []
+    for i in range(count):
+        red, green, blue, _alpha = colours[1 + round(i * 254 / (count - 1))]
+        stops.append(f"#{red:02x}{green:02x}{blue:02x}")
+    return stops
