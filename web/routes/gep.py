@@ -75,11 +75,18 @@ def _indicator_name(code: str, locale: str) -> str:
     return spec.name_zh if locale == "zh_CN" else code.replace("_", " ").capitalize()
 
 
-def _indicators(run: GepRun, locale: str) -> list[dict[str, Any]]:
-    rasters = (run.result or {}).get("rasters", {})
+def _has_raster(run: GepRun, code: str, data_dir: FilePath) -> bool:
+    try:
+        raster_path(run, code, data_dir)
+    except NotFound:  # no raster, or not on this server's data directory (another server's run)
+        return False
+    return True
+
+
+def _indicators(run: GepRun, locale: str, data_dir: FilePath) -> list[dict[str, Any]]:
     return [
         {"code": code, "name": _indicator_name(code, locale), "unit": DEFAULT_INDICATORS.get(code).physical_unit,
-         "raster": code in rasters}
+         "raster": _has_raster(run, code, data_dir)}
         for code in run.config["indicators"]
     ]  # fmt: skip
 
@@ -127,7 +134,7 @@ def _regions_geojson(run: GepRun) -> dict[str, Any]:
 def _map_config(run: GepRun, indicators: list[dict[str, Any]], data_dir: FilePath, other: GepRun | None) -> str:
     layers = []
     for item in indicators:
-        if not item["raster"]:
+        if not item["raster"] or (other is not None and not _has_raster(other, item["code"], data_dir)):
             continue
         path = raster_path(run, item["code"], data_dir)
         info = raster_tiles.raster_info(path)
@@ -248,7 +255,7 @@ def page_gep_run(
     """One run: live progress, then the result by region (table, choropleth), value rasters; year on year."""
     run = get_run(session, run_id)
     locale = locale_of(request)
-    indicators = _indicators(run, locale)
+    indicators = _indicators(run, locale, settings.data_dir)
     context: dict[str, Any] = {**_progress(session, run), "indicators": indicators, "tables": TABLES,
                                "class_labels": CLASS_LABELS}  # fmt: skip
     if run.status is RunStatus.SUCCEEDED:
