@@ -15,6 +15,7 @@ The difference of two runs (year on year) is read the same way: both runs' tiles
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -98,14 +99,28 @@ def _read_tile(path: Path, z: int, x: int, y: int) -> np.ma.MaskedArray | None:
 
 
 def _png(band: np.ma.MaskedArray, low: float, high: float, colormap: str) -> bytes:
-    from rio_tiler.utils import render
+    """Colour a band through the map's 256-entry table (0: transparent, "no value") and encode it as PNG.
 
-    scaled = np.clip((band.filled(low) - low) / (high - low), 0.0, 1.0) * 254 + 1  # 0 is kept for "no value"
-    data = np.where(np.ma.getmaskarray(band), 0, scaled).astype(np.uint8)
-    alpha = np.where(np.ma.getmaskarray(band), 0, 255).astype(np.uint8)
-    colours: dict[int, tuple[int, int, int, int]] = {int(k): v for k, v in _colours(colormap).items()}
-    colours[0] = (0, 0, 0, 0)
-    return render(data[np.newaxis], mask=alpha, img_format="PNG", colormap=colours)
+    Encoded by Pillow, not GDAL's PNG driver through a memory file: under concurrent tile requests (the server's
+    thread pool) that path failed now and then ("Could not encode array … using PNG driver").
+    """
+    from PIL import Image
+
+    scaled = np.clip((band.filled(low) - low) / (high - low), 0.0, 1.0) * 254 + 1
+    index = np.where(np.ma.getmaskarray(band), 0, scaled).astype(np.uint8)
+    rgba = _lookup(colormap)[index]
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=8)
+def _lookup(colormap: str) -> np.ndarray:
+    table = np.zeros((256, 4), dtype=np.uint8)
+    for value, colour in _colours(colormap).items():
+        table[value] = colour
+    table[0] = (0, 0, 0, 0)
+    return table
 
 
 def value_tile(path: Path, z: int, x: int, y: int, *, colormap: str = VALUE_COLORMAP) -> bytes | None:
