@@ -167,9 +167,17 @@ def test_value_cogs_have_overviews_and_tiles_at_every_zoom(tmp_path: Path) -> No
     import morecantile
 
     tms = morecantile.tms.get("WebMercatorQuad")
+    from rio_tiler.io import Reader
+
     for zoom in range(info.min_zoom, info.max_zoom + 1):
         tile = tms.tile(POINT[0], POINT[1], zoom)
         assert raster_tiles.value_tile(cog, tile.z, tile.x, tile.y) is not None, zoom
+        # the WGS84-labelled view of the CGCS2000 file gives the very pixels of the file warped as CGCS2000
+        with Reader(str(cog)) as src:
+            direct = src.tile(tile.x, tile.y, tile.z, tilesize=256, indexes=1, resampling_method="nearest").array[0]
+        viewed = raster_tiles._read_tile(cog, tile.z, tile.x, tile.y)
+        assert viewed is not None
+        assert np.array_equal(np.ma.filled(np.ma.masked_invalid(direct), -1.0), viewed.filled(-1.0)), zoom
     assert raster_tiles.pixel_value(cog, *POINT) == expected
     assert raster_tiles.pixel_value(cog, 100.0, 30.0) is None
     assert raster_tiles.pixel_value(cog, 106.25, 35.649) is None  # a NaN row
