@@ -168,6 +168,10 @@ def test_the_ecology_bureau_journey(browser: Any, site: Site) -> None:
             assert "celery@" in workers and "4" in workers, workers
             runs["after"] = start_run(page, "泾源 2026 (湿润年, 合成)", 2026, "gep-jy-precipitation-2026")
             wait_map(page)
+        else:
+            page.goto("/gep/runs/new")
+            check(page, problems, "new")
+            shot(page, "new", language)
         # 2. an indicator's value raster on the map: tiles render, the legend's unit, a click reads the COG's pixel
         page.goto(f"/gep/runs/{runs['before']}")
         wait_map(page)

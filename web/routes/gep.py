@@ -67,6 +67,7 @@ START_GEP_RUN: Final = "shanhai.gep.start_run"
 #: The price tables a run may name (packaged, ``gep/data/prices_*.toml``).
 PRICE_TABLES: Final = ("prices_guyuan_2025", "prices_ganzi_2010")
 CLASS_LABELS = {"provisioning": N_("Provisioning"), "regulating": N_("Regulating"), "cultural": N_("Cultural")}
+LEVEL_LABELS = {"county": N_("County"), "township": N_("Township")}
 PNG: Final = "image/png"
 
 
@@ -187,6 +188,7 @@ def page_gep_run_new(request: Request, session: SessionDep, person: Person) -> H
         "region_layers": list_region_layers(session),
         "roles": roles,
         "price_tables": PRICE_TABLES,
+        "level_labels": LEVEL_LABELS,
         "indicators": [{"code": c, "name": _indicator_name(c, locale)} for c in DEFAULT_INDICATORS.codes()],
     }
     return render(request, "gep_run_new.html", context, principal=person)
