@@ -315,6 +315,20 @@ RULES: Final[dict[str, Rule]] = {
     "page_block_trades": TRADERS,
     "page_block_propose": TRADERS,
     "page_block_answer": TRADERS,
+    # the GEP explorer (issue 24): the GEP API's rules — the ecology bureau runs, auditors and the registry read
+    "page_gep_runs": GEP_READERS,
+    "page_gep_run_new": GEP_RUNNERS,
+    "page_gep_run_create": GEP_RUNNERS,
+    "page_gep_run": GEP_READERS,
+    "page_gep_run_progress": GEP_READERS,
+    "page_gep_run_regions": GEP_READERS,
+    "page_gep_run_tile": GEP_READERS,
+    "page_gep_compare_tile": GEP_READERS,
+    "page_gep_run_value": GEP_READERS,
+    "page_gep_run_table": GEP_READERS,
+    "page_gep_run_workbook": GEP_READERS,
+    "page_gep_run_raster": GEP_READERS,
+    "page_gep_compare_csv": GEP_READERS,
 }
 
 #: Actions whose name starts so are pages: they know a person by the session cookie, never by a token.

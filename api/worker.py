@@ -12,7 +12,7 @@ from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.witness_loop import run_witness_round
@@ -113,8 +113,8 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
             celery.tasks[GEP_TILE].delay(run_id, index)
         return {"run_id": run_id, "tiles_queued": len(pending)}
 
-    @celery.task(name=GEP_TILE, shared=False)
-    def gep_tile(run_id: int, index: int) -> dict[str, Any]:
+    @celery.task(name=GEP_TILE, shared=False, bind=True)
+    def gep_tile(self: Task[Any, Any], run_id: int, index: int) -> dict[str, Any]:
         with timed_job("gep_tile") as outcome:
             return _reported(
                 outcome,
@@ -125,6 +125,7 @@ def create_celery(settings: Settings, session_factory: sessionmaker[Session], cl
                     raster_dir=settings.raster_dir,
                     data_dir=settings.data_dir,
                     clock=clock,
+                    worker=None if self.request.is_eager else self.request.hostname,
                 ),
             )
 

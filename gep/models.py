@@ -8,7 +8,8 @@ Invariants:
 * A run names its region layer, its raster inputs (layer name and SHA-256 at the start), its
   configuration and its valuation record (both tables' id, version and hash). Its results are written
   only when every tile has finished: a failed run holds no result.
-* A tile's result is written once (``done``); the run's ``tiles_done`` counts done tiles.
+* A tile's result is written once (``done``) with the worker that computed it; the run's ``tiles_done``
+  counts done tiles.
 """
 
 from __future__ import annotations
@@ -115,3 +116,5 @@ class GepRunTile(Base):
     window: Mapped[list[int]] = mapped_column(JSON)
     done: Mapped[bool] = mapped_column(default=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Who computed the tile: a Celery worker's host name, or ``process:<host>:<pid>`` (migration 0030).
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)

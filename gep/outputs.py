@@ -4,7 +4,7 @@ Each tile writes its own small multi-band GeoTIFF (so tiles computed on differen
 one file): one band per block of :meth:`gep.plan.Plan.value_keys` and a last band with the pixel's
 region index. :meth:`RasterWriter.assemble` reads each tile once and copies its blocks window by window
 into one tiled GeoTIFF per indicator (bounded memory: one tile at a time), converts each to a
-Cloud-Optimised GeoTIFF, then removes the tile files.
+Cloud-Optimised GeoTIFF with overviews (:data:`COG_OVERVIEWS`), then removes the tile files.
 
 Regional indicators (:mod:`gep.regional`) write their basis components (physical, not 元); assembling is
 their second pass: ``value = Σ_k basis_k × factor_k(region of the pixel) × unit value``, with the factors
@@ -27,6 +27,13 @@ from gep.regional import component_key
 from gep.spec import DEFAULT_INDICATORS
 
 PROFILE: dict[str, Any] = {"driver": "GTiff", "count": 1, "dtype": "float64", "nodata": float("nan")}
+#: Overviews of every value COG (halving down to one 256-px block), averaged ignoring NaN, so a map tile at
+#: any zoom reads the overview nearest its scale (:mod:`gep.raster_tiles`); clicks read full resolution.
+COG_OVERVIEWS: dict[str, str] = {
+    "blocksize": "256",
+    "overviews": "IGNORE_EXISTING",
+    "overview_resampling": "AVERAGE",
+}
 #: The band of a tile file holding the region index (after the value blocks).
 REGION_BAND = "region_index"
 
@@ -120,7 +127,7 @@ class RasterWriter:
         names: dict[str, str] = {}
         for code in codes:
             source, final = self.out_dir / f".value_{code}.tif", self.out_dir / f"value_{code}.tif"
-            rio_copy(source, final, driver="COG", compress="DEFLATE", predictor="3")
+            rio_copy(source, final, driver="COG", compress="DEFLATE", predictor="3", **COG_OVERVIEWS)
             source.unlink()
             names[code] = final.name
         shutil.rmtree(self.tile_dir, ignore_errors=True)

@@ -13,14 +13,16 @@ Workers must share ``data_dir`` (the value rasters are written there) and the ra
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit
@@ -178,10 +180,22 @@ def _stored_plan(session: Session, run: GepRun, raster_dir: Path) -> Plan:
     return _plan(session, config, run.inputs["region_layer"], raster_dir, scan_pixels=False)
 
 
+def this_process() -> str:
+    """Return the name a tile computed outside a Celery worker records as its worker."""
+    return f"process:{socket.gethostname()}:{os.getpid()}"
+
+
 def run_tile(
-    factory: sessionmaker[Session], run_id: int, index: int, *, raster_dir: Path, data_dir: Path, clock: Clock
+    factory: sessionmaker[Session],
+    run_id: int,
+    index: int,
+    *,
+    raster_dir: Path,
+    data_dir: Path,
+    clock: Clock,
+    worker: str | None = None,
 ) -> dict[str, Any]:
-    """Compute one tile and record it; the call that records the last tile finishes the run."""
+    """Compute one tile and record it (with ``worker``, else this process); the last tile finishes the run."""
     try:
         with session_scope(factory) as session:
             run = get_run(session, run_id)
@@ -199,7 +213,7 @@ def run_tile(
             ).one()
             if tile.done:
                 return {"run_id": run_id, "tile": index, "status": "already-done"}
-            tile.done, tile.result = True, result.as_json()
+            tile.done, tile.result, tile.worker = True, result.as_json(), worker or this_process()
             session.execute(update(GepRun).where(GepRun.id == run_id).values(tiles_done=GepRun.tiles_done + 1))
             session.flush()
             done, total = session.execute(
@@ -324,6 +338,16 @@ def summary(run: GepRun) -> dict[str, Any]:
     }
 
 
+def progress_by_worker(session: Session, run_id: int) -> dict[str, int]:
+    """Return the tiles done by each worker of a run (the run page's live progress)."""
+    rows = session.execute(
+        select(GepRunTile.worker, func.count(GepRunTile.id))
+        .where(GepRunTile.run_id == run_id, GepRunTile.done.is_(True))
+        .group_by(GepRunTile.worker)
+    )
+    return {worker or "unknown": int(count) for worker, count in rows}
+
+
 def _lines(run: GepRun) -> list[tables.SupplyLine]:
     if run.status is not RunStatus.SUCCEEDED or run.result is None:
         raise NotFound(f"GEP run {run.id} has no results (status {run.status.value})")
@@ -386,6 +410,11 @@ def _reference(table: dict[str, str] | None) -> str:
     if not table:
         return ""
     return f"{table['id']} v{table['version']} sha256 {table['sha256']} ({table.get('hash_scheme', LEGACY_SCHEME)})"
+
+
+def compare_rows(before: GepRun, after: GepRun) -> list[dict[str, object]]:
+    """Return the change by region and indicator between two finished runs (rows of :func:`compare_csv`)."""
+    return tables.compare_runs(_lines(before), _lines(after))
 
 
 def compare_csv(before: GepRun, after: GepRun) -> str:

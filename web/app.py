@@ -19,6 +19,7 @@ from web.routes import (
     desks,
     evidence,
     flows,
+    gep,
     holdings,
     market,
     operator,
@@ -51,6 +52,7 @@ PAGE_ROUTERS: Final[tuple[APIRouter, ...]] = (
     operator.router,
     market.router,
     desks.router,
+    gep.router,
 )
 
 

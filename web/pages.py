@@ -74,6 +74,7 @@ NAVIGATION: Final = (
     NavItem("page_admin_users", "/admin/users", N_("Users")),
     NavItem("page_operator", "/operator", N_("Operator's desk")),
     NavItem("page_api_keys", "/settings/api-keys", N_("API keys")),
+    NavItem("page_gep_runs", "/gep/runs", N_("GEP accounting")),
 )
 
 

@@ -81,3 +81,11 @@ def test_two_provincial_witnesses_cosign_and_the_worker_schedules_the_rounds() -
     assert "http://witness-fujian:8100" in witnesses and "http://witness-ningxia:8100" in witnesses
     assert environment["SHANHAI_AUDIT_WITNESS_QUORUM"] == "2"
     assert "--beat" in services["worker"]["command"]
+
+
+def test_api_and_worker_share_the_data_volume() -> None:
+    """The GEP value COGs a worker writes are the ones the API tiles (issue 24)."""
+    services = compose()["services"]
+    assert "appdata:/app/var" in services["api"]["volumes"]
+    assert "appdata:/app/var" in services["worker"]["volumes"]
+    assert "appdata" in compose()["volumes"]
