@@ -42,7 +42,7 @@ vendor:
 # The pages' message catalogs: extract from templates and web/*.py, merge into zh_CN and en, compile the .mo files.
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --omit-header -o web/locale/messages.pot .
-	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --width 120 --no-fuzzy-matching
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --width 120 --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d web/locale -D messages --statistics
 
 clean:

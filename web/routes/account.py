@@ -29,11 +29,15 @@ Person = Annotated[Principal | None, Depends(authorize)]
 NextPath = Annotated[str, Query(alias="next", max_length=500)]
 #: The demo users a newcomer may log in as, by journey (the seed prints their passwords).
 DEMO_JOURNEYS = (
-    ("nx-bureau", N_("File plots and monitoring reports; read a calculation sheet")),
-    ("verifier", N_("Verify monitoring reports")),
-    ("registry", N_("Issue tonnes; manage the registry")),
-    ("fj-enterprise", N_("Buy and retire tonnes")),
-    ("auditor", N_("Read everything, change nothing")),
+    ("nx-bureau", N_("File plots and monitoring reports; hold, transfer, pledge and retire tonnes")),
+    ("lj-fishery", N_("File sea areas and a season's harvest (the fishery project)")),
+    ("verifier", N_("Verify monitoring reports from the review queue")),
+    ("registry", N_("Issue tonnes and register projects; manage users")),
+    ("operator", N_("List instruments and record cash deposits; manage users")),
+    ("fj-enterprise", N_("Trade, hold and retire tonnes; API keys")),
+    ("fj-bank", N_("Decide pledges: accept, release or enforce")),
+    ("nx-ecology", N_("Run GEP accounting and read its maps and tables")),
+    ("auditor", N_("Read everything, change nothing: the audit log and the flows")),
 )
 
 
