@@ -18,6 +18,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -31,7 +32,7 @@ from starlette.responses import HTMLResponse, Response
 from access import permissions
 from access.deps import SESSION_COOKIE
 from core.auth import Principal
-from core.errors import PermissionDenied
+from core.errors import InvalidInput, PermissionDenied
 from core.settings import Settings
 from web import i18n
 from web.i18n import N_
@@ -140,6 +141,22 @@ def plain_decimal(value: Any, places: int | None = None) -> Any:
     text = format(number, "f")
     text = "0" if text in ("-0", "0") else text
     return text + "…" if cut else text
+
+
+def query_date(text: str, name: str) -> date | None:
+    """Return the date a filter field names (``YYYY-MM-DD``), ``None`` when empty.
+
+    Raises:
+        InvalidInput: The field is not a date (a 422 page names the field).
+    """
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} is not a date", [{"pointer": f"/query/{name}", "reason": "not YYYY-MM-DD"}]
+        ) from None
 
 
 def locale_of(request: Request) -> str:

@@ -30,10 +30,10 @@ from core.audit import AuditEntry, verify_chain
 from core.audit_tree import AuditTree, publish_tree_head
 from core.auth import Organisation, Principal, User
 from core.bounds import INT64_MAX
-from core.errors import AuditLogInconsistent, InvalidInput
+from core.errors import AuditLogInconsistent
 from core.tree_head import key_id, raw_public_key
 from web.i18n import BEIJING
-from web.pages import render
+from web.pages import query_date, render
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(authorize)]
@@ -66,22 +66,6 @@ def entries_page(
 def _utc_text(day: date) -> str:
     """Midnight of ``day`` in Beijing as the log's UTC text (``2026-11-24T16:00:00+00:00``)."""
     return datetime.combine(day, time(0), tzinfo=BEIJING).astimezone(UTC).isoformat()
-
-
-def _day(text: str, name: str) -> date | None:
-    """Return the date a filter field names (``YYYY-MM-DD``), ``None`` when empty.
-
-    Raises:
-        InvalidInput: The field is not a date.
-    """
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} is not a date", [{"pointer": f"/query/{name}", "reason": "not YYYY-MM-DD"}]
-        ) from None
 
 
 def current_head(request: Request, session: Session, clock: ClockDep) -> dict[str, Any]:
@@ -123,7 +107,7 @@ def page_audit(
     """
     entries, following = entries_page(session, action=action or None,
                                       organisation_id=int(organisation) if organisation else None,
-                                      day_from=_day(day_from, "from"), day_to=_day(day_to, "to"),
+                                      day_from=query_date(day_from, "from"), day_to=query_date(day_to, "to"),
                                       before=before)  # fmt: skip
     actions = list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
     organisations = list(session.scalars(select(Organisation).order_by(Organisation.id)))

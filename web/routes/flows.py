@@ -10,7 +10,6 @@ Defaults: from Ningxia (64) to Fujian (35); "any" on either side widens it.
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,10 +19,9 @@ from starlette.responses import HTMLResponse, Response
 from access.deps import SessionDep, authorize
 from carbon import flows as carbon_flows
 from core.auth import Principal
-from core.errors import InvalidInput
 from trading import flows as trading_flows
 from web.i18n import N_
-from web.pages import render
+from web.pages import query_date, render
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(authorize)]
@@ -35,20 +33,9 @@ KIND_LABELS = {"trade": N_("Trades"), "transfer": N_("Transfers"), "retirement":
 KindField = Annotated[Literal["", "trade", "transfer", "retirement"], Query()]
 
 
-def _day(text: str, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} is not a date", [{"pointer": f"/query/{name}", "reason": "not YYYY-MM-DD"}]
-        ) from None
-
-
 def _report(session: Session, origin: str, destination: str, kind: str, start: str, end: str) -> dict[str, Any]:
-    query = carbon_flows.FlowQuery(origin or None, destination or None, _day(start, "start"), _day(end, "end"),
-                                   kind or None)  # fmt: skip
+    since, until = query_date(start, "start"), query_date(end, "end")
+    query = carbon_flows.FlowQuery(origin or None, destination or None, since, until, kind or None)
     return trading_flows.flow_report(session, query)
 
 
