@@ -48,8 +48,8 @@ Person = Annotated[Principal, Depends(authorize)]
 CNY_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
 #: A local time of day, HH:MM; a window may close at 24:00.
 HHMM_PATTERN = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
-#: A moment as a ``datetime-local`` input sends it (Beijing time), to the minute or the second.
-LOCAL_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$"
+#: A moment in Beijing time as typed, ``YYYY-MM-DD HH:MM`` (or ISO's ``T``), to the minute or the second.
+LOCAL_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$"
 BEIJING = ZoneInfo("Asia/Shanghai")
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CsrfField = Annotated[str, Form(alias=CSRF_FIELD, max_length=100)]
@@ -88,8 +88,8 @@ def page_operator(request: Request, session: SessionDep, clock: ClockDep, person
         "done": DONE.get(done), "done_id": request.query_params.get("id", "")[:60], "classes": CLASSES,
         "styles": STYLES, "block": BLOCK_RULES, "auctions": found, "rules": [r.value for r in Rule],
         "sellers": [o for o in organisations if o.kind in TRADER_KINDS], "trader_kinds": sorted(TRADER_KINDS),
-        "window": {"starts": start.isoformat(timespec="minutes"),
-                   "ends": (start + timedelta(hours=1)).isoformat(timespec="minutes")},
+        "window": {"starts": start.isoformat(" ", timespec="minutes"),
+                   "ends": (start + timedelta(hours=1)).isoformat(" ", timespec="minutes")},
     }  # fmt: skip
     return render(request, "operator.html", context, principal=person)
 
