@@ -299,6 +299,9 @@ RULES: Final[dict[str, Rule]] = {
     "page_flows_xlsx": ALL_ROLES,
     "page_operator": OPERATOR,
     "page_operator_deposit": OPERATOR,
+    "page_operator_list_instrument": OPERATOR,  # as create_instrument
+    "page_operator_announce_auction": OPERATOR,  # announce_auction on a seller's application
+    "page_operator_close_auction": OPERATOR,  # as close_auction
     "page_api_keys": frozenset({OrgKind.ENTERPRISE}),
     "page_create_api_key": frozenset({OrgKind.ENTERPRISE}),
     "page_revoke_api_key": frozenset({OrgKind.ENTERPRISE}),

@@ -63,6 +63,9 @@ class AnnounceAuction:
     ends_at: datetime
     rule: str = Rule.UNIFORM.value
     qualification: dict[str, list[str]] = field(default_factory=dict)
+    #: The seller, when the exchange operator announces on a participant's application (the operator's desk);
+    #: ``None`` = the caller's own organisation (the API's route).
+    seller_organisation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,27 @@ def _qualification(raw: dict[str, list[str]]) -> dict[str, list[str]]:
     return result
 
 
+def _seller(session: Session, cmd: AnnounceAuction, actor: Principal) -> int:
+    if cmd.seller_organisation_id is None or cmd.seller_organisation_id == actor.organisation_id:
+        return actor.organisation_id
+    if actor.role is not OrgKind.OPERATOR:
+        raise PermissionDenied("only the exchange operator announces an auction on another organisation's behalf")
+    seller = session.get(Organisation, cmd.seller_organisation_id)
+    if seller is None:
+        raise NotFound(f"organisation {cmd.seller_organisation_id} does not exist")
+    if seller.kind not in TRADER_KINDS:
+        raise InvalidInput(f"organisation {seller.id} is a {seller.kind.value}, which does not trade")
+    return seller.id
+
+
 def announce(session: Session, cmd: AnnounceAuction, *, actor: Principal, clock: Clock) -> dict[str, Any]:
-    """Announce an auction for the caller's organisation; its tonnes are escrowed at once.
+    """Announce an auction for the caller's organisation, or the operator for a seller's; the tonnes are escrowed.
 
     Raises:
-        InvalidInput: Unknown rule, a window that is empty or already over, a bad qualification.
+        PermissionDenied: Someone other than the operator names another organisation as the seller.
+        NotFound: The named seller does not exist.
+        InvalidInput: Unknown rule, a window that is empty or already over, a bad qualification, a seller that
+            does not trade.
         OrderRejected: Quantity or reserve off the lot or tick, or not positive.
         InsufficientUnits: The seller does not hold the tonnes (or bought some today, T+1).
     """
@@ -130,8 +149,9 @@ def announce(session: Session, cmd: AnnounceAuction, *, actor: Principal, clock:
     if not cmd.starts_at < cmd.ends_at or cmd.ends_at <= now:
         raise InvalidInput("the window starts before it ends, and ends in the future")
     qualification = _qualification(cmd.qualification)
+    seller = _seller(session, cmd, actor)
     auction = Auction(
-        instrument_id=row.instrument_id, seller_organisation_id=actor.organisation_id,
+        instrument_id=row.instrument_id, seller_organisation_id=seller,
         announced_by_user_id=actor.user_id, quantity_t=quantity, reserve_price_ticks=reserve, rule=cmd.rule,
         qualification=qualification, starts_at=cmd.starts_at, ends_at=cmd.ends_at, status=ANNOUNCED,
         escrowed_t=quantity, allocated_t=0, created_at=now,
@@ -139,12 +159,13 @@ def announce(session: Session, cmd: AnnounceAuction, *, actor: Principal, clock:
     session.add(auction)
     session.flush()
     scope = Settlement(session, row, clock)
-    escrow_for_sale(session, row, actor.organisation_id, quantity, f"auction:{auction.id}", actor=actor, clock=clock,
+    escrow_for_sale(session, row, seller, quantity, f"auction:{auction.id}", actor=actor, clock=clock,
                     scope=scope)  # fmt: skip
+    on_behalf = {} if seller == actor.organisation_id else {"seller_organisation_id": seller}
     scope.audit.append(audit.Event(actor.actor, "auction.announced", f"auction:{auction.id}", {
         "instrument": row.instrument_id, "quantity_t": quantity, "reserve_price_ticks": reserve, "rule": cmd.rule,
         "starts_at": cmd.starts_at.isoformat(), "ends_at": cmd.ends_at.isoformat(),
-        "qualification": qualification}))  # fmt: skip
+        "qualification": qualification, **on_behalf}))  # fmt: skip
     scope.append_audit()
     session.commit()
     return auction_out(session, row, auction)
