@@ -102,8 +102,8 @@ def test_the_demo_reversal_is_shown_decided_with_its_cancellation(
     page = client.get(f"/review/reversals/{event_id}")
     assert page.status_code == 200, page.text
     body = text(page.text)
-    assert "confirmed" in body and "森林火灾" in body and "0E-" not in body, body[:2000]
-    assert 'data-testid="cancelled"' in page.text and "buffer pool" in body
+    assert "已确认冲销" in body and "森林火灾" in body and "0E-" not in body, body[:2000]
+    assert 'data-testid="cancelled"' in page.text and "从缓冲库注销" in body
     assert 'id="confirm-event"' not in page.text and "was confirmed already" in page.text
     picture = client.get(f"/review/reversals/{event_id}/map.png")
     assert picture.status_code == 200 and picture.content.startswith(b"\x89PNG")
@@ -140,7 +140,10 @@ def test_the_registry_confirms_naming_the_tonnes_and_others_are_refused(
     assert f'href="/review/reversals/{event_id}"' in client.get("/review").text
     page = client.get(f"/review/reversals/{event_id}")
     summary = text(page.text)
-    assert f"cancels {tonnes} t: {tonnes} t from the buffer pool, 0 t from the proponent" in summary, summary[-2500:]
+    named = f"{tonnes:,}"
+    assert f"确认将注销 {named} 吨：从缓冲库注销 {named} 吨，从项目业主的可交易碳汇量注销 0 吨" in summary, summary[
+        -2500:
+    ]
     token = csrf_of(page.text)
     action = f"/review/reversals/{event_id}/confirm"
     form = {"csrf_token": token, "reason": "burn scar", "quantity_t": str(tonnes)}
@@ -155,4 +158,4 @@ def test_the_registry_confirms_naming_the_tonnes_and_others_are_refused(
     again = client.post(f"/review/reversals/{event_id}/reject", data={"csrf_token": token, "reason": "x"})
     assert again.status_code == 409
     shown = text(client.get(f"/review/reversals/{event_id}").text)
-    assert f"{tonnes} t" in shown and "SH-" in shown
+    assert f"{named} t" in shown and "SH-" in shown

@@ -28,8 +28,8 @@ from starlette.responses import HTMLResponse, Response
 
 from access.deps import ClockDep, SessionDep, SettingsDep, authorize
 from carbon.claims import overlaps_of_plot
-from carbon.ledger import CoverPreview, cover_preview
 from carbon.evidence import list_evidence
+from carbon.ledger import CoverPreview, cover_preview
 from carbon.models import MonitoringReport, Plot, Project, ProjectStatus, ReportStatus
 from carbon.monitoring_records import get_report
 from carbon.plot_tiles import plot_tile
@@ -159,7 +159,7 @@ def page_review(request: Request, session: SessionDep, clock: ClockDep, person: 
     """The review queue of verifiers and the registry."""
     gettext = i18n.translations(locale_of(request)).gettext
     context = {"queue": queue(session, person, clock.now(), gettext), "step_labels": STEP_LABELS,
-               "decided": request.query_params.get("decided", "")}  # fmt: skip
+               "decided": request.query_params.get("decided", ""), "event_status": EVENT_STATUS}  # fmt: skip
     return render(request, "review.html", context, principal=person)
 
 
@@ -339,6 +339,8 @@ REVERSAL_REFUSALS = (
     ("only the registry", N_("Only the registry decides reversal proposals.")),
     ("already", N_("This proposal was decided already.")),
 )  # fmt: skip
+EVENT_STATUS = {"proposed": N_("Awaiting the registry's decision"), "confirmed": N_("Reversal confirmed"),
+                "rejected": N_("Proposal dismissed")}  # fmt: skip
 MAP_ROLES = {"plot": "affected", "lost_pixels": "lost", "change_patch": "change_patch"}
 
 
@@ -404,7 +406,7 @@ def page_review_reversal(request: Request, session: SessionDep, person: Person, 
         "figures": event.evidence.get("figures", {}), "refusal": explain_reversal(decision_refusal(event, person),
                                                                                    gettext),
         "preview": _preview(session, event), "map_config": map_config, "decider": decider.username if decider else "",
-        "decided": request.query_params.get("decided", ""),
+        "decided": request.query_params.get("decided", ""), "event_status": EVENT_STATUS,
     }  # fmt: skip
     return render(request, "review_reversal.html", context, principal=person)
 
