@@ -21,7 +21,8 @@ from carbon.models import Plot
 from carbon.reversals.composites import RegisterComposite, register_composite
 from carbon.reversals.jobs import execute_in_process
 from carbon.reversals.models import CompositeKind, EventStatus, LossEvent
-from carbon.reversals.synthetic import SUMMER_2024, SUMMER_2025, SyntheticGrid, write_pair
+from carbon.reversals.patches import ImportChangePatches, import_patches
+from carbon.reversals.synthetic import SUMMER_2024, SUMMER_2025, SyntheticGrid, change_patch_document, write_pair
 from carbon.reversals.watch import CreateWatch, create_run
 from core.auth import Organisation, OrgKind, User, principal_of
 from core.clock import Clock, FixedClock
@@ -53,6 +54,12 @@ def propose_loss(session: Session, *, raster_dir: Path, clock: Clock, stem: str,
     col, row = grid.pixel_of(point.x, point.y)
     scar = grid.pixel_box(col - scar_px[0] // 2, row - scar_px[1] // 2, *scar_px)
     files = write_pair(raster_dir, grid, scar, stem=stem)
+    patches = change_patch_document([
+        (scar, {"图斑号": f"640424-2025-{stem}", "变化类型": "林地变非林地", "变化原因": "森林火灾",
+                "变化日期": "2025-04-12", "前地类": "乔木林地", "后地类": "火烧迹地"}),
+    ])  # fmt: skip
+    import_patches(session, ImportChangePatches(name=f"{stem}-patches", region_code="640424", survey_year=2025),
+                   filename=f"森林督查变化图斑_{stem}.geojson", data=patches, actor=bureau, clock=clock)  # fmt: skip
     names = (f"{stem}-2024", f"{stem}-2025")
     for name, file, (start, end) in zip(names, files, (SUMMER_2024, SUMMER_2025), strict=True):
         layer = RegisterRasterLayer(name=name, kind=RasterKind.CONTINUOUS, units="NDVI", path=file,
@@ -62,8 +69,8 @@ def propose_loss(session: Session, *, raster_dir: Path, clock: Clock, stem: str,
                                       acquired_start=start, acquired_end=end, sensor="synthetic (test)",
                                       description="SYNTHETIC: a test, not an observation.")  # fmt: skip
         register_composite(session, composite, actor=bureau, clock=clock)
-    run = create_run(session, CreateWatch(before=names[0], after=names[1], patch_files=[]), actor=registry,
-                     clock=clock, raster_dir=raster_dir)  # fmt: skip
+    watch = CreateWatch(before=names[0], after=names[1], patch_files=[f"{stem}-patches"])
+    run = create_run(session, watch, actor=registry, clock=clock, raster_dir=raster_dir)
     run_id, plot_id = run.id, plot.id
     session.rollback()
     execute_in_process(sessionmaker(bind=session.get_bind()), run_id, raster_dir=raster_dir, clock=clock)
@@ -104,7 +111,7 @@ def test_the_demo_reversal_is_shown_decided_with_its_cancellation(
     body = text(page.text)
     assert "已确认冲销" in body and "森林火灾" in body and "0E-" not in body, body[:2000]
     assert 'data-testid="cancelled"' in page.text and "从缓冲库注销" in body
-    assert 'id="confirm-event"' not in page.text and "was confirmed already" in page.text
+    assert 'id="confirm-event"' not in page.text and 'data-testid="decision"' in page.text
     picture = client.get(f"/review/reversals/{event_id}/map.png")
     assert picture.status_code == 200 and picture.content.startswith(b"\x89PNG")
     assert client.get(f"/review/reversals/{event_id}/tiles/0/0/0.mvt").status_code in (200, 204)
