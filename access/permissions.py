@@ -278,6 +278,13 @@ RULES: Final[dict[str, Rule]] = {
     "page_review_plot_card": REVIEWERS,
     "page_review_report_step": REVIEWERS,
     "page_review_project_step": REVIEWERS,
+    # reversal proposals on the desk: seen as the API's loss events are (registry, auditors, the proponent's
+    # organisation — ``check_visible``); decided by the registry alone (``confirm_event`` / ``reject_event``)
+    "page_review_reversal": REVIEWERS | AUDIT_READERS | PROPONENTS,
+    "page_review_reversal_map": REVIEWERS | AUDIT_READERS | PROPONENTS,
+    "page_review_reversal_tiles": REVIEWERS | AUDIT_READERS | PROPONENTS,
+    "page_review_reversal_plot_card": REVIEWERS | AUDIT_READERS | PROPONENTS,
+    "page_review_reversal_decide": REVIEWERS | AUDIT_READERS | PROPONENTS,
     # holdings (issue 22): as the API's holdings, transfers, pledges and retirements
     "page_holdings": HOLDERS,
     "page_holdings_transfer": HOLDERS,

@@ -32,7 +32,7 @@ from carbon.ledger.accounts import (
 from carbon.ledger.holdings import Piece, ledger_violations, open_blocks, tradable_t
 from carbon.ledger.issuance import IssueBatch, issue, issue_batch
 from carbon.ledger.retirement import COMPLIANCE_RULES, Retired, RetireUnits, retire, retire_units, retired_payload
-from carbon.ledger.reversal import Reversal, cover, reverse
+from carbon.ledger.reversal import CoverPreview, Reversal, cover, cover_preview, reverse
 from carbon.ledger.serials import serial_of, serials
 from carbon.ledger.states import (
     STATE_CHANGES,
@@ -79,12 +79,12 @@ from carbon.ledger.unit_of_work import UnitOfWork
 
 __all__ = [
     "CLASS_OF_SCHEME", "COMPLIANCE_RULES", "HOLDER_KINDS", "STATE_CHANGES", "Account", "AccountKind", "Batch",
-    "BlockState", "CreditClass", "CreditClassPolicy", "Escrowable", "HoldingBlock", "IssueBatch", "Movement",
-    "PendingTransfer",
+    "BlockState", "CoverPreview", "CreditClass", "CreditClassPolicy", "Escrowable", "HoldingBlock", "IssueBatch",
+    "Movement", "PendingTransfer",
     "Piece", "RetireUnits", "Retired", "Retirement", "Reversal", "ReversalRule", "TransferStatus", "UnitOfWork",
     "account_in", "account_of", "accounts_in", "buffer_account", "cancel", "change_state", "check_receiver",
-    "class_policies", "cover", "decide", "decide_transfer", "deliver", "enforce", "escrow", "escrow_taken",
-    "escrowable", "expire",
+    "class_policies", "cover", "cover_preview", "decide", "decide_transfer", "deliver", "enforce", "escrow",
+    "escrow_taken", "escrowable", "expire",
     "expire_transfers", "issue", "issue_batch", "ledger_violations", "lock_accounts", "open_blocks",
     "pending_transfer_of", "pledge", "receiving_account", "release", "retire", "retire_units", "retired_payload",
     "reverse", "send", "serial_of", "serials", "settle_escrowed", "settle_release", "tradable_t", "transfer",

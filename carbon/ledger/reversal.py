@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carbon.ledger.accounts import account_in, buffer_account, lock_accounts
 from carbon.ledger.holdings import move, take, tradable_t
 from carbon.ledger.serials import serials
-from carbon.ledger.tables import Batch, BlockState, CreditClass, HoldingBlock, ReversalRule
+from carbon.ledger.tables import (
+    Account,
+    AccountKind,
+    Batch,
+    BlockState,
+    CreditClass,
+    HoldingBlock,
+    ReversalRule,
+)
 from carbon.ledger.transfers import class_policies
 from carbon.ledger.unit_of_work import UnitOfWork
 from carbon.models import Project
-from core.auth import OrgKind, Principal
+from core.auth import Organisation, OrgKind, Principal
 from core.clock import Clock
 from core.errors import InsufficientUnits, InvalidInput, NotFound, PermissionDenied
 
@@ -45,14 +53,7 @@ def cover(uow: UnitOfWork, project_id: int, quantity_t: int, reason: str, *, act
         raise InvalidInput(f"quantities are whole tonnes > 0, got {quantity_t!r}")
     if not reason.strip():
         raise InvalidInput("a reversal states its reason")
-    project = session.get(Project, project_id)
-    batches = session.execute(select(Batch.id, Batch.credit_class).where(Batch.project_id == project_id)).all()
-    if project is None or not batches:
-        raise NotFound(f"project {project_id} has no issued batches")
-    batch_ids = [b for b, _ in batches]
-    policies = class_policies(session, {CreditClass(c) for _, c in batches})
-    rules = {p.reversal_rule for p in policies.values()}
-    rule = ReversalRule.BUFFER_ONLY if ReversalRule.BUFFER_ONLY in rules else ReversalRule.BUFFER_THEN_PROPONENT
+    project, batch_ids, rule = _project_rule(session, project_id)
     pool = buffer_account(uow)
     holder = account_in(uow, project.organisation_id)
     lock_accounts(uow, [pool, holder])  # before the balances are read, so that they hold until the commit
@@ -80,6 +81,67 @@ def cover(uow: UnitOfWork, project_id: int, quantity_t: int, reason: str, *, act
                        "lost_t": quantity_t, "rule": rule.value, "reason": text, "serials": serials(moved)}  # fmt: skip
             uow.record(actor.actor, "units.reversed", f"account:{account.id}", payload)
     return Reversal(rule, from_buffer, from_holder)
+
+
+def _project_rule(session: Session, project_id: int) -> tuple[Project, list[int], ReversalRule]:
+    """Return the project, its batches and the reversal rule that applies to it (the strictest of its classes)."""
+    project = session.get(Project, project_id)
+    batches = session.execute(select(Batch.id, Batch.credit_class).where(Batch.project_id == project_id)).all()
+    if project is None or not batches:
+        raise NotFound(f"project {project_id} has no issued batches")
+    policies = class_policies(session, {CreditClass(c) for _, c in batches})
+    rules = {p.reversal_rule for p in policies.values()}
+    rule = ReversalRule.BUFFER_ONLY if ReversalRule.BUFFER_ONLY in rules else ReversalRule.BUFFER_THEN_PROPONENT
+    return project, [b for b, _ in batches], rule
+
+
+@dataclass(frozen=True)
+class CoverPreview:
+    """What :func:`cover` would cancel now: from the buffer pool, from the proponent, or why it would refuse."""
+
+    quantity_t: int
+    rule: ReversalRule
+    buffer_t: int
+    proponent_t: int
+    from_buffer_t: int
+    from_proponent_t: int
+    refusal: str | None
+
+
+def _tradable_of(session: Session, organisation_id: int, kind: AccountKind, batch_ids: list[int]) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(HoldingBlock.serial_end - HoldingBlock.serial_start + 1), 0))
+        .join(Account, Account.id == HoldingBlock.account_id)
+        .where(Account.organisation_id == organisation_id, Account.kind == kind,
+               HoldingBlock.state == BlockState.TRADABLE, HoldingBlock.closed_at.is_(None),
+               HoldingBlock.batch_id.in_(batch_ids))
+    )  # fmt: skip
+    return int(total or 0)
+
+
+def cover_preview(session: Session, project_id: int, quantity_t: int) -> CoverPreview:
+    """Return what covering ``quantity_t`` lost tonnes of the project would cancel now, by :func:`cover`'s rules.
+
+    Reads only (no account is opened, no row locked): the page's confirmation names these tonnes; the step itself
+    decides on the balances it then locks.
+    """
+    project, batch_ids, rule = _project_rule(session, project_id)
+    registry = session.scalars(
+        select(Organisation.id).where(Organisation.kind == OrgKind.REGISTRY).order_by(Organisation.id)
+    ).first()
+    buffer_t = _tradable_of(session, registry, AccountKind.BUFFER, batch_ids) if registry is not None else 0
+    proponent_t = _tradable_of(session, project.organisation_id, AccountKind.HOLDING, batch_ids)
+    from_buffer_t = min(max(quantity_t, 0), buffer_t)
+    shortfall_t = max(quantity_t, 0) - from_buffer_t
+    refusal = None
+    if shortfall_t and rule is ReversalRule.BUFFER_ONLY:
+        refusal = (f"the buffer pool holds {from_buffer_t} t of project {project_id}, {quantity_t} t lost; "
+                   f"class rule {rule.value} takes nothing from holders")  # fmt: skip
+    elif shortfall_t > proponent_t:
+        refusal = (f"the buffer pool holds {from_buffer_t} t and the proponent {proponent_t} t tradable of "
+                   f"project {project_id}; {quantity_t} t lost")  # fmt: skip
+    return CoverPreview(quantity_t, rule, buffer_t, proponent_t, from_buffer_t,
+                        0 if refusal else shortfall_t, refusal)  # fmt: skip
 
 
 def reverse(

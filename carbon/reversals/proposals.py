@@ -295,16 +295,33 @@ def check_visible(session: Session, event: LossEvent, principal: Principal) -> N
         raise NotFound(f"loss event {event.id} does not exist")
 
 
+ONLY_THE_REGISTRY = "only the registry decides reversal proposals"
+
+
+def decision_refusal(event: LossEvent, actor: Principal) -> str | None:
+    """Return why ``actor`` may not decide ``event``, or ``None`` when they may.
+
+    The rule :func:`confirm_event` and :func:`reject_event` apply, as they state it: the review desk shows it
+    before anyone tries.
+    """
+    if actor.role is not OrgKind.REGISTRY:
+        return ONLY_THE_REGISTRY
+    if event.status is not EventStatus.PROPOSED:
+        return f"loss event {event.id} was {event.status.value} already"
+    return None
+
+
 def _decidable(session: Session, event_id: int, actor: Principal, decision: Decide) -> LossEvent:
     if actor.role is not OrgKind.REGISTRY:
-        raise PermissionDenied("only the registry decides reversal proposals")
+        raise PermissionDenied(ONLY_THE_REGISTRY)
     if not decision.reason.strip():
         raise InvalidInput("a decision states its reason", [{"pointer": "/reason"}])
     event = session.scalars(select(LossEvent).where(LossEvent.id == event_id).with_for_update()).first()
     if event is None:
         raise NotFound(f"loss event {event_id} does not exist")
-    if event.status is not EventStatus.PROPOSED:
-        raise Conflict(f"loss event {event_id} was {event.status.value} already")
+    refused = decision_refusal(event, actor)
+    if refused is not None:
+        raise Conflict(refused)
     return event
 
 

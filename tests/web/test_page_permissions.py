@@ -17,7 +17,7 @@ from web.app import PAGE_ROUTERS
 SAMPLES = {"code": "SH-64-000001", "report_id": "1", "project_id": "1", "plot_id": "1", "import_id": "1",
            "z": "0", "x": "0", "y": "0", "methodology": "FJ-FORESTRY-CARBON-TICKET", "kind": "csv",
            "attachment_id": "1", "instrument_id": "FCT-2025", "auction_id": "1", "run_id": "1", "before_id": "1",
-           "indicator": "water_conservation", "table": "summary"}  # fmt: skip
+           "indicator": "water_conservation", "table": "summary", "event_id": "1"}  # fmt: skip
 VERIFY_SAMPLE = {"/verify/{code}": "/verify/ZZZZ-0000"}
 
 
@@ -43,10 +43,10 @@ def expected(rule: permissions.Rule | None, role: OrgKind | None, path: str = ""
     if (
         rule is not None
         and role in rule
-        and ("{project_id}" in path or "{attachment_id}" in path or "{instrument_id}" in path)
+        and any(f"{{{name}}}" in path for name in ("project_id", "attachment_id", "instrument_id", "event_id"))
     ):
         # the demo project is the bureau's: another proponent finds no such project (its existence not revealed);
-        # no plot import, attachment 1 or instrument exists in the seed; an empty tile is 204
+        # no plot import, attachment 1, instrument or loss event exists in the seed; an empty tile is 204
         return {200, 204, 404}
     if rule is not None and role in rule and "{run_id}" in path:
         # the seeded GEP run's COGs are not on this test's data directory (its tiles and rasters are 404); the

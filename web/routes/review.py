@@ -29,10 +29,20 @@ from starlette.responses import HTMLResponse, Response
 from access.deps import ClockDep, SessionDep, SettingsDep, authorize
 from carbon.claims import overlaps_of_plot
 from carbon.evidence import list_evidence
+from carbon.ledger import CoverPreview, cover_preview
 from carbon.models import MonitoringReport, Plot, Project, ProjectStatus, ReportStatus
 from carbon.monitoring_records import get_report
 from carbon.plot_tiles import plot_tile
 from carbon.reversals.models import EventStatus, LossEvent
+from carbon.reversals.proposals import (
+    Decide,
+    check_visible,
+    confirm_event,
+    decision_refusal,
+    event_map_png,
+    get_event,
+    reject_event,
+)
 from carbon.workflow import StepRequest, issuance_preview, project_step, refusal, report_step, steps_of
 from core.auth import Organisation, Principal, User
 from core.errors import InvalidInput, NotFound
@@ -123,12 +133,25 @@ def queue(
             to_verify.append(item("monitoring_report", r, ("verify", "reject"), since))
         else:
             to_issue.append(item("monitoring_report", r, ("issue",), since))
-    reversals = [
-        {"subject": e, "age_days": _age_days(now, e.created_at), "project": session.get(Project, e.project_id)}
-        for e in events
-    ]
+    latest = select(LossEvent).where(LossEvent.status != EventStatus.PROPOSED)
+    decided = session.scalars(latest.order_by(LossEvent.decided_at.desc()).limit(10)).all()
+
+    def reversal(e: LossEvent) -> dict[str, Any]:
+        return {"subject": e, "age_days": _age_days(now, e.created_at), "project": session.get(Project, e.project_id),
+                "visible": _visible(session, e, person),
+                "refusal": explain_reversal(decision_refusal(e, person), gettext)}  # fmt: skip
+
     return {"to_validate": to_validate, "to_register": to_register, "to_verify": to_verify, "to_issue": to_issue,
-            "reversals": reversals}  # fmt: skip
+            "reversals": [reversal(e) for e in events],
+            "decided_reversals": [reversal(e) for e in decided]}  # fmt: skip
+
+
+def _visible(session: Session, event: LossEvent, person: Principal) -> bool:
+    try:
+        check_visible(session, event, person)
+    except NotFound:
+        return False
+    return True
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -136,7 +159,7 @@ def page_review(request: Request, session: SessionDep, clock: ClockDep, person: 
     """The review queue of verifiers and the registry."""
     gettext = i18n.translations(locale_of(request)).gettext
     context = {"queue": queue(session, person, clock.now(), gettext), "step_labels": STEP_LABELS,
-               "decided": request.query_params.get("decided", "")}  # fmt: skip
+               "decided": request.query_params.get("decided", ""), "event_status": EVENT_STATUS}  # fmt: skip
     return render(request, "review.html", context, principal=person)
 
 
@@ -308,3 +331,152 @@ def page_review_project_step(
     check_csrf(request, settings, csrf_token)
     project_step(session, project_id, step, StepRequest(comment=comment), actor=person, clock=clock)
     return RedirectResponse(f"/review?decided={step}", status_code=303)
+
+
+# Reversal proposals (loss events, ADR 038): the evidence, the tonnes at risk and what confirming cancels; the
+# registry decides with the services of ``api/routers/reversals.py`` (``confirm_event`` / ``reject_event``).
+REVERSAL_REFUSALS = (
+    ("only the registry", N_("Only the registry decides reversal proposals.")),
+    ("already", N_("This proposal was decided already.")),
+)  # fmt: skip
+EVENT_STATUS = {"proposed": N_("Awaiting the registry's decision"), "confirmed": N_("Reversal confirmed"),
+                "rejected": N_("Proposal dismissed")}  # fmt: skip
+MAP_ROLES = {"plot": "affected", "lost_pixels": "lost", "change_patch": "change_patch"}
+
+
+def explain_reversal(rule: str | None, gettext: Callable[[str], str]) -> dict[str, str] | None:
+    """Return the reversal decision's refusal in the page's language beside the rule as the service states it."""
+    if rule is None:
+        return None
+    for fragment, message in REVERSAL_REFUSALS:
+        if fragment in rule:
+            return {"text": gettext(message), "rule": rule}
+    return {"text": rule, "rule": rule}
+
+
+def _event(session: Session, person: Principal, event_id: int) -> LossEvent:
+    """The loss event if the person may see it (the API's rule: registry, auditors, the proponent), else 404."""
+    event = get_event(session, event_id)
+    check_visible(session, event, person)
+    return event
+
+
+def _reversal_overlay(event: LossEvent, plot: Plot, gettext: Callable[[str], str]) -> dict[str, Any]:
+    features = []
+    for feature in (event.evidence.get("map") or {}).get("features", []):
+        props = feature.get("properties") or {}
+        role = MAP_ROLES.get(str(props.get("layer")), "warned")
+        if role == "change_patch":
+            title = str(props.get("patch_code") or "")
+            lines = [f"{props.get('change_type', '')} · {props.get('cause', '')}", str(props.get("change_date", ""))]
+        elif role == "lost":
+            title, lines = gettext("Lost cover"), [gettext("Pixels that lost cover under the class thresholds")]
+        else:
+            title, lines = plot.plot_code or f"#{plot.id}", []
+        features.append(_feature(feature["geometry"], role, title, lines))
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _preview(session: Session, event: LossEvent) -> CoverPreview | None:
+    if event.status is not EventStatus.PROPOSED or event.tonnes_at_risk_t <= 0:
+        return None
+    return cover_preview(session, event.project_id, event.tonnes_at_risk_t)
+
+
+@router.get("/review/reversals/{event_id}", response_class=HTMLResponse)
+def page_review_reversal(request: Request, session: SessionDep, person: Person, event_id: ItemId) -> HTMLResponse:
+    """A reversal proposal: the loss's evidence, the plot on the map, the tonnes at risk and the decision."""
+    event = _event(session, person, event_id)
+    plot = session.get_one(Plot, event.plot_id)
+    project = session.get_one(Project, event.project_id)
+    gettext = i18n.translations(locale_of(request)).gettext
+    settings = request.app.state.settings
+    basemap = None
+    if settings.basemap_url is not None:
+        basemap = {"url": settings.basemap_url, "attribution": settings.basemap_attribution}
+    base = f"/review/reversals/{event.id}"
+    map_config = json.dumps(
+        {"tiles": f"{base}/tiles/{{z}}/{{x}}/{{y}}.mvt", "card": f"{base}/plots/",
+         "extent": list(plot.geometry.bounds), "overlay": _reversal_overlay(event, plot, gettext), "basemap": basemap},
+        ensure_ascii=False,
+    )  # fmt: skip
+    decider = session.get(User, event.decided_by_user_id) if event.decided_by_user_id else None
+    context = {
+        "event": event, "plot": plot, "project": project, "evidence": event.evidence,
+        "figures": event.evidence.get("figures", {}), "refusal": explain_reversal(decision_refusal(event, person),
+                                                                                   gettext),
+        "preview": _preview(session, event), "map_config": map_config, "decider": decider.username if decider else "",
+        "decided": request.query_params.get("decided", ""), "event_status": EVENT_STATUS,
+    }  # fmt: skip
+    return render(request, "review_reversal.html", context, principal=person)
+
+
+@router.get("/review/reversals/{event_id}/map.png", response_class=Response)
+def page_review_reversal_map(session: SessionDep, settings: SettingsDep, person: Person, event_id: ItemId) -> Response:
+    """The before/after picture of the loss (as the API's ``/loss-events/{id}/map.png``)."""
+    event = _event(session, person, event_id)
+    return Response(event_map_png(session, event, raster_dir=settings.raster_dir), media_type="image/png")
+
+
+@router.get("/review/reversals/{event_id}/tiles/{z}/{x}/{y}.mvt")
+def page_review_reversal_tiles(
+    session: SessionDep,
+    person: Person,
+    event_id: ItemId,
+    z: Annotated[int, Path(ge=0, le=22)],
+    x: Annotated[int, Path(ge=0, le=2**22)],
+    y: Annotated[int, Path(ge=0, le=2**22)],
+) -> Response:
+    """One vector tile (MVT) of the loss event's project's plots; ``204`` where none lies."""
+    event = _event(session, person, event_id)
+    tile = plot_tile(session, event.project_id, z, x, y)
+    if not tile:
+        return Response(status_code=204)
+    return Response(tile, media_type="application/vnd.mapbox-vector-tile")
+
+
+@router.get("/review/reversals/{event_id}/plots/{plot_id}/card", response_class=HTMLResponse)
+def page_review_reversal_plot_card(
+    request: Request, session: SessionDep, person: Person, event_id: ItemId, plot_id: ItemId
+) -> HTMLResponse:
+    """A plot's card on the reversal's map."""
+    event = _event(session, person, event_id)
+    plot = session.get(Plot, plot_id)
+    if plot is None or plot.project_id != event.project_id:
+        raise NotFound(f"plot {plot_id} does not exist")
+    declared = plot.declared_area_mu
+    measured_mu = plot.area_m2 * 15 / 10_000
+    difference = None if not declared else round(100 * (measured_mu - declared) / declared, 1)
+    context = {"plot": plot, "project": session.get_one(Project, event.project_id),
+               "overlaps": overlaps_of_plot(session, plot), "difference_percent": difference,
+               "properties": plot.properties}  # fmt: skip
+    return render(request, "_plot_card.html", context, principal=person)
+
+
+@router.post("/review/reversals/{event_id}/{decision}")
+def page_review_reversal_decide(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    person: Person,
+    event_id: ItemId,
+    decision: Literal["confirm", "reject"],
+    csrf_token: CsrfField = "",
+    reason: Annotated[str, Form(max_length=5000)] = "",
+    confirm: Annotated[str, Form(max_length=5)] = "",
+    quantity_t: Annotated[int | None, Form(ge=0, le=2**53)] = None,
+) -> Response:
+    """Confirm (the named tonnes, checked) or reject (with the reason) a reversal proposal, as the API does."""
+    check_csrf(request, settings, csrf_token)
+    _event(session, person, event_id)
+    if not reason.strip():
+        raise InvalidInput("a decision states its reason", [{"pointer": "/reason"}])
+    if decision == "confirm":
+        if confirm != "yes" or quantity_t is None:
+            raise InvalidInput("confirm the tonnes to cancel from the buffer pool", [{"pointer": "/confirm"}])
+        confirm_event(session, event_id, Decide(reason=reason, quantity_t=quantity_t or None), actor=person,
+                      clock=clock)  # fmt: skip
+    else:
+        reject_event(session, event_id, Decide(reason=reason), actor=person, clock=clock)
+    return RedirectResponse(f"/review/reversals/{event_id}?decided={decision}", status_code=303)

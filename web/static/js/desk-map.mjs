@@ -8,6 +8,7 @@ let maplibregl = null;
 const COLOURS = {
   refused: "#c62828", conflict: "#ef6c00", outside_region: "#6a1b9a", warned: "#f9a825",
   existing: "#1565c0", overlap: "#d50000",
+  affected: "#f9a825", lost: "#d50000", change_patch: "#6a1b9a",  // a reversal's plot, its lost cover, patches
 };
 
 function hasWebGL2() {
@@ -82,7 +83,7 @@ async function start(container) {
     { id: "plots-line", type: "line", source: "plots", "source-layer": "plots", minzoom: 12,
       paint: { "line-color": "#1b5e20", "line-width": 1 } },
     { id: "report-fill", type: "fill", source: "report", filter: ["==", ["geometry-type"], "Polygon"],
-      paint: { "fill-color": role, "fill-opacity": ["match", ["get", "role"], "overlap", 0.75, "existing", 0.25, 0.4] } },
+      paint: { "fill-color": role, "fill-opacity": ["match", ["get", "role"], "overlap", 0.75, "lost", 0.75, "existing", 0.25, "affected", 0.1, 0.4] } },
     { id: "report-line", type: "line", source: "report", filter: ["==", ["geometry-type"], "Polygon"],
       paint: { "line-color": role, "line-width": 2, "line-dasharray": ["match", ["get", "role"], "existing", ["literal", [2, 1]], ["literal", [1, 0]]] } },
     { id: "report-lines", type: "line", source: "report", filter: ["==", ["geometry-type"], "LineString"],
