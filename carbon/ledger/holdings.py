@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,29 +44,46 @@ class Piece:
 
 #: Sorts before every block (vintages, batch ids and serials are positive): the key of the first page.
 _FIRST_PAGE = {"after_vintage": 0, "after_batch": 0, "after_serial": 0}
-_BEFORE = (
-    select(func.max(HoldingBlock.serial_start))
-    .where(
-        HoldingBlock.batch_id == bindparam("batch"),
-        HoldingBlock.closed_at.is_(None),
-        HoldingBlock.serial_start < bindparam("start"),
-    )
-    .scalar_subquery()
-)
-_NEIGHBOURS = (
-    select(HoldingBlock)
-    .options(lazyload(HoldingBlock.batch))
-    .where(
-        HoldingBlock.closed_at.is_(None),
-        HoldingBlock.batch_id == bindparam("batch"),
-        HoldingBlock.serial_start.in_([_BEFORE, bindparam("after")]),
-        HoldingBlock.account_id == bindparam("account"),  # only a block of the same account can merge
-    )
-    # A neighbour may belong to another account (the receiver's, whose row this transaction holds, ADR 022):
-    # never wait for its lock all the same — a neighbour that a concurrent transaction holds is simply not
-    # merged this time — so merging adds no lock wait or deadlock.
-    .with_for_update(skip_locked=True)
-)
+_NEIGHBOURS: dict[int, Any] = {}
+
+
+def _neighbours_statement(ranges: int) -> Any:
+    """The open blocks just before and just after each of ``ranges`` moved ranges, in one statement.
+
+    Range ``i``'s parameters are ``batch_i``, ``start_i`` (its first serial), ``after_i`` (its last serial
+    + 1) and ``account_i``; the rows are those the same predicate per range would find, read at once.
+    """
+    if ranges not in _NEIGHBOURS:
+        matches = []
+        for i in range(ranges):
+            before = (
+                select(func.max(HoldingBlock.serial_start))
+                .where(
+                    HoldingBlock.batch_id == bindparam(f"batch_{i}"),
+                    HoldingBlock.closed_at.is_(None),
+                    HoldingBlock.serial_start < bindparam(f"start_{i}"),
+                )
+                .scalar_subquery()
+            )
+            matches.append(
+                and_(
+                    HoldingBlock.batch_id == bindparam(f"batch_{i}"),
+                    HoldingBlock.serial_start.in_([before, bindparam(f"after_{i}")]),
+                    HoldingBlock.account_id == bindparam(f"account_{i}"),  # only a block of the same account can merge
+                )
+            )
+        _NEIGHBOURS[ranges] = (
+            select(HoldingBlock)
+            .options(lazyload(HoldingBlock.batch))
+            .where(HoldingBlock.closed_at.is_(None), or_(*matches))
+            # A neighbour may belong to another account (the receiver's, whose row this transaction holds, ADR
+            # 022): never wait for its lock all the same — a neighbour that a concurrent transaction holds is
+            # simply not merged this time — so merging adds no lock wait or deadlock.
+            .with_for_update(skip_locked=True)
+        )
+    return _NEIGHBOURS[ranges]
+
+
 _OPEN_BLOCKS: dict[tuple[bool, bool], Any] = {}
 # Plain table statements (no ORM unit of work) for the rows an operation writes.
 _BLOCKS = cast(Table, HoldingBlock.__table__)
@@ -256,25 +273,46 @@ def _move(uow: UnitOfWork, pieces: list[Piece], kind: str, actor: str, reason: s
         neighbours = _neighbours(uow, moved, {b.id for b in closing}) if coalesce else []
     opened, merged = _coalesce(fresh, neighbours)
     closing.extend(merged)
-    if closing:
-        session.execute(_CLOSE, {"ids": [b.id for b in closing], "now": now})
-        for block in closing:  # keep the loaded objects true to the row without another UPDATE at flush
-            set_committed_value(block, "closed_at", now)
-    if opened:
-        session.execute(_OPEN, [row | {"created_at": now} for row in opened])
+    _close_and_open(session, [b.id for b in closing], [row | {"created_at": now} for row in opened], now)
+    for block in closing:  # keep the loaded objects true to the row without another UPDATE at flush
+        set_committed_value(block, "closed_at", now)
     insert_rows(session, _MOVEMENTS, movements)  # at the end of an order-entry batch, with the others (ADR 015)
     return moved
 
 
+def _close_and_open(session: Session, closing: list[int], opened: list[dict[str, Any]], now: Any) -> None:
+    """Close the blocks ``closing`` and insert the rows ``opened``: one statement on PostgreSQL, two elsewhere.
+
+    On PostgreSQL the close is a data-modifying ``WITH`` of the insert (one round trip instead of two, the
+    step that every escrow, delivery and registry move pays): the two touch different rows — the closed
+    ones are rows this transaction has locked already, the opened ones are new — and ``holding_block`` has
+    no unique key but its id and no trigger, so the order in which PostgreSQL runs the two parts cannot
+    change what either does. The rows of one insert share their columns (those of ``_BLOCK_KEY`` and the
+    range), so they are one multi-row ``VALUES``.
+    """
+    if closing and opened and session.get_bind().dialect.name == "postgresql":
+        closed = _CLOSE.cte("closed")
+        session.execute(insert(_BLOCKS).values(opened).add_cte(closed), {"ids": closing, "now": now})
+        return
+    if closing:
+        session.execute(_CLOSE, {"ids": closing, "now": now})
+    if opened:
+        session.execute(_OPEN, opened)
+
+
 def _neighbours(uow: UnitOfWork, moved: list[HoldingBlock], closing: set[int]) -> list[HoldingBlock]:
     """Return the open blocks just before and just after each moved range that could merge with it."""
-    rows: dict[int, HoldingBlock] = {}
-    for m in moved:
-        # Merging closes the neighbour: only in an account whose row this transaction holds (the source's is;
-        # a receiver's is taken if free, never waited for), so no operation of the receiver loses sight of it.
-        if m.state in _COALESCED and try_lock_account(uow, m.account_id):
-            params = {"batch": m.batch_id, "start": m.serial_start, "after": m.serial_end + 1, "account": m.account_id}
-            rows.update((b.id, b) for b in uow.session.scalars(_NEIGHBOURS, params))
+    # Merging closes the neighbour: only in an account whose row this transaction holds (the source's is; a
+    # receiver's is taken if free, never waited for), so no operation of the receiver loses sight of it.
+    wanted = [m for m in moved if m.state in _COALESCED and try_lock_account(uow, m.account_id)]
+    if not wanted:
+        return []
+    params: dict[str, Any] = {}
+    for i, m in enumerate(wanted):
+        params |= {f"batch_{i}": m.batch_id, f"start_{i}": m.serial_start, f"after_{i}": m.serial_end + 1,
+                   f"account_{i}": m.account_id}  # fmt: skip
+    # One statement for all the moved ranges (a delivery usually moves pieces of several escrowed blocks).
+    rows = {b.id: b for b in uow.session.scalars(_neighbours_statement(len(wanted)), params)}
     return [b for b in rows.values() if b.id not in closing and b.state in _COALESCED]
 
 
