@@ -42,12 +42,29 @@ from trading.journal import MatcherCache  # noqa: E402
 from trading.order_entry import Job, PlaceOrderRequest, place_order, place_step, run_batch  # noqa: E402
 
 
+def statement_kind(statement: str) -> str:
+    """Name a statement by its verb and first table (``SELECT holding_block``), for the ``--statements`` table."""
+    words = statement.replace("(", " ").replace(",", " ").split()
+    verb = words[0].upper() if words else "?"
+    marker = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE", "DELETE": "FROM"}.get(verb)
+    upper = [w.upper() for w in words]
+    if marker is None or marker not in upper:
+        return " ".join(words[:3])
+    table = words[upper.index(marker) + 1]
+    text = " ".join(upper)
+    lock = " FOR UPDATE" if "FOR UPDATE" in text else " FOR KEY SHARE" if "FOR KEY SHARE" in text else ""
+    lock += " SKIP LOCKED" if "SKIP LOCKED" in text else ""
+    return f"{verb} {table}{lock}"
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("--orders", type=int, default=400)
     parser.add_argument("--batch", type=int, action="append", default=[])
+    parser.add_argument("--statements", action="store_true",
+                        help="also print statements per order and wall ms per order by kind of statement")  # fmt: skip
     args = parser.parse_args()
     upgrade(args.url)
     engine = make_engine(args.url)
@@ -56,10 +73,21 @@ def main() -> None:
         seed_demo(session, REPO / "samples", clock=SystemClock())
     prepare(args.url)
     counts = {"statements": 0, "commits": 0}
+    kinds: dict[str, list[float]] = {}  # kind of statement -> [count, seconds]
+    started: list[float] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(*_args: Any) -> None:
         counts["statements"] += 1
+        started.append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _time(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if args.statements and started:
+            figures = kinds.setdefault(statement_kind(statement), [0, 0.0])
+            figures[0] += 1
+            figures[1] += time.perf_counter() - started.pop()
+        started.clear()
 
     @event.listens_for(engine, "commit")
     def _commit(*_args: Any) -> None:
@@ -72,6 +100,7 @@ def main() -> None:
     report = []
     for size in args.batch or [0, 1, 16]:
         counts.update(statements=0, commits=0)
+        kinds.clear()
         wall, cpu = time.perf_counter(), time.process_time()
         done = 0
         while done < args.orders:
@@ -105,6 +134,11 @@ def main() -> None:
                        "commits_per_order": round(counts["commits"] / done, 3),
                        "cpu_ms_per_order": round(cpu * 1000 / done, 2),
                        "wall_ms_per_order": round(wall * 1000 / done, 2)})  # fmt: skip
+        if args.statements:
+            report[-1]["by_statement"] = {
+                kind: {"per_order": round(n / done, 2), "wall_ms_per_order": round(seconds * 1000 / done, 3)}
+                for kind, (n, seconds) in sorted(kinds.items(), key=lambda item: -item[1][1])
+            }
     engine.dispose()
     print(json.dumps({"runs": report, "checks": check(args.url, placed)}, indent=2))
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,35 +44,62 @@ class Piece:
 
 #: Sorts before every block (vintages, batch ids and serials are positive): the key of the first page.
 _FIRST_PAGE = {"after_vintage": 0, "after_batch": 0, "after_serial": 0}
-_BEFORE = (
-    select(func.max(HoldingBlock.serial_start))
-    .where(
-        HoldingBlock.batch_id == bindparam("batch"),
-        HoldingBlock.closed_at.is_(None),
-        HoldingBlock.serial_start < bindparam("start"),
-    )
-    .scalar_subquery()
-)
-_NEIGHBOURS = (
-    select(HoldingBlock)
-    .options(lazyload(HoldingBlock.batch))
-    .where(
-        HoldingBlock.closed_at.is_(None),
-        HoldingBlock.batch_id == bindparam("batch"),
-        HoldingBlock.serial_start.in_([_BEFORE, bindparam("after")]),
-        HoldingBlock.account_id == bindparam("account"),  # only a block of the same account can merge
-    )
-    # A neighbour may belong to another account (the receiver's, whose row this transaction holds, ADR 022):
-    # never wait for its lock all the same — a neighbour that a concurrent transaction holds is simply not
-    # merged this time — so merging adds no lock wait or deadlock.
-    .with_for_update(skip_locked=True)
-)
+_NEIGHBOURS: dict[int, Any] = {}
+
+
+def _neighbours_statement(ranges: int) -> Any:
+    """The open blocks just before and just after each of ``ranges`` moved ranges, in one statement.
+
+    Range ``i``'s parameters are ``batch_i``, ``start_i`` (its first serial), ``after_i`` (its last serial
+    + 1) and ``account_i``; the rows are those the same predicate per range would find, read at once.
+    """
+    if ranges not in _NEIGHBOURS:
+        matches = []
+        for i in range(ranges):
+            before = (
+                select(func.max(HoldingBlock.serial_start))
+                .where(
+                    HoldingBlock.batch_id == bindparam(f"batch_{i}"),
+                    HoldingBlock.closed_at.is_(None),
+                    HoldingBlock.serial_start < bindparam(f"start_{i}"),
+                )
+                .scalar_subquery()
+            )
+            matches.append(
+                and_(
+                    HoldingBlock.batch_id == bindparam(f"batch_{i}"),
+                    HoldingBlock.serial_start.in_([before, bindparam(f"after_{i}")]),
+                    HoldingBlock.account_id == bindparam(f"account_{i}"),  # only a block of the same account can merge
+                )
+            )
+        _NEIGHBOURS[ranges] = (
+            select(HoldingBlock)
+            .options(lazyload(HoldingBlock.batch))
+            .where(HoldingBlock.closed_at.is_(None), or_(*matches))
+            # A neighbour may belong to another account (the receiver's, whose row this transaction holds, ADR
+            # 022): never wait for its lock all the same — a neighbour that a concurrent transaction holds is
+            # simply not merged this time — so merging adds no lock wait or deadlock.
+            .with_for_update(skip_locked=True)
+        )
+    return _NEIGHBOURS[ranges]
+
+
 _OPEN_BLOCKS: dict[tuple[bool, bool], Any] = {}
 # Plain table statements (no ORM unit of work) for the rows an operation writes.
 _BLOCKS = cast(Table, HoldingBlock.__table__)
 _CLOSE = update(_BLOCKS).where(_BLOCKS.c.id.in_(bindparam("ids", expanding=True))).values(closed_at=bindparam("now"))
 _OPEN = insert(_BLOCKS)
 _MOVEMENTS = cast(Table, Movement.__table__)
+# PostgreSQL: the close and the open in one statement of fixed text (:func:`_close_and_open`). The columns are
+# those of ``_BLOCK_KEY`` and the range; a test compares them with the table's.
+_CLOSE_AND_OPEN = text(
+    "WITH closed AS (UPDATE holding_block SET closed_at = :now WHERE id = ANY(CAST(:ids AS INTEGER[]))) "
+    "INSERT INTO holding_block (batch_id, account_id, serial_start, serial_end, state, pledgee_organisation_id, "
+    "retirement_id, pending_transfer_id, created_at) "
+    "SELECT u.*, :now FROM unnest(CAST(:batch AS INTEGER[]), CAST(:account AS INTEGER[]), "
+    "CAST(:start AS BIGINT[]), CAST(:end AS BIGINT[]), CAST(:state AS VARCHAR[]), CAST(:pledgee AS INTEGER[]), "
+    "CAST(:retirement AS INTEGER[]), CAST(:transfer AS INTEGER[])) AS u"
+)
 
 
 def _open_blocks_statement(by_batch: bool, by_offer: bool) -> Any:
@@ -256,25 +283,61 @@ def _move(uow: UnitOfWork, pieces: list[Piece], kind: str, actor: str, reason: s
         neighbours = _neighbours(uow, moved, {b.id for b in closing}) if coalesce else []
     opened, merged = _coalesce(fresh, neighbours)
     closing.extend(merged)
-    if closing:
-        session.execute(_CLOSE, {"ids": [b.id for b in closing], "now": now})
-        for block in closing:  # keep the loaded objects true to the row without another UPDATE at flush
-            set_committed_value(block, "closed_at", now)
-    if opened:
-        session.execute(_OPEN, [row | {"created_at": now} for row in opened])
+    _close_and_open(session, [b.id for b in closing], opened, now)
+    for block in closing:  # keep the loaded objects true to the row without another UPDATE at flush
+        set_committed_value(block, "closed_at", now)
     insert_rows(session, _MOVEMENTS, movements)  # at the end of an order-entry batch, with the others (ADR 015)
     return moved
 
 
+#: Moved ranges whose neighbours one statement reads.
+_NEIGHBOUR_RANGES = 16
+
+
+def _close_and_open(session: Session, closing: list[int], opened: list[dict[str, Any]], now: Any) -> None:
+    """Close the blocks ``closing`` and open the rows ``opened`` (at ``now``): one statement on PostgreSQL.
+
+    On PostgreSQL the close is a data-modifying ``WITH`` of the insert, and the rows come as one array per
+    column (``unnest``), so the statement's text is the same for any number of rows: built, and prepared by
+    the driver, once. One round trip instead of two, for every escrow, delivery and registry move. The two
+    parts touch different rows — the closed ones this transaction has locked already, the opened ones new —
+    and ``holding_block`` has no unique key but its id and no trigger, so the order in which PostgreSQL runs
+    them cannot change what either does. Elsewhere (SQLite): the two bulk statements.
+    """
+    if closing and opened and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _CLOSE_AND_OPEN,
+            {"ids": closing, "now": now, "batch": [r["batch_id"] for r in opened],
+             "account": [r["account_id"] for r in opened], "start": [r["serial_start"] for r in opened],
+             "end": [r["serial_end"] for r in opened], "state": [BlockState(r["state"]).value for r in opened],
+             "pledgee": [r["pledgee_organisation_id"] for r in opened],
+             "retirement": [r["retirement_id"] for r in opened],
+             "transfer": [r["pending_transfer_id"] for r in opened]},
+        )  # fmt: skip
+        return
+    if closing:
+        session.execute(_CLOSE, {"ids": closing, "now": now})
+    if opened:
+        session.execute(_OPEN, [row | {"created_at": now} for row in opened])
+
+
 def _neighbours(uow: UnitOfWork, moved: list[HoldingBlock], closing: set[int]) -> list[HoldingBlock]:
     """Return the open blocks just before and just after each moved range that could merge with it."""
+    # Merging closes the neighbour: only in an account whose row this transaction holds (the source's is; a
+    # receiver's is taken if free, never waited for), so no operation of the receiver loses sight of it.
+    wanted = [m for m in moved if m.state in _COALESCED and try_lock_account(uow, m.account_id)]
+    if not wanted:
+        return []
     rows: dict[int, HoldingBlock] = {}
-    for m in moved:
-        # Merging closes the neighbour: only in an account whose row this transaction holds (the source's is;
-        # a receiver's is taken if free, never waited for), so no operation of the receiver loses sight of it.
-        if m.state in _COALESCED and try_lock_account(uow, m.account_id):
-            params = {"batch": m.batch_id, "start": m.serial_start, "after": m.serial_end + 1, "account": m.account_id}
-            rows.update((b.id, b) for b in uow.session.scalars(_NEIGHBOURS, params))
+    # One statement for up to _NEIGHBOUR_RANGES moved ranges (a delivery often moves pieces of several escrowed
+    # blocks); a move of many pieces (a whole account) reads them in chunks, so no statement grows unbounded.
+    for first in range(0, len(wanted), _NEIGHBOUR_RANGES):
+        chunk = wanted[first : first + _NEIGHBOUR_RANGES]
+        params: dict[str, Any] = {}
+        for i, m in enumerate(chunk):
+            params |= {f"batch_{i}": m.batch_id, f"start_{i}": m.serial_start, f"after_{i}": m.serial_end + 1,
+                       f"account_{i}": m.account_id}  # fmt: skip
+        rows.update((b.id, b) for b in uow.session.scalars(_neighbours_statement(len(chunk)), params))
     return [b for b in rows.values() if b.id not in closing and b.state in _COALESCED]
 
 
