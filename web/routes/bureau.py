@@ -28,11 +28,10 @@ from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from access.deps import ClockDep, SessionDep, SettingsDep, authorize
-from carbon.claims import overlaps_of_plot
 from carbon.imports import FINISHED, IMPORT_TASK, create_import, get_import, summary
 from carbon.models import ImportStatus, Plot, PlotImport, Project, ProjectStatus
 from carbon.monitoring_records import list_reports
-from carbon.plot_tiles import plot_tile, plots_extent
+from carbon.plot_tiles import plots_extent
 from carbon.projects import get_project
 from carbon.workflow import StepRequest, project_step
 from core.auth import Principal
@@ -42,6 +41,7 @@ from geodata.intake import peek_columns
 from geodata.readers import ReadLimits, check_container
 from web.i18n import N_
 from web.pages import CSRF_FIELD, check_csrf, render
+from web.plot_map import TileX, TileY, TileZ, plot_card, plot_tile_response
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(authorize)]
@@ -131,16 +131,12 @@ def page_project_tiles(
     session: SessionDep,
     person: Person,
     project_id: ProjectId,
-    z: Annotated[int, Path(ge=0, le=22)],
-    x: Annotated[int, Path(ge=0, le=2**22)],
-    y: Annotated[int, Path(ge=0, le=2**22)],
+    z: TileZ,
+    x: TileX,
+    y: TileY,
 ) -> Response:
     """One vector tile (MVT) of the project's active plots; ``204`` where none lies."""
-    project = own_project(session, project_id, person)
-    tile = plot_tile(session, project.id, z, x, y)
-    if not tile:
-        return Response(status_code=204)
-    return Response(tile, media_type="application/vnd.mapbox-vector-tile")
+    return plot_tile_response(session, own_project(session, project_id, person).id, z, x, y)
 
 
 @router.get("/projects/{project_id}/plots/{plot_id}/card", response_class=HTMLResponse)
@@ -152,16 +148,7 @@ def page_plot_card(
     plot_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> HTMLResponse:
     """A plot's card for the map's popup: code, name, areas, declared vs measured, claim, overlaps, warnings."""
-    project = own_project(session, project_id, person)
-    plot = session.get(Plot, plot_id)
-    if plot is None or plot.project_id != project.id:
-        raise NotFound(f"plot {plot_id} does not exist")
-    declared = plot.declared_area_mu
-    measured_mu = plot.area_m2 * 15 / 10_000
-    difference = None if not declared else round(100 * (measured_mu - declared) / declared, 1)
-    context = {"plot": plot, "project": project, "overlaps": overlaps_of_plot(session, plot),
-               "difference_percent": difference, "properties": plot.properties}  # fmt: skip
-    return render(request, "_plot_card.html", context, principal=person)
+    return plot_card(request, session, person, own_project(session, project_id, person), plot_id)
 
 
 @router.post("/projects/{project_id}/submit")

@@ -32,7 +32,6 @@ from carbon.evidence import list_evidence
 from carbon.ledger import CoverPreview, cover_preview
 from carbon.models import MonitoringReport, Plot, Project, ProjectStatus, ReportStatus
 from carbon.monitoring_records import get_report
-from carbon.plot_tiles import plot_tile
 from carbon.reversals.models import EventStatus, LossEvent
 from carbon.reversals.proposals import (
     Decide,
@@ -49,6 +48,7 @@ from core.errors import InvalidInput, NotFound
 from web import i18n
 from web.i18n import N_
 from web.pages import CSRF_FIELD, check_csrf, locale_of, render
+from web.plot_map import TileX, TileY, TileZ, plot_card, plot_tile_response
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(authorize)]
@@ -265,16 +265,12 @@ def page_review_tiles(
     session: SessionDep,
     person: Person,
     report_id: ItemId,
-    z: Annotated[int, Path(ge=0, le=22)],
-    x: Annotated[int, Path(ge=0, le=2**22)],
-    y: Annotated[int, Path(ge=0, le=2**22)],
+    z: TileZ,
+    x: TileX,
+    y: TileY,
 ) -> Response:
     """One vector tile (MVT) of the reviewed report's project's plots; ``204`` where none lies."""
-    report = _report(session, report_id)
-    tile = plot_tile(session, report.project_id, z, x, y)
-    if not tile:
-        return Response(status_code=204)
-    return Response(tile, media_type="application/vnd.mapbox-vector-tile")
+    return plot_tile_response(session, _report(session, report_id).project_id, z, x, y)
 
 
 @router.get("/review/reports/{report_id}/plots/{plot_id}/card", response_class=HTMLResponse)
@@ -282,16 +278,7 @@ def page_review_plot_card(
     request: Request, session: SessionDep, person: Person, report_id: ItemId, plot_id: ItemId
 ) -> HTMLResponse:
     """A plot's card on the review map: areas, declared vs measured, claim, overlaps, region warnings."""
-    report = _report(session, report_id)
-    plot = session.get(Plot, plot_id)
-    if plot is None or plot.project_id != report.project_id:
-        raise NotFound(f"plot {plot_id} does not exist")
-    declared = plot.declared_area_mu
-    measured_mu = plot.area_m2 * 15 / 10_000
-    difference = None if not declared else round(100 * (measured_mu - declared) / declared, 1)
-    context = {"plot": plot, "project": report.project, "overlaps": overlaps_of_plot(session, plot),
-               "difference_percent": difference, "properties": plot.properties}  # fmt: skip
-    return render(request, "_plot_card.html", context, principal=person)
+    return plot_card(request, session, person, _report(session, report_id).project, plot_id)
 
 
 @router.post("/review/reports/{report_id}/{step}")
@@ -423,16 +410,12 @@ def page_review_reversal_tiles(
     session: SessionDep,
     person: Person,
     event_id: ItemId,
-    z: Annotated[int, Path(ge=0, le=22)],
-    x: Annotated[int, Path(ge=0, le=2**22)],
-    y: Annotated[int, Path(ge=0, le=2**22)],
+    z: TileZ,
+    x: TileX,
+    y: TileY,
 ) -> Response:
     """One vector tile (MVT) of the loss event's project's plots; ``204`` where none lies."""
-    event = _event(session, person, event_id)
-    tile = plot_tile(session, event.project_id, z, x, y)
-    if not tile:
-        return Response(status_code=204)
-    return Response(tile, media_type="application/vnd.mapbox-vector-tile")
+    return plot_tile_response(session, _event(session, person, event_id).project_id, z, x, y)
 
 
 @router.get("/review/reversals/{event_id}/plots/{plot_id}/card", response_class=HTMLResponse)
@@ -441,16 +424,7 @@ def page_review_reversal_plot_card(
 ) -> HTMLResponse:
     """A plot's card on the reversal's map."""
     event = _event(session, person, event_id)
-    plot = session.get(Plot, plot_id)
-    if plot is None or plot.project_id != event.project_id:
-        raise NotFound(f"plot {plot_id} does not exist")
-    declared = plot.declared_area_mu
-    measured_mu = plot.area_m2 * 15 / 10_000
-    difference = None if not declared else round(100 * (measured_mu - declared) / declared, 1)
-    context = {"plot": plot, "project": session.get_one(Project, event.project_id),
-               "overlaps": overlaps_of_plot(session, plot), "difference_percent": difference,
-               "properties": plot.properties}  # fmt: skip
-    return render(request, "_plot_card.html", context, principal=person)
+    return plot_card(request, session, person, session.get_one(Project, event.project_id), plot_id)
 
 
 @router.post("/review/reversals/{event_id}/{decision}")
